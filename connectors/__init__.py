@@ -1,0 +1,1 @@
+"""Connectors: one subpackage per platform, verbs as methods, loaded by dotted path."""

@@ -1,0 +1,111 @@
+"""Publishing replies and events into a session's stream, atomically, with ``seq``.
+
+Workers and gateways both write here; whatever writes first for a request wins and every
+later writer is a no-op, so each request gets exactly one terminal reply (the worker's
+result, or the gateway's timeout). ``redis`` is any redis-py client; this module imports
+none.
+
+A stream entry holds ``seq`` and ``f``: the frame as JSON without its ``seq``, which
+``frame_with_seq`` splices in when the gateway sends it. Entries with ``ctl`` instead are
+control messages between gateways (a session resumed elsewhere) and carry no ``seq``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import keys
+
+__all__ = ["Outbox", "frame_with_seq", "reply_frame", "failure_frame", "event_frame"]
+
+# KEYS: session, request, seq, stream, deadlines   ARGV: frame, maxlen, deadline member
+_REPLY = """
+local cur = redis.call('GET', KEYS[2])
+redis.call('ZREM', KEYS[5], ARGV[3])
+if (not cur) or string.sub(cur, 1, 1) ~= 'p' then return 0 end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl == -2 then redis.call('DEL', KEYS[2]) return -1 end
+if ttl == -1 then ttl = 86400 end
+redis.call('SET', KEYS[2], 'done', 'EX', ttl)
+local seq = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
+redis.call('EXPIRE', KEYS[4], ttl)
+return seq
+"""
+
+# KEYS: session, seq, stream   ARGV: frame, maxlen
+_EVENT = """
+local ttl = redis.call('TTL', KEYS[1])
+if ttl == -2 then return -1 end
+if ttl == -1 then ttl = 86400 end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
+redis.call('EXPIRE', KEYS[3], ttl)
+return seq
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def reply_frame(rid: str | None, result: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "reply", "id": rid, "status": "completed", "result": result}
+
+
+def failure_frame(
+    rid: str | None, error: dict[str, Any], activity: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A failed reply. ``activity`` is echoed with Sockethub's ``error`` string added."""
+    frame: dict[str, Any] = {"kind": "reply", "id": rid, "status": "failed", "error": error}
+    if activity is not None:
+        frame["activity"] = {**activity, "error": error.get("message", "")}
+    return frame
+
+
+def event_frame(activity: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "event", "activity": activity}
+
+
+def frame_with_seq(seq: int, frame_json: str) -> str:
+    """``{"seq":N,...}`` from a frame's JSON, without parsing it again."""
+    return f'{{"seq":{seq},{frame_json[1:]}' if frame_json != "{}" else f'{{"seq":{seq}}}'
+
+
+class Outbox:
+    def __init__(self, redis: Any, maxlen: int = 2000):
+        self._redis = redis
+        self._maxlen = maxlen
+        self._reply = redis.register_script(_REPLY)
+        self._event = redis.register_script(_EVENT)
+
+    def reply(self, sid: str, rid: str, frame: dict[str, Any]) -> int:
+        """Terminal reply for a pending request: its seq, 0 if already answered, -1 if the
+        session is gone."""
+        return int(
+            self._reply(
+                keys=[
+                    keys.session(sid),
+                    keys.request(sid, rid),
+                    keys.session_seq(sid),
+                    keys.session_stream(sid),
+                    keys.deadlines(),
+                ],
+                args=[_dumps(frame), self._maxlen, keys.deadline_member(sid, rid)],
+            )
+        )
+
+    def push(self, sid: str, frame: dict[str, Any]) -> int:
+        """Any other frame (events, refusals of frames that never became requests)."""
+        return int(
+            self._event(
+                keys=[keys.session(sid), keys.session_seq(sid), keys.session_stream(sid)],
+                args=[_dumps(frame), self._maxlen],
+            )
+        )
+
+    def event(self, sid: str, activity: dict[str, Any]) -> int:
+        return self.push(sid, event_frame(activity))

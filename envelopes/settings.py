@@ -1,0 +1,159 @@
+"""Configuration: environment variables, read once per process.
+
+Every variable is listed in ``VARIABLES`` with its default and meaning; the README's table
+is generated from the same list (``python -m envelopes.settings``), so the two cannot
+drift. ``Settings.from_env`` fails at start-up naming every bad or missing variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["Settings", "VARIABLES", "ConfigError", "markdown_table"]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+# name → (settings attribute, default as text, meaning)
+VARIABLES: dict[str, tuple[str, str, str]] = {
+    "REDIS_URL": (
+        "redis_url",
+        "",
+        "Redis for broker, sessions and events. Empty: `sockethub` starts a private Redis; "
+        "`sockethub web`/`worker` refuse to start.",
+    ),
+    "SOCKETHUB_SECRET": (
+        "secret",
+        "",
+        "Server secret that wraps every session key (16+ characters). Empty: `sockethub` "
+        "makes a random one per run; `web`/`worker` refuse to start. All processes of one "
+        "deployment must share it.",
+    ),
+    "SOCKETHUB_HOST": ("host", "127.0.0.1", "Address the gateway listens on."),
+    "SOCKETHUB_PORT": ("port", "10550", "Port the gateway listens on."),
+    "SOCKETHUB_PLATFORMS": (
+        "platforms",
+        "",
+        "Comma-separated platforms to enable. Empty: all registered platforms.",
+    ),
+    "SOCKETHUB_REQUEST_TIMEOUT": (
+        "request_timeout",
+        "30",
+        "Seconds within which every request gets its terminal reply (a verb may set its own).",
+    ),
+    "SOCKETHUB_RESUME_GRACE": (
+        "resume_grace",
+        "60",
+        "Seconds a dropped session waits for its browser to resume it before it ends.",
+    ),
+    "SOCKETHUB_MAX_FRAME_BYTES": (
+        "max_frame_bytes",
+        "65536",
+        "Largest request frame answered; larger ones get a `frame-too-large` reply, and "
+        "frames over 16 times this close the socket (1009).",
+    ),
+    "SOCKETHUB_ALLOWED_ORIGINS": (
+        "allowed_origins",
+        "",
+        "Comma-separated `Origin`s allowed to open the WebSocket, or `*`. Empty: the "
+        "gateway's own host only. Clients that send no Origin (not browsers) are allowed.",
+    ),
+    "SOCKETHUB_RATE_LIMIT": ("rate_limit", "50", "Requests per second allowed per session."),
+    "SOCKETHUB_RATE_BURST": ("rate_burst", "100", "Requests a session may send in a burst."),
+    "SOCKETHUB_STREAM_MAXLEN": (
+        "stream_maxlen",
+        "2000",
+        "Events and replies kept per session for resume (oldest dropped first).",
+    ),
+    "SOCKETHUB_ALLOW_PRIVATE_ADDRESSES": (
+        "allow_private_addresses",
+        "false",
+        "Let browsers aim workers at loopback/private addresses (tests, LANs only).",
+    ),
+    "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
+}
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True,
+         "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = ""
+    secret: str = ""
+    host: str = "127.0.0.1"
+    port: int = 10550
+    platforms: tuple[str, ...] = ()
+    request_timeout: float = 30.0
+    resume_grace: float = 60.0
+    max_frame_bytes: int = 65536
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: float = 50.0
+    rate_burst: int = 100
+    stream_maxlen: int = 2000
+    allow_private_addresses: bool = False
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        types = {f.name: f.type for f in fields(cls)}
+        for var, (attr, default, _meaning) in VARIABLES.items():
+            raw = env.get(var, default).strip()
+            kind = types[attr]
+            try:
+                values[attr] = _convert(raw, str(kind))
+            except ValueError as exc:
+                problems.append(f"{var}={raw!r}: {exc}")
+        if problems:
+            raise ConfigError("bad configuration: " + "; ".join(problems))
+        settings = cls(**values)
+        if overrides:
+            settings = replace(settings, **dict(overrides))
+        return settings
+
+    def require(self, *attrs: str) -> None:
+        """Fail naming every required variable that is empty."""
+        names = {a: v for v, (a, _d, _m) in VARIABLES.items()}
+        missing = [names[a] for a in attrs if not getattr(self, a)]
+        if missing:
+            raise ConfigError(f"missing configuration: set {', '.join(missing)}")
+        if "secret" in attrs and len(self.secret) < 16:
+            raise ConfigError("SOCKETHUB_SECRET must be at least 16 characters")
+
+
+def _convert(raw: str, kind: str) -> Any:
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        value = float(raw)
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    if kind == "bool":
+        if raw.lower() not in _BOOL:
+            raise ValueError("must be true or false")
+        return _BOOL[raw.lower()]
+    if kind.startswith("tuple"):
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    return raw
+
+
+def markdown_table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for var, (_attr, default, meaning) in VARIABLES.items():
+        rows.append(f"| `{var}` | {f'`{default}`' if default else '(empty)'} | {meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,65 @@
+"""Credentials at rest: sealed under the session key, which is stored only wrapped.
+
+Used by the gateway to store what a browser sends and by a worker to read it back for one
+task. ``redis`` is any redis-py client (bytes or str responses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import keys, sealing
+from .errors import CredentialsMissing, SessionError
+
+__all__ = ["Vault"]
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("latin-1")
+
+
+class Vault:
+    def __init__(self, redis: Any, server_key: bytes):
+        self._redis = redis
+        self._server = server_key
+
+    def session_key(self, sid: str) -> bytes:
+        wrapped = self._redis.hget(keys.session(sid), "wkey")
+        if wrapped is None:
+            raise SessionError(f"session {sid} has ended", code="session-expired")
+        return sealing.unwrap_key(self._server, _bytes(wrapped), sid)
+
+    @staticmethod
+    def _aad(sid: str, platform: str, actor: str) -> str:
+        return f"{sid}\x1f{platform}\x1f{actor}"
+
+    def store(self, sid: str, platform: str, actor: str, credentials: dict[str, Any]) -> None:
+        sealed = sealing.seal_json(
+            self.session_key(sid), credentials, self._aad(sid, platform, actor)
+        )
+        skey = keys.session(sid)
+        ttl = self._redis.ttl(skey)
+        pipe = self._redis.pipeline()
+        pipe.hset(keys.session_creds(sid), keys.creds_field(platform, actor), sealed)
+        if ttl and ttl > 0:
+            pipe.expire(keys.session_creds(sid), ttl)
+        pipe.execute()
+
+    def has(self, sid: str, platform: str, actor: str) -> bool:
+        return bool(
+            self._redis.hexists(keys.session_creds(sid), keys.creds_field(platform, actor))
+        )
+
+    def load(self, sid: str, platform: str, actor: str) -> dict[str, Any]:
+        sealed = self._redis.hget(keys.session_creds(sid), keys.creds_field(platform, actor))
+        if sealed is None:
+            raise CredentialsMissing(
+                f"credentials not found for {platform}:{actor}; send a credentials "
+                "activity for this actor first"
+            )
+        value = sealing.open_json(
+            self.session_key(sid), _bytes(sealed), self._aad(sid, platform, actor)
+        )
+        if not isinstance(value, dict):
+            raise CredentialsMissing(f"credentials for {platform}:{actor} are not an object")
+        return value

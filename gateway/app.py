@@ -1,0 +1,94 @@
+"""The Flask application factory: the one composition root of a gateway process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, jsonify, request, send_from_directory
+from flask_sock import Sock
+
+from envelopes.registry import Registry, default_registry
+from envelopes.settings import Settings
+
+from .connection import Connection
+from .enqueue import CeleryEnqueuer, Enqueuer
+from .hub import Hub
+
+__all__ = ["create_app", "origin_allowed"]
+
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+log = logging.getLogger("sockethub.gateway")
+
+
+def origin_allowed(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
+    """Browsers always send ``Origin``; non-browser clients may not, and are let through."""
+    if not origin:
+        return True
+    if "*" in allowed:
+        return True
+    if allowed:
+        return origin.rstrip("/") in {a.rstrip("/") for a in allowed}
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def create_app(
+    overrides: dict[str, Any] | None = None,
+    *,
+    registry: Registry | None = None,
+    enqueuer: Enqueuer | None = None,
+) -> Flask:
+    settings = Settings.from_env(overrides=overrides)
+    settings.require("redis_url", "secret")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    registry = registry or default_registry()
+    if settings.platforms:
+        registry = registry.only(settings.platforms)
+    hub = Hub(settings, registry, enqueuer or CeleryEnqueuer(settings.redis_url))
+
+    app = Flask(__name__, static_folder=None)
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "max_message_size": settings.max_frame_bytes * 16,
+        "ping_interval": 25,
+    }
+    app.extensions["sockethub"] = hub
+    sock = Sock(app)
+
+    @sock.route("/sockethub")
+    def sockethub(ws: Any) -> None:
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, request.host, settings.allowed_origins):
+            ws.close(reason=1008, message=f"origin not allowed: {origin}"[:120])
+            return
+        Connection(hub, ws).serve()
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        ok, body = hub.health()
+        return jsonify(body), (200 if ok else 503)
+
+    @app.get("/")
+    def index() -> Any:
+        return send_from_directory(STATIC, "index.html")
+
+    @app.get("/static/<path:name>")
+    @app.get("/<path:name>")
+    def static_file(name: str) -> Any:
+        if not os.path.isfile(os.path.join(STATIC, name)):
+            abort(404)
+        return send_from_directory(STATIC, name)
+
+    log.info("gateway app created (redis %s)", _redact(settings.redis_url))
+    return app
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.password, "***")
+    return url

@@ -1,0 +1,58 @@
+"""Handing a validated request to the worker pool of its platform.
+
+``CeleryEnqueuer`` sends by task name, so the web process imports no task code and no
+connector. ``InlineEnqueuer`` is its in-memory twin for tests: it calls a handler directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from envelopes.registry import Platform
+
+__all__ = ["Enqueuer", "CeleryEnqueuer", "InlineEnqueuer"]
+
+
+class Enqueuer(Protocol):
+    def send(self, platform: Platform, payload: dict[str, Any], timeout: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CeleryEnqueuer:
+    def __init__(self, broker_url: str):
+        from celery import Celery
+
+        self.app = Celery("sockethub-gateway", broker=broker_url, set_as_current=False)
+        self.app.conf.update(
+            broker_connection_retry_on_startup=True,
+            task_ignore_result=True,
+            broker_pool_limit=50,
+        )
+
+    def send(self, platform: Platform, payload: dict[str, Any], timeout: float) -> None:
+        # ``expires`` makes a worker that picks the task up after the deadline drop it:
+        # the gateway has already answered ``timeout`` by then.
+        self.app.send_task(
+            platform.task_name,
+            args=(payload,),
+            queue=platform.queue,
+            routing_key=platform.queue,
+            expires=timeout,
+            ignore_result=True,
+        )
+
+    def close(self) -> None:
+        self.app.close()
+
+
+class InlineEnqueuer:
+    def __init__(self, handler: Callable[[str, dict[str, Any]], None]):
+        self._handler = handler
+
+    def send(self, platform: Platform, payload: dict[str, Any], timeout: float) -> None:
+        self._handler(platform.name, payload)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,144 @@
+"""Everything one gateway process shares between its sockets, built once by ``create_app``."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any
+
+import redis as redis_lib
+
+from envelopes import sealing
+from envelopes.outbox import Outbox
+from envelopes.registry import Registry
+from envelopes.settings import Settings
+from envelopes.vault import Vault
+
+from .enqueue import Enqueuer
+from .pump import Heartbeat, Pump, Sweeper
+from .sessions import HEARTBEAT, Session, SessionStore
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Hub", "VERSION", "redis_client"]
+
+VERSION = "0.1.0"
+log = logging.getLogger("sockethub.gateway")
+
+
+def redis_client(url: str, max_connections: int = 200) -> redis_lib.Redis:
+    # A blocking pool: under many greenlets the default pool raises instead of waiting.
+    pool = redis_lib.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=10
+    )
+    return redis_lib.Redis(connection_pool=pool)
+
+
+class Hub:
+    def __init__(self, settings: Settings, registry: Registry, enqueuer: Enqueuer):
+        self.settings = settings
+        self.registry = registry
+        self.enqueuer = enqueuer
+        self.gateway_id = secrets.token_hex(6)
+        self.redis = redis_client(settings.redis_url)
+        server = sealing.server_key(settings.secret)
+        self.sessions = SessionStore(self.redis, server, settings.resume_grace)
+        self.vault = Vault(self.redis, server)
+        self.outbox = Outbox(self.redis, settings.stream_maxlen)
+        self.pump = Pump(redis_client(settings.redis_url, 4), self.redis, self.gateway_id)
+        self.sweeper = Sweeper(self.redis, self.outbox)
+        self.heartbeat = Heartbeat(self._touch, HEARTBEAT)
+        self._connections: dict[str, Connection] = {}
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        self.pump.start()
+        self.sweeper.start()
+        self.heartbeat.start()
+        log.info("gateway %s serving platforms: %s", self.gateway_id, ", ".join(self.registry.names()))
+
+    def shutdown(self) -> None:
+        """Close every socket with 1001 so browsers resume on another process at once."""
+        for conn in list(self._connections.values()):
+            conn.close(1001, "gateway shutting down; resume on another process")
+        self.pump.stop()
+        self.sweeper.stop()
+        self.heartbeat.stop()
+
+    def welcome(self, session: Session, resume_error: dict[str, Any] | None) -> dict[str, Any]:
+        s = self.settings
+        frame: dict[str, Any] = {
+            "kind": "welcome",
+            "session": session.sid,
+            "token": session.token,
+            "resumed": session.resumed,
+            "lastSeq": self.sessions.last_seq(session.sid),
+            "platforms": self.registry.describe(),
+            "limits": {
+                "maxFrameBytes": s.max_frame_bytes,
+                "requestTimeout": s.request_timeout,
+                "rateLimit": s.rate_limit,
+                "rateBurst": s.rate_burst,
+                "resumeGrace": s.resume_grace,
+            },
+            "version": VERSION,
+        }
+        if resume_error is not None:
+            frame["resumeError"] = resume_error
+        return frame
+
+    def attach(self, conn: Connection, last_id: bytes | str) -> None:
+        assert conn.session is not None
+        self.start()
+        with self._lock:
+            self._connections[conn.session.sid] = conn
+        self.pump.add(conn.session.sid, last_id, conn.deliver)
+
+    def detach(self, conn: Connection) -> None:
+        assert conn.session is not None
+        sid = conn.session.sid
+        self.pump.remove(sid, conn.deliver)
+        with self._lock:
+            if self._connections.get(sid) is conn:
+                del self._connections[sid]
+        try:
+            self.sessions.detach(sid, conn.session.gen)
+        except Exception:
+            log.exception("could not start the grace period of session %s", sid)
+        log.info("session %s detached", sid)
+
+    def _touch(self) -> None:
+        with self._lock:
+            sids = list(self._connections)
+        self.sessions.touch(sids)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        import time
+
+        started = time.perf_counter()
+        try:
+            self.redis.ping()
+            pipe = self.redis.pipeline(transaction=False)
+            for p in self.registry:
+                pipe.llen(p.queue)
+            depths = pipe.execute()
+        except Exception as exc:
+            return False, {
+                "status": "unavailable",
+                "redis": {"ok": False, "error": f"{type(exc).__name__}: {exc}"},
+            }
+        return True, {
+            "status": "ok",
+            "version": VERSION,
+            "gateway": self.gateway_id,
+            "sessions": len(self._connections),
+            "redis": {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1e3, 3)},
+            "queues": {p.name: depth for p, depth in zip(self.registry, depths, strict=True)},
+        }

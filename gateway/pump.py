@@ -1,0 +1,194 @@
+"""The event pump: one reader per gateway process for the streams of all its sessions.
+
+One blocking ``XREAD`` covers every attached session's stream plus this gateway's wake
+stream (written when a session attaches, so the read picks it up at once). Entries go to
+each session's ``deliver`` callback, which only queues them: a slow browser never holds up
+the pump. The sweeper answers ``timeout`` for requests whose deadline passed; any gateway
+may do it, the outbox guarantees one reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from envelopes import keys
+from envelopes.errors import RequestTimeout
+from envelopes.outbox import Outbox, failure_frame
+
+__all__ = ["Pump", "Sweeper", "Heartbeat"]
+
+log = logging.getLogger("sockethub.pump")
+
+Deliver = Callable[[dict[bytes, bytes]], None]
+
+
+@dataclass(eq=False)
+class _Sub:
+    sid: str
+    stream: bytes
+    last_id: bytes
+    deliver: Deliver
+
+
+class Pump:
+    def __init__(self, redis: Any, writer: Any, gateway_id: str, block_ms: int = 2000):
+        self._redis = redis  # dedicated client: this thread blocks on it
+        self._writer = writer  # shared client for wake-ups
+        self._wake = keys.gateway_wake(gateway_id).encode()
+        self._block_ms = block_ms
+        self._subs: dict[str, _Sub] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sockethub-pump", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poke()
+
+    def add(self, sid: str, last_id: bytes | str, deliver: Deliver) -> None:
+        if isinstance(last_id, str):
+            last_id = last_id.encode()
+        with self._lock:
+            self._subs[sid] = _Sub(sid, keys.session_stream(sid).encode(), last_id, deliver)
+        self._poke()
+
+    def remove(self, sid: str, deliver: Deliver | None = None) -> None:
+        with self._lock:
+            sub = self._subs.get(sid)
+            if sub is not None and (deliver is None or sub.deliver is deliver):
+                del self._subs[sid]
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def _poke(self) -> None:
+        try:
+            pipe = self._writer.pipeline(transaction=False)
+            pipe.xadd(self._wake, {"w": "1"}, maxlen=16, approximate=True)
+            pipe.expire(self._wake, 3600)
+            pipe.execute()
+        except Exception:  # the pump's own retry loop reports Redis trouble
+            log.debug("wake failed", exc_info=True)
+
+    def _wake_start(self) -> bytes:
+        # An explicit id, not "$": a wake-up written before the first read is not missed.
+        while not self._stop.is_set():
+            try:
+                last = self._redis.xrevrange(self._wake, count=1)
+                return last[0][0] if last else b"0-0"
+            except Exception:
+                log.exception("pump cannot reach Redis; retrying in 1 s")
+                self._stop.wait(1)
+        return b"0-0"
+
+    def _run(self) -> None:
+        wake_last = self._wake_start()
+        while not self._stop.is_set():
+            with self._lock:
+                subs = list(self._subs.values())
+            streams: dict[bytes, bytes] = {self._wake: wake_last}
+            by_stream = {}
+            for sub in subs:
+                streams[sub.stream] = sub.last_id
+                by_stream[sub.stream] = sub
+            try:
+                resp = self._redis.xread(streams, block=self._block_ms, count=500)
+            except Exception:
+                log.exception("pump read failed; retrying in 1 s")
+                self._stop.wait(1)
+                continue
+            for stream, entries in resp or []:
+                if stream == self._wake:
+                    wake_last = entries[-1][0]
+                    continue
+                sub = by_stream.get(stream)
+                if sub is None or self._subs.get(sub.sid) is not sub:
+                    continue
+                for entry_id, fields in entries:
+                    sub.last_id = entry_id
+                    try:
+                        sub.deliver(fields)
+                    except Exception:
+                        log.exception("delivery to session %s failed", sub.sid)
+
+
+class _Periodic:
+    interval = 1.0
+    name = "sockethub-periodic"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name=self.name, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("%s failed", self.name)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class Sweeper(_Periodic):
+    """Answers ``timeout`` for every request whose deadline has passed."""
+
+    interval = 0.25
+    name = "sockethub-sweeper"
+
+    def __init__(self, redis: Any, outbox: Outbox, clock: Callable[[], float] = time.time):
+        super().__init__()
+        self._redis = redis
+        self._outbox = outbox
+        self._clock = clock
+
+    def tick(self) -> int:
+        due = self._redis.zrangebyscore(keys.deadlines(), "-inf", self._clock(), 0, 200)
+        answered = 0
+        for member in due:
+            member = member.decode() if isinstance(member, bytes) else member
+            sid, rid = keys.split_deadline_member(member)
+            raw = self._redis.get(keys.request(sid, rid))
+            activity = None
+            if raw and raw[:1] in (b"p", "p"):
+                try:
+                    activity = json.loads(raw[1:])
+                except ValueError:
+                    activity = None
+            error = RequestTimeout(
+                "no reply from the platform's workers within the deadline "
+                "(the worker may have stopped, or no worker serves this platform)"
+            )
+            if self._outbox.reply(sid, rid, failure_frame(rid, error.to_dict(), activity)) > 0:
+                answered += 1
+        return answered
+
+
+class Heartbeat(_Periodic):
+    """Keeps attached sessions alive while their sockets are open."""
+
+    name = "sockethub-heartbeat"
+
+    def __init__(self, touch: Callable[[], None], interval: float):
+        super().__init__()
+        self.interval = interval
+        self._touch = touch
+
+    def tick(self) -> None:
+        self._touch()

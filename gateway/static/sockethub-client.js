@@ -1,0 +1,644 @@
+/*
+ * sockethub-client.js: the browser client of the Sockethub for Python gateway.
+ *
+ * No build step. Load it either way:
+ *
+ *   <script src="/static/sockethub-client.js"></script>        // window.SockethubClient
+ *
+ *   import '/static/sockethub-client.js';                        // in an ES module
+ *   const { SockethubClient } = globalThis;
+ *
+ * The file is a classic script on purpose: an `export` statement is a syntax error in a
+ * classic <script>, so one file cannot carry one and be loadable both ways. It publishes
+ * itself on globalThis (and on module.exports under CommonJS) instead.
+ *
+ * The wire protocol it speaks is docs/protocol.md; its API is docs/client.md.
+ */
+(function (root) {
+  'use strict';
+
+  var AS2_CONTEXT = 'https://www.w3.org/ns/activitystreams';
+  var SOCKETHUB_CONTEXT = 'https://sockethub.org/ns/context/v1.jsonld';
+  var PLATFORM_CONTEXT_PREFIX = 'https://sockethub.org/ns/context/platform/';
+  var PLATFORM_CONTEXT_SUFFIX = '/v1.jsonld';
+
+  var DEFAULTS = {
+    requestTimeoutMs: null, // null: the server's limit for the verb + requestTimeoutGraceMs
+    requestTimeoutGraceMs: 5000,
+    maxQueued: 1000,
+    reconnect: { minDelayMs: 250, maxDelayMs: 10000 },
+    helloTimeoutMs: 10000,
+    pingIntervalMs: 20000,
+    pingTimeoutMs: 10000,
+    WebSocket: null, // a WebSocket constructor; default: the global one
+  };
+  var FALLBACK_REQUEST_TIMEOUT_S = 30;
+  // Event names of the client itself: activities of these types go to 'message' only.
+  var RESERVED_EVENTS = { message: 1, connection: 1, welcome: 1, error: 1 };
+  // Close codes after which reconnecting cannot help (docs/protocol.md, close codes).
+  var FINAL_CLOSE_CODES = { 1008: 'origin-not-allowed', 4001: 'session-resumed-elsewhere' };
+  var SOCKET_OPEN = 1;
+
+  /** A failed request, a failed reply or a client-side refusal; `code` is stable. */
+  class SockethubError extends Error {
+    constructor(code, message, extra) {
+      super(message || code);
+      this.name = 'SockethubError';
+      this.code = code;
+      extra = extra || {};
+      this.path = extra.path;
+      this.details = extra.details;
+      this.activity = extra.activity;
+      this.requestId = extra.requestId;
+      this.reply = extra.reply;
+    }
+  }
+
+  function contextFor(platform) {
+    return [AS2_CONTEXT, SOCKETHUB_CONTEXT, PLATFORM_CONTEXT_PREFIX + platform + PLATFORM_CONTEXT_SUFFIX];
+  }
+
+  /** The platform an @context names, read from its platform URL (null if none). */
+  function platformOf(context) {
+    if (!Array.isArray(context)) return null;
+    for (var i = 0; i < context.length; i++) {
+      var url = context[i];
+      if (typeof url === 'string' && url.indexOf(PLATFORM_CONTEXT_PREFIX) === 0) {
+        var rest = url.slice(PLATFORM_CONTEXT_PREFIX.length);
+        var slash = rest.indexOf('/');
+        return slash < 0 ? rest : rest.slice(0, slash);
+      }
+    }
+    return null;
+  }
+
+  function asObject(value, key) {
+    if (typeof value !== 'string') return value;
+    var out = {};
+    out[key] = value;
+    return out;
+  }
+
+  /** Sockethub's normalisation: string actor/target → {id}, string object → {content}. */
+  function normalize(activity) {
+    var out = {};
+    Object.keys(activity).forEach(function (k) { out[k] = activity[k]; });
+    if (out.actor !== undefined) {
+      out.actor = asObject(out.actor, 'id');
+      if (out.actor && typeof out.actor === 'object' && !Array.isArray(out.actor) && !out.actor.type) {
+        out.actor = Object.assign({}, out.actor, { type: 'person' });
+      }
+    }
+    if (out.target !== undefined) out.target = asObject(out.target, 'id');
+    if (out.object !== undefined) out.object = asObject(out.object, 'content');
+    return out;
+  }
+
+  function idOf(value) {
+    if (value && typeof value === 'object') return value.id;
+    return value;
+  }
+
+  function randomToken() {
+    var c = root.crypto;
+    if (c && c.getRandomValues) {
+      var bytes = c.getRandomValues(new Uint8Array(6));
+      return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
+    }
+    return Math.random().toString(16).slice(2, 14);
+  }
+
+  function byteLength(text) {
+    if (typeof root.TextEncoder === 'function') return new root.TextEncoder().encode(text).length;
+    return unescape(encodeURIComponent(text)).length;
+  }
+
+  function defaultUrl() {
+    var loc = root.location;
+    if (!loc || !loc.host) throw new Error('SockethubClient: no url given and no location to derive it from');
+    return (loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + '/sockethub';
+  }
+
+  function resolveUrl(url) {
+    if (!url) return defaultUrl();
+    if (/^wss?:\/\//i.test(url)) return url;
+    if (/^https?:\/\//i.test(url)) return url.replace(/^http/i, 'ws');
+    var loc = root.location;
+    if (url.charAt(0) === '/' && loc && loc.host) {
+      return (loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + url;
+    }
+    return url;
+  }
+
+  /**
+   * One client, one WebSocket, one gateway session at a time. It reconnects by itself,
+   * resumes its session, and replays credentials, connects and joins onto a new one.
+   */
+  class SockethubClient {
+    constructor(url, options) {
+      if (url && typeof url === 'object') { options = url; url = undefined; }
+      options = options || {};
+      this.url = resolveUrl(url);
+      this.options = Object.assign({}, DEFAULTS, options);
+      this.options.reconnect = Object.assign({}, DEFAULTS.reconnect, options.reconnect || {});
+      this._WebSocket = this.options.WebSocket || root.WebSocket;
+      if (typeof this._WebSocket !== 'function') throw new Error('SockethubClient: no WebSocket available');
+
+      this._listeners = new Map();
+      this._idPrefix = randomToken();
+      this._idCounter = 0;
+      this._records = new Map(); // request id → record, from request until settled
+      this._outbox = []; // user requests not yet sent
+      this._replayOutbox = []; // replayed credentials/connects/joins not yet sent
+      // Replay maps, keyed "<platform>:<actorId>-<targetId>" as Sockethub's client keys them.
+      this._replay = { credentials: new Map(), connect: new Map(), join: new Map() };
+
+      this._socket = null;
+      this._welcomed = false; // the current socket got its welcome
+      this._ready = false; // the current session finished its replay
+      this._closed = false; // close() was called
+      this._session = null;
+      this._token = null;
+      this._lastSeq = 0;
+      this.welcome = null;
+      this.state = 'idle';
+
+      this._attempt = 0;
+      this._everWelcomed = false;
+      this._reconnectTimer = null;
+      this._helloTimer = null;
+      this._pingTimer = null;
+      this._pongTimer = null;
+      this._drainTimer = null;
+      this._tokens = null; // rate bucket, filled from the welcome's limits
+      this._tokensAt = 0;
+      this._readyWaiters = [];
+
+      var self = this;
+      this._onOnline = function () { self._reconnectNow(); };
+      if (root.addEventListener) root.addEventListener('online', this._onOnline);
+      this._open();
+    }
+
+    // ---- public API -------------------------------------------------------------------
+
+    /** The three-URL @context for `platform`, as the gateway announced it if it did. */
+    contextFor(platform) {
+      var known = this.platforms && this.platforms.find(function (p) { return p.name === platform; });
+      var ctx = contextFor(platform);
+      if (known && known.contextUrl) ctx[2] = known.contextUrl;
+      return ctx;
+    }
+
+    get platforms() { return this.welcome ? this.welcome.platforms || [] : null; }
+    get limits() { return this.welcome ? this.welcome.limits || {} : null; }
+    get session() { return this._session; }
+    get lastSeq() { return this._lastSeq; }
+    /** Unsent requests waiting for the socket (or for the rate limit). */
+    get queued() { return this._outbox.length; }
+
+    /** Resolves once the socket is welcomed and any replay onto a new session is done. */
+    ready() {
+      if (this._closed) return Promise.reject(new SockethubError('closed', 'client closed'));
+      if (this._welcomed && this._ready) return Promise.resolve(this.welcome);
+      var self = this;
+      return new Promise(function (resolve, reject) { self._readyWaiters.push({ resolve: resolve, reject: reject }); });
+    }
+
+    /** Store credentials for (platform, actor) in the session; kept for replay. */
+    credentials(platform, actor, creds) {
+      return this.send({
+        '@context': this.contextFor(platform),
+        type: 'credentials',
+        actor: actor,
+        object: Object.assign({}, creds || {}, { type: 'credentials' }),
+      });
+    }
+
+    /** Send `connect` for (platform, actor); kept for replay until `disconnect`. */
+    connect(platform, actor, extra) {
+      var activity = Object.assign({}, extra || {}, { platform: platform, type: 'connect', actor: actor });
+      return this.send(activity);
+    }
+
+    /**
+     * Send one activity; resolves with the reply's `result`, rejects with a SockethubError.
+     * `platform` (a name) or `@context` picks the platform.
+     */
+    send(activity) {
+      if (!activity || typeof activity !== 'object') {
+        return Promise.reject(new SockethubError('invalid-envelope', 'activity must be an object'));
+      }
+      var a = normalize(activity);
+      if (a.platform !== undefined) {
+        if (!a['@context']) a['@context'] = this.contextFor(a.platform);
+        delete a.platform;
+      }
+      return this._request(a, { replay: false });
+    }
+
+    /** Forget stored credentials, so they are not sent again onto a new session. */
+    clearCredentials() { this._replay.credentials.clear(); }
+
+    on(event, fn) {
+      if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+      this._listeners.get(event).add(fn);
+      return this;
+    }
+
+    off(event, fn) {
+      var set = this._listeners.get(event);
+      if (!set) return this;
+      if (fn) set.delete(fn); else set.clear();
+      return this;
+    }
+
+    once(event, fn) {
+      var self = this;
+      var wrapper = function () { self.off(event, wrapper); return fn.apply(this, arguments); };
+      return this.on(event, wrapper);
+    }
+
+    /** Close for good: no reconnect; every open request rejects with code `closed`. */
+    close() {
+      if (this._closed) return;
+      this._closed = true;
+      this._clearTimers();
+      if (this._reconnectTimer) { clearTimeout(this._reconnectTimer); this._reconnectTimer = null; }
+      if (root.removeEventListener) root.removeEventListener('online', this._onOnline);
+      var ws = this._socket;
+      this._socket = null;
+      this._welcomed = false;
+      if (ws) { this._detach(ws); try { ws.close(1000, 'client closed'); } catch (e) { /* already closed */ } }
+      var err = function () { return new SockethubError('closed', 'client closed'); };
+      this._records.forEach(function (rec) { rec.reject(err()); });
+      this._outbox.length = 0;
+      this._replayOutbox.length = 0;
+      this._readyWaiters.splice(0).forEach(function (w) { w.reject(err()); });
+      this._setState({ state: 'closed', code: 1000, reason: 'client closed', willReconnect: false });
+    }
+
+    // ---- requests -----------------------------------------------------------------------
+
+    _nextId() {
+      this._idCounter += 1;
+      return this._idPrefix + '.' + this._idCounter;
+    }
+
+    _request(activity, opts) {
+      if (this._closed) return Promise.reject(new SockethubError('closed', 'client closed', { activity: activity }));
+      if (!opts.replay && this._outbox.length >= this.options.maxQueued) {
+        return Promise.reject(new SockethubError('queue-overflow',
+          'more than ' + this.options.maxQueued + ' requests waiting to be sent', { activity: activity }));
+      }
+      var self = this;
+      var rec = { id: this._nextId(), activity: activity, replay: !!opts.replay, sent: false, timer: null };
+      var promise = new Promise(function (resolve, reject) {
+        rec.resolve = function (v) { self._settle(rec); resolve(v); };
+        rec.reject = function (e) { self._settle(rec); reject(e); };
+      });
+      this._records.set(rec.id, rec);
+      (rec.replay ? this._replayOutbox : this._outbox).push(rec);
+      this._drain();
+      return promise;
+    }
+
+    _settle(rec) {
+      if (rec.timer) { clearTimeout(rec.timer); rec.timer = null; }
+      this._records.delete(rec.id);
+      var box = rec.replay ? this._replayOutbox : this._outbox;
+      var i = box.indexOf(rec);
+      if (i >= 0) box.splice(i, 1);
+    }
+
+    /** Send what may be sent now: replays once welcomed, user requests once ready. */
+    _drain() {
+      if (this._drainTimer) { clearTimeout(this._drainTimer); this._drainTimer = null; }
+      while (this._welcomed && this._socket && this._socket.readyState === SOCKET_OPEN) {
+        var box = this._replayOutbox.length ? this._replayOutbox : (this._ready ? this._outbox : null);
+        if (!box || !box.length) return;
+        var wait = this._takeToken();
+        if (wait > 0) {
+          var self = this;
+          this._drainTimer = setTimeout(function () { self._drainTimer = null; self._drain(); }, wait);
+          return;
+        }
+        this._transmit(box.shift());
+      }
+    }
+
+    /** Client-side twin of the gateway's rate limit: 0 when a token was taken, else ms to wait. */
+    _takeToken() {
+      var limits = this.limits || {};
+      var rate = Number(limits.rateLimit) || 0;
+      if (rate <= 0) return 0;
+      var burst = Math.max(1, Number(limits.rateBurst) || rate);
+      var now = Date.now();
+      if (this._tokens === null) { this._tokens = burst; this._tokensAt = now; }
+      this._tokens = Math.min(burst, this._tokens + ((now - this._tokensAt) / 1000) * rate);
+      this._tokensAt = now;
+      if (this._tokens >= 1) { this._tokens -= 1; return 0; }
+      return Math.ceil(((1 - this._tokens) / rate) * 1000) + 5;
+    }
+
+    _transmit(rec) {
+      var text = JSON.stringify({ kind: 'request', id: rec.id, activity: rec.activity });
+      var max = this.limits && Number(this.limits.maxFrameBytes);
+      if (max && byteLength(text) > max) {
+        rec.reject(new SockethubError('frame-too-large',
+          'request is ' + byteLength(text) + ' bytes, over the limit of ' + max,
+          { activity: rec.activity, requestId: rec.id }));
+        return;
+      }
+      this._socket.send(text);
+      rec.sent = true;
+      this._remember(rec.activity);
+      var self = this;
+      var ms = this._timeoutFor(rec.activity);
+      rec.timer = setTimeout(function () {
+        rec.reject(new SockethubError('timeout', 'no reply from the gateway within ' + ms + ' ms',
+          { activity: rec.activity, requestId: rec.id }));
+      }, ms);
+    }
+
+    _timeoutFor(activity) {
+      if (this.options.requestTimeoutMs) return this.options.requestTimeoutMs;
+      var seconds = Number(this.limits && this.limits.requestTimeout) || FALLBACK_REQUEST_TIMEOUT_S;
+      // A verb may announce a limit of its own in the welcome's platform list.
+      var platform = this.platforms && this.platforms.find(function (p) { return p.name === platformOf(activity['@context']); });
+      var verbs = platform && platform.verbs;
+      if (verbs && !Array.isArray(verbs) && verbs[activity.type] && verbs[activity.type].timeout) {
+        seconds = Number(verbs[activity.type].timeout) || seconds;
+      } else if (Array.isArray(verbs)) {
+        var v = verbs.find(function (x) { return x && typeof x === 'object' && x.name === activity.type; });
+        if (v && v.timeout) seconds = Number(v.timeout) || seconds;
+      }
+      return seconds * 1000 + this.options.requestTimeoutGraceMs;
+    }
+
+    // ---- replay of credentials, connects and joins --------------------------------------
+
+    _key(activity) {
+      return (platformOf(activity['@context']) || '?') + ':' + idOf(activity.actor) + '-' + (idOf(activity.target) || '');
+    }
+
+    /** Keep what a new session needs again (at the moment it is sent, as Sockethub does). */
+    _remember(activity) {
+      var key = this._key(activity);
+      switch (activity.type) {
+        case 'credentials': this._replay.credentials.set(key, activity); break;
+        case 'connect': this._replay.connect.set(key, activity); break;
+        case 'join': this._replay.join.set(key, activity); break;
+        case 'leave': this._replay.join.delete(key); break;
+        case 'disconnect': {
+          var prefix = (platformOf(activity['@context']) || '?') + ':' + idOf(activity.actor) + '-';
+          this._replay.connect.delete(key);
+          var self = this;
+          Array.from(this._replay.join.keys()).forEach(function (k) {
+            if (k.indexOf(prefix) === 0) self._replay.join.delete(k);
+          });
+          break;
+        }
+        default:
+      }
+    }
+
+    /** A failed reply means there is nothing worth sending again. */
+    _forget(activity) {
+      var map = this._replay[activity.type];
+      if (map && map.get(this._key(activity)) === activity) map.delete(this._key(activity));
+    }
+
+    async _replaySession(session) {
+      var self = this;
+      var stages = ['credentials', 'connect', 'join'];
+      for (var i = 0; i < stages.length; i++) {
+        var activities = Array.from(this._replay[stages[i]].values());
+        if (!activities.length) continue;
+        var results = await Promise.allSettled(activities.map(function (a) {
+          return self._request(a, { replay: true });
+        }));
+        if (this._closed || this._session !== session) return; // lost again: a new replay runs
+        results.forEach(function (r) {
+          if (r.status === 'rejected' && r.reason && r.reason.code !== 'session-lost' && r.reason.code !== 'closed') {
+            r.reason.replay = true;
+            self._emit('error', r.reason);
+          }
+        });
+      }
+      if (this._closed || this._session !== session) return;
+      this._ready = true;
+      this._becameReady();
+    }
+
+    _becameReady() {
+      if (this._welcomed && this._ready) {
+        var w = this.welcome;
+        this._readyWaiters.splice(0).forEach(function (x) { x.resolve(w); });
+      }
+      this._drain();
+    }
+
+    // ---- the socket ---------------------------------------------------------------------
+
+    _open() {
+      if (this._closed) return;
+      this._reconnectTimer = null;
+      this._attempt += 1;
+      this._setState({ state: 'connecting', attempt: this._attempt, url: this.url });
+      var ws;
+      try {
+        ws = new this._WebSocket(this.url);
+      } catch (e) {
+        this._emit('error', e);
+        this._scheduleReconnect(null, { code: 1006, reason: String(e && e.message) });
+        return;
+      }
+      this._socket = ws;
+      var self = this;
+      ws.onopen = function () { if (ws === self._socket) self._onOpen(ws); };
+      ws.onmessage = function (ev) { if (ws === self._socket) self._onFrame(ev.data); };
+      ws.onclose = function (ev) { if (ws === self._socket) self._onClose(ws, ev.code, ev.reason); };
+      ws.onerror = function () { /* a close event follows */ };
+    }
+
+    _detach(ws) { ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null; }
+
+    _onOpen(ws) {
+      var hello = { kind: 'hello' };
+      if (this._session) hello.resume = { session: this._session, token: this._token, lastSeq: this._lastSeq };
+      ws.send(JSON.stringify(hello));
+      var self = this;
+      this._helloTimer = setTimeout(function () {
+        self._drop(ws, 4000, 'no welcome within ' + self.options.helloTimeoutMs + ' ms');
+      }, this.options.helloTimeoutMs);
+    }
+
+    /** Give up on a socket that looks dead without waiting for its close event. */
+    _drop(ws, code, reason) {
+      if (ws !== this._socket) return;
+      this._detach(ws);
+      try { ws.close(1000, reason); } catch (e) { /* ignore */ }
+      this._onClose(ws, code, reason);
+    }
+
+    _onClose(ws, code, reason) {
+      this._detach(ws);
+      this._socket = null;
+      this._welcomed = false;
+      this._clearTimers();
+      this._scheduleReconnect(ws, { code: code, reason: reason });
+    }
+
+    _scheduleReconnect(ws, info) {
+      if (this._closed) return;
+      var final = FINAL_CLOSE_CODES[info.code];
+      if (final) {
+        this._setState({ state: 'closed', code: info.code, reason: info.reason, willReconnect: false });
+        this._emit('error', new SockethubError(final, info.reason || final));
+        this.close();
+        return;
+      }
+      var r = this.options.reconnect;
+      var ceiling = Math.min(r.maxDelayMs, r.minDelayMs * Math.pow(2, Math.max(0, this._attempt - 1)));
+      // Jitter within the upper half, so a gateway restart is not met by a synchronised herd.
+      var delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+      this._setState({ state: 'closed', code: info.code, reason: info.reason, willReconnect: true, delayMs: delay });
+      var self = this;
+      this._reconnectTimer = setTimeout(function () { self._open(); }, delay);
+    }
+
+    _reconnectNow() {
+      if (this._closed || !this._reconnectTimer) return;
+      clearTimeout(this._reconnectTimer);
+      this._open();
+    }
+
+    _clearTimers() {
+      ['_helloTimer', '_pingTimer', '_pongTimer', '_drainTimer'].forEach(function (name) {
+        if (this[name]) { clearTimeout(this[name]); clearInterval(this[name]); this[name] = null; }
+      }, this);
+    }
+
+    _startPing(ws) {
+      var self = this;
+      if (!this.options.pingIntervalMs) return;
+      this._pingTimer = setInterval(function () {
+        if (ws !== self._socket || self._pongTimer) return;
+        try { ws.send('{"kind":"ping"}'); } catch (e) { return; }
+        self._pongTimer = setTimeout(function () {
+          self._drop(ws, 4000, 'no answer to ping within ' + self.options.pingTimeoutMs + ' ms');
+        }, self.options.pingTimeoutMs);
+      }, this.options.pingIntervalMs);
+    }
+
+    // ---- frames from the gateway --------------------------------------------------------
+
+    _onFrame(data) {
+      if (this._pongTimer) { clearTimeout(this._pongTimer); this._pongTimer = null; }
+      var frame;
+      try { frame = JSON.parse(data); } catch (e) {
+        this._emit('error', new SockethubError('invalid-frame', 'gateway sent something that is not JSON'));
+        return;
+      }
+      if (!frame || typeof frame !== 'object') return;
+      if (frame.kind === 'welcome') { this._onWelcome(frame); return; }
+      if (frame.kind === 'pong') return;
+      if (typeof frame.seq === 'number') {
+        if (frame.seq <= this._lastSeq) return; // already processed (a resume may overlap)
+        this._lastSeq = frame.seq;
+      }
+      if (frame.kind === 'reply') this._onReply(frame);
+      else if (frame.kind === 'event') this._onEvent(frame);
+    }
+
+    _onWelcome(frame) {
+      if (this._helloTimer) { clearTimeout(this._helloTimer); this._helloTimer = null; }
+      var previous = this._session;
+      var first = !this._everWelcomed;
+      this.welcome = frame;
+      this._session = frame.session;
+      this._token = frame.token;
+      this._welcomed = true;
+      this._everWelcomed = true;
+      this._attempt = 0;
+      this._startPing(this._socket);
+      this._emit('welcome', frame);
+
+      if (frame.resumed) {
+        this._setState({ state: 'resumed', session: frame.session, lastSeq: frame.lastSeq });
+        this._becameReady();
+        return;
+      }
+      // A new session: nothing sent on the old one will be answered.
+      this._lastSeq = typeof frame.lastSeq === 'number' ? frame.lastSeq : 0;
+      this._ready = false;
+      var lost = [];
+      this._records.forEach(function (rec) { if (rec.sent) lost.push(rec); });
+      lost.forEach(function (rec) {
+        rec.reject(new SockethubError('session-lost',
+          'the gateway session ended before this request was answered' + (frame.resumeError ? ': ' + frame.resumeError : ''),
+          { activity: rec.activity, requestId: rec.id }));
+      });
+      this._setState(first
+        ? { state: 'open', session: frame.session }
+        : { state: 'new-session', session: frame.session, previousSession: previous, resumeError: frame.resumeError, lost: lost.length });
+      this._replaySession(frame.session);
+    }
+
+    _onReply(frame) {
+      var rec = frame.id != null ? this._records.get(frame.id) : null;
+      if (!rec) {
+        if (frame.status === 'failed') {
+          var e = frame.error || {};
+          this._emit('error', new SockethubError(e.code || 'internal', e.message, { path: e.path, details: e.details, reply: frame }));
+        }
+        return; // a reply after our own timeout, or to a request of a lost page
+      }
+      if (frame.status === 'completed') {
+        rec.resolve(frame.result);
+        return;
+      }
+      var err = frame.error || {};
+      this._forget(rec.activity);
+      rec.reject(new SockethubError(err.code || 'internal', err.message || 'request failed', {
+        path: err.path, details: err.details, activity: frame.activity || rec.activity, requestId: rec.id, reply: frame,
+      }));
+    }
+
+    _onEvent(frame) {
+      var activity = frame.activity;
+      if (!activity) return;
+      var meta = { seq: frame.seq };
+      this._emit('message', activity, meta);
+      if (activity.type && !RESERVED_EVENTS[activity.type]) this._emit(activity.type, activity, meta);
+    }
+
+    // ---- events -------------------------------------------------------------------------
+
+    _setState(info) {
+      this.state = info.state;
+      this._emit('connection', info);
+    }
+
+    _emit(event, a, b) {
+      var set = this._listeners.get(event);
+      if (!set || !set.size) return;
+      Array.from(set).forEach(function (fn) {
+        try { fn(a, b); } catch (e) {
+          // A listener's bug must not break the client's own bookkeeping.
+          if (root.console) root.console.error('SockethubClient: error in "' + event + '" listener', e);
+        }
+      });
+    }
+  }
+
+  SockethubClient.SockethubError = SockethubError;
+  SockethubClient.SockethubClient = SockethubClient;
+  SockethubClient.contextFor = contextFor;
+  SockethubClient.default = SockethubClient;
+
+  root.SockethubClient = SockethubClient;
+  root.SockethubError = SockethubError;
+  if (typeof module === 'object' && module && module.exports) module.exports = SockethubClient;
+})(typeof globalThis !== 'undefined' ? globalThis : (typeof self !== 'undefined' ? self : this));

@@ -1,0 +1,109 @@
+"""The Celery app: queues and routes generated from the registry, one task per platform.
+
+``sockethub worker dummy`` (``celery -A tasks.app worker -Q dummy``) runs it. Creating the
+app connects to nothing; the runner and its Redis client are built on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import redis as redis_lib
+from celery import Celery, signals
+from kombu import Queue
+
+from envelopes.registry import Registry, default_registry
+from envelopes.settings import Settings
+
+from .runner import Runner
+
+__all__ = ["app", "make_celery", "routes_for", "queues_for"]
+
+log = logging.getLogger("sockethub.worker")
+
+
+def routes_for(registry: Registry) -> dict[str, dict[str, str]]:
+    return {p.task_name: {"queue": p.queue, "routing_key": p.queue} for p in registry}
+
+
+def queues_for(registry: Registry) -> list[Queue]:
+    return [Queue(p.queue, routing_key=p.queue) for p in registry]
+
+
+class _Lazy:
+    """The process's runner, built on first use (never at import)."""
+
+    def __init__(self, settings: Settings, registry: Registry):
+        self.settings = settings
+        self.registry = registry
+        self._runner: Runner | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Runner:
+        with self._lock:
+            if self._runner is None:
+                self.settings.require("redis_url", "secret")
+                pool = redis_lib.BlockingConnectionPool.from_url(
+                    self.settings.redis_url, max_connections=64, timeout=10
+                )
+                self._runner = Runner(
+                    self.settings, self.registry, redis_lib.Redis(connection_pool=pool)
+                )
+            return self._runner
+
+    def close(self) -> None:
+        with self._lock:
+            runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
+
+
+def make_celery(settings: Settings, registry: Registry) -> Celery:
+    app = Celery("sockethub", broker=settings.redis_url or "redis://127.0.0.1:6379/0")
+    app.conf.update(
+        task_routes=routes_for(registry),
+        task_queues=queues_for(registry),
+        task_ignore_result=True,
+        task_acks_late=False,
+        worker_prefetch_multiplier=4,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+    )
+    lazy = _Lazy(settings, registry)
+    app.sockethub = lazy  # type: ignore[attr-defined]
+    for platform in registry:
+        _register(app, lazy, platform.name, platform.task_name)
+    return app
+
+
+def _register(app: Celery, lazy: _Lazy, platform: str, name: str) -> None:
+    @app.task(name=name, ignore_result=True)
+    def run(payload: dict[str, Any]) -> None:
+        lazy.get().run(platform, payload)
+
+
+def _default() -> Celery:
+    settings = Settings.from_env()
+    registry = default_registry()
+    if settings.platforms:
+        registry = registry.only(settings.platforms)
+    return make_celery(settings, registry)
+
+
+app = _default()
+
+
+@signals.worker_ready.connect
+def _ready(sender: Any = None, **_: Any) -> None:
+    lazy = app.sockethub  # type: ignore[attr-defined]
+    lazy.get()  # fail at start-up, naming what is missing, not on the first task
+    log.info("worker ready for platforms: %s", ", ".join(lazy.registry.names()))
+
+
+@signals.worker_shutdown.connect
+def _shutdown(sender: Any = None, **_: Any) -> None:
+    app.sockethub.close()  # type: ignore[attr-defined]

@@ -1,0 +1,93 @@
+"""Running one request in a worker: credentials, connector, reply.
+
+The Celery task is only an entry point; this is the logic, testable without Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from connectors.base import Connector, Job, load_connector_class
+from envelopes import sealing
+from envelopes.errors import SockethubError
+from envelopes.outbox import Outbox, failure_frame, reply_frame
+from envelopes.registry import Platform, Registry
+from envelopes.settings import Settings
+from envelopes.vault import Vault
+
+__all__ = ["Runner"]
+
+log = logging.getLogger("sockethub.worker")
+
+
+class Runner:
+    def __init__(self, settings: Settings, registry: Registry, redis: Any):
+        self.settings = settings
+        self.registry = registry
+        self.redis = redis
+        self.outbox = Outbox(redis, settings.stream_maxlen)
+        self.vault = Vault(redis, sealing.server_key(settings.secret))
+        self._connectors: dict[str, Connector] = {}
+        self._lock = threading.Lock()
+
+    def connector(self, platform: Platform) -> Connector:
+        with self._lock:
+            conn = self._connectors.get(platform.name)
+            if conn is None:
+                cls = load_connector_class(platform.connector)
+                conn = cls(platform, self.settings, self.outbox.event)
+                self._connectors[platform.name] = conn
+            return conn
+
+    def run(self, platform_name: str, payload: dict[str, Any]) -> None:
+        sid, rid = payload["session"], payload["request"]
+        activity = payload["activity"]
+        deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
+        if time.time() > deadline:
+            log.info("dropping %s/%s: past its deadline", sid, rid)
+            return
+        frame = self._answer(platform_name, payload, activity, deadline)
+        if self.outbox.reply(sid, rid, frame) == 0:
+            log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+
+    def _answer(
+        self, platform_name: str, payload: dict[str, Any], activity: dict[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        sid, rid, verb = payload["session"], payload["request"], payload["verb"]
+        try:
+            platform = self.registry.get(platform_name)
+            if platform is None:
+                raise SockethubError(f"platform {platform_name} is not enabled on this worker")
+            credentials = None
+            spec = platform.verbs.get(verb)
+            if spec is not None and spec.needs_credentials:
+                credentials = self.vault.load(sid, platform.name, str(activity["actor"]["id"]))
+            job = Job(
+                verb=verb,
+                activity=activity,
+                session=sid,
+                request=rid,
+                credentials=credentials,
+                deadline=deadline,
+                sink=self.outbox.event,
+            )
+            result = self.connector(platform).handle(job)
+            return reply_frame(rid, activity if result is None else result)
+        except SockethubError as exc:
+            return failure_frame(rid, exc.to_dict(), activity)
+        except Exception as exc:
+            log.exception("connector %s raised on %s", platform_name, verb)
+            message = f"{type(exc).__name__}: {exc}"
+            return failure_frame(rid, {"code": "internal", "message": message}, activity)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._connectors = list(self._connectors.values()), {}
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:
+                log.exception("closing connector %s failed", conn.platform.name)
