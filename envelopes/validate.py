@@ -50,7 +50,10 @@ def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(messages, dict):
         for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":  # marshmallow's name for "the value itself"
+                path = prefix
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             out.extend(_flatten(value, path))
     elif isinstance(messages, list):
         for value in messages:
@@ -70,24 +73,24 @@ def _resolve_platform(context: Any, registry: Registry) -> Platform:
         )
     if not isinstance(context, list) or not all(isinstance(c, str) for c in context):
         raise InvalidEnvelope("@context must be an array of strings.", path="@context")
-    if len(context) != 3:
-        raise InvalidEnvelope(
-            f"@context must hold exactly 3 URLs (ActivityStreams, Sockethub, platform); "
-            f"got {len(context)}.",
-            path="@context",
-        )
-    for base in (AS2_CONTEXT, SOCKETHUB_CONTEXT):
-        if base not in context:
-            raise InvalidEnvelope(f"@context must contain {base}.", path="@context")
     named = [c for c in context if c not in (AS2_CONTEXT, SOCKETHUB_CONTEXT)]
     platform_urls = [c for c in named if c.startswith(PLATFORM_CONTEXT_PREFIX)]
-    known = [p for p in (registry.by_context_url(c) for c in platform_urls) if p]
     if len(platform_urls) > 1:
         raise UnknownPlatform(
             "platform context URL not registered with this Sockethub instance. Multiple "
             f"platform @context values were provided: {', '.join(platform_urls)}.",
             path="@context",
         )
+    for base in (AS2_CONTEXT, SOCKETHUB_CONTEXT):
+        if base not in context:
+            raise InvalidEnvelope(f"@context must contain {base}.", path="@context")
+    if len(context) != 3:
+        raise InvalidEnvelope(
+            f"@context must hold exactly 3 URLs (ActivityStreams, Sockethub, platform); "
+            f"got {len(context)}.",
+            path="@context",
+        )
+    known = [p for p in (registry.by_context_url(c) for c in platform_urls) if p]
     if not known:
         if named:
             raise UnknownPlatform(

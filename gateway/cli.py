@@ -79,7 +79,7 @@ def web_command(host: str, port: int, workers: int = 1) -> list[str]:
         sys.executable, "-m", "gunicorn",
         "-k", "gevent", "--worker-connections", "4000",
         "-w", str(workers), "-b", f"{host}:{port}",
-        "--graceful-timeout", "5", "--timeout", "60",
+        "--graceful-timeout", "5", "--timeout", "60", "--no-control-socket",
         "-c", "python:gateway.gunicorn_conf",
         "gateway.wsgi:app",
     ]

@@ -1,0 +1,149 @@
+"""Sessions across sockets and processes: resume, timeouts, secrets at rest."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from envelopes import keys
+from envelopes.outbox import Outbox
+
+from ..stack import Stack
+from ..wsclient import Client, activity
+
+pytestmark = pytest.mark.integration
+
+MSG = {"type": "message", "content": "hi"}
+SECRET_VALUE = "correct-horse-battery-staple-77"
+
+
+@pytest.fixture(scope="module")
+def two_gateways():
+    s = Stack(env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "3"}).start()
+    s.start_gateway()
+    yield s
+    s.stop()
+
+
+def inject_events(stack: Stack, sid: str, n: int, tag: str) -> None:
+    outbox = Outbox(stack.redis())
+    for i in range(n):
+        assert outbox.event(sid, {"type": "send", "actor": {"id": "upstream"},
+                                  "object": {"type": "message", "content": f"{tag}-{i}"}}) > 0
+
+
+def events(frames, tag):
+    return [f["activity"]["object"]["content"] for f in frames
+            if f.get("kind") == "event" and f["activity"]["object"]["content"].startswith(tag)]
+
+
+def test_live_events_reach_the_session(two_gateways):
+    c = Client(two_gateways.ws_url)
+    inject_events(two_gateways, c.welcome["session"], 3, "live")
+    got = [c.wait(lambda f: f.get("kind") == "event")["activity"]["object"]["content"]
+           for _ in range(3)]
+    assert got == ["live-0", "live-1", "live-2"]
+    c.close()
+
+
+@pytest.mark.parametrize("gateway_index", [0, 1], ids=["same-gateway", "second-gateway"])
+def test_resume_delivers_missed_events_exactly_once_in_order(two_gateways, gateway_index):
+    s = two_gateways
+    c = Client(s.ws_url_of(0))
+    assert c.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    # A request in flight when the socket drops: its reply must not be lost.
+    rid = c.send(activity("dummy", "greet", object={"type": "message", "content": "away"}))
+    info = c.resume_info
+    c.ws.close()
+    inject_events(s, info["session"], 5, "missed")
+    time.sleep(0.3)
+
+    c2 = Client(s.ws_url_of(gateway_index), hello={"kind": "hello", "resume": info})
+    assert c2.welcome["resumed"] is True and c2.welcome["session"] == info["session"]
+    reply = c2.reply(rid)
+    assert reply["result"]["object"]["content"] == "Hello away"
+    for _ in range(5):
+        c2.wait(lambda f: f.get("kind") == "event")
+    assert events(c2.frames, "missed") == [f"missed-{i}" for i in range(5)]
+    # live again, and nothing from before lastSeq was replayed
+    after = c2.request(activity("dummy", "echo", object=MSG))
+    seqs = [f["seq"] for f in c2.frames if "seq" in f]
+    assert seqs == sorted(set(seqs)), "duplicate or out-of-order delivery"
+    assert min(seqs) == info["lastSeq"] + 1
+    assert after["seq"] == max(seqs)
+    c2.close()
+
+
+def test_resume_while_old_socket_open_closes_it_with_4001(two_gateways):
+    c = Client(two_gateways.ws_url_of(0))
+    c2 = Client(two_gateways.ws_url_of(1), hello={"kind": "hello", "resume": c.resume_info})
+    assert c2.welcome["resumed"]
+    from .test_dummy_pipeline import close_frame
+
+    code, reason = close_frame(c.ws)
+    assert (code, reason) == (4001, "session resumed elsewhere")
+    assert c2.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    c2.close()
+
+
+def test_resume_with_wrong_token_starts_new_session(two_gateways):
+    c = Client(two_gateways.ws_url)
+    info = dict(c.resume_info, token="not-the-token")
+    c.close()
+    c2 = Client(two_gateways.ws_url, hello={"kind": "hello", "resume": info})
+    assert c2.welcome["resumed"] is False
+    assert c2.welcome["resumeError"]["code"] == "session-refused"
+    assert c2.welcome["session"] != info["session"]
+    c2.close()
+
+
+def test_secrets_never_in_redis_in_plaintext(two_gateways):
+    c = Client(two_gateways.ws_url)
+    creds = {"type": "credentials", "password": SECRET_VALUE, "token": SECRET_VALUE[::-1]}
+    assert c.request(activity("dummy", "credentials", object=creds))["status"] == "completed"
+    r = two_gateways.redis()
+    assert r.hlen(keys.session_creds(c.welcome["session"])) == 1
+    dumped = []
+    for key in r.scan_iter(count=1000):
+        dumped.append(key)
+        kind = r.type(key)
+        if kind == b"string":
+            dumped.append(r.get(key))
+        elif kind == b"hash":
+            for k, v in r.hgetall(key).items():
+                dumped += [k, v]
+        elif kind == b"list":
+            dumped += r.lrange(key, 0, -1)
+        elif kind == b"stream":
+            for _id, fields in r.xrange(key):
+                dumped += list(fields) + list(fields.values())
+        elif kind == b"zset":
+            dumped += r.zrange(key, 0, -1)
+    blob = b"\n".join(dumped)
+    assert SECRET_VALUE.encode() not in blob
+    assert SECRET_VALUE[::-1].encode() not in blob
+    c.close()
+
+
+def test_request_with_stopped_worker_fails_with_timeout(two_gateways):
+    s = two_gateways
+    c = Client(s.ws_url)
+    s.kill("worker-dummy")
+    try:
+        started = time.monotonic()
+        reply = c.request(activity("dummy", "echo", object=MSG), timeout=10)
+        elapsed = time.monotonic() - started
+        assert reply["status"] == "failed"
+        assert reply["error"]["code"] == "timeout"
+        assert reply["activity"]["type"] == "echo"
+        assert 2.5 <= elapsed < 5, elapsed
+    finally:
+        s.start_worker("dummy")
+    # the late worker must not answer a second time
+    time.sleep(1.0)
+    c.ws.settimeout(0.5)
+    assert c.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    replies = [f for f in c.frames if f.get("kind") == "reply"]
+    assert len(replies) == len({f["id"] for f in replies})
+    c.close()

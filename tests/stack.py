@@ -1,0 +1,156 @@
+"""The real system, started by the test suite: Redis, Celery workers, gateway processes.
+
+Every part is a real process started the way users start it (``sockethub web``,
+``sockethub worker``), bound to 127.0.0.1 on free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from gateway.cli import start_private_redis
+
+__all__ = ["Stack", "free_port", "wait_port", "SECRET"]
+
+SECRET = "test-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open within {timeout} s")
+
+
+@dataclass
+class Stack:
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    platforms: tuple[str, ...] = ("dummy",)
+    redis_url: str = ""
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    gateways: list[int] = field(default_factory=list)
+    logdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="sockethub-test-"))
+    _redis_proc: Any = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            REDIS_URL=self.redis_url,
+            SOCKETHUB_SECRET=SECRET,
+            SOCKETHUB_PLATFORMS=",".join(self.platforms),
+            SOCKETHUB_ALLOW_PRIVATE_ADDRESSES="true",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.env_overrides)
+        return env
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateways[0]}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.ws_url_of(0)
+
+    def ws_url_of(self, index: int) -> str:
+        return f"ws://127.0.0.1:{self.gateways[index]}/sockethub"
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def start(self) -> Stack:
+        self._redis_proc, self.redis_url, _ = start_private_redis()
+        for platform in self.platforms:
+            self.start_worker(platform)
+        self.start_gateway()
+        return self
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None):
+        log = open(os.path.join(self.logdir, f"{name}.log"), "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", *args],
+            env=env or self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def start_gateway(self, **env: str) -> int:
+        port = free_port()
+        e = self.env
+        e.update(SOCKETHUB_PORT=str(port), **env)
+        proc = self._spawn(f"web{len(self.gateways)}", ["web"], e)
+        wait_port(port, proc)
+        self.gateways.append(port)
+        return port
+
+    def start_worker(self, platform: str, name: str | None = None, **env: str) -> str:
+        name = name or f"worker-{platform}"
+        node = f"{name}@127.0.0.1"
+        e = self.env
+        e.update(env)
+        self._spawn(name, ["worker", platform, "-c", "4", "-n", node], e)
+        self.wait_worker(node)
+        return name
+
+    def wait_worker(self, node: str, timeout: float = 30) -> None:
+        """Until the worker's log says it is ready."""
+        name = node.split("@")[0]
+        path = os.path.join(self.logdir, f"{name}.log")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            proc = self.procs[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {self.log(name)[-2000:]}")
+            with open(path, "rb") as f:
+                if b" ready." in f.read():
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready in {timeout} s: {self.log(name)[-2000:]}")
+
+    def log(self, name: str) -> str:
+        with open(os.path.join(self.logdir, f"{name}.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+        if self._redis_proc is not None:
+            self._redis_proc.terminate()
+            self._redis_proc.wait(timeout=10)
