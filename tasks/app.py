@@ -81,7 +81,7 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
 
 
 def _register(app: Celery, lazy: _Lazy, platform: str, name: str) -> None:
-    @app.task(name=name, ignore_result=True)
+    @app.task(name=name, ignore_result=True, shared=False)
     def run(payload: dict[str, Any]) -> None:
         lazy.get().run(platform, payload)
 

@@ -1,0 +1,56 @@
+"""The outbox against a real Redis: one terminal reply per request, gap-free sequence."""
+
+from __future__ import annotations
+
+import threading
+
+from envelopes import keys
+from envelopes.outbox import Outbox, failure_frame, frame_with_seq, reply_frame
+
+
+def _session(r, sid="s1", ttl=100):
+    r.hset(keys.session(sid), "gen", 1)
+    r.expire(keys.session(sid), ttl)
+
+
+def test_exactly_one_terminal_reply_among_racing_writers(redis_client):
+    r = redis_client
+    _session(r)
+    outbox = Outbox(r)
+    r.set(keys.request("s1", "q"), "p{}")
+    results = []
+
+    def write(i):
+        results.append(outbox.reply("s1", "q", reply_frame("q", {"n": i})))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0] * 7 + [1]
+    assert r.xlen(keys.session_stream("s1")) == 1
+    assert r.get(keys.request("s1", "q")) == b"done"
+
+
+def test_sequence_and_ttl(redis_client):
+    r = redis_client
+    _session(r, ttl=50)
+    outbox = Outbox(r)
+    seqs = [outbox.event("s1", {"n": i}) for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert 0 < r.ttl(keys.session_stream("s1")) <= 50
+    entries = r.xrange(keys.session_stream("s1"))
+    assert [int(f[b"seq"]) for _, f in entries] == seqs
+
+
+def test_gone_session_gets_nothing(redis_client):
+    outbox = Outbox(redis_client)
+    assert outbox.event("nobody", {"x": 1}) == -1
+    assert not redis_client.exists(keys.session_stream("nobody"))
+
+
+def test_frame_helpers():
+    assert frame_with_seq(7, '{"kind":"event"}') == '{"seq":7,"kind":"event"}'
+    f = failure_frame("r", {"code": "x", "message": "m"}, {"type": "echo"})
+    assert f["activity"] == {"type": "echo", "error": "m"}
