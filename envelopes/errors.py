@@ -13,7 +13,8 @@ what they catch onto one of these.
     │   ├── UnknownPlatform          unknown-platform   @context names no (or several) platforms
     │   ├── UnknownVerb              unknown-verb       verb not offered by the platform
     │   ├── RateLimited              rate-limited       too many requests from this session
-    │   └── DuplicateRequest         duplicate-request  a request id still in flight
+    │   ├── DuplicateRequest         duplicate-request  a request id already used
+    │   └── NotConnected             not-connected      a verb before ``connect``
     ├── CredentialError
     │   ├── CredentialsMissing       credentials-missing  verb needs credentials not stored
     │   └── CredentialsInvalid       credentials-invalid  stored ones cannot be read
@@ -49,6 +50,7 @@ __all__ = [
     "UnknownVerb",
     "RateLimited",
     "DuplicateRequest",
+    "NotConnected",
     "CredentialError",
     "CredentialsMissing",
     "CredentialsInvalid",
@@ -134,6 +136,10 @@ class RateLimited(ClientError):
 
 class DuplicateRequest(ClientError):
     code = "duplicate-request"
+
+
+class NotConnected(ClientError):
+    code = "not-connected"
 
 
 class CredentialError(SockethubError):

@@ -17,6 +17,13 @@ __all__ = [
     "split_deadline_member",
     "gateway_wake",
     "creds_field",
+    "connection_key_field",
+    "lease",
+    "node_alive",
+    "connection",
+    "connection_sessions",
+    "connection_rooms",
+    "connections",
 ]
 
 PREFIX = "sh"
@@ -69,3 +76,39 @@ def gateway_wake(gateway_id: str) -> str:
 
 def creds_field(platform: str, actor_id: str) -> str:
     return f"{platform}{_SEP}{actor_id}"
+
+
+# -- persistent connections (IRC, XMPP) ---------------------------------------------------
+def connection_key_field(platform: str, actor_id: str) -> str:
+    """Field in ``session_creds``: the key of the connection these credentials open."""
+    return f"ck{_SEP}{platform}{_SEP}{actor_id}"
+
+
+def lease(platform: str, ckey: str) -> str:
+    """String: the owning node's queue; expires unless the owner's heartbeat renews it."""
+    return f"{PREFIX}:lease:{platform}:{ckey}"
+
+
+def node_alive(queue: str) -> str:
+    """String with a short TTL, renewed by a worker node while it runs."""
+    return f"{PREFIX}:node:{queue}"
+
+
+def connection(platform: str, ckey: str) -> str:
+    """Hash: actor (JSON), owner queue: what a surviving node needs to take over."""
+    return f"{PREFIX}:conn:{platform}:{ckey}"
+
+
+def connection_sessions(platform: str, ckey: str) -> str:
+    """Hash: session id → actor id, for every session sharing the connection."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:sessions"
+
+
+def connection_rooms(platform: str, ckey: str) -> str:
+    """Set: rooms joined on the connection, rejoined after a reconnect or failover."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:rooms"
+
+
+def connections(platform: str) -> str:
+    """Set: every connection key of the platform with a record (the janitor's list)."""
+    return f"{PREFIX}:conns:{platform}"

@@ -9,9 +9,10 @@ library.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from marshmallow import Schema
 
@@ -25,7 +26,7 @@ __all__ = [
     "default_registry",
 ]
 
-PLATFORM_MODULES: tuple[str, ...] = ("envelopes.platforms.dummy",)
+PLATFORM_MODULES: tuple[str, ...] = ("envelopes.platforms.dummy", "envelopes.platforms.irc")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Platform:
     credentials: type[Schema] | None = None  # schema of a credentials envelope's object
     actor: type[Schema] | None = None  # overrides the shared actor schema
     persistent: bool = False
+    # Persistent platforms: credentials → (identity of the upstream connection, whether it
+    # holds a secret). Only identical secret-bearing credentials share a connection.
+    connection_identity: Callable[[Mapping[str, Any]], tuple[str, bool]] | None = None
     description: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
 

@@ -34,6 +34,7 @@ __all__ = [
     "unwrap_key",
     "seal_json",
     "open_json",
+    "connection_key",
 ]
 
 KEY_BYTES = nacl.secret.Aead.KEY_SIZE
@@ -90,3 +91,16 @@ def open_json(key: bytes, sealed: bytes, aad: str) -> Any:
         return json.loads(nacl.secret.Aead(key).decrypt(sealed, aad.encode()))
     except nacl.exceptions.CryptoError:
         raise CredentialsInvalid("stored credentials cannot be opened") from None
+
+
+def connection_key(server: bytes, identity: str, secret_bearing: bool, sid: str) -> str:
+    """The key of an upstream connection: equal only for identical secret-bearing
+    credentials; without a secret the session id is mixed in, so nobody shares it.
+
+    A keyed hash, so the key reveals nothing of the credentials it was made from.
+    """
+    data = identity if secret_bearing else f"{identity}\x1f{sid}"
+    return nacl.hash.blake2b(
+        data.encode(), key=server, digest_size=16, person=b"sockethub-conn",
+        encoder=nacl.encoding.HexEncoder,
+    ).decode()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["Settings", "VARIABLES", "ConfigError", "markdown_table"]
+__all__ = ["Settings", "VARIABLES", "ConfigError", "markdown_table", "host_allowed"]
 
 
 class ConfigError(ValueError):
@@ -75,6 +75,28 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "false",
         "Let browsers aim workers at loopback/private addresses (tests, LANs only).",
     ),
+    "SOCKETHUB_ALLOWED_HOSTS": (
+        "allowed_hosts",
+        "",
+        "Comma-separated IRC/XMPP servers browsers may name (`*.example.org` for a domain). "
+        "Empty: any host with a public address.",
+    ),
+    "SOCKETHUB_IRC_FLOOD_RATE": (
+        "irc_flood_rate",
+        "1",
+        "Lines per second sent to an IRC server per connection (0 turns flood control off).",
+    ),
+    "SOCKETHUB_IRC_FLOOD_BURST": (
+        "irc_flood_burst",
+        "4",
+        "Lines an IRC connection may send at once before the rate applies.",
+    ),
+    "SOCKETHUB_IRC_PING_INTERVAL": (
+        "irc_ping_interval",
+        "60",
+        "Seconds of silence before we PING an IRC server; twice that without an answer "
+        "and the connection is taken for dead and reconnected.",
+    ),
     "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
 }
 
@@ -97,6 +119,10 @@ class Settings:
     rate_burst: int = 100
     stream_maxlen: int = 2000
     allow_private_addresses: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    irc_flood_rate: float = 1.0
+    irc_flood_burst: int = 4
+    irc_ping_interval: float = 60.0
     log_level: str = "INFO"
 
     @classmethod
@@ -136,8 +162,8 @@ def _convert(raw: str, kind: str) -> Any:
         return int(raw)
     if kind == "float":
         value = float(raw)
-        if value <= 0:
-            raise ValueError("must be positive")
+        if value < 0:
+            raise ValueError("must not be negative")
         return value
     if kind == "bool":
         if raw.lower() not in _BOOL:
@@ -157,3 +183,17 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """The operator's allowlist for servers named by browsers (empty: any)."""
+    if not allowed:
+        return True
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().rstrip(".")
+        if entry.startswith("*.") and (host.endswith(entry[1:]) or host == entry[2:]):
+            return True
+        if host == entry:
+            return True
+    return False

@@ -33,7 +33,16 @@ class Vault:
     def _aad(sid: str, platform: str, actor: str) -> str:
         return f"{sid}\x1f{platform}\x1f{actor}"
 
-    def store(self, sid: str, platform: str, actor: str, credentials: dict[str, Any]) -> None:
+    def store(
+        self,
+        sid: str,
+        platform: str,
+        actor: str,
+        credentials: dict[str, Any],
+        identity: tuple[str, bool] | None = None,
+    ) -> None:
+        """Seal and store; ``identity`` (persistent platforms) also records the key of the
+        connection these credentials open, for routing."""
         sealed = sealing.seal_json(
             self.session_key(sid), credentials, self._aad(sid, platform, actor)
         )
@@ -41,9 +50,16 @@ class Vault:
         ttl = self._redis.ttl(skey)
         pipe = self._redis.pipeline()
         pipe.hset(keys.session_creds(sid), keys.creds_field(platform, actor), sealed)
+        if identity is not None:
+            ckey = sealing.connection_key(self._server, identity[0], identity[1], sid)
+            pipe.hset(keys.session_creds(sid), keys.connection_key_field(platform, actor), ckey)
         if ttl and ttl > 0:
             pipe.expire(keys.session_creds(sid), ttl)
         pipe.execute()
+
+    def connection_key(self, sid: str, platform: str, actor: str) -> str | None:
+        value = self._redis.hget(keys.session_creds(sid), keys.connection_key_field(platform, actor))
+        return value.decode() if isinstance(value, bytes) else value
 
     def has(self, sid: str, platform: str, actor: str) -> bool:
         return bool(

@@ -220,7 +220,10 @@ class Connection:
     def _credentials(self, rid: str, env: Envelope) -> None:
         obj = dict(env.activity["object"])
         obj.pop("type", None)
-        self.hub.vault.store(self.session.sid, env.platform.name, env.actor_id, obj)  # type: ignore[union-attr]
+        identity = None
+        if env.platform.connection_identity is not None:
+            identity = env.platform.connection_identity(obj)
+        self.hub.vault.store(self.session.sid, env.platform.name, env.actor_id, obj, identity)  # type: ignore[union-attr]
         result = {k: v for k, v in env.activity.items() if k != "object"}
         self.hub.outbox.push(self.session.sid, reply_frame(rid, result))  # type: ignore[union-attr]
 
@@ -239,8 +242,17 @@ class Connection:
             "activity": env.activity,
             "deadline": deadline,
         }
+        queue = env.platform.queue
+        if env.platform.persistent:
+            # Later verbs go to the node that holds the connection; a new one to the pool.
+            ckey = self.hub.vault.connection_key(sid, env.platform.name, env.actor_id)
+            if ckey:
+                payload["connection"] = ckey
+                owner = redis.get(keys.lease(env.platform.name, ckey))
+                if owner:
+                    queue = owner.decode()
         try:
-            self.hub.enqueuer.send(env.platform, payload, timeout)
+            self.hub.enqueuer.send(env.platform, payload, timeout, queue)
         except Exception as exc:
             log.exception("enqueue failed")
             err = SockethubError(f"failed to add job to queue: {type(exc).__name__}")

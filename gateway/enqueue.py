@@ -15,7 +15,9 @@ __all__ = ["Enqueuer", "CeleryEnqueuer", "InlineEnqueuer"]
 
 
 class Enqueuer(Protocol):
-    def send(self, platform: Platform, payload: dict[str, Any], timeout: float) -> None: ...
+    def send(
+        self, platform: Platform, payload: dict[str, Any], timeout: float, queue: str = ""
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -31,14 +33,16 @@ class CeleryEnqueuer:
             broker_pool_limit=50,
         )
 
-    def send(self, platform: Platform, payload: dict[str, Any], timeout: float) -> None:
+    def send(
+        self, platform: Platform, payload: dict[str, Any], timeout: float, queue: str = ""
+    ) -> None:
         # ``expires`` makes a worker that picks the task up after the deadline drop it:
         # the gateway has already answered ``timeout`` by then.
         self.app.send_task(
             platform.task_name,
             args=(payload,),
-            queue=platform.queue,
-            routing_key=platform.queue,
+            queue=queue or platform.queue,
+            routing_key=queue or platform.queue,
             expires=timeout,
             ignore_result=True,
         )
@@ -51,7 +55,9 @@ class InlineEnqueuer:
     def __init__(self, handler: Callable[[str, dict[str, Any]], None]):
         self._handler = handler
 
-    def send(self, platform: Platform, payload: dict[str, Any], timeout: float) -> None:
+    def send(
+        self, platform: Platform, payload: dict[str, Any], timeout: float, queue: str = ""
+    ) -> None:
         self._handler(platform.name, payload)
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import redis as redis_lib
@@ -40,6 +41,8 @@ class _Lazy:
         self.registry = registry
         self._runner: Runner | None = None
         self._lock = threading.Lock()
+        self.node_queue = ""
+        self.forward: Any = None
 
     def get(self) -> Runner:
         with self._lock:
@@ -49,7 +52,11 @@ class _Lazy:
                     self.settings.redis_url, max_connections=64, timeout=10
                 )
                 self._runner = Runner(
-                    self.settings, self.registry, redis_lib.Redis(connection_pool=pool)
+                    self.settings,
+                    self.registry,
+                    redis_lib.Redis(connection_pool=pool),
+                    node_queue=self.node_queue,
+                    forward=self.forward,
                 )
             return self._runner
 
@@ -74,6 +81,13 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
     )
     lazy = _Lazy(settings, registry)
+
+    def forward(platform: Any, queue: str, payload: dict[str, Any]) -> None:
+        expires = max(1.0, float(payload["deadline"]) - time.time())
+        app.send_task(platform.task_name, args=(payload,), queue=queue, routing_key=queue,
+                      expires=expires, ignore_result=True)
+
+    lazy.forward = forward
     app.sockethub = lazy  # type: ignore[attr-defined]
     for platform in registry:
         _register(app, lazy, platform.name, platform.task_name)
@@ -97,10 +111,18 @@ def _default() -> Celery:
 app = _default()
 
 
+@signals.celeryd_after_setup.connect
+def _direct_queue(sender: str, instance: Any, **_: Any) -> None:
+    # This node's own queue: later verbs for connections it holds are routed here.
+    queue = f"{sender}.dq"
+    instance.app.amqp.queues.select_add(queue, routing_key=queue)
+    app.sockethub.node_queue = queue  # type: ignore[attr-defined]
+
+
 @signals.worker_ready.connect
 def _ready(sender: Any = None, **_: Any) -> None:
     lazy = app.sockethub  # type: ignore[attr-defined]
-    lazy.get()  # fail at start-up, naming what is missing, not on the first task
+    lazy.get().start_persistent()  # fail at start-up, naming what is missing
     log.info("worker ready for platforms: %s", ", ".join(lazy.registry.names()))
 
 

@@ -8,30 +8,54 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from connectors.base import Connector, Job, load_connector_class
+from connectors.persistent import PersistentConnector
 from envelopes import sealing
-from envelopes.errors import SockethubError
+from envelopes.errors import SockethubError, UpstreamUnavailable
 from envelopes.outbox import Outbox, failure_frame, reply_frame
 from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
 
-__all__ = ["Runner"]
+from .manager import Forward, Manager
+
+__all__ = ["Runner", "MAX_HOPS"]
 
 log = logging.getLogger("sockethub.worker")
 
+MAX_HOPS = 4  # a task forwarded more often than this is answered, not bounced again
+
+Forwarder = Callable[[Platform, str, dict[str, Any]], None]
+
 
 class Runner:
-    def __init__(self, settings: Settings, registry: Registry, redis: Any):
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        redis: Any,
+        node_queue: str = "",
+        forward: Forwarder | None = None,
+    ):
         self.settings = settings
         self.registry = registry
         self.redis = redis
+        self.node_queue = node_queue
+        self.forward = forward
         self.outbox = Outbox(redis, settings.stream_maxlen)
         self.vault = Vault(redis, sealing.server_key(settings.secret))
         self._connectors: dict[str, Connector] = {}
+        self._managers: list[Manager] = []
         self._lock = threading.Lock()
+
+    def start_persistent(self) -> None:
+        """Start the connection managers now, so failover runs before any task arrives."""
+        for platform in self.registry:
+            if platform.persistent:
+                self.connector(platform)
 
     def connector(self, platform: Platform) -> Connector:
         with self._lock:
@@ -39,6 +63,11 @@ class Runner:
             if conn is None:
                 cls = load_connector_class(platform.connector)
                 conn = cls(platform, self.settings, self.outbox.event)
+                if isinstance(conn, PersistentConnector):
+                    self._managers.append(
+                        Manager(platform, conn, self.redis, self.outbox, self.vault,
+                                self.node_queue or f"{platform.name}.local")
+                    )
                 self._connectors[platform.name] = conn
             return conn
 
@@ -49,7 +78,17 @@ class Runner:
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
             return
-        frame = self._answer(platform_name, payload, activity, deadline)
+        try:
+            frame = self._answer(platform_name, payload, activity, deadline)
+        except Forward as fwd:
+            hops = int(payload.get("hops", 0)) + 1
+            platform = self.registry.get(platform_name)
+            if self.forward is not None and platform is not None and hops <= MAX_HOPS:
+                log.info("forwarding %s/%s to %s", sid, rid, fwd.queue)
+                self.forward(platform, fwd.queue, {**payload, "hops": hops})
+                return
+            err = UpstreamUnavailable("the connection is moving between workers; try again")
+            frame = failure_frame(rid, err.to_dict(), activity)
         if self.outbox.reply(sid, rid, frame) == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
 
@@ -71,11 +110,14 @@ class Runner:
                 session=sid,
                 request=rid,
                 credentials=credentials,
+                connection=str(payload.get("connection", "")),
                 deadline=deadline,
                 sink=self.outbox.event,
             )
             result = self.connector(platform).handle(job)
             return reply_frame(rid, activity if result is None else result)
+        except Forward:
+            raise
         except SockethubError as exc:
             return failure_frame(rid, exc.to_dict(), activity)
         except Exception as exc:
@@ -85,7 +127,10 @@ class Runner:
 
     def close(self) -> None:
         with self._lock:
+            managers, self._managers = self._managers, []
             conns, self._connectors = list(self._connectors.values()), {}
+        for manager in managers:
+            manager.close()
         for conn in conns:
             try:
                 conn.close()

@@ -10,14 +10,14 @@ def test_routes_and_queues_generated_from_registry():
     routes = routes_for(reg)
     assert routes["sockethub.platform.dummy"] == {"queue": "dummy", "routing_key": "dummy"}
     assert routes["sockethub.platform.extra"]["queue"] == "extra"
-    assert [q.name for q in queues_for(reg)] == ["dummy", "extra"]
+    assert [q.name for q in queues_for(reg)] == [*default_registry().names(), "extra"]
 
 
 def test_one_task_per_platform():
     reg = Registry([*default_registry(), Platform("extra", "x:Y", {"go": Verb("go")})])
     app = make_celery(Settings(redis_url="redis://127.0.0.1:1/0"), reg)
     ours = sorted(n for n in app.tasks if n.startswith("sockethub."))
-    assert ours == ["sockethub.platform.dummy", "sockethub.platform.extra"]
+    assert ours == sorted(f"sockethub.platform.{n}" for n in [*default_registry().names(), "extra"])
 
 
 def test_registry_only_names_unknown():

@@ -1,0 +1,127 @@
+"""The IRC connector: Sockethub's verbs, each a short coroutine on the live connection.
+
+The connection itself (dialling, registration, flood control, keepalive) is
+``client.IrcUpstream``; the worker's runtime keeps it alive, shares it between sessions
+with identical credentials, reconnects and fails it over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base import Job
+from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector
+from .client import IrcUpstream
+from .lines import Message
+from .outbound import (
+    channel_name,
+    disconnect_lines,
+    leave_lines,
+    nick_name,
+    query_lines,
+    send_lines,
+    update_lines,
+)
+
+__all__ = ["IrcConnector"]
+
+
+class IrcConnector(PersistentConnector):
+    backoff = Backoff(base=1.0, cap=60.0)
+    connect_timeout = 40.0
+
+    def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
+        return IrcUpstream(spec, emit, self.settings)
+
+    def _up(self, job: Job) -> IrcUpstream:
+        up = self.runtime.upstream(job)
+        assert isinstance(up, IrcUpstream)
+        return up
+
+    def connect(self, job: Job) -> dict[str, Any]:
+        assert job.credentials is not None
+        spec = ConnectionSpec(job.connection, dict(job.activity["actor"]), job.credentials)
+        up = self.runtime.connect(job, spec)
+        assert isinstance(up, IrcUpstream)
+        return {**job.activity, "object": {"type": "connection", "state": "connected",
+                                           "nick": up.nick}}
+
+    def join(self, job: Job) -> None:
+        channel = channel_name(job.activity)
+        up = self._up(job)
+        self.runtime.call(job, up.join(channel, timeout=job.remaining))
+        self.runtime.remember_room(job, channel, True)
+
+    def leave(self, job: Job) -> None:
+        lines = leave_lines(job.activity)
+        channel = channel_name(job.activity)
+        up = self._up(job)
+        folded = up.ctx.fold(channel)
+
+        def parted(msg: Message, results: list[Any]) -> Any:
+            for r in results:
+                if not isinstance(r, dict) and up.fails_for(channel)(r):
+                    return r
+            if (msg.command == "PART" and up.ctx.is_me(msg.nick) and msg.params
+                    and up.ctx.fold(msg.params[0]) == folded):
+                return True
+            return None
+
+        self.runtime.remember_room(job, channel, False)
+        self.runtime.call(job, up.expect_after(lines, parted, job.remaining, f"PART {channel}"))
+
+    def send(self, job: Job) -> None:
+        up = self._up(job)
+        target = job.activity["target"]
+        name = channel_name(job.activity) if target.get("type") == "room" else nick_name(
+            job.activity)
+
+        async def go() -> None:
+            lines = send_lines(job.activity, nick=up.nick)
+            await up.roundtrip(lines, up.fails_for(name), job.remaining)
+
+        self.runtime.call(job, go())
+
+    def update(self, job: Job) -> None:
+        lines = update_lines(job.activity)
+        up = self._up(job)
+        if job.activity["object"]["type"] == "address":
+            new = nick_name(job.activity)
+
+            def renamed(msg: Message, results: list[Any]) -> Any:
+                for r in results:
+                    if not isinstance(r, dict) and r.code in (
+                            "nick-in-use", "erroneous-nick"):
+                        return r
+                if msg.command == "NICK" and msg.params and up.ctx.fold(
+                        msg.params[0]) == up.ctx.fold(new):
+                    return True
+                return None
+
+            self.runtime.call(job, up.expect_after(lines, renamed, job.remaining, "NICK"))
+            return
+        channel = channel_name(job.activity)
+        self.runtime.call(job, up.roundtrip(lines, up.fails_for(channel), job.remaining))
+
+    def query(self, job: Job) -> dict[str, Any]:
+        lines = query_lines(job.activity)
+        channel = channel_name(job.activity)
+        up = self._up(job)
+        folded = up.ctx.fold(channel)
+
+        def names(msg: Message, results: list[Any]) -> Any:
+            for r in results:
+                if not isinstance(r, dict):
+                    if up.fails_for(channel)(r):
+                        return r
+                elif r.get("type") == "query" and up.ctx.fold(
+                        r["actor"].get("name", "")) == folded:
+                    return r
+            return None
+
+        result = self.runtime.call(job, up.expect_after(lines, names, job.remaining, "NAMES"))
+        return {**result, "id": job.activity.get("id")} if job.activity.get("id") else result
+
+    def disconnect(self, job: Job) -> None:
+        disconnect_lines(job.activity)  # validates the optional reason
+        self.runtime.disconnect(job)

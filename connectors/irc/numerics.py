@@ -1,0 +1,97 @@
+"""Numeric error replies → ``IrcError``: a stable code and a message naming the culprit.
+
+The connector uses these to fail the request that caused them (``IrcError.exception()``
+gives the ``envelopes.errors`` error, with the IRC code kept in ``details``) or, when no
+request is waiting, to tell the browser in an event.
+
+    numeric  code                   error class
+    401      no-such-nick           NotFound
+    403/476  no-such-channel        NotFound
+    404      cannot-send            Refused
+    405      too-many-channels      Refused
+    432      erroneous-nick         Refused
+    433/436  nick-in-use            Refused
+    437      nick-in-use (a nick) / channel-unavailable (a channel)   Refused
+    442      not-on-channel         Refused
+    464/904  auth-failed            AuthenticationFailed
+    465      banned-from-server     Refused
+    471      channel-full           Refused
+    473      invite-only            Refused
+    474      banned                 Refused
+    475      bad-channel-key        Refused
+    477      needs-registered-nick  Refused
+    482      not-channel-operator   Refused
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envelopes.errors import AuthenticationFailed, NotFound, PermanentError, Refused
+
+from .ids import CHANNEL_PREFIXES, is_channel
+from .lines import Message
+
+__all__ = ["ERRORS", "IrcError", "numeric_error"]
+
+# RFC 1459/2812 §6.1 error replies, and IRCv3 SASL's 904, that a request can run into.
+ERRORS: dict[str, tuple[str, str]] = {
+    "401": ("no-such-nick", "no such nick or channel: {t}"),
+    "403": ("no-such-channel", "no such channel: {t}"),
+    "404": ("cannot-send", "cannot send to channel {t}"),
+    "405": ("too-many-channels", "cannot join {t}: you have joined too many channels"),
+    "432": ("erroneous-nick", "erroneous nickname: {t}"),
+    "433": ("nick-in-use", "nickname {t} is already in use"),
+    "436": ("nick-in-use", "nickname collision for {t}"),
+    "437": ("nick-in-use", "nickname {t} is temporarily unavailable"),
+    "442": ("not-on-channel", "you are not on channel {t}"),
+    "464": ("auth-failed", "the server password is incorrect"),
+    "465": ("banned-from-server", "you are banned from this server"),
+    "471": ("channel-full", "cannot join {t}: the channel is full (+l)"),
+    "473": ("invite-only", "cannot join {t}: the channel is invite only (+i)"),
+    "474": ("banned", "cannot join {t}: you are banned from it (+b)"),
+    "475": ("bad-channel-key", "cannot join {t}: wrong or missing channel key (+k)"),
+    "476": ("no-such-channel", "bad channel name: {t}"),
+    "477": ("needs-registered-nick", "{t} requires a registered nickname"),
+    "482": ("not-channel-operator", "you are not a channel operator on {t}"),
+    "904": ("auth-failed", "SASL authentication failed"),
+}
+
+_CLASSES: dict[str, type[PermanentError]] = {
+    "auth-failed": AuthenticationFailed,
+    "no-such-nick": NotFound,
+    "no-such-channel": NotFound,
+}
+
+
+@dataclass(frozen=True)
+class IrcError:
+    """A numeric error reply: what went wrong, for whom, in a person's words."""
+
+    code: str  # stable, from the table above
+    numeric: str  # e.g. "433"
+    message: str  # ours, naming the nick or channel
+    target: str | None = None  # the nick or channel the server complained about
+    text: str = ""  # the server's own words
+
+    def exception(self) -> PermanentError:
+        """The error for a failed reply: a ``Refused``, ``NotFound`` or ``AuthenticationFailed``
+        whose ``details`` carry ``{"irc": code, "numeric": ..., "target": ...}``."""
+        cls = _CLASSES.get(self.code, Refused)
+        detail = {"irc": self.code, "numeric": self.numeric}
+        if self.target is not None:
+            detail["target"] = self.target
+        return cls(self.message, code=self.code, details=[detail])
+
+
+def numeric_error(msg: Message, chantypes: str = CHANNEL_PREFIXES) -> IrcError | None:
+    """The ``IrcError`` for ``msg``, or ``None`` when it is not an error we know."""
+    if msg.command not in ERRORS:
+        return None
+    code, template = ERRORS[msg.command]
+    # "<me> <nick|channel> :text" for most; "<me> :text" for 464, 465 and 904.
+    target = msg.params[1] if len(msg.params) > 2 else None
+    text = msg.params[-1] if len(msg.params) > 1 else ""
+    if msg.command == "437" and target and is_channel(target, chantypes):
+        code, template = "channel-unavailable", "channel {t} is temporarily unavailable"
+    return IrcError(code, msg.command, template.format(t=target or "?"), target, text)

@@ -1,0 +1,59 @@
+"""Connection state as an event: what became of the browser's upstream connection.
+
+Shape (Sockethub's XMPP sends ``{type: "connect", object: {type: "connect", status}}``
+only on failure; IRC sends nothing at all, sockethub weakness (b))::
+
+    {"@context": [... irc], "type": "connect" | "disconnect",
+     "actor": {"type": "service", "id": "<server host>", "name": "<server host>"},
+     "target": {"type": "person", "id": "<nick>@<server host>", "name": "<nick>"},
+     "object": {"type": "connection",
+                "state": "connecting" | "connected" | "reconnecting" | "disconnected",
+                "attempt": 2,          # reconnecting: which try, from 1
+                "delay": 4.0,          # reconnecting: seconds until that try
+                "reason": "..."}}      # why: the server's ERROR text, a socket error
+
+``type`` is ``disconnect`` only for the final ``disconnected`` state; ``target`` is left
+out while our nick is not known; ``attempt``, ``delay`` and ``reason`` only when given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envelopes.context import context_for
+
+from .ids import person, service
+
+__all__ = ["CONNECTION_STATES", "connection_event"]
+
+CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected")
+
+
+def connection_event(
+    state: str,
+    server: str,
+    nick: str | None = None,
+    *,
+    attempt: int | None = None,
+    delay: float | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The event for ``state`` of the connection of ``nick`` to ``server`` (see above)."""
+    if state not in CONNECTION_STATES:
+        raise ValueError(f"unknown connection state {state!r}; one of {CONNECTION_STATES}")
+    obj: dict[str, Any] = {"type": "connection", "state": state}
+    if attempt is not None:
+        obj["attempt"] = attempt
+    if delay is not None:
+        obj["delay"] = delay
+    if reason is not None:
+        obj["reason"] = reason
+    out: dict[str, Any] = {
+        "@context": context_for("irc"),
+        "type": "disconnect" if state == "disconnected" else "connect",
+        "actor": service(server),
+    }
+    if nick is not None:
+        out["target"] = person(nick, server)
+    out["object"] = obj
+    return out

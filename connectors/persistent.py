@@ -1,0 +1,130 @@
+"""The contract between a persistent connector (IRC, XMPP) and the worker's runtime.
+
+A persistent platform keeps upstream connections open between requests. The worker
+process runs one asyncio loop (``tasks/manager.py``) that owns every such connection; the
+connector supplies what is protocol-specific:
+
+- ``new_upstream(spec)``: build an ``Upstream`` for a connection (not yet connected);
+- verb methods, which reach the live upstream through ``self.runtime``.
+
+An ``Upstream`` connects, reports when it drops, restores its rooms after a reconnect and
+closes politely. It sends events through the ``emit`` it was given; the runtime fans them
+out to every session sharing the connection. Nothing here imports a socket library.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .base import Connector, Job
+
+__all__ = [
+    "ConnectionSpec",
+    "Upstream",
+    "Runtime",
+    "PersistentConnector",
+    "Emit",
+    "Backoff",
+]
+
+T = TypeVar("T")
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class ConnectionSpec:
+    """What an upstream needs to (re)connect: the credentials and who asked."""
+
+    key: str  # the connection key (shared only by identical secret-bearing credentials)
+    actor: dict[str, Any]  # the AS2 actor of the connect request
+    credentials: dict[str, Any]
+    rooms: list[str] = field(default_factory=list)  # to rejoin after a reconnect
+
+
+class Upstream(abc.ABC):
+    """One upstream connection, driven by the runtime's supervisor on the worker's loop."""
+
+    def __init__(self, spec: ConnectionSpec, emit: Emit):
+        self.spec = spec
+        self.emit = emit
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Connect and log in. Raise ``PermanentError`` (no retry) or ``TransientError``."""
+
+    @abc.abstractmethod
+    async def wait_closed(self) -> str:
+        """Return, with a reason, once the connection is gone."""
+
+    async def restore(self, rooms: list[str]) -> None:
+        """After a reconnect: rejoin ``rooms``. Default: nothing to restore."""
+
+    @abc.abstractmethod
+    async def close(self, reason: str) -> None:
+        """Leave politely (QUIT, unavailable presence) and close the socket."""
+
+    def state_event(self, state: str, **fields: Any) -> dict[str, Any] | None:
+        """The activity announcing a connection state; ``None`` to announce nothing."""
+        return None
+
+
+class Runtime(abc.ABC):
+    """What the worker offers a persistent connector (implemented in ``tasks.manager``)."""
+
+    @abc.abstractmethod
+    def connect(self, job: Job, spec: ConnectionSpec) -> Upstream:
+        """Ensure the connection for ``job`` is up (sharing it when the key matches)."""
+
+    @abc.abstractmethod
+    def upstream(self, job: Job) -> Upstream:
+        """The live upstream of ``job``'s connection; restored here if its owner died."""
+
+    @abc.abstractmethod
+    def call(self, job: Job, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for it, at most until the job's deadline."""
+
+    @abc.abstractmethod
+    def disconnect(self, job: Job) -> None:
+        """Detach the session; close the upstream when no session is left on it."""
+
+    @abc.abstractmethod
+    def remember_room(self, job: Job, room: str, joined: bool) -> None:
+        """Record a joined (or left) room, so a reconnect or a failover rejoins it."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with jitter: attempt 1 waits about ``base`` seconds."""
+
+    base: float = 1.0
+    cap: float = 60.0
+    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
+
+    def delay(self, attempt: int, rand: Callable[[], float] | None = None) -> float:
+        import random
+
+        raw = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+        factor = 1 - self.jitter * (rand or random.random)()
+        return round(raw * factor, 3)
+
+
+class PersistentConnector(Connector):
+    runtime: Runtime
+    backoff = Backoff()
+    connect_timeout = 30.0
+
+    def bind(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @abc.abstractmethod
+    def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> Upstream:
+        """A fresh, unconnected upstream for ``spec``."""
+
+    def run(self, job: Job, factory: Callable[[Upstream], Awaitable[T]]) -> T:
+        """Shorthand for verbs: run ``factory(upstream)`` for the job's connection."""
+        up = self.runtime.upstream(job)
+        return self.runtime.call(job, factory(up))  # type: ignore[arg-type]
+

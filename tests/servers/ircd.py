@@ -1,0 +1,253 @@
+"""A real IRC server for tests: ngircd on 127.0.0.1, started and stopped by the test.
+
+    with run_ngircd(tmp_path) as server:
+        client = RawIrcClient(server.host, server.port, "alice")
+
+The config is written fresh for each server: a free port on 127.0.0.1 only, no PAM, DNS
+or ident lookups (registration is instant), no per-IP connection limit
+(``MaxConnectionsIP = 0``, ngircd's default is 5), flood penalties off
+(``MaxPenaltyTime = 0``), nicks up to 30 characters, short ping timeouts, one operator.
+
+Started as root, ngircd drops to the ``irc`` user (``ServerUID``) and then writes its PID
+file, so its files then live in a directory of their own that ``irc`` owns: pytest's
+``tmp_path`` sits under a 0700 directory that ``irc`` cannot enter.
+
+When ``ngircd`` is not installed the test is skipped, or fails when ``CI`` is set so a CI
+run cannot pass by testing nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+__all__ = ["IrcServer", "free_port", "ngircd_binary", "run_ngircd"]
+
+SERVER_NAME = "irc.sockethub.test"
+OPER_NAME = "oper"
+OPER_PASSWORD = "operpass"
+START_TIMEOUT = 10.0
+
+
+def ngircd_binary() -> str:
+    """Path of ``ngircd``; skips the test (or fails it under ``CI``) when it is missing."""
+    path = shutil.which("ngircd") or shutil.which("ngircd", path="/usr/sbin:/usr/local/sbin")
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail("ngircd is not installed (apt-get install ngircd); required when CI is set")
+    pytest.skip("ngircd is not installed; apt-get install ngircd")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(
+    directory: Path,
+    port: int,
+    *,
+    as_root: bool,
+    ping_timeout: int,
+    pong_timeout: int,
+    max_nick_length: int,
+) -> str:
+    drop = "  ServerUID = irc\n  ServerGID = irc\n" if as_root else ""
+    return f"""\
+[Global]
+  Name = {SERVER_NAME}
+  Info = Sockethub test server
+  AdminInfo1 = Sockethub tests
+  AdminInfo2 = 127.0.0.1
+  AdminEMail = nobody@sockethub.test
+  Listen = 127.0.0.1
+  Ports = {port}
+  MotdFile = {directory / "ngircd.motd"}
+  PidFile = {directory / "ngircd.pid"}
+  HelpFile = {directory / "help.txt"}
+{drop}
+[Limits]
+  MaxConnections = 0
+  MaxConnectionsIP = 0
+  MaxJoins = 0
+  MaxNickLength = {max_nick_length}
+  MaxPenaltyTime = 0
+  PingTimeout = {ping_timeout}
+  PongTimeout = {pong_timeout}
+  ConnectRetry = 60
+
+[Options]
+  PAM = no
+  DNS = no
+  Ident = no
+  MorePrivacy = no
+  RequireAuthPing = no
+  ScrubCTCP = no
+  OperCanUseMode = yes
+  IncludeDir = {directory / "conf.d"}
+
+[Operator]
+  Name = {OPER_NAME}
+  Password = {OPER_PASSWORD}
+"""
+
+
+@dataclass
+class IrcServer:
+    """One running ngircd. ``stop``/``restart``/``kill`` are for reconnection tests."""
+
+    host: str
+    port: int
+    config: Path
+    log_path: Path
+    binary: str
+    name: str = SERVER_NAME
+    oper: tuple[str, str] = (OPER_NAME, OPER_PASSWORD)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                [self.binary, "-n", "-f", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            log.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"ngircd exited with {self.process.returncode} before listening on "
+                    f"{self.host}:{self.port}:\n{self.output()}"
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(
+            f"ngircd did not accept connections on {self.host}:{self.port} within "
+            f"{START_TIMEOUT:.0f} s:\n{self.output()}"
+        )
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM): clients see their connection closed."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes without a word, as when a machine dies."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port."""
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        """What ngircd has logged so far (its console log)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no output)"
+
+
+def _workdir(tmp_path: Path, as_root: bool) -> tuple[Path, bool]:
+    """A directory for the config, MOTD and PID file; (path, remove it afterwards)."""
+    if not as_root:
+        directory = tmp_path / "ngircd"
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory, False
+    directory = Path(tempfile.mkdtemp(prefix="ngircd-"))
+    irc = pwd.getpwnam("irc")
+    directory.chmod(0o755)
+    os.chown(directory, irc.pw_uid, irc.pw_gid)
+    return directory, True
+
+
+@contextlib.contextmanager
+def run_ngircd(
+    tmp_path: Path,
+    *,
+    ping_timeout: int = 20,
+    pong_timeout: int = 10,
+    max_nick_length: int = 30,
+) -> Iterator[IrcServer]:
+    """Start ngircd for the duration of the ``with`` block and yield its ``IrcServer``."""
+    binary = ngircd_binary()
+    as_root = os.geteuid() == 0
+    directory, remove = _workdir(tmp_path, as_root)
+    try:
+        (directory / "conf.d").mkdir(exist_ok=True)
+        (directory / "ngircd.motd").write_text("Sockethub test server\n")
+        (directory / "help.txt").write_text("")
+        config = directory / "ngircd.conf"
+        port = free_port()
+        config.write_text(
+            _config(
+                directory,
+                port,
+                as_root=as_root,
+                ping_timeout=ping_timeout,
+                pong_timeout=pong_timeout,
+                max_nick_length=max_nick_length,
+            )
+        )
+        for path in directory.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the irc user
+        check = subprocess.run(
+            [binary, "--configtest", "-f", str(config)],
+            stdin=subprocess.DEVNULL,  # it may wait for Enter before dumping the config
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        # It exits 0 despite unknown or invalid settings, which it reports by file line.
+        problems = [ln for ln in check.stdout.splitlines() if ln.startswith(f" - {config}, line")]
+        if check.returncode != 0 or problems:
+            shown = "\n".join(problems) or check.stdout + check.stderr
+            raise RuntimeError(f"ngircd --configtest refused {config}:\n{shown}")
+        server = IrcServer("127.0.0.1", port, config, directory / "ngircd.log", binary)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        if remove:
+            shutil.rmtree(directory, ignore_errors=True)
