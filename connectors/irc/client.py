@@ -334,8 +334,10 @@ class IrcUpstream(Upstream):
             return next((r for r in results if isinstance(r, IrcError)),
                         IrcError("auth-failed", msg.command, "authentication failed"))
         if msg.command == "ERROR":
-            return IrcError("closed", "ERROR", f"{self.host} closed the connection: "
-                            f"{msg.params[-1] if msg.params else ''}")
+            text = msg.params[-1] if msg.params else ""
+            # Some servers (ngircd) refuse a bad PASS with ERROR alone, no 464.
+            code = "auth-failed" if "password" in text.lower() else "closed"
+            return IrcError(code, "ERROR", f"{self.host} closed the connection: {text}")
         return None
 
     async def _sasl(self) -> None:

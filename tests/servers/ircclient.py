@@ -51,6 +51,7 @@ class RawIrcClient:
         user: str | None = None,
         realname: str = "raw test client",
         timeout: float = 10.0,
+        password: str | None = None,
     ) -> None:
         self.nick = nick
         self.lines: list[str] = []  # everything received, in order, without CR LF
@@ -63,6 +64,8 @@ class RawIrcClient:
         self._reader = threading.Thread(target=self._read, name=f"irc-{nick}", daemon=True)
         self._reader.start()
         try:
+            if password:
+                self.send(f"PASS {password}")
             self.send(f"NICK {nick}")
             self.send(f"USER {user or nick} 0 * :{realname}")
             welcome = self.wait_for(lambda ln: _command(ln)[0] in ("001", "432", "433"), timeout)

@@ -65,8 +65,11 @@ def _config(
     ping_timeout: int,
     pong_timeout: int,
     max_nick_length: int,
+    password: str | None = None,
 ) -> str:
     drop = "  ServerUID = irc\n  ServerGID = irc\n" if as_root else ""
+    if password:
+        drop += f"  Password = {password}\n"
     return f"""\
 [Global]
   Name = {SERVER_NAME}
@@ -207,6 +210,7 @@ def run_ngircd(
     ping_timeout: int = 20,
     pong_timeout: int = 10,
     max_nick_length: int = 30,
+    password: str | None = None,
 ) -> Iterator[IrcServer]:
     """Start ngircd for the duration of the ``with`` block and yield its ``IrcServer``."""
     binary = ngircd_binary()
@@ -226,6 +230,7 @@ def run_ngircd(
                 ping_timeout=ping_timeout,
                 pong_timeout=pong_timeout,
                 max_nick_length=max_nick_length,
+                password=password,
             )
         )
         for path in directory.rglob("*"):

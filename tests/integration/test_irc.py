@@ -1,0 +1,370 @@
+"""IRC through the whole stack against a real ngircd, checked by an independent client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ..servers.ircclient import RawIrcClient
+from ..servers.ircd import run_ngircd
+from ..stack import Stack
+from ..wsclient import Client, activity
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ircd(tmp_path_factory):
+    with run_ngircd(tmp_path_factory.mktemp("ircd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def irc_stack(ircd):
+    s = Stack(platforms=("irc",), env_overrides={
+        "SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"}).start()
+    yield s
+    s.stop()
+
+
+class Browser:
+    """A browser-side session speaking IRC through the gateway."""
+
+    def __init__(self, stack: Stack, ircd, nick: str, **creds):
+        self.client = Client(stack.ws_url)
+        self.nick = nick
+        self.server = ircd.host
+        self.actor = {"id": f"{nick}@{ircd.host}", "type": "person", "name": nick}
+        c = {"type": "credentials", "nick": nick, "server": ircd.host, "port": ircd.port,
+             "secure": False, **creds}
+        reply = self.request("credentials", object=c)
+        assert reply["status"] == "completed", reply
+
+    def room(self, channel: str) -> dict:
+        return {"id": f"{channel}@{self.server}", "type": "room", "name": channel}
+
+    def request(self, verb: str, timeout: float = 25, **parts) -> dict:
+        return self.client.request(activity("irc", verb, actor=self.actor, **parts), timeout)
+
+    def ok(self, verb: str, **parts) -> dict:
+        reply = self.request(verb, **parts)
+        assert reply["status"] == "completed", reply
+        return reply
+
+    def event(self, pred, timeout: float = 10) -> dict:
+        def match(frame: dict) -> bool:
+            if frame.get("kind") != "event":
+                return False
+            try:
+                return bool(pred(frame["activity"]))
+            except (KeyError, TypeError):
+                return False
+
+        return self.client.wait(match, timeout)["activity"]
+
+    def close(self):
+        self.client.close()
+
+
+def msg(content: str) -> dict:
+    return {"type": "message", "content": content}
+
+
+def test_connect_join_send_and_receive(irc_stack, ircd):
+    b = Browser(irc_stack, ircd, "webby")
+    reply = b.ok("connect")
+    assert reply["result"]["object"]["nick"] == "webby"
+    state = b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected")
+    assert state["actor"] == {"type": "service", "id": ircd.host, "name": ircd.host}
+
+    with RawIrcClient(ircd.host, ircd.port, "watcher") as other:
+        other.send("JOIN #lobby")
+        other.wait_for(lambda line: " 366 " in line)
+        b.ok("join", target=b.room("#lobby"))
+        other.wait_for(lambda line: "JOIN" in line and line.startswith(":webby!"))
+        # the browser sees who is there and the topic state on join
+        names = b.event(lambda a: a["type"] == "query")
+        assert "watcher" in names["object"]["members"]
+
+        b.ok("send", target=b.room("#lobby"), object=msg("hello from the web"))
+        line = other.wait_for(lambda ln: "PRIVMSG #lobby" in ln)
+        assert line.endswith(":hello from the web")
+
+        other.send("PRIVMSG #lobby :hello browser")
+        got = b.event(lambda a: a["type"] == "send")
+        assert got["actor"] == {"type": "person", "id": f"watcher@{ircd.host}",
+                                "name": "watcher"}
+        assert got["target"] == b.room("#lobby")
+        assert got["object"] == {"type": "message", "content": "hello browser"}
+    b.ok("disconnect")
+    b.close()
+
+
+@pytest.fixture
+def watcher(ircd):
+    """An independent IRC client (a plain socket, not our connector)."""
+    clients = []
+
+    def make(nick: str, channel: str | None = None) -> RawIrcClient:
+        c = RawIrcClient(ircd.host, ircd.port, nick)
+        c.__enter__()
+        clients.append(c)
+        if channel:
+            c.send(f"JOIN {channel}")
+            c.wait_for(lambda line: " 366 " in line)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def browser(irc_stack, ircd):
+    made = []
+
+    def make(nick: str, connect: bool = True, **creds) -> Browser:
+        b = Browser(irc_stack, ircd, nick, **creds)
+        if connect:
+            b.ok("connect")
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        try:
+            b.request("disconnect", timeout=5)
+        except Exception:
+            pass
+        b.close()
+
+
+def test_every_outgoing_verb_reaches_the_channel(browser, watcher, ircd):
+    w = watcher("w1", "#verbs")
+    b = browser("verbsy")
+    b.ok("join", target=b.room("#verbs"))
+    w.wait_for(lambda ln: ln.startswith(":verbsy!") and "JOIN" in ln)
+
+    b.ok("send", target=b.room("#verbs"), object={"type": "me", "content": "waves"})
+    assert w.wait_for(lambda ln: "PRIVMSG #verbs" in ln).endswith(":\x01ACTION waves\x01")
+    b.ok("send", target=b.room("#verbs"), object=msg("/me nods"))
+    assert w.wait_for(lambda ln: "ACTION nods" in ln)
+    b.ok("send", target=b.room("#verbs"), object={"type": "notice", "content": "heads up"})
+    assert w.wait_for(lambda ln: "NOTICE #verbs" in ln).endswith(":heads up")
+    b.ok("send", target={"id": f"w1@{ircd.host}", "type": "person", "name": "w1"},
+         object=msg("just you"))
+    assert w.wait_for(lambda ln: "PRIVMSG w1 " in ln).endswith(":just you")
+
+    # w1 joined first, so it is operator and can let us set the topic (+t is the default)
+    w.send("MODE #verbs +o verbsy")
+    b.event(lambda a: a["type"] == "add" and a["object"]["role"] == "operator")
+    b.ok("update", target=b.room("#verbs"), object={"type": "topic", "content": "new topic"})
+    assert w.wait_for(lambda ln: "TOPIC #verbs" in ln).endswith(":new topic")
+
+    att = b.ok("query", target=b.room("#verbs"), object={"type": "attendance"})["result"]
+    assert att["object"]["type"] == "attendance"
+    assert set(att["object"]["members"]) == {"w1", "verbsy"}
+    assert att["object"]["roles"]["w1"] == "operator"
+
+    b.ok("update", target={"id": f"verbsy2@{ircd.host}", "type": "person", "name": "verbsy2"},
+         object={"type": "address"})
+    assert w.wait_for(lambda ln: " NICK " in ln).endswith("verbsy2")
+
+    b.ok("leave", target=b.room("#verbs"), object=msg("bye all"))
+    assert "PART #verbs" in w.wait_for(lambda ln: "PART" in ln)
+
+    b.ok("join", target=b.room("#verbs"))  # QUIT is only relayed to shared channels
+    w.wait_for(lambda ln: ln.startswith(":verbsy2!") and "JOIN" in ln)
+    b.ok("disconnect")
+    assert "QUIT" in w.wait_for(lambda ln: " QUIT" in ln)
+
+
+def test_every_incoming_event_reaches_the_browser(browser, watcher, ircd):
+    b = browser("eventy")
+    w = watcher("w2", "#events")
+    w.send("TOPIC #events :the first topic")
+    w.wait_for(lambda ln: "TOPIC #events" in ln)
+    b.ok("join", target=b.room("#events"))
+    topic = b.event(lambda a: a["type"] == "update" and a["object"]["type"] == "topic")
+    assert topic["object"]["content"] == "the first topic"
+    names = b.event(lambda a: a["type"] == "query")
+    assert names["object"]["roles"]["w2"] == "operator"
+
+    def saw(pred):
+        return b.event(pred)
+
+    w.send("PRIVMSG #events :\x01ACTION dances\x01")
+    assert saw(lambda a: a["type"] == "send" and a["object"]["type"] == "me")["object"][
+        "content"] == "dances"
+    w.send("NOTICE #events :notice this")
+    assert saw(lambda a: a["object"].get("type") == "notice")["object"]["content"] == "notice this"
+    w.send("PRIVMSG eventy :psst")
+    private = saw(lambda a: a["type"] == "send" and a["object"].get("content") == "psst")
+    assert private["target"]["id"] == f"eventy@{ircd.host}"
+    w.send("TOPIC #events :changed topic")
+    changed = saw(lambda a: a["type"] == "update" and a["object"].get("content") == "changed topic")
+    assert changed["actor"]["name"] == "w2"
+    w.send("MODE #events +v eventy")
+    voice = saw(lambda a: a["type"] == "add")
+    assert voice["object"]["role"] == "voice" and voice["target"]["name"] == "eventy"
+    w.send("MODE #events -v eventy")
+    assert saw(lambda a: a["type"] == "remove")["object"]["role"] == "voice"
+
+    w3 = watcher("w3", "#events")
+    assert saw(lambda a: a["type"] == "join" and a["actor"]["name"] == "w3")
+    w3.send("NICK w3b")
+    nick = saw(lambda a: a["type"] == "update" and a["object"].get("type") == "address")
+    assert nick["actor"]["name"] == "w3" and nick["target"]["name"] == "w3b"
+    w3.send("PART #events :gone")
+    part = saw(lambda a: a["type"] == "leave" and a["actor"]["name"] == "w3b")
+    assert part["object"]["content"] == "gone"
+    w4 = watcher("w4", "#events")
+    w4.send("QUIT :bye now")
+    quit_ = saw(lambda a: a["type"] == "leave" and a["actor"]["name"] == "w4")
+    assert quit_["target"]["type"] == "service"
+    w.send("KICK #events eventy :behave")
+    kick = saw(lambda a: a["type"] == "leave" and a["object"].get("type") == "kick")
+    assert kick["object"]["content"] == "behave" and kick["object"]["by"]["name"] == "w2"
+
+
+def test_channel_errors_are_failed_replies_with_codes(browser, watcher, ircd):
+    w = watcher("w5", "#locked")
+    w.send("MODE #locked +k sekrit")
+    w.send("JOIN #banned")
+    w.wait_for(lambda ln: "366" in ln and "#banned" in ln)
+    w.send("MODE #banned +b errory!*@*")
+    w.send("JOIN #full")
+    w.wait_for(lambda ln: "366" in ln and "#full" in ln)
+    w.send("MODE #full +l 1")
+    w.send("JOIN #invite")
+    w.wait_for(lambda ln: "366" in ln and "#invite" in ln)
+    w.send("MODE #invite +i")
+    w.wait_for(lambda ln: "MODE #invite +i" in ln)
+    b = browser("errory")
+    cases = {"#locked": "bad-channel-key", "#banned": "banned", "#full": "channel-full",
+             "#invite": "invite-only"}
+    for channel, code in cases.items():
+        reply = b.request("join", target=b.room(channel))
+        assert reply["status"] == "failed", reply
+        assert reply["error"]["code"] == code, reply
+        assert channel in reply["error"]["message"]
+    reply = b.request("send", target={"id": f"nobody@{ircd.host}", "type": "person",
+                                       "name": "nobody"}, object=msg("hi"))
+    assert reply["error"]["code"] == "no-such-nick", reply
+    reply = b.request("send", target=b.room("#lobby"), object=msg("line\r\nQUIT :x"))
+    assert reply["error"]["code"] == "invalid-envelope"
+    assert "CR, LF or NUL" in reply["error"]["message"]
+    # the connection survived all of that
+    b.ok("join", target=b.room("#afterwards"))
+
+
+def test_nick_collision_at_connect_takes_an_alternative(browser, watcher, ircd):
+    watcher("taken")
+    b = browser("taken", connect=False)
+    reply = b.ok("connect")
+    assert reply["result"]["object"]["nick"] == "taken_"
+    told = b.event(lambda a: a["type"] == "update" and a["object"]["type"] == "address")
+    assert told["target"]["name"] == "taken_"
+
+
+def test_send_before_connect_is_refused(browser):
+    b = browser("early", connect=False)
+    reply = b.request("join", target=b.room("#x"))
+    assert reply["error"]["code"] == "not-connected"
+    assert "send connect first" in reply["error"]["message"]
+
+
+def test_verb_without_credentials_is_refused(irc_stack, ircd):
+    c = Client(irc_stack.ws_url)
+    reply = c.request(activity("irc", "connect", actor={"id": "x@y", "type": "person"}))
+    assert reply["error"]["code"] == "credentials-missing"
+    c.close()
+
+
+def test_long_message_split_on_utf8_boundaries(browser, watcher, ircd):
+    w = watcher("w6", "#long")
+    b = browser("longy")
+    b.ok("join", target=b.room("#long"))
+    text = ("Grüße aus Köln, ünïcödé 🎉 " * 60).strip()
+    b.ok("send", target=b.room("#long"), object=msg(text))
+    parts = []
+    deadline = time.time() + 10
+    while "".join(parts).replace(" ", "") != text.replace(" ", "") and time.time() < deadline:
+        line = w.wait_for(lambda ln: "PRIVMSG #long" in ln and ln not in seen_lines(parts))
+        parts.append(line.split(" :", 1)[1])
+        assert len(line.encode()) + 2 <= 512
+    assert len(parts) > 1
+    assert "".join(parts).replace(" ", "") == text.replace(" ", "")
+
+
+def seen_lines(parts):
+    return {f"PRIVMSG #long :{p}" for p in parts}
+
+
+@pytest.fixture(scope="module")
+def ircd_pw(tmp_path_factory):
+    with run_ngircd(tmp_path_factory.mktemp("ircd-pw"), password="same-secret") as server:
+        yield server
+
+
+def test_same_secret_shares_the_connection_others_are_refused(irc_stack, ircd_pw):
+    made = []
+
+    def tab(password: str) -> Browser:
+        b = Browser(irc_stack, ircd_pw, "sharer", password=password)
+        made.append(b)
+        return b
+
+    with RawIrcClient(ircd_pw.host, ircd_pw.port, "w7", password="same-secret") as w:
+        w.send("JOIN #shared")
+        w.wait_for(lambda ln: " 366 " in ln)
+        a = tab("same-secret")
+        a.ok("connect")
+        a.ok("join", target=a.room("#shared"))
+        w.wait_for(lambda ln: ln.startswith(":sharer!") and "JOIN" in ln)
+        b = tab("same-secret")  # another tab, the same credentials
+        assert b.ok("connect")["result"]["object"]["nick"] == "sharer"
+        w.send("PRIVMSG #shared :to both tabs")
+        for s in (a, b):
+            got = s.event(lambda act: act["object"]["content"] == "to both tabs")
+            assert got["actor"]["name"] == "w7"
+        b.ok("send", target=b.room("#shared"), object=msg("from tab two"))
+        assert w.wait_for(lambda ln: "PRIVMSG #shared" in ln).startswith(":sharer!")
+        # one IRC connection: the watcher saw exactly one sharer join
+        assert sum(1 for ln in w.lines if ln.startswith(":sharer!") and " JOIN " in ln) == 1
+        # someone naming the same actor with another secret gets a clear refusal
+        c = tab("other-secret")
+        reply = c.request("connect")
+        assert reply["status"] == "failed" and reply["error"]["code"] == "auth-failed"
+        assert "Bad password" in reply["error"]["message"]
+        w.send("PRIVMSG sharer :only for the owner")
+        a.event(lambda act: act["object"]["content"] == "only for the owner")
+        time.sleep(0.3)
+        assert not any(f.get("kind") == "event" and "only for the owner" in str(f)
+                       for f in c.client.frames)
+        # one tab disconnecting leaves the connection to the other
+        a.ok("disconnect")
+        b.ok("send", target=b.room("#shared"), object=msg("still here"))
+        assert w.wait_for(lambda ln: "still here" in ln)
+        b.ok("disconnect")
+        assert w.wait_for(lambda ln: ln.startswith(":sharer!") and " QUIT" in ln)
+    for t in made:
+        t.close()
+
+
+def test_dropped_connection_reconnects_and_rejoins(browser, watcher, ircd):
+    w = watcher("w8", "#rejoin")
+    b = browser("droppy")
+    b.ok("join", target=b.room("#rejoin"))
+    w.wait_for(lambda ln: ln.startswith(":droppy!") and "JOIN" in ln)
+    w.send("OPER oper operpass")
+    w.wait_for(lambda ln: " 381 " in ln)
+    w.send("KILL droppy :testing reconnect")
+    rec = b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "reconnecting")
+    assert rec["object"]["attempt"] == 1 and rec["object"]["delay"] <= 1.0
+    assert b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected",
+                   timeout=15)
+    w.wait_for(lambda ln: ln.startswith(":droppy!") and " JOIN " in ln, timeout=15)
+    b.ok("send", target=b.room("#rejoin"), object=msg("back again"))
+    assert w.wait_for(lambda ln: "PRIVMSG #rejoin" in ln).endswith(":back again")
