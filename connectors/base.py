@@ -43,6 +43,7 @@ class Job:
     session: str = ""
     request: str = ""
     credentials: dict[str, Any] | None = None
+    connection: str = ""  # persistent platforms: the key of the upstream connection
     deadline: float = field(default_factory=lambda: time.time() + 30)
     sink: EventSink = _no_events
 

@@ -94,6 +94,13 @@
     return out;
   }
 
+  /** A resumeError or error field as text: the gateway sends {code, message}. */
+  function describe(error) {
+    if (!error) return '';
+    if (typeof error === 'object') return error.message || error.code || JSON.stringify(error);
+    return String(error);
+  }
+
   function idOf(value) {
     if (value && typeof value === 'object') return value.id;
     return value;
@@ -154,6 +161,11 @@
       this._replay = { credentials: new Map(), connect: new Map(), join: new Map() };
 
       this._socket = null;
+      this._socketGen = 0; // counts sockets, so a resume knows what was sent on an old one
+      this._catchUpTo = null; // after a resume: the seq to reach before sending anything new
+      this._retransmitted = new Set(); // ids sent twice; a second answer to them is expected
+      this._resendBox = []; // sent on an earlier socket, unanswered: to send again after a resume
+      this._catchUpTimer = null;
       this._welcomed = false; // the current socket got its welcome
       this._ready = false; // the current session finished its replay
       this._closed = false; // close() was called
@@ -177,7 +189,8 @@
       var self = this;
       this._onOnline = function () { self._reconnectNow(); };
       if (root.addEventListener) root.addEventListener('online', this._onOnline);
-      this._open();
+      // Open on the next microtask, so listeners added right after `new` see 'connecting'.
+      Promise.resolve().then(function () { if (!self._socket && !self._reconnectTimer) self._open(); });
     }
 
     // ---- public API -------------------------------------------------------------------
@@ -200,7 +213,7 @@
     /** Resolves once the socket is welcomed and any replay onto a new session is done. */
     ready() {
       if (this._closed) return Promise.reject(new SockethubError('closed', 'client closed'));
-      if (this._welcomed && this._ready) return Promise.resolve(this.welcome);
+      if (this._isReady()) return Promise.resolve(this.welcome);
       var self = this;
       return new Promise(function (resolve, reject) { self._readyWaiters.push({ resolve: resolve, reject: reject }); });
     }
@@ -231,8 +244,9 @@
       }
       var a = normalize(activity);
       if (a.platform !== undefined) {
-        if (!a['@context']) a['@context'] = this.contextFor(a.platform);
+        var platform = a.platform;
         delete a.platform;
+        if (!a['@context']) a = Object.assign({ '@context': this.contextFor(platform) }, a);
       }
       return this._request(a, { replay: false });
     }
@@ -260,7 +274,9 @@
     }
 
     /** Close for good: no reconnect; every open request rejects with code `closed`. */
-    close() {
+    close() { this._shutdown(1000, 'client closed', 'closed'); }
+
+    _shutdown(code, reason, errorCode) {
       if (this._closed) return;
       this._closed = true;
       this._clearTimers();
@@ -270,12 +286,12 @@
       this._socket = null;
       this._welcomed = false;
       if (ws) { this._detach(ws); try { ws.close(1000, 'client closed'); } catch (e) { /* already closed */ } }
-      var err = function () { return new SockethubError('closed', 'client closed'); };
+      var err = function () { return new SockethubError(errorCode, reason || errorCode); };
       this._records.forEach(function (rec) { rec.reject(err()); });
       this._outbox.length = 0;
       this._replayOutbox.length = 0;
       this._readyWaiters.splice(0).forEach(function (w) { w.reject(err()); });
-      this._setState({ state: 'closed', code: 1000, reason: 'client closed', willReconnect: false });
+      this._setState({ state: 'closed', code: code, reason: reason, willReconnect: false });
     }
 
     // ---- requests -----------------------------------------------------------------------
@@ -306,16 +322,22 @@
     _settle(rec) {
       if (rec.timer) { clearTimeout(rec.timer); rec.timer = null; }
       this._records.delete(rec.id);
-      var box = rec.replay ? this._replayOutbox : this._outbox;
-      var i = box.indexOf(rec);
-      if (i >= 0) box.splice(i, 1);
+      [this._resendBox, this._replayOutbox, this._outbox].forEach(function (box) {
+        var i = box.indexOf(rec);
+        if (i >= 0) box.splice(i, 1);
+      });
     }
 
-    /** Send what may be sent now: replays once welcomed, user requests once ready. */
+    /**
+     * Send what may be sent now, in this order: copies of requests a resume may have lost,
+     * replays onto a new session, then user requests once the session is ready.
+     */
     _drain() {
       if (this._drainTimer) { clearTimeout(this._drainTimer); this._drainTimer = null; }
-      while (this._welcomed && this._socket && this._socket.readyState === SOCKET_OPEN) {
-        var box = this._replayOutbox.length ? this._replayOutbox : (this._ready ? this._outbox : null);
+      while (this._welcomed && this._catchUpTo === null && this._socket && this._socket.readyState === SOCKET_OPEN) {
+        var box = this._resendBox.length ? this._resendBox
+          : this._replayOutbox.length ? this._replayOutbox
+            : this._ready ? this._outbox : null;
         if (!box || !box.length) return;
         var wait = this._takeToken();
         if (wait > 0) {
@@ -323,7 +345,8 @@
           this._drainTimer = setTimeout(function () { self._drainTimer = null; self._drain(); }, wait);
           return;
         }
-        this._transmit(box.shift());
+        if (box === this._resendBox) this._sendRecord(box.shift());
+        else this._transmit(box.shift());
       }
     }
 
@@ -350,9 +373,17 @@
           { activity: rec.activity, requestId: rec.id }));
         return;
       }
-      this._socket.send(text);
+      rec.text = text;
       rec.sent = true;
       this._remember(rec.activity);
+      this._sendRecord(rec);
+    }
+
+    _sendRecord(rec) {
+      if (rec.gen !== undefined) { rec.retransmitted = true; this._retransmitted.add(rec.id); }
+      this._socket.send(rec.text);
+      rec.gen = this._socketGen;
+      if (rec.timer) clearTimeout(rec.timer);
       var self = this;
       var ms = this._timeoutFor(rec.activity);
       rec.timer = setTimeout(function () {
@@ -361,18 +392,38 @@
       }, ms);
     }
 
+    /**
+     * After a resume, once every reply produced before it has arrived: send again what was
+     * sent on an earlier socket and is still unanswered. It may never have reached the
+     * gateway (lost with the connection). The gateway refuses a request id it has seen in
+     * this session with `duplicate-request`, so nothing runs twice; that refusal is ignored
+     * and the real reply still comes.
+     */
+    _caughtUp() {
+      if (this._catchUpTo === null || this._lastSeq < this._catchUpTo) return;
+      this._catchUpTo = null;
+      if (this._catchUpTimer) { clearTimeout(this._catchUpTimer); this._catchUpTimer = null; }
+      var gen = this._socketGen;
+      if (this._retransmitted.size > 10000) this._retransmitted.clear();
+      this._resendBox = Array.from(this._records.values()).filter(function (rec) {
+        return rec.sent && rec.gen < gen;
+      });
+      this._becameReady();
+    }
+
     _timeoutFor(activity) {
       if (this.options.requestTimeoutMs) return this.options.requestTimeoutMs;
       var seconds = Number(this.limits && this.limits.requestTimeout) || FALLBACK_REQUEST_TIMEOUT_S;
-      // A verb may announce a limit of its own in the welcome's platform list.
-      var platform = this.platforms && this.platforms.find(function (p) { return p.name === platformOf(activity['@context']); });
-      var verbs = platform && platform.verbs;
-      if (verbs && !Array.isArray(verbs) && verbs[activity.type] && verbs[activity.type].timeout) {
-        seconds = Number(verbs[activity.type].timeout) || seconds;
-      } else if (Array.isArray(verbs)) {
-        var v = verbs.find(function (x) { return x && typeof x === 'object' && x.name === activity.type; });
-        if (v && v.timeout) seconds = Number(v.timeout) || seconds;
+      // A verb may have a limit of its own, announced in the welcome's platform list as
+      // `timeouts: {verb: seconds}` (or as a verb object `{name, timeout}`).
+      var name = platformOf(activity['@context']);
+      var platform = this.platforms && this.platforms.find(function (p) { return p.name === name; });
+      var own = platform && platform.timeouts && platform.timeouts[activity.type];
+      if (!own && platform && Array.isArray(platform.verbs)) {
+        var verb = platform.verbs.find(function (v) { return v && typeof v === 'object' && v.name === activity.type; });
+        own = verb && verb.timeout;
       }
+      if (Number(own) > 0) seconds = Number(own);
       return seconds * 1000 + this.options.requestTimeoutGraceMs;
     }
 
@@ -431,8 +482,10 @@
       this._becameReady();
     }
 
+    _isReady() { return this._welcomed && this._ready && this._catchUpTo === null; }
+
     _becameReady() {
-      if (this._welcomed && this._ready) {
+      if (this._isReady()) {
         var w = this.welcome;
         this._readyWaiters.splice(0).forEach(function (x) { x.resolve(w); });
       }
@@ -444,6 +497,7 @@
     _open() {
       if (this._closed) return;
       this._reconnectTimer = null;
+      this._socketGen += 1;
       this._attempt += 1;
       this._setState({ state: 'connecting', attempt: this._attempt, url: this.url });
       var ws;
@@ -486,6 +540,8 @@
       this._detach(ws);
       this._socket = null;
       this._welcomed = false;
+      this._catchUpTo = null;
+      this._resendBox = [];
       this._clearTimers();
       this._scheduleReconnect(ws, { code: code, reason: reason });
     }
@@ -494,9 +550,8 @@
       if (this._closed) return;
       var final = FINAL_CLOSE_CODES[info.code];
       if (final) {
-        this._setState({ state: 'closed', code: info.code, reason: info.reason, willReconnect: false });
         this._emit('error', new SockethubError(final, info.reason || final));
-        this.close();
+        this._shutdown(info.code, info.reason, final);
         return;
       }
       var r = this.options.reconnect;
@@ -515,7 +570,7 @@
     }
 
     _clearTimers() {
-      ['_helloTimer', '_pingTimer', '_pongTimer', '_drainTimer'].forEach(function (name) {
+      ['_helloTimer', '_pingTimer', '_pongTimer', '_drainTimer', '_catchUpTimer'].forEach(function (name) {
         if (this[name]) { clearTimeout(this[name]); clearInterval(this[name]); this[name] = null; }
       }, this);
     }
@@ -550,6 +605,7 @@
       }
       if (frame.kind === 'reply') this._onReply(frame);
       else if (frame.kind === 'event') this._onEvent(frame);
+      if (this._catchUpTo !== null) this._caughtUp();
     }
 
     _onWelcome(frame) {
@@ -566,8 +622,16 @@
       this._emit('welcome', frame);
 
       if (frame.resumed) {
+        // The backlog (every reply and event above our lastSeq) follows the welcome; send
+        // nothing new until it is in, so retransmissions keep their place in the order.
+        this._catchUpTo = typeof frame.lastSeq === 'number' ? frame.lastSeq : this._lastSeq;
+        var self = this;
+        this._catchUpTimer = setTimeout(function () {
+          self._catchUpTimer = null;
+          if (self._catchUpTo !== null) { self._catchUpTo = -1; self._caughtUp(); }
+        }, this.options.helloTimeoutMs);
         this._setState({ state: 'resumed', session: frame.session, lastSeq: frame.lastSeq });
-        this._becameReady();
+        this._caughtUp();
         return;
       }
       // A new session: nothing sent on the old one will be answered.
@@ -575,23 +639,32 @@
       this._ready = false;
       var lost = [];
       this._records.forEach(function (rec) { if (rec.sent) lost.push(rec); });
+      var why = describe(frame.resumeError);
       lost.forEach(function (rec) {
         rec.reject(new SockethubError('session-lost',
-          'the gateway session ended before this request was answered' + (frame.resumeError ? ': ' + frame.resumeError : ''),
+          'the gateway session ended before this request was answered' + (why ? ': ' + why : ''),
           { activity: rec.activity, requestId: rec.id }));
       });
-      this._setState(first
-        ? { state: 'open', session: frame.session }
-        : { state: 'new-session', session: frame.session, previousSession: previous, resumeError: frame.resumeError, lost: lost.length });
+      this._setState(first ? { state: 'open', session: frame.session } : {
+        state: 'new-session', session: frame.session, previousSession: previous,
+        resumeError: frame.resumeError, lost: lost.length,
+      });
       this._replaySession(frame.session);
     }
 
     _onReply(frame) {
       var rec = frame.id != null ? this._records.get(frame.id) : null;
+      var code = frame.error && frame.error.code;
+      if (frame.id != null && this._retransmitted.has(frame.id)) {
+        // The second answer to a request sent twice: the gateway's refusal of the copy,
+        // or a copy's answer after the original's.
+        if (!rec || (frame.status === 'failed' && code === 'duplicate-request')) return;
+      }
       if (!rec) {
         if (frame.status === 'failed') {
           var e = frame.error || {};
-          this._emit('error', new SockethubError(e.code || 'internal', e.message, { path: e.path, details: e.details, reply: frame }));
+          this._emit('error', new SockethubError(e.code || 'internal', e.message,
+            { path: e.path, details: e.details, reply: frame }));
         }
         return; // a reply after our own timeout, or to a request of a lost page
       }
@@ -602,7 +675,8 @@
       var err = frame.error || {};
       this._forget(rec.activity);
       rec.reject(new SockethubError(err.code || 'internal', err.message || 'request failed', {
-        path: err.path, details: err.details, activity: frame.activity || rec.activity, requestId: rec.id, reply: frame,
+        path: err.path, details: err.details, activity: frame.activity || rec.activity,
+        requestId: rec.id, reply: frame,
       }));
     }
 
@@ -636,6 +710,7 @@
   SockethubClient.SockethubError = SockethubError;
   SockethubClient.SockethubClient = SockethubClient;
   SockethubClient.contextFor = contextFor;
+  SockethubClient.describeError = describe;
   SockethubClient.default = SockethubClient;
 
   root.SockethubClient = SockethubClient;

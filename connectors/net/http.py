@@ -1,0 +1,395 @@
+"""The one HTTP client every outbound fetch goes through (feeds, page metadata).
+
+What it guarantees, whatever URL a browser sends:
+
+* http and https only, on the first request and on every redirect;
+* every address a host resolves to is checked by ``guard`` before connecting, on every
+  hop, and the socket is connected to that checked address (not to the name again), so
+  a second DNS answer cannot slip through; TLS still verifies the certificate against the
+  host *name* and sends it as SNI;
+* connect, read and total timeouts; a body cap enforced while streaming, also on the
+  decompressed size;
+* every failure is an ``envelopes.errors`` error whose message names the URL.
+
+Proxies from the environment are deliberately not honoured: a proxy would connect to
+addresses we never checked. Name resolution itself is bounded only by the system
+resolver's own timeouts; the job's deadline covers it.
+
+Seams: ``resolver`` and ``dial``, with their twins in ``guard`` (``StaticResolver``,
+``RoutedDial``): tests send a checked public address to a local server and so exercise
+the real guard without patching.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+from envelopes.errors import (
+    BlockedAddress,
+    NotFound,
+    Refused,
+    SockethubError,
+    TlsError,
+    TooLarge,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+from .guard import Address, Dial, Resolver, open_socket, resolve_checked, system_resolver
+
+__all__ = [
+    "USER_AGENT",
+    "DEFAULT_MAX_BYTES",
+    "Response",
+    "fetch",
+]
+
+USER_AGENT = "Sockethub-py/0.1 (+https://github.com/sockethub/sockethub)"
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+# Set by the client itself: the body cap and decoding depend on them.
+_RESERVED = frozenset({"host", "accept-encoding", "connection", "content-length"})
+# Not carried to another origin on a redirect, as browsers and requests do.
+_ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
+# A DNS name (after IDNA) or an IP literal; anything else is not worth a lookup.
+_HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+(%[a-z0-9._-]+)?")
+# Characters left as they are in a request path; the rest is percent-encoded (UTF-8).
+_PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # the final URL, after redirects
+    status: int  # 2xx, or 304 for a conditional GET
+    headers: http.client.HTTPMessage  # the stdlib's own: case-insensitive, get_all()
+    body: bytes  # decompressed; empty for 304
+    redirects: list[str] = field(default_factory=list)  # URLs that answered with a redirect
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+
+@dataclass(frozen=True)
+class _Options:
+    allow_private: bool
+    max_bytes: int
+    connect_timeout: float
+    read_timeout: float
+    total_timeout: float
+    deadline: float
+    context: ssl.SSLContext
+    resolver: Resolver
+    dial: Dial
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    where: str  # the URL as messages name it, with the URL it was redirected from
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
+
+
+def fetch(
+    url: str,
+    *,
+    allow_private: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 10.0,
+    total_timeout: float = 20.0,
+    headers: Mapping[str, str] | None = None,
+    max_redirects: int = 5,
+    user_agent: str = USER_AGENT,
+    ssl_context: ssl.SSLContext | None = None,
+    resolver: Resolver = system_resolver,
+    dial: Dial = open_socket,
+) -> Response:
+    """GET ``url`` through the guard; a 2xx or 304 ``Response``, or an error naming it.
+
+    Errors: ``BlockedAddress`` (scheme, or an address the guard refuses, on any hop),
+    ``UpstreamUnavailable`` (DNS, refused, reset), ``UpstreamTimeout``, ``TlsError``,
+    ``TooLarge``, ``NotFound`` (404, 410), ``UpstreamError`` (429, 5xx; ``retry_after``
+    in seconds or None), ``Refused`` (other 4xx, too many redirects).
+    """
+    opts = _Options(
+        allow_private,
+        max_bytes,
+        connect_timeout,
+        read_timeout,
+        total_timeout,
+        time.monotonic() + total_timeout,
+        ssl_context or ssl.create_default_context(),
+        resolver,
+        dial,
+    )
+    sent = _request_headers(user_agent, headers)
+    target = _target(url, url)
+    redirects: list[str] = []
+    while True:
+        status, got, body = _exchange(target, sent, opts)
+        location = (got.get("location") or "").strip()
+        if status not in REDIRECTS or not location:
+            _raise_for_status(status, got, target.where)
+            return Response(target.url, status, got, body, redirects)
+        if len(redirects) >= max_redirects:
+            raise Refused(f"cannot fetch {url}: more than {max_redirects} redirects")
+        redirects.append(target.url)
+        following = urljoin(target.url, location)
+        nxt = _target(following, f"{following} (redirected from {url})")
+        if nxt.origin != target.origin:
+            sent = {k: v for k, v in sent.items() if k.lower() not in _ORIGIN_BOUND}
+        target = nxt
+
+
+def _request_headers(user_agent: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    out = {
+        "User-Agent": user_agent,
+        "Accept": "*/*",
+        "Accept-Encoding": "gzip, deflate",
+        "Connection": "close",  # one request per connection: every hop is dialled afresh
+    }
+    for name, value in (extra or {}).items():
+        if name.lower() in _RESERVED:
+            raise ValueError(f"header {name} is set by the HTTP client itself")
+        out = {k: v for k, v in out.items() if k.lower() != name.lower()}
+        out[name] = value
+    return out
+
+
+def _target(url: str, where: str) -> _Target:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise BlockedAddress(f"not a valid URL: {where}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BlockedAddress(f"only http and https URLs may be fetched: {where}")
+    if not host:
+        raise BlockedAddress(f"no host in URL: {where}")
+    if not _HOST.fullmatch(host):
+        raise BlockedAddress(f"not a valid host name in URL: {where}")
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_PATH_SAFE)
+    default_port = 443 if scheme == "https" else 80
+    return _Target(url, where, scheme, host, port or default_port, path)
+
+
+def _budget(limit: float, deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("total timeout")
+    return min(limit, remaining)
+
+
+def _connect_any(addresses: list[Address], opts: _Options) -> socket.socket:
+    """The first checked address that answers; the last failure if none does. Each try
+    gets the connect timeout, cut short by the total deadline."""
+    failure: OSError = ConnectionError("no address to connect to")
+    for family, sockaddr in addresses:
+        try:
+            return opts.dial(family, sockaddr, _budget(opts.connect_timeout, opts.deadline))
+        except OSError as exc:  # e.g. no IPv6 route: the next address may well answer
+            failure = exc
+    raise failure
+
+
+class _GuardedHTTP(http.client.HTTPConnection):
+    """Connects to checked addresses only; ``live`` keeps the socket for read timeouts
+    (http.client drops ``sock`` once a response will close the connection)."""
+
+    def __init__(self, target: _Target, addresses: list[Address], opts: _Options) -> None:
+        super().__init__(target.host, target.port, timeout=opts.connect_timeout)
+        self._addresses, self._opts = addresses, opts
+        self.live: socket.socket | None = None
+
+    def _open(self) -> socket.socket:
+        return _connect_any(self._addresses, self._opts)
+
+    def connect(self) -> None:
+        self.sock = self.live = self._open()
+
+
+class _GuardedHTTPS(_GuardedHTTP):
+    default_port = http.client.HTTPS_PORT  # decides whether Host carries the port
+
+    def __init__(self, target: _Target, addresses: list[Address], opts: _Options) -> None:
+        super().__init__(target, addresses, opts)
+        self._tls = opts.context
+
+    def connect(self) -> None:
+        raw = self._open()
+        try:
+            # The handshake runs under the connect timeout; the name, not the address, is
+            # what the certificate must match and what SNI carries.
+            self.sock = self.live = self._tls.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+
+
+def _exchange(
+    target: _Target, sent: Mapping[str, str], opts: _Options
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request on one fresh connection: status, headers, body (2xx only)."""
+    try:
+        addresses = resolve_checked(
+            target.host, target.port, opts.allow_private, resolver=opts.resolver
+        )
+    except SockethubError as exc:
+        raise type(exc)(f"cannot fetch {target.where}: {exc.message}") from None
+    cls = _GuardedHTTPS if target.scheme == "https" else _GuardedHTTP
+    conn = cls(target, addresses, opts)
+    phase = f"connecting (limit {opts.connect_timeout:g} s)"
+    response: http.client.HTTPResponse | None = None
+    try:
+        conn.connect()
+        phase = f"waiting for an answer (limit {opts.read_timeout:g} s)"
+        assert conn.live is not None
+        conn.live.settimeout(_budget(opts.read_timeout, opts.deadline))
+        conn.request("GET", target.path, headers=dict(sent))
+        response = conn.getresponse()
+        got = response.msg
+        body = b""
+        if 200 <= response.status < 300:
+            phase = f"reading the body (limit {opts.read_timeout:g} s between reads)"
+            body = _read_body(response, conn.live, target.where, opts)
+        return response.status, got, body
+    except TimeoutError:
+        if time.monotonic() >= opts.deadline:
+            phase = f"(total limit {opts.total_timeout:g} s)"
+        raise UpstreamTimeout(f"cannot fetch {target.where}: timed out {phase}") from None
+    except ssl.SSLError as exc:  # certificate verification failures included
+        detail = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+        raise TlsError(f"cannot fetch {target.where}: TLS failed: {detail}") from None
+    except OSError as exc:  # refused, reset, unreachable, closed without an answer
+        detail = exc.strerror or str(exc) or type(exc).__name__
+        raise UpstreamUnavailable(f"cannot fetch {target.where}: {detail}") from None
+    except http.client.HTTPException as exc:
+        raise UpstreamError(
+            f"cannot fetch {target.where}: not a valid HTTP response ({type(exc).__name__})"
+        ) from None
+    finally:
+        # The response holds the socket once the server said it will close: close both.
+        if response is not None:
+            response.close()
+        conn.close()
+        if conn.live is not None:
+            conn.live.close()
+
+
+class _Decoder:
+    """Content-Encoding gzip/deflate, inflated in bounded steps (no zip bombs)."""
+
+    def __init__(self, encoding: str, where: str) -> None:
+        self._where = where
+        self._inflate: Any = None
+        self._kind = encoding
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise Refused(f"cannot fetch {where}: unsupported Content-Encoding {encoding}")
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Up to ``room + 1`` bytes of output: one more than fits tells the caller."""
+        if self._kind in ("", "identity"):
+            return data
+        try:
+            if self._inflate is None:
+                self._inflate = zlib.decompressobj(self._wbits(data))
+            return bytes(self._inflate.decompress(data, room + 1))
+        except zlib.error as exc:
+            raise UpstreamError(
+                f"cannot fetch {self._where}: bad {self._kind} body: {exc}"
+            ) from None
+
+    def _wbits(self, first: bytes) -> int:
+        if self._kind in ("gzip", "x-gzip"):
+            return 16 + zlib.MAX_WBITS
+        # "deflate" should be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send it raw.
+        zlib_header = (
+            len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+        )
+        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+
+
+def _read_body(
+    response: http.client.HTTPResponse, sock: socket.socket, where: str, opts: _Options
+) -> bytes:
+    cap = opts.max_bytes
+    too_large = f"cannot fetch {where}: the body is over the {cap}-byte cap"
+    if response.length is not None and response.length > cap:
+        raise TooLarge(f"{too_large} (Content-Length {response.length})")
+    decoder = _Decoder((response.getheader("content-encoding") or "").strip().lower(), where)
+    out = bytearray()
+    received = 0
+    while True:
+        # read1 returns what one recv gives, so the total deadline is checked between
+        # reads even when a server trickles bytes.
+        sock.settimeout(_budget(opts.read_timeout, opts.deadline))
+        chunk = response.read1(_CHUNK)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > cap:
+            raise TooLarge(too_large)
+        out += decoder.feed(chunk, cap - len(out))
+        if len(out) > cap:
+            raise TooLarge(f"{too_large} (decompressed)")
+    if response.length:  # http.client counts down what Content-Length still owes us
+        raise UpstreamUnavailable(
+            f"cannot fetch {where}: the connection closed {response.length} bytes early"
+        )
+    return bytes(out)
+
+
+def _retry_after(value: str | None) -> int | None:
+    """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, round(when.timestamp() - time.time()))
+
+
+def _raise_for_status(status: int, got: http.client.HTTPMessage, where: str) -> None:
+    if 200 <= status < 300 or status == 304:
+        return
+    said = f"cannot fetch {where}: it answered {status} {http.client.responses.get(status, '')}"
+    said = said.rstrip()
+    if status in (404, 410):
+        raise NotFound(said)
+    if status == 429 or status >= 500:
+        retry = _retry_after(got.get("retry-after"))
+        err = UpstreamError(f"{said}; retry after {retry} s" if retry is not None else said)
+        err.retry_after = retry  # type: ignore[attr-defined]
+        err.status = status  # type: ignore[attr-defined]
+        raise err
+    if status in REDIRECTS:
+        said += " without a Location"
+    raise Refused(said)

@@ -1,0 +1,456 @@
+"""The JS client in a real browser: against the whole stack, and against a scripted socket.
+
+The first group talks to the real gateway, Celery worker and Redis (the ``stack`` fixture).
+The second replaces the WebSocket with a scripted one (``fake_page``, see conftest.py) to pin
+down what the client does in situations a healthy stack does not produce on demand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DUMMY_CONTEXT = [
+    "https://www.w3.org/ns/activitystreams",
+    "https://sockethub.org/ns/context/v1.jsonld",
+    "https://sockethub.org/ns/context/platform/dummy/v1.jsonld",
+]
+
+# Page helpers for the live tests: a dummy echo with a message object.
+LIVE_HELPERS = """
+window.echo = (sc, content) => sc.send({platform: 'dummy', type: 'echo', actor: 'me',
+                                        object: {type: 'message', content}});
+window.client = (reconnectMs) => new SockethubClient(undefined,
+    reconnectMs ? {reconnect: {minDelayMs: reconnectMs, maxDelayMs: reconnectMs}} : {});
+"""
+
+
+@pytest.fixture
+def live_page(page: Any, stack: Any) -> Any:
+    """The landing page of the real gateway, with the client loaded as a classic script."""
+    page.goto(stack.url + "/")
+    page.add_script_tag(url="/static/sockethub-client.js")
+    page.wait_for_function("typeof window.SockethubClient === 'function'")
+    page.add_script_tag(content=LIVE_HELPERS)
+    return page
+
+
+# ---- against the real stack ---------------------------------------------------------------
+
+
+def test_client_loads_as_an_es_module(page: Any, stack: Any) -> None:
+    page.goto(stack.url + "/")
+    kind = page.evaluate(
+        """async () => {
+            await import('/static/sockethub-client.js');
+            return typeof globalThis.SockethubClient;
+        }"""
+    )
+    assert kind == "function"
+
+
+def test_send_resolves_with_the_echo_result(live_page: Any) -> None:
+    result = live_page.evaluate(
+        """async () => {
+            const sc = client();
+            try { return await echo(sc, 'hi from js'); } finally { sc.close(); }
+        }"""
+    )
+    assert result["type"] == "echo"
+    assert result["@context"] == DUMMY_CONTEXT
+    assert result["actor"] == {"id": "dummy", "type": "platform"}
+    assert result["target"]["id"] == "me"
+    assert result["target"]["type"] == "person"  # the client's default actor type
+    assert result["object"] == {"type": "message", "content": "hi from js"}
+
+
+def test_credentials_and_greet(live_page: Any) -> None:
+    out = live_page.evaluate(
+        """async () => {
+            const sc = client();
+            try {
+                const creds = await sc.credentials('dummy', 'me', {password: 'secret-pw'});
+                const greet = await sc.send({
+                    '@context': sc.contextFor('dummy'), type: 'greet', actor: {id: 'me'},
+                    object: {type: 'message', content: 'world'}});
+                return {creds, greet};
+            } finally { sc.close(); }
+        }"""
+    )
+    assert out["creds"]["type"] == "credentials"
+    assert "object" not in out["creds"]  # credentials are never echoed back
+    assert "secret-pw" not in str(out["creds"])
+    assert out["greet"]["object"]["content"] == "Hello world"
+
+
+def test_bad_envelope_rejects_with_code_and_path(live_page: Any) -> None:
+    err = live_page.evaluate(
+        """async () => {
+            const sc = client();
+            try {
+                await sc.send({platform: 'dummy', type: 'echo', actor: {type: 'person'},
+                               object: {type: 'message', content: 'no actor id'}});
+                return null;
+            } catch (e) {
+                return {isError: e instanceof Error, code: e.code, path: e.path,
+                        message: e.message, type: e.activity && e.activity.type};
+            } finally { sc.close(); }
+        }"""
+    )
+    assert err is not None, "an envelope without actor.id was accepted"
+    assert err["isError"]
+    assert err["code"] == "invalid-envelope"
+    assert err["path"] and "actor" in err["path"]
+    assert err["message"]
+    assert err["type"] == "echo"
+
+
+def test_unknown_verb_rejects(live_page: Any) -> None:
+    code = live_page.evaluate(
+        """async () => {
+            const sc = client();
+            try {
+                await sc.send({platform: 'dummy', type: 'dance', actor: 'me', object: 'x'});
+                return null;
+            } catch (e) { return e.code; } finally { sc.close(); }
+        }"""
+    )
+    assert code == "unknown-verb"
+
+
+def test_requests_made_while_offline_are_queued_and_answered_after_reconnect(
+    live_page: Any,
+) -> None:
+    out = live_page.evaluate(
+        """async () => {
+            const sc = client(1200);
+            const states = [];
+            sc.on('connection', (i) => states.push(i.state));
+            await sc.ready();
+            const session = sc.session;
+            const closed = new Promise((r) => sc.once('connection', r));
+            sc._socket.close();
+            const info = await closed;
+            const pending = ['one', 'two', 'three'].map((c) => echo(sc, c));
+            const queuedWhileDown = sc.queued;
+            const socketWhileDown = sc._socket;
+            const results = await Promise.all(pending);
+            sc.close();
+            return {closedState: info.state, willReconnect: info.willReconnect,
+                    queuedWhileDown, socketWhileDown: socketWhileDown === null, states,
+                    sameSession: sc.session === session,
+                    contents: results.map((r) => r.object.content)};
+        }"""
+    )
+    assert out["closedState"] == "closed" and out["willReconnect"]
+    assert out["socketWhileDown"]
+    assert out["queuedWhileDown"] == 3
+    assert out["contents"] == ["one", "two", "three"]
+    assert out["sameSession"]
+    assert "resumed" in out["states"]
+
+
+def test_socket_killed_mid_flight_resumes_and_loses_nothing(live_page: Any) -> None:
+    out = live_page.evaluate(
+        """async () => {
+            const sc = client(300);
+            const states = [];
+            sc.on('connection', (i) => states.push(i.state));
+            await sc.ready();
+            const session = sc.session;
+            const seqBefore = sc.lastSeq;
+            const pending = [];
+            for (let i = 0; i < 10; i++) pending.push(echo(sc, 'm' + i));
+            // Kill the socket while the replies are on their way: they are produced while
+            // the browser is away and must come back through the resume, each exactly once.
+            sc._socket.close();
+            const results = await Promise.allSettled(pending);
+            const after = await echo(sc, 'after');
+            const out = {
+                states, sameSession: sc.session === session, seqs: sc.lastSeq - seqBefore,
+                after: after.object.content,
+                results: results.map((r) => r.status === 'fulfilled'
+                    ? r.value.object.content : `ERR ${r.reason.code} ${r.reason.message}`),
+            };
+            sc.close();
+            return out;
+        }"""
+    )
+    assert out["results"] == [f"m{i}" for i in range(10)]
+    assert out["after"] == "after"
+    assert "resumed" in out["states"]
+    assert "new-session" not in out["states"]
+    assert out["sameSession"]
+    # Ten replies and one more; duplicate-request refusals of copies may add some, but
+    # each seq was processed once (the client drops seq <= lastSeq).
+    assert out["seqs"] >= 11
+
+
+def test_refused_resume_starts_a_new_session_and_replays_credentials(live_page: Any) -> None:
+    out = live_page.evaluate(
+        """async () => {
+            const sc = client(200);
+            const states = [];
+            sc.on('connection', (i) => states.push(i));
+            await sc.credentials('dummy', 'me', {password: 'pw'});
+            const oldSession = sc.session;
+            const sent = [];
+            const realSend = WebSocket.prototype.send;
+            WebSocket.prototype.send = function (data) {
+                sent.push(JSON.parse(data));
+                return realSend.call(this, data);
+            };
+            sc._token = 'not-the-token';  // the gateway will refuse this resume
+            sc._socket.close();
+            await new Promise((r) => sc.on('connection', (i) => i.state === 'new-session' && r()));
+            const again = await echo(sc, 'again');
+            WebSocket.prototype.send = realSend;
+            sc.close();
+            const fresh = states.find((i) => i.state === 'new-session');
+            return {newSession: sc.session !== oldSession, resumeError: fresh.resumeError,
+                    kinds: sent.map((f) => f.kind === 'request' ? f.activity.type : f.kind),
+                    again: again.object.content};
+        }"""
+    )
+    assert out["newSession"]
+    assert out["resumeError"]
+    assert out["kinds"] == ["hello", "credentials", "echo"]
+    assert out["again"] == "again"
+
+
+# ---- against a scripted socket ------------------------------------------------------------
+
+
+def test_first_frame_is_hello_and_replies_correlate_by_id(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient();
+            const a = echo(sc, 'a'), b = echo(sc, 'b');
+            const ws = await nthSocket(1);
+            const first = ws.sent[0];
+            ws.welcome();
+            await until(() => ws.requests().length === 2);
+            const [ra, rb] = ws.requests();
+            // Answer out of order: each promise must get its own reply.
+            ws.push({kind: 'reply', seq: 1, id: rb.id, status: 'completed', result: {n: 'b'}});
+            ws.push({kind: 'reply', seq: 2, id: ra.id, status: 'completed', result: {n: 'a'}});
+            const out = {first, ids: [ra.id, rb.id], a: await a, b: await b,
+                         actor: ra.activity.actor, object: ra.activity.object,
+                         context: ra.activity['@context']};
+            sc.close();
+            return out;
+        }"""
+    )
+    assert out["first"] == {"kind": "hello"}
+    assert out["ids"][0] != out["ids"][1]
+    assert out["a"] == {"n": "a"} and out["b"] == {"n": "b"}
+    assert out["actor"] == {"id": "me", "type": "person"}
+    assert out["object"] == {"content": "a"}
+    assert out["context"] == DUMMY_CONTEXT
+
+
+def test_duplicate_sequence_numbers_are_ignored_and_events_dispatched(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient();
+            const messages = [], sends = [];
+            sc.on('message', (a, meta) => messages.push([a.object.content, meta.seq]));
+            sc.on('send', (a) => sends.push(a.object.content));
+            const ws = await nthSocket(1);
+            ws.welcome();
+            const ev = (seq, content) =>
+                ws.push({kind: 'event', seq, activity: {type: 'send', object: {content}}});
+            ev(1, 'first'); ev(2, 'second'); ev(2, 'second again');
+            ev(1, 'first again'); ev(3, 'third');
+            sc.close();
+            return {messages, sends, lastSeq: sc.lastSeq};
+        }"""
+    )
+    assert out["messages"] == [["first", 1], ["second", 2], ["third", 3]]
+    assert out["sends"] == ["first", "second", "third"]
+    assert out["lastSeq"] == 3
+
+
+def test_resume_sends_last_seq_and_refusal_rejects_in_flight_then_replays(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({reconnect: {minDelayMs: 10, maxDelayMs: 10}});
+            const states = [];
+            sc.on('connection', (i) => states.push(i.state));
+            let ws = await nthSocket(1);
+            ws.welcome();
+            const answer = (f, seq) =>
+                ws.push({kind: 'reply', seq, id: f.id, status: 'completed', result: {}});
+            const room = (id) => ({id, type: 'room'});
+            sc.credentials('dummy', 'me', {password: 'pw'});
+            sc.connect('dummy', 'me');
+            sc.send({platform: 'dummy', type: 'join', actor: 'me', target: room('room1')});
+            sc.send({platform: 'dummy', type: 'join', actor: 'me', target: room('room2')});
+            sc.send({platform: 'dummy', type: 'leave', actor: 'me', target: room('room2')});
+            await until(() => ws.requests().length === 5);
+            ws.requests().forEach((f, i) => answer(f, i + 1));
+            const lost = echo(sc, 'in flight').then(() => 'resolved', (e) => e.code);
+            await until(() => ws.requests().length === 6);
+
+            ws.kill(1006);
+            ws = await nthSocket(2);
+            const queued = echo(sc, 'queued');
+            const hello = ws.sent[0];
+            ws.welcome({session: 's2', token: 't2', resumeError: 'session expired'});
+            const lostCode = await lost;
+            // Replay goes stage by stage: credentials, then connects, then joins, then the queue.
+            const stages = [];
+            for (let seq = 1; seq <= 4; seq++) {
+                await until(() => ws.requests().length === seq);
+                const a = ws.requests()[seq - 1].activity;
+                const what = a.target ? a.target.id : a.type === 'echo' ? a.object.content : '';
+                stages.push(what ? a.type + ':' + what : a.type);
+                answer(ws.requests()[seq - 1], seq);
+            }
+            const queuedResult = await queued;
+            sc.close();
+            return {hello, lostCode, stages, states, queuedResult,
+                    credsObject: ws.requests()[0].activity.object};
+        }"""
+    )
+    assert out["hello"] == {
+        "kind": "hello",
+        "resume": {"session": "s1", "token": "t1", "lastSeq": 5},
+    }
+    assert out["lostCode"] == "session-lost"
+    assert out["stages"] == ["credentials", "connect", "join:room1", "echo:queued"]
+    assert out["credsObject"] == {"type": "credentials", "password": "pw"}
+    assert out["states"][:2] == ["connecting", "open"]
+    assert "new-session" in out["states"]
+    assert out["queuedResult"] == {}
+
+
+def test_resume_waits_for_the_backlog_then_resends_what_may_have_been_lost(
+    fake_page: Any,
+) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({reconnect: {minDelayMs: 10, maxDelayMs: 10}});
+            const errors = [];
+            sc.on('error', (e) => errors.push(e.code));
+            let ws = await nthSocket(1);
+            ws.welcome();
+            const a = echo(sc, 'answered while away');
+            const b = echo(sc, 'reached the gateway');
+            const c = echo(sc, 'lost on the way');
+            await until(() => ws.requests().length === 3);
+            const [ra, rb, rc] = ws.requests();
+            ws.kill(1006);
+            ws = await nthSocket(2);
+            const d = echo(sc, 'queued while away');
+            const hello = ws.sent[0];
+            // The gateway answered `a` while we were away (seq 1): the backlog will bring it.
+            ws.welcome({resumed: true, lastSeq: 1});
+            await new Promise((r) => setTimeout(r, 30));
+            const beforeBacklog = ws.requests().length;
+            ws.push({kind: 'reply', seq: 1, id: ra.id, status: 'completed', result: {n: 'a'}});
+            await until(() => ws.requests().length === 3);
+            const resent = ws.requests().map((f) => f.activity.object.content);
+            const ids = ws.requests().map((f) => f.id);
+            // `b` had reached the gateway: its copy is refused, its real reply follows.
+            ws.push({kind: 'reply', seq: 2, id: rb.id, status: 'failed',
+                     error: {code: 'duplicate-request', message: 'request id already used'}});
+            ws.push({kind: 'reply', seq: 3, id: rb.id, status: 'completed', result: {n: 'b'}});
+            ws.push({kind: 'reply', seq: 4, id: rc.id, status: 'completed', result: {n: 'c'}});
+            ws.push({kind: 'reply', seq: 5, id: ids[2], status: 'completed', result: {n: 'd'}});
+            const results = [await a, await b, await c, await d];
+            sc.close();
+            return {hello, beforeBacklog, resent, results, errors,
+                    sameIds: ids[0] === rb.id && ids[1] === rc.id};
+        }"""
+    )
+    assert out["hello"]["resume"]["lastSeq"] == 0
+    assert out["beforeBacklog"] == 0  # nothing is sent before the backlog is in
+    # Copies first, in their original order, then what was queued while away.
+    assert out["resent"] == ["reached the gateway", "lost on the way", "queued while away"]
+    assert out["sameIds"]
+    assert out["results"] == [{"n": "a"}, {"n": "b"}, {"n": "c"}, {"n": "d"}]
+    assert out["errors"] == []
+
+
+def test_failed_reply_carries_code_path_details_and_activity(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient();
+            const p = echo(sc, {content: 1});
+            const ws = await nthSocket(1);
+            ws.welcome();
+            await until(() => ws.requests().length === 1);
+            const f = ws.requests()[0];
+            const message = 'object.content: not a string';
+            ws.push({kind: 'reply', seq: 1, id: f.id, status: 'failed',
+                     error: {code: 'invalid-envelope', message, path: 'object.content',
+                             details: [{path: 'object.content', message: 'not a string'}]},
+                     activity: Object.assign({}, f.activity, {error: message})});
+            try { await p; return null; } catch (e) {
+                sc.close();
+                return {name: e.name, code: e.code, path: e.path, details: e.details,
+                        message: e.message, activityError: e.activity.error};
+            }
+        }"""
+    )
+    assert out == {
+        "name": "SockethubError",
+        "code": "invalid-envelope",
+        "path": "object.content",
+        "details": [{"path": "object.content", "message": "not a string"}],
+        "message": "object.content: not a string",
+        "activityError": "object.content: not a string",
+    }
+
+
+def test_queue_overflow_and_client_side_timeout(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({maxQueued: 2, requestTimeoutMs: 150});
+            const settle = (p) => p.then(() => 'resolved', (e) => e.code);
+            const a = settle(echo(sc, 'a'));
+            const b = settle(echo(sc, 'b'));
+            const overflow = await settle(echo(sc, 'c'));
+            (await nthSocket(1)).welcome();
+            // The gateway never answers: the backstop timer rejects both.
+            const out = {overflow, a: await a, b: await b};
+            sc.close();
+            return out;
+        }"""
+    )
+    assert out == {"overflow": "queue-overflow", "a": "timeout", "b": "timeout"}
+
+
+def test_close_rejects_open_requests_and_stops_reconnecting(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({reconnect: {minDelayMs: 10, maxDelayMs: 10}});
+            const p = echo(sc, 'a').then(() => 'resolved', (e) => e.code);
+            await nthSocket(1);
+            sc.close();
+            const code = await p;
+            await new Promise((r) => setTimeout(r, 100));
+            return {code, sockets: FakeSocket.all.length, state: sc.state};
+        }"""
+    )
+    assert out == {"code": "closed", "sockets": 1, "state": "closed"}
+
+
+def test_session_resumed_elsewhere_is_final(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({reconnect: {minDelayMs: 10, maxDelayMs: 10}});
+            const errors = [];
+            sc.on('error', (e) => errors.push(e.code));
+            const ws = await nthSocket(1);
+            ws.welcome();
+            ws.kill(4001, 'session resumed elsewhere');
+            await new Promise((r) => setTimeout(r, 100));
+            return {errors, sockets: FakeSocket.all.length, state: sc.state};
+        }"""
+    )
+    assert out == {"errors": ["session-resumed-elsewhere"], "sockets": 1, "state": "closed"}
