@@ -118,6 +118,7 @@ class Registry:
                 "name": p.name,
                 "contextUrl": p.context_url,
                 "verbs": p.verb_names(),
+                "timeouts": {v.name: v.timeout for v in p.verbs.values() if v.timeout},
                 "persistent": p.persistent,
                 "description": p.description,
             }

@@ -169,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "web":
             settings.require("redis_url", "secret")
-            cmd = web_command(settings.host, settings.port, args.workers)
+            host, port = settings.host, settings.port
+            if os.environ.get("PORT") and not os.environ.get("SOCKETHUB_PORT"):
+                # Heroku-style platforms give the port in PORT and route from outside.
+                port = int(os.environ["PORT"])
+                host = os.environ.get("SOCKETHUB_HOST", "0.0.0.0")
+            cmd = web_command(host, port, args.workers)
         elif args.command == "worker":
             settings.require("redis_url", "secret")
             default_registry().only(args.platforms)

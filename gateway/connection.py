@@ -44,6 +44,18 @@ MAX_VERB_TIMEOUT = 600.0
 _CLOSE = object()
 
 
+def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
+    """The range of frames a resume cannot deliver, because the stream no longer has them."""
+    first = next((int(f[b"seq"]) for _, f in entries if b"seq" in f), None)
+    if last <= after or (first is not None and first <= after + 1):
+        return None
+    return {
+        "from": after + 1,
+        "to": (first - 1) if first is not None else last,
+        "reason": "older than the resume buffer (SOCKETHUB_STREAM_MAXLEN)",
+    }
+
+
 class Connection:
     def __init__(self, hub: Hub, ws: Any):
         self.hub = hub
@@ -98,27 +110,28 @@ class Connection:
             self.session = self.hub.sessions.create(self.hub.gateway_id)
         sid = self.session.sid
         welcome = self.hub.welcome(self.session, resume_error)
-        self._out.put(json.dumps(welcome))
         after = 0
+        entries: list[Any] = []
         if self.session.resumed and hello is not None:
             try:
                 after = int(hello.resume.get("lastSeq") or 0)
             except (TypeError, ValueError):
                 after = 0
+            entries = self.hub.redis.xrange(keys.session_stream(sid))
+            missed = _missed(entries, after, int(welcome["lastSeq"]))
+            if missed is not None:
+                welcome["missed"] = missed
+        self._out.put(json.dumps(welcome))
         self.last_seq = after
-        last_id = self._replay(sid, after) if self.session.resumed else "0-0"
-        self.hub.attach(self, last_id)
-        log.info("session %s %s", sid, "resumed" if self.session.resumed else "started")
-        return None if hello is not None else first
-
-    def _replay(self, sid: str, after: int) -> bytes | str:
         last_id: bytes | str = "0-0"
-        for entry_id, fields in self.hub.redis.xrange(keys.session_stream(sid)):
+        for entry_id, fields in entries:
             last_id = entry_id
             seq = fields.get(b"seq")
             if seq is not None and int(seq) > after:
                 self.deliver(fields)
-        return last_id
+        self.hub.attach(self, last_id)
+        log.info("session %s %s", sid, "resumed" if self.session.resumed else "started")
+        return None if hello is not None else first
 
     def _finish(self) -> None:
         self._closing = True
@@ -162,7 +175,8 @@ class Connection:
                 with self._send_lock:
                     self.ws.send(text)
             except Exception:
-                self._closing = True
+                # The socket is going away. Keep reading what the browser already sent:
+                # those requests still run, and their replies wait in the stream for resume.
                 return
 
     # -- incoming ----------------------------------------------------------------------
@@ -187,6 +201,8 @@ class Connection:
 
     def _refuse(self, rid: str | None, exc: SockethubError, activity: Any) -> None:
         echo = activity if isinstance(activity, dict) else None
+        if echo is not None and ("object" in echo) and echo.get("type") == "credentials":
+            echo = {k: v for k, v in echo.items() if k != "object"}  # never echo secrets
         self.hub.outbox.push(self.session.sid, failure_frame(rid, exc.to_dict(), echo))  # type: ignore[union-attr]
 
     def _request(self, frame: Inbound) -> None:

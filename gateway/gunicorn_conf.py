@@ -1,12 +1,38 @@
 """gunicorn settings for the gateway: close WebSockets ourselves on shutdown.
 
-gunicorn's graceful stop would keep sockets open and then cut them without a close frame;
-we send 1001 first so browsers resume on another process straight away.
+On SIGTERM gunicorn stops accepting, then waits ``--graceful-timeout`` for open requests,
+and WebSockets never finish by themselves: they would be cut without a close frame. We
+send 1001 first, at once, so browsers resume on another process straight away.
 """
 
 from __future__ import annotations
 
+import signal
 from typing import Any
+
+
+def _hub(worker: Any) -> Any:
+    app = getattr(worker, "wsgi", None)
+    return getattr(app, "extensions", {}).get("sockethub") if app is not None else None
+
+
+def post_worker_init(worker: Any) -> None:
+    # Runs after gunicorn installed its own handlers: wrap the SIGTERM one.
+    original = worker.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        hub = _hub(worker)
+        if hub is not None:
+            try:
+                import gevent
+
+                gevent.spawn(hub.shutdown)  # blocking sends: not inside the handler
+            except ImportError:
+                hub.shutdown()
+        original(sig, frame)
+
+    worker.handle_exit = handle_exit
+    signal.signal(signal.SIGTERM, handle_exit)
 
 
 def worker_int(worker: Any) -> None:
@@ -18,7 +44,6 @@ def worker_exit(server: Any, worker: Any) -> None:
 
 
 def _shutdown(worker: Any) -> None:
-    app = getattr(worker, "wsgi", None)
-    hub = getattr(app, "extensions", {}).get("sockethub") if app is not None else None
+    hub = _hub(worker)
     if hub is not None:
         hub.shutdown()

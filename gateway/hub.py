@@ -98,7 +98,12 @@ class Hub:
         assert conn.session is not None
         self.start()
         with self._lock:
+            previous = self._connections.get(conn.session.sid)
             self._connections[conn.session.sid] = conn
+        if previous is not None and previous is not conn:
+            # Resumed on this same process: the pump now feeds the new socket only, so the
+            # old one would never see the takeover entry. Close it here.
+            previous.close(4001, "session resumed elsewhere")
         self.pump.add(conn.session.sid, last_id, conn.deliver)
 
     def detach(self, conn: Connection) -> None:

@@ -42,6 +42,7 @@ class _Lazy:
         self._runner: Runner | None = None
         self._lock = threading.Lock()
         self.node_queue = ""
+        self.consumed: set[str] | None = None
         self.forward: Any = None
 
     def get(self) -> Runner:
@@ -74,7 +75,9 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
         task_queues=queues_for(registry),
         task_ignore_result=True,
         task_acks_late=False,
-        worker_prefetch_multiplier=4,
+        # One task at a time per thread: a slow IRC join must not hold back others queued
+        # behind it on the same node (FIELD-NOTES: prefetch 1 for persistent platforms).
+        worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
@@ -115,15 +118,21 @@ app = _default()
 def _direct_queue(sender: str, instance: Any, **_: Any) -> None:
     # This node's own queue: later verbs for connections it holds are routed here.
     queue = f"{sender}.dq"
-    instance.app.amqp.queues.select_add(queue, routing_key=queue)
-    app.sockethub.node_queue = queue  # type: ignore[attr-defined]
+    queues = instance.app.amqp.queues
+    lazy = app.sockethub  # type: ignore[attr-defined]
+    # The platforms this node serves are the queues it consumes (``-Q``), not all enabled.
+    lazy.consumed = set(queues.consume_from or queues)
+    queues.select_add(queue, routing_key=queue)
+    lazy.node_queue = queue
 
 
 @signals.worker_ready.connect
 def _ready(sender: Any = None, **_: Any) -> None:
     lazy = app.sockethub  # type: ignore[attr-defined]
-    lazy.get().start_persistent()  # fail at start-up, naming what is missing
-    log.info("worker ready for platforms: %s", ", ".join(lazy.registry.names()))
+    # Fail at start-up, naming what is missing; start connection managers for our queues.
+    lazy.get().start_persistent(lazy.consumed)
+    served = [p.name for p in lazy.registry if lazy.consumed is None or p.queue in lazy.consumed]
+    log.info("worker ready for platforms: %s", ", ".join(served))
 
 
 @signals.worker_shutdown.connect

@@ -51,10 +51,12 @@ class Runner:
         self._managers: list[Manager] = []
         self._lock = threading.Lock()
 
-    def start_persistent(self) -> None:
-        """Start the connection managers now, so failover runs before any task arrives."""
+    def start_persistent(self, queues: set[str] | None = None) -> None:
+        """Start the connection managers now, so failover runs before any task arrives.
+
+        ``queues``: the queues this worker consumes; other platforms are left alone."""
         for platform in self.registry:
-            if platform.persistent:
+            if platform.persistent and (queues is None or platform.queue in queues):
                 self.connector(platform)
 
     def connector(self, platform: Platform) -> Connector:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -26,8 +27,8 @@ def two_gateways():
     s.stop()
 
 
-def inject_events(stack: Stack, sid: str, n: int, tag: str) -> None:
-    outbox = Outbox(stack.redis())
+def inject_events(stack: Stack, sid: str, n: int, tag: str, maxlen: int = 2000) -> None:
+    outbox = Outbox(stack.redis(), maxlen)
     for i in range(n):
         assert outbox.event(sid, {"type": "send", "actor": {"id": "upstream"},
                                   "object": {"type": "message", "content": f"{tag}-{i}"}}) > 0
@@ -75,9 +76,11 @@ def test_resume_delivers_missed_events_exactly_once_in_order(two_gateways, gatew
     c2.close()
 
 
-def test_resume_while_old_socket_open_closes_it_with_4001(two_gateways):
+@pytest.mark.parametrize("gateway_index", [0, 1], ids=["same-gateway", "second-gateway"])
+def test_resume_while_old_socket_open_closes_it_with_4001(two_gateways, gateway_index):
     c = Client(two_gateways.ws_url_of(0))
-    c2 = Client(two_gateways.ws_url_of(1), hello={"kind": "hello", "resume": c.resume_info})
+    c2 = Client(two_gateways.ws_url_of(gateway_index),
+                hello={"kind": "hello", "resume": c.resume_info})
     assert c2.welcome["resumed"]
     from .test_dummy_pipeline import close_frame
 
@@ -147,3 +150,68 @@ def test_request_with_stopped_worker_fails_with_timeout(two_gateways):
     replies = [f for f in c.frames if f.get("kind") == "reply"]
     assert len(replies) == len({f["id"] for f in replies})
     c.close()
+
+
+def test_requests_sent_right_before_the_socket_closes_are_all_answered(two_gateways):
+    c = Client(two_gateways.ws_url)
+    info = c.resume_info
+    rids = [c.send(activity("dummy", "echo", object={"type": "message", "content": str(i)}))
+            for i in range(10)]
+    c.ws.close()
+    time.sleep(0.5)
+    c2 = Client(two_gateways.ws_url, hello={"kind": "hello", "resume": info})
+    replies = [c2.reply(r) for r in rids]
+    assert [r["result"]["object"]["content"] for r in replies] == [str(i) for i in range(10)]
+    c2.close()
+
+
+def test_refused_credentials_are_never_echoed(two_gateways):
+    c = Client(two_gateways.ws_url)
+    bad = activity("dummy", "credentials", actor={"id": "me", "type": "robot"},
+                   object={"type": "credentials", "password": SECRET_VALUE})
+    reply = c.request(bad)
+    assert reply["status"] == "failed" and reply["error"]["path"] == "actor.type"
+    assert SECRET_VALUE not in json.dumps(reply)
+    stream = two_gateways.redis().xrange(keys.session_stream(c.welcome["session"]))
+    assert all(SECRET_VALUE.encode() not in f.get(b"f", b"") for _, f in stream)
+    c.close()
+
+
+def test_gateway_sigterm_closes_sockets_with_1001_and_session_resumes(two_gateways):
+    import signal
+
+    from .test_dummy_pipeline import close_frame
+
+    s = two_gateways
+    port = s.start_gateway()
+    index = s.gateways.index(port)
+    c = Client(s.ws_url_of(index))
+    assert c.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    info = c.resume_info
+    started = time.monotonic()
+    s.procs[f"web{index}"].send_signal(signal.SIGTERM)
+    code, reason = close_frame(c.ws)
+    assert code == 1001 and "resume" in reason
+    assert time.monotonic() - started < 3
+    c2 = Client(s.ws_url_of(0), hello={"kind": "hello", "resume": info})
+    assert c2.welcome["resumed"] is True
+    assert c2.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    c2.close()
+
+
+def test_resume_past_the_buffer_says_what_was_missed():
+    s = Stack(env_overrides={"SOCKETHUB_STREAM_MAXLEN": "10"}).start()
+    try:
+        c = Client(s.ws_url)
+        info = c.resume_info
+        c.ws.close()
+        inject_events(s, info["session"], 300, "flood", maxlen=10)
+        c2 = Client(s.ws_url, hello={"kind": "hello", "resume": info})
+        missed = c2.welcome["missed"]
+        assert missed["from"] == 1 and 200 < missed["to"] < 300
+        assert "SOCKETHUB_STREAM_MAXLEN" in missed["reason"]
+        first = c2.wait(lambda f: f.get("kind") == "event")
+        assert first["seq"] == missed["to"] + 1
+        c2.close()
+    finally:
+        s.stop()
