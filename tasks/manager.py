@@ -270,8 +270,11 @@ class Manager(Runtime):
         got = _text(self._claim(keys=[lease], args=[self.queue, _text(seen or ""), LEASE_MS]))
         if got != self.queue:
             raise Forward(got)
-        if seen is not None and _text(seen) != self.queue:
-            self._drain(_text(seen))
+        # Verbs the gateway routed to the previous owner wait in its direct queue.
+        previous = self.redis.hget(keys.connection(self.platform.name, key), "owner")
+        for queue in {_text(q) for q in (seen, previous) if q is not None}:
+            if queue != self.queue and not self._node_alive(queue):
+                self._drain(queue)
 
     def _drain(self, dead_queue: str) -> None:
         """Move what was sent to a dead node's queue back to the shared one."""

@@ -368,3 +368,73 @@ def test_dropped_connection_reconnects_and_rejoins(browser, watcher, ircd):
     w.wait_for(lambda ln: ln.startswith(":droppy!") and " JOIN " in ln, timeout=15)
     b.ok("send", target=b.room("#rejoin"), object=msg("back again"))
     assert w.wait_for(lambda ln: "PRIVMSG #rejoin" in ln).endswith(":back again")
+
+
+def _owner(stack: Stack, browser_: Browser) -> str:
+    from envelopes import keys
+
+    r = stack.redis()
+    sid = browser_.client.welcome["session"]
+    ckey = r.hget(keys.session_creds(sid), keys.connection_key_field("irc", browser_.actor["id"]))
+    return r.get(keys.lease("irc", ckey.decode())).decode()
+
+
+def test_failover_to_another_worker_node(ircd):
+    s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0",
+                                                 "SOCKETHUB_REQUEST_TIMEOUT": "40"}).start()
+    try:
+        s.start_worker("irc", name="worker-irc-2")
+        with RawIrcClient(ircd.host, ircd.port, "w9") as w:
+            w.send("JOIN #failover")
+            w.wait_for(lambda ln: " 366 " in ln)
+            b = Browser(s, ircd, "survivor")
+            b.ok("connect")
+            b.ok("join", target=b.room("#failover"))
+            w.wait_for(lambda ln: ln.startswith(":survivor!") and " JOIN " in ln)
+            owner = _owner(s, b)
+            name = owner.split("@")[0]
+            assert name in ("worker-irc", "worker-irc-2")
+            killed_at = time.monotonic()
+            s.kill(name)  # SIGKILL: no QUIT, no lease release
+            w.wait_for(lambda ln: ln.startswith(":survivor!") and " QUIT " in ln, timeout=10)
+            b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "reconnecting",
+                    timeout=30)
+            b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected",
+                    timeout=30)
+            w.wait_for(lambda ln: ln.startswith(":survivor!") and " JOIN " in ln, timeout=30)
+            assert time.monotonic() - killed_at < 30
+            assert _owner(s, b) != owner
+            b.ok("send", target=b.room("#failover"), object=msg("I survived"))
+            assert w.wait_for(lambda ln: "PRIVMSG #failover" in ln).endswith(":I survived")
+            b.close()
+    finally:
+        s.stop()
+
+
+def test_flood_control_paces_lines(ircd):
+    s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "4",
+                                                 "SOCKETHUB_IRC_FLOOD_BURST": "2"}).start()
+    try:
+        with RawIrcClient(ircd.host, ircd.port, "w10") as w:
+            w.send("JOIN #flood")
+            w.wait_for(lambda ln: " 366 " in ln)
+            b = Browser(s, ircd, "floody")
+            b.ok("connect")
+            b.ok("join", target=b.room("#flood"))
+            w.wait_for(lambda ln: ln.startswith(":floody!") and " JOIN " in ln)
+            time.sleep(1.0)  # let the bucket refill to its burst
+            rids = [b.client.send(activity("irc", "send", actor=b.actor, target=b.room("#flood"),
+                                           object=msg(f"line {i}"))) for i in range(8)]
+            arrivals = []
+            for i in range(8):
+                w.wait_for(lambda ln, i=i: ln.endswith(f":line {i}"), timeout=10)
+                arrivals.append(time.monotonic())
+            for rid in rids:
+                assert b.client.reply(rid)["status"] == "completed"
+            gaps = [b2 - a2 for a2, b2 in zip(arrivals, arrivals[1:], strict=False)]
+            # 2 lines at once, then 4 per second: 8 lines take at least 6 / 4 = 1.5 s
+            assert arrivals[-1] - arrivals[0] >= 1.3, gaps
+            assert sum(1 for g in gaps[2:] if g >= 0.15) >= 4, gaps
+            b.close()
+    finally:
+        s.stop()
