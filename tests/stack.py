@@ -23,6 +23,7 @@ from gateway.cli import start_private_redis
 __all__ = ["Stack", "free_port", "wait_port", "SECRET"]
 
 SECRET = "test-secret-0123456789abcdef"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
@@ -92,6 +93,7 @@ class Stack:
         log = open(os.path.join(self.logdir, f"{name}.log"), "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", *args],
+            cwd=ROOT,  # never a folder whose files shadow libraries (bench/irc.py)
             env=env or self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
