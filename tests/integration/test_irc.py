@@ -438,3 +438,46 @@ def test_flood_control_paces_lines(ircd):
             b.close()
     finally:
         s.stop()
+
+
+def test_clean_worker_shutdown_sends_quit(ircd):
+    import signal
+
+    s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0"}).start()
+    try:
+        with RawIrcClient(ircd.host, ircd.port, "w11") as w:
+            w.send("JOIN #shutdown")
+            w.wait_for(lambda ln: " 366 " in ln)
+            b = Browser(s, ircd, "polite")
+            b.ok("connect")
+            b.ok("join", target=b.room("#shutdown"))
+            w.wait_for(lambda ln: ln.startswith(":polite!") and " JOIN " in ln)
+            s.kill("worker-irc", signal.SIGTERM)
+            quit_line = w.wait_for(lambda ln: ln.startswith(":polite!") and " QUIT " in ln)
+            assert "worker shutting down" in quit_line
+            b.close()
+    finally:
+        s.stop()
+
+
+def test_dead_peer_is_detected_and_reconnected(tmp_path_factory):
+    import os
+    import signal
+
+    with run_ngircd(tmp_path_factory.mktemp("ircd-stall")) as server:
+        s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0",
+                                                     "SOCKETHUB_IRC_PING_INTERVAL": "1"}).start()
+        try:
+            b = Browser(s, server, "pinger")
+            b.ok("connect")
+            pid = server.process.pid
+            os.kill(pid, signal.SIGSTOP)  # the server stops answering, the socket stays open
+            try:
+                rec = b.event(lambda a: a["object"].get("state") == "reconnecting", timeout=15)
+                assert "no answer" in rec["object"]["reason"]
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            b.event(lambda a: a["object"].get("state") == "connected", timeout=40)
+            b.close()
+        finally:
+            s.stop()
