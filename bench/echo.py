@@ -18,10 +18,9 @@ import sys
 import threading
 import time
 
-from common import Stack, ms, pct
-
 import redis
 import websocket
+from common import Stack, ms, pct
 
 CTX = [
     "https://www.w3.org/ns/activitystreams",
@@ -31,9 +30,18 @@ CTX = [
 
 
 def frame(rid: str) -> str:
-    return json.dumps({"kind": "request", "id": rid, "activity": {
-        "@context": CTX, "type": "echo", "actor": {"id": "bench", "type": "person"},
-        "object": {"type": "message", "content": "ping"}}})
+    return json.dumps(
+        {
+            "kind": "request",
+            "id": rid,
+            "activity": {
+                "@context": CTX,
+                "type": "echo",
+                "actor": {"id": "bench", "type": "person"},
+                "object": {"type": "message", "content": "ping"},
+            },
+        }
+    )
 
 
 def connect(url: str) -> websocket.WebSocket:
@@ -102,9 +110,28 @@ def celery_floor(redis_url: str, n: int) -> list[float]:
     env = dict(os.environ, REDIS_URL=redis_url)
     here = os.path.dirname(os.path.abspath(__file__))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "celery_floor", "worker", "-P", "threads",
-         "-c", "4", "-l", "WARNING", "--without-gossip", "--without-mingle", "-n", "floor@%h"],
-        cwd=here, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_floor",
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            "4",
+            "-l",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            "floor@%h",
+        ],
+        cwd=here,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         sys.path.insert(0, here)
@@ -148,9 +175,13 @@ def main() -> None:
     if args.ws:
         url, redis_url = args.ws, args.redis or os.environ.get("REDIS_URL", "")
     else:
-        stack = Stack(env_overrides={"SOCKETHUB_RATE_LIMIT": "100000",
-                                     "SOCKETHUB_RATE_BURST": "100000",
-                                     "SOCKETHUB_LOG_LEVEL": "WARNING"}).start()
+        stack = Stack(
+            env_overrides={
+                "SOCKETHUB_RATE_LIMIT": "100000",
+                "SOCKETHUB_RATE_BURST": "100000",
+                "SOCKETHUB_LOG_LEVEL": "WARNING",
+            }
+        ).start()
         url, redis_url = stack.ws_url, stack.redis_url
     try:
         ours = sequential(url, args.requests)
@@ -161,18 +192,22 @@ def main() -> None:
         if stack is not None:
             stack.stop()
     p50, c50, r50 = pct(ours, 50), pct(floor_celery, 50), pct(floor_redis, 50)
-    print(json.dumps({
-        "p50_ms": ms(p50),
-        "p99_ms": ms(pct(ours, 99)),
-        "throughput_per_s": round(throughput, 1),
-        "lost": lost,
-        "celery_p50_ms": ms(c50),
-        "redis_p50_ms": ms(r50),
-        "ratio_vs_celery": round(p50 / c50, 2),
-        "ratio_vs_redis": round(p50 / r50, 2),
-        "requests": args.requests,
-        "clients": args.clients,
-    }))
+    print(
+        json.dumps(
+            {
+                "p50_ms": ms(p50),
+                "p99_ms": ms(pct(ours, 99)),
+                "throughput_per_s": round(throughput, 1),
+                "lost": lost,
+                "celery_p50_ms": ms(c50),
+                "redis_p50_ms": ms(r50),
+                "ratio_vs_celery": round(p50 / c50, 2),
+                "ratio_vs_redis": round(p50 / r50, 2),
+                "requests": args.requests,
+                "clients": args.clients,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

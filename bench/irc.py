@@ -43,8 +43,13 @@ def actor(nick: str, host: str) -> dict:
 
 
 def creds(nick: str, ircd) -> dict:
-    return {"type": "credentials", "nick": nick, "server": ircd.host, "port": ircd.port,
-            "secure": False}
+    return {
+        "type": "credentials",
+        "nick": nick,
+        "server": ircd.host,
+        "port": ircd.port,
+        "secure": False,
+    }
 
 
 def ramp(stack: Stack, ircd, n: int) -> tuple[int, float]:
@@ -83,8 +88,11 @@ def send_latency(stack: Stack, ircd, count: int) -> list[float]:
         for i in range(count):
             text = f"m{i}"
             t = time.perf_counter()
-            c.send(activity("irc", "send", actor=a, target=room,
-                            object={"type": "message", "content": text}))
+            c.send(
+                activity(
+                    "irc", "send", actor=a, target=room, object={"type": "message", "content": text}
+                )
+            )
             w.wait_for(lambda ln, text=text: ln.endswith(f":{text}"), timeout=10)
             times.append(time.perf_counter() - t)
     c.close()
@@ -113,8 +121,9 @@ def events_rate(stack: Stack, ircd, count: int, sessions: int = 10) -> float:
         if all(g >= count for g in got):
             done.set()
 
-    threads = [threading.Thread(target=read, args=(i, c), daemon=True)
-               for i, c in enumerate(clients)]
+    threads = [
+        threading.Thread(target=read, args=(i, c), daemon=True) for i, c in enumerate(clients)
+    ]
     with RawIrcClient(ircd.host, ircd.port, "talker") as w:
         w.send("JOIN #events")
         w.wait_for(lambda ln: " 366 " in ln)
@@ -137,23 +146,33 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
     with run_ngircd(pathlib.Path(tempfile.mkdtemp())) as ircd:
-        stack = Stack(platforms=("irc",), env_overrides={
-            "SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_RATE_LIMIT": "100000",
-            "SOCKETHUB_RATE_BURST": "100000", "SOCKETHUB_REQUEST_TIMEOUT": "120",
-            "SOCKETHUB_LOG_LEVEL": "WARNING"}).start()
+        stack = Stack(
+            platforms=("irc",),
+            env_overrides={
+                "SOCKETHUB_IRC_FLOOD_RATE": "0",
+                "SOCKETHUB_RATE_LIMIT": "100000",
+                "SOCKETHUB_RATE_BURST": "100000",
+                "SOCKETHUB_REQUEST_TIMEOUT": "120",
+                "SOCKETHUB_LOG_LEVEL": "WARNING",
+            },
+        ).start()
         try:
             up, kib = ramp(stack, ircd, args.connections)
             sends = send_latency(stack, ircd, args.sends)
             rate = events_rate(stack, ircd, args.events)
         finally:
             stack.stop()
-    print(json.dumps({
-        "connections": up,
-        "kib_per_connection": round(kib, 1),
-        "send_p50_ms": ms(pct(sends, 50)),
-        "send_p99_ms": ms(pct(sends, 99)),
-        "events_per_s": round(rate, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "connections": up,
+                "kib_per_connection": round(kib, 1),
+                "send_p50_ms": ms(pct(sends, 50)),
+                "send_p99_ms": ms(pct(sends, 99)),
+                "events_per_s": round(rate, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class Upstream(abc.ABC):
     async def wait_closed(self) -> str:
         """Return, with a reason, once the connection is gone."""
 
-    async def restore(self, rooms: list[str]) -> None:
+    async def restore(self, rooms: list[str]) -> None:  # noqa: B027 (optional hook)
         """After a reconnect: rejoin ``rooms``. Default: nothing to restore."""
 
     @abc.abstractmethod
@@ -127,4 +127,3 @@ class PersistentConnector(Connector):
         """Shorthand for verbs: run ``factory(upstream)`` for the job's connection."""
         up = self.runtime.upstream(job)
         return self.runtime.call(job, factory(up))  # type: ignore[arg-type]
-

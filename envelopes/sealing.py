@@ -101,6 +101,9 @@ def connection_key(server: bytes, identity: str, secret_bearing: bool, sid: str)
     """
     data = identity if secret_bearing else f"{identity}\x1f{sid}"
     return nacl.hash.blake2b(
-        data.encode(), key=server, digest_size=16, person=b"sockethub-conn",
+        data.encode(),
+        key=server,
+        digest_size=16,
+        person=b"sockethub-conn",
         encoder=nacl.encoding.HexEncoder,
     ).decode()

@@ -100,8 +100,17 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
 }
 
-_BOOL = {"1": True, "true": True, "yes": True, "on": True,
-         "0": False, "false": False, "no": False, "off": False, "": False}
+_BOOL = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+    "": False,
+}
 
 
 @dataclass(frozen=True)

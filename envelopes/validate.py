@@ -68,9 +68,7 @@ def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def _resolve_platform(context: Any, registry: Registry) -> Platform:
     if context is None:
-        raise InvalidEnvelope(
-            "activity stream must contain an @context array.", path="@context"
-        )
+        raise InvalidEnvelope("activity stream must contain an @context array.", path="@context")
     if not isinstance(context, list) or not all(isinstance(c, str) for c in context):
         raise InvalidEnvelope("@context must be an array of strings.", path="@context")
     named = [c for c in context if c not in (AS2_CONTEXT, SOCKETHUB_CONTEXT)]
@@ -186,4 +184,3 @@ def validate_envelope(data: Any, registry: Registry) -> Envelope:
     if "published" in data:
         activity["published"] = data["published"]
     return Envelope(platform=platform, verb=verb, activity=activity)
-

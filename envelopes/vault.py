@@ -58,13 +58,13 @@ class Vault:
         pipe.execute()
 
     def connection_key(self, sid: str, platform: str, actor: str) -> str | None:
-        value = self._redis.hget(keys.session_creds(sid), keys.connection_key_field(platform, actor))
+        value = self._redis.hget(
+            keys.session_creds(sid), keys.connection_key_field(platform, actor)
+        )
         return value.decode() if isinstance(value, bytes) else value
 
     def has(self, sid: str, platform: str, actor: str) -> bool:
-        return bool(
-            self._redis.hexists(keys.session_creds(sid), keys.creds_field(platform, actor))
-        )
+        return bool(self._redis.hexists(keys.session_creds(sid), keys.creds_field(platform, actor)))
 
     def load(self, sid: str, platform: str, actor: str) -> dict[str, Any]:
         sealed = self._redis.hget(keys.session_creds(sid), keys.creds_field(platform, actor))

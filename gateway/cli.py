@@ -53,8 +53,18 @@ def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes
     proc = subprocess.Popen(
         [
             redis_server_binary(),
-            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", workdir, "--protected-mode", "yes",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--protected-mode",
+            "yes",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -76,21 +86,51 @@ def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes
 
 def web_command(host: str, port: int, workers: int = 1) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn",
-        "-k", "gevent", "--worker-connections", "4000",
-        "-w", str(workers), "-b", f"{host}:{port}",
-        "--graceful-timeout", "5", "--timeout", "60", "--no-control-socket",
-        "-c", "python:gateway.gunicorn_conf",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-k",
+        "gevent",
+        "--worker-connections",
+        "4000",
+        "-w",
+        str(workers),
+        "-b",
+        f"{host}:{port}",
+        "--graceful-timeout",
+        "5",
+        "--timeout",
+        "60",
+        "--no-control-socket",
+        "-c",
+        "python:gateway.gunicorn_conf",
         "gateway.wsgi:app",
     ]
 
 
-def worker_command(platforms: list[str], concurrency: int = 8, name: str | None = None) -> list[str]:
+def worker_command(
+    platforms: list[str], concurrency: int = 8, name: str | None = None
+) -> list[str]:
     node = name or f"{'+'.join(platforms)}-{secrets.token_hex(3)}@%h"
     return [
-        sys.executable, "-m", "celery", "-A", "tasks.app", "worker",
-        "-Q", ",".join(platforms), "-P", "threads", "-c", str(concurrency),
-        "-n", node, "--without-gossip", "--without-mingle", "-l", "INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tasks.app",
+        "worker",
+        "-Q",
+        ",".join(platforms),
+        "-P",
+        "threads",
+        "-c",
+        str(concurrency),
+        "-n",
+        node,
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "INFO",
     ]
 
 

@@ -223,9 +223,7 @@ class Connection:
             self._credentials(rid, env)
             return
         verb = env.platform.verbs[env.verb]
-        if verb.needs_credentials and not self.hub.vault.has(
-            sid, env.platform.name, env.actor_id
-        ):
+        if verb.needs_credentials and not self.hub.vault.has(sid, env.platform.name, env.actor_id):
             raise CredentialsMissing(
                 f"credentials not found for {env.platform.name}:{env.actor_id}; send a "
                 "credentials activity for this actor first"

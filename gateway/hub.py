@@ -62,7 +62,9 @@ class Hub:
         self.pump.start()
         self.sweeper.start()
         self.heartbeat.start()
-        log.info("gateway %s serving platforms: %s", self.gateway_id, ", ".join(self.registry.names()))
+        log.info(
+            "gateway %s serving platforms: %s", self.gateway_id, ", ".join(self.registry.names())
+        )
 
     def shutdown(self) -> None:
         """Close every socket with 1001 so browsers resume on another process at once."""

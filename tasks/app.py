@@ -87,8 +87,14 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
 
     def forward(platform: Any, queue: str, payload: dict[str, Any]) -> None:
         expires = max(1.0, float(payload["deadline"]) - time.time())
-        app.send_task(platform.task_name, args=(payload,), queue=queue, routing_key=queue,
-                      expires=expires, ignore_result=True)
+        app.send_task(
+            platform.task_name,
+            args=(payload,),
+            queue=queue,
+            routing_key=queue,
+            expires=expires,
+            ignore_result=True,
+        )
 
     lazy.forward = forward
     app.sockethub = lazy  # type: ignore[attr-defined]

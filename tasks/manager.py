@@ -118,8 +118,10 @@ class Supervisor:
                 await self.manager.forget(self.spec.key, self)
                 return
             except Exception as exc:
-                err = exc if isinstance(exc, SockethubError) else UpstreamUnavailable(
-                    f"could not connect: {type(exc).__name__}: {exc}"
+                err = (
+                    exc
+                    if isinstance(exc, SockethubError)
+                    else UpstreamUnavailable(f"could not connect: {type(exc).__name__}: {exc}")
                 )
                 if not self.takeover and not self.first.done():
                     # Someone is waiting for this connect: tell them now, retry nothing.
@@ -247,8 +249,9 @@ class Manager(Runtime):
                 self.redis.hdel(keys.connection_sessions(self.platform.name, key), sid)
 
     def rooms(self, key: str) -> list[str]:
-        return sorted(_text(r) for r in self.redis.smembers(
-            keys.connection_rooms(self.platform.name, key)))
+        return sorted(
+            _text(r) for r in self.redis.smembers(keys.connection_rooms(self.platform.name, key))
+        )
 
     # -- ownership -------------------------------------------------------------------------
     def _local(self, key: str) -> Supervisor | None:
@@ -287,8 +290,10 @@ class Manager(Runtime):
     def _record(self, spec: ConnectionSpec, sid: str) -> None:
         name = self.platform.name
         pipe = self.redis.pipeline()
-        pipe.hset(keys.connection(name, spec.key), mapping={
-            "actor": json.dumps(spec.actor), "owner": self.queue})
+        pipe.hset(
+            keys.connection(name, spec.key),
+            mapping={"actor": json.dumps(spec.actor), "owner": self.queue},
+        )
         pipe.sadd(keys.connections(name), spec.key)
         pipe.execute()
 
@@ -315,8 +320,11 @@ class Manager(Runtime):
     def _drop_record(self, key: str) -> None:
         name = self.platform.name
         pipe = self.redis.pipeline()
-        pipe.delete(keys.connection(name, key), keys.connection_sessions(name, key),
-                    keys.connection_rooms(name, key))
+        pipe.delete(
+            keys.connection(name, key),
+            keys.connection_sessions(name, key),
+            keys.connection_rooms(name, key),
+        )
         pipe.srem(keys.connections(name), key)
         pipe.execute()
         self._release(keys=[keys.lease(name, key)], args=[self.queue])
@@ -333,8 +341,12 @@ class Manager(Runtime):
                 return existing
             sup = self.loop.call(make(), 5, "loop")
             self.sups[spec.key] = sup
-        log.info("%s connection %s started (%s)", self.platform.name, spec.key[:8],
-                 "takeover" if takeover else "new")
+        log.info(
+            "%s connection %s started (%s)",
+            self.platform.name,
+            spec.key[:8],
+            "takeover" if takeover else "new",
+        )
         return sup
 
     async def forget(self, key: str, sup: Supervisor) -> None:
@@ -398,8 +410,9 @@ class Manager(Runtime):
             self.sups.clear()
 
         async def stop_all() -> None:
-            await asyncio.gather(*(s.stop("worker shutting down") for s in held),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *(s.stop("worker shutting down") for s in held), return_exceptions=True
+            )
 
         try:
             self.loop.call(stop_all(), 10, "shutdown")
@@ -409,4 +422,3 @@ class Manager(Runtime):
             self._release(keys=[keys.lease(self.platform.name, sup.spec.key)], args=[self.queue])
         self.redis.delete(keys.node_alive(self.queue))
         self.loop.stop()
-

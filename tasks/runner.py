@@ -67,8 +67,14 @@ class Runner:
                 conn = cls(platform, self.settings, self.outbox.event)
                 if isinstance(conn, PersistentConnector):
                     self._managers.append(
-                        Manager(platform, conn, self.redis, self.outbox, self.vault,
-                                self.node_queue or f"{platform.name}.local")
+                        Manager(
+                            platform,
+                            conn,
+                            self.redis,
+                            self.outbox,
+                            self.vault,
+                            self.node_queue or f"{platform.name}.local",
+                        )
                     )
                 self._connectors[platform.name] = conn
             return conn

@@ -26,8 +26,10 @@ def activity(platform: str, verb: str, **parts: Any) -> dict[str, Any]:
 class Client:
     def __init__(self, url: str, *, hello: dict[str, Any] | None = None, origin: str | None = None):
         self.url = url
-        self.ws = websocket.create_connection(url, timeout=15, origin=origin) if origin else (
-            websocket.create_connection(url, timeout=15, suppress_origin=True)
+        self.ws = (
+            websocket.create_connection(url, timeout=15, origin=origin)
+            if origin
+            else (websocket.create_connection(url, timeout=15, suppress_origin=True))
         )
         self.frames: list[dict[str, Any]] = []  # everything received, in order
         self.ws.send(json.dumps(hello or {"kind": "hello"}))

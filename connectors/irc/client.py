@@ -37,7 +37,7 @@ from ..net.guard import resolve_checked
 from ..persistent import ConnectionSpec, Emit, Upstream
 from .context import IrcContext
 from .ids import person, service
-from .lines import Message, MalformedLine, TokenBucket, parse_line
+from .lines import MalformedLine, Message, TokenBucket, parse_line
 from .numerics import IrcError
 from .states import connection_event
 from .translate import flush, translate
@@ -103,7 +103,8 @@ class IrcUpstream(Upstream):
         self._tokens = itertools.count(1)
         self._bucket = (
             TokenBucket(settings.irc_flood_rate, settings.irc_flood_burst)
-            if settings.irc_flood_rate > 0 else None
+            if settings.irc_flood_rate > 0
+            else None
         )
         self._send_lock = asyncio.Lock()
         self._last_rx = time.monotonic()
@@ -125,8 +126,12 @@ class IrcUpstream(Upstream):
             "type": "error",
             "actor": service(self.host),
             "target": person(self.nick, self.host),
-            "object": {"type": "error", "code": err.code, "numeric": err.numeric,
-                       "content": err.message},
+            "object": {
+                "type": "error",
+                "code": err.code,
+                "numeric": err.numeric,
+                "content": err.message,
+            },
             "error": err.message,
         }
 
@@ -205,8 +210,9 @@ class IrcUpstream(Upstream):
         except TimeoutError:
             if waiter in self.waiters:
                 self.waiters.remove(waiter)
-            raise UpstreamTimeout(f"{self.host} did not answer {what} within {timeout:.0f} s")\
-                from None
+            raise UpstreamTimeout(
+                f"{self.host} did not answer {what} within {timeout:.0f} s"
+            ) from None
 
     # -- sending ---------------------------------------------------------------------------
     def _raw(self, line: str) -> None:
@@ -225,8 +231,9 @@ class IrcUpstream(Upstream):
                         await asyncio.sleep(delay)
                 self._raw(line)
 
-    async def roundtrip(self, lines: list[str], fail_on: Callable[[IrcError], bool],
-                        timeout: float) -> None:
+    async def roundtrip(
+        self, lines: list[str], fail_on: Callable[[IrcError], bool], timeout: float
+    ) -> None:
         """Send ``lines`` then a PING; done at its PONG, failed by a matching error first."""
         token = f"sh{next(self._tokens)}"
 
@@ -246,9 +253,7 @@ class IrcUpstream(Upstream):
     # -- lifecycle -------------------------------------------------------------------------
     async def _dial(self) -> None:
         if not host_allowed(self.host, self.settings.allowed_hosts):
-            raise BlockedAddress(
-                f"{self.host} is not an allowed server (SOCKETHUB_ALLOWED_HOSTS)"
-            )
+            raise BlockedAddress(f"{self.host} is not an allowed server (SOCKETHUB_ALLOWED_HOSTS)")
         addresses = await asyncio.to_thread(
             resolve_checked, self.host, self.port, self.settings.allow_private_addresses
         )
@@ -270,7 +275,9 @@ class IrcUpstream(Upstream):
         try:
             transport, _ = await factory(protocol, (sockaddr[0], sockaddr[1]))
         except ssl.SSLError as exc:
-            raise TlsError(f"TLS with {self.host}:{self.port} failed: {exc.reason or exc}") from None
+            raise TlsError(
+                f"TLS with {self.host}:{self.port} failed: {exc.reason or exc}"
+            ) from None
         except OSError as exc:
             raise UpstreamUnavailable(
                 f"could not connect to {self.host}:{self.port}: {exc.strerror or exc}"
@@ -290,8 +297,11 @@ class IrcUpstream(Upstream):
 
     async def _register(self) -> None:
         caps = self.expect(
-            lambda m, _r: m.params[-1].split() if m.command == "CAP" and len(m.params) > 2
-            and m.params[1] == "LS" else ([] if m.command in ("421", "451", "001") else None)
+            lambda m, _r: (
+                m.params[-1].split()
+                if m.command == "CAP" and len(m.params) > 2 and m.params[1] == "LS"
+                else ([] if m.command in ("421", "451", "001") else None)
+            )
         )
         self._raw("CAP LS 302")
         try:
@@ -310,13 +320,15 @@ class IrcUpstream(Upstream):
         await self.wait(welcome, 30, "the registration")
         if self.nick != self.wanted_nick:
             # Tell the browser its nick was taken and which one it got instead.
-            self.emit({
-                "@context": connection_event("connected", self.host)["@context"],
-                "type": "update",
-                "actor": person(self.wanted_nick, self.host),
-                "target": person(self.nick, self.host),
-                "object": {"type": "address", "content": f"{self.wanted_nick} was in use"},
-            })
+            self.emit(
+                {
+                    "@context": connection_event("connected", self.host)["@context"],
+                    "type": "update",
+                    "actor": person(self.wanted_nick, self.host),
+                    "target": person(self.nick, self.host),
+                    "object": {"type": "address", "content": f"{self.wanted_nick} was in use"},
+                }
+            )
 
     def _registration_check(self, msg: Message, results: list[Any]) -> Any:
         if msg.command == "001":
@@ -325,14 +337,17 @@ class IrcUpstream(Upstream):
             tried = self.ctx.nick
             if msg.command == "432" or len(tried) - len(self.wanted_nick) >= ALT_NICKS:
                 err = next((r for r in results if isinstance(r, IrcError)), None)
-                return err or IrcError("nick-in-use", msg.command,
-                                       f"nickname {tried} is not available", tried)
+                return err or IrcError(
+                    "nick-in-use", msg.command, f"nickname {tried} is not available", tried
+                )
             self.ctx.nick = tried + "_"
             self._raw(f"NICK {self.ctx.nick}")
             return None
         if msg.command in ("464", "465", "904", "905"):
-            return next((r for r in results if isinstance(r, IrcError)),
-                        IrcError("auth-failed", msg.command, "authentication failed"))
+            return next(
+                (r for r in results if isinstance(r, IrcError)),
+                IrcError("auth-failed", msg.command, "authentication failed"),
+            )
         if msg.command == "ERROR":
             text = msg.params[-1] if msg.params else ""
             # Some servers (ngircd) refuse a bad PASS with ERROR alone, no 464.
@@ -341,17 +356,30 @@ class IrcUpstream(Upstream):
         return None
 
     async def _sasl(self) -> None:
-        ack = self.expect(lambda m, _r: (m.command == "CAP" and len(m.params) > 2 and
-                                         m.params[1] in ("ACK", "NAK")) and m.params[1] or None)
+        ack = self.expect(
+            lambda m, _r: (
+                (m.command == "CAP" and len(m.params) > 2 and m.params[1] in ("ACK", "NAK"))
+                and m.params[1]
+                or None
+            )
+        )
         self._raw("CAP REQ :sasl")
         if await self.wait(ack, 10, "CAP REQ") != "ACK":
             raise AuthenticationFailed(f"{self.host} refused SASL")
         go = self.expect(lambda m, _r: True if m.command == "AUTHENTICATE" else None)
         self._raw("AUTHENTICATE PLAIN")
         await self.wait(go, 10, "AUTHENTICATE")
-        done = self.expect(lambda m, r: True if m.command == "903" else (
-            IrcError("auth-failed", m.command, "SASL authentication failed")
-            if m.command in ("902", "904", "905", "906") else None))
+        done = self.expect(
+            lambda m, r: (
+                True
+                if m.command == "903"
+                else (
+                    IrcError("auth-failed", m.command, "SASL authentication failed")
+                    if m.command in ("902", "904", "905", "906")
+                    else None
+                )
+            )
+        )
         blob = f"{self.username}\0{self.username}\0{self.password}".encode()
         self._raw("AUTHENTICATE " + base64.b64encode(blob).decode())
         await self.wait(done, 15, "SASL")
@@ -384,8 +412,13 @@ class IrcUpstream(Upstream):
             try:
                 await self.join(room, timeout=15)
             except SockethubError as exc:
-                self.emit(self._error_event(IrcError("rejoin-failed", "", f"could not rejoin "
-                                                     f"{room}: {exc.message}", room)))
+                self.emit(
+                    self._error_event(
+                        IrcError(
+                            "rejoin-failed", "", f"could not rejoin {room}: {exc.message}", room
+                        )
+                    )
+                )
 
     async def close(self, reason: str) -> None:
         if self.conn is None or self.closed.is_set():
@@ -409,8 +442,12 @@ class IrcUpstream(Upstream):
             for r in results:
                 if isinstance(r, IrcError) and r.target and self.ctx.fold(r.target) == folded:
                     return r
-            if (msg.command == "JOIN" and self.ctx.is_me(msg.nick) and msg.params
-                    and self.ctx.fold(msg.params[0]) == folded):
+            if (
+                msg.command == "JOIN"
+                and self.ctx.is_me(msg.nick)
+                and msg.params
+                and self.ctx.fold(msg.params[0]) == folded
+            ):
                 return True
             return None
 
@@ -424,9 +461,13 @@ class IrcUpstream(Upstream):
         folded = self.ctx.fold(name)
         return lambda err: err.target is not None and self.ctx.fold(err.target) == folded
 
-    async def expect_after(self, lines: list[str], check: Callable[[Message, list[Any]], Any],
-                           timeout: float, what: str) -> Any:
+    async def expect_after(
+        self,
+        lines: list[str],
+        check: Callable[[Message, list[Any]], Any],
+        timeout: float,
+        what: str,
+    ) -> Any:
         waiter = self.expect(check)
         await self.send_lines(lines)
         return await self.wait(waiter, timeout, what)
-

@@ -43,8 +43,10 @@ class IrcConnector(PersistentConnector):
         spec = ConnectionSpec(job.connection, dict(job.activity["actor"]), job.credentials)
         up = self.runtime.connect(job, spec)
         assert isinstance(up, IrcUpstream)
-        return {**job.activity, "object": {"type": "connection", "state": "connected",
-                                           "nick": up.nick}}
+        return {
+            **job.activity,
+            "object": {"type": "connection", "state": "connected", "nick": up.nick},
+        }
 
     def join(self, job: Job) -> None:
         channel = channel_name(job.activity)
@@ -62,8 +64,12 @@ class IrcConnector(PersistentConnector):
             for r in results:
                 if not isinstance(r, dict) and up.fails_for(channel)(r):
                     return r
-            if (msg.command == "PART" and up.ctx.is_me(msg.nick) and msg.params
-                    and up.ctx.fold(msg.params[0]) == folded):
+            if (
+                msg.command == "PART"
+                and up.ctx.is_me(msg.nick)
+                and msg.params
+                and up.ctx.fold(msg.params[0]) == folded
+            ):
                 return True
             return None
 
@@ -73,8 +79,9 @@ class IrcConnector(PersistentConnector):
     def send(self, job: Job) -> None:
         up = self._up(job)
         target = job.activity["target"]
-        name = channel_name(job.activity) if target.get("type") == "room" else nick_name(
-            job.activity)
+        name = (
+            channel_name(job.activity) if target.get("type") == "room" else nick_name(job.activity)
+        )
 
         async def go() -> None:
             lines = send_lines(job.activity, nick=up.nick)
@@ -90,11 +97,13 @@ class IrcConnector(PersistentConnector):
 
             def renamed(msg: Message, results: list[Any]) -> Any:
                 for r in results:
-                    if not isinstance(r, dict) and r.code in (
-                            "nick-in-use", "erroneous-nick"):
+                    if not isinstance(r, dict) and r.code in ("nick-in-use", "erroneous-nick"):
                         return r
-                if msg.command == "NICK" and msg.params and up.ctx.fold(
-                        msg.params[0]) == up.ctx.fold(new):
+                if (
+                    msg.command == "NICK"
+                    and msg.params
+                    and up.ctx.fold(msg.params[0]) == up.ctx.fold(new)
+                ):
                     return True
                 return None
 
@@ -114,8 +123,7 @@ class IrcConnector(PersistentConnector):
                 if not isinstance(r, dict):
                     if up.fails_for(channel)(r):
                         return r
-                elif r.get("type") == "query" and up.ctx.fold(
-                        r["actor"].get("name", "")) == folded:
+                elif r.get("type") == "query" and up.ctx.fold(r["actor"].get("name", "")) == folded:
                     return r
             return None
 

@@ -86,11 +86,13 @@ PLATFORM = Platform(
         "connect": _v("connect", timeout=45),
         "join": _v("join", target=RoomTarget, target_required=True, object=IrcObject),
         "leave": _v("leave", target=RoomTarget, target_required=True, object=IrcObject),
-        "send": _v("send", target=RoomTarget, target_required=True, object=SendObject,
-                   object_required=True),
+        "send": _v(
+            "send", target=RoomTarget, target_required=True, object=SendObject, object_required=True
+        ),
         "update": _v("update", target=RoomTarget, object=IrcObject, object_required=True),
-        "query": _v("query", target=RoomTarget, target_required=True, object=IrcObject,
-                    object_required=True),
+        "query": _v(
+            "query", target=RoomTarget, target_required=True, object=IrcObject, object_required=True
+        ),
         "disconnect": _v("disconnect", object=IrcObject),
     },
     credentials=IrcCredentials,

@@ -55,6 +55,6 @@ def test_sweeper_answers_timeout_once(redis_client):
     sweeper = Sweeper(r, Outbox(r))
     assert sweeper.tick() == 1
     assert sweeper.tick() == 0
-    (_, fields), = r.xrange(keys.session_stream("s"))
+    ((_, fields),) = r.xrange(keys.session_stream("s"))
     assert b'"code":"timeout"' in fields[b"f"]
     assert b'"activity":{"type":"echo"' in fields[b"f"]

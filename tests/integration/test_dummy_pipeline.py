@@ -63,7 +63,9 @@ def test_fail_gives_failed_reply_with_message(client):
 
 
 def test_throw_gives_failed_reply_and_worker_survives(client):
-    reply = client.request(activity("dummy", "throw", object={"type": "message", "content": "kaboom"}))
+    reply = client.request(
+        activity("dummy", "throw", object={"type": "message", "content": "kaboom"})
+    )
     assert reply["status"] == "failed"
     assert reply["error"]["code"] == "internal"
     assert "kaboom" in reply["error"]["message"]
@@ -112,26 +114,140 @@ BAD_INPUTS = [
     ("json array", "[1, 2, 3]", "invalid-frame", "must be a JSON object", None),
     ("json string", '"hello"', "invalid-frame", "must be a JSON object", None),
     ("unknown kind", '{"kind": "shout", "id": "k"}', "invalid-frame", "unknown frame kind", None),
-    ("request without id", '{"kind": "request", "activity": {}}', "invalid-frame", "must have an id", None),
-    ("request without activity", '{"kind": "request", "id": "x1"}', "invalid-frame", "must have an activity", "activity"),
+    (
+        "request without id",
+        '{"kind": "request", "activity": {}}',
+        "invalid-frame",
+        "must have an id",
+        None,
+    ),
+    (
+        "request without activity",
+        '{"kind": "request", "id": "x1"}',
+        "invalid-frame",
+        "must have an activity",
+        "activity",
+    ),
     ("activity not object", {"_activity": 5}, "invalid-envelope", "not an object", ""),
-    ("missing @context", {"type": "echo", "actor": {"id": "a", "type": "person"}}, "invalid-envelope", "@context", "@context"),
-    ("unknown platform", {"@context": [AS2_CONTEXT, SOCKETHUB_CONTEXT, platform_context_url("nosuch")], "type": "echo", "actor": {"id": "a", "type": "person"}}, "unknown-platform", "nosuch", "@context"),
-    ("two platforms", {"@context": [AS2_CONTEXT, platform_context_url("dummy"), platform_context_url("irc")], "type": "echo", "actor": {"id": "a", "type": "person"}}, "unknown-platform", "Multiple platform @context values", "@context"),
-    ("context without sockethub url", {"@context": [AS2_CONTEXT, "https://example.org/ctx", platform_context_url("dummy")], "type": "echo", "actor": {"id": "a", "type": "person"}}, "invalid-envelope", "must contain https://sockethub.org", "@context"),
-    ("context not a list", {"@context": "dummy", "type": "echo", "actor": {"id": "a", "type": "person"}}, "invalid-envelope", "array of strings", "@context"),
+    (
+        "missing @context",
+        {"type": "echo", "actor": {"id": "a", "type": "person"}},
+        "invalid-envelope",
+        "@context",
+        "@context",
+    ),
+    (
+        "unknown platform",
+        {
+            "@context": [AS2_CONTEXT, SOCKETHUB_CONTEXT, platform_context_url("nosuch")],
+            "type": "echo",
+            "actor": {"id": "a", "type": "person"},
+        },
+        "unknown-platform",
+        "nosuch",
+        "@context",
+    ),
+    (
+        "two platforms",
+        {
+            "@context": [AS2_CONTEXT, platform_context_url("dummy"), platform_context_url("irc")],
+            "type": "echo",
+            "actor": {"id": "a", "type": "person"},
+        },
+        "unknown-platform",
+        "Multiple platform @context values",
+        "@context",
+    ),
+    (
+        "context without sockethub url",
+        {
+            "@context": [AS2_CONTEXT, "https://example.org/ctx", platform_context_url("dummy")],
+            "type": "echo",
+            "actor": {"id": "a", "type": "person"},
+        },
+        "invalid-envelope",
+        "must contain https://sockethub.org",
+        "@context",
+    ),
+    (
+        "context not a list",
+        {"@context": "dummy", "type": "echo", "actor": {"id": "a", "type": "person"}},
+        "invalid-envelope",
+        "array of strings",
+        "@context",
+    ),
     ("unknown verb", activity("dummy", "dance"), "unknown-verb", "dance", "type"),
-    ("missing type", {"@context": context_for("dummy"), "actor": {"id": "a", "type": "person"}}, "invalid-envelope", "type", "type"),
-    ("missing actor", {"@context": context_for("dummy"), "type": "echo"}, "invalid-envelope", "actor", "actor"),
-    ("actor id wrong type", activity("dummy", "echo", actor={"id": 42, "type": "person"}), "invalid-envelope", "Not a valid string", "actor.id"),
-    ("actor type not allowed", activity("dummy", "echo", actor={"id": "a", "type": "robot"}), "invalid-envelope", "Must be one of", "actor.type"),
-    ("object content wrong type", activity("dummy", "echo", object={"type": "message", "content": ["x"]}), "invalid-envelope", "Not a valid string", "object.content"),
-    ("unknown top-level field", activity("dummy", "echo", colour="blue"), "invalid-envelope", "colour", "colour"),
-    ("unknown nested field", activity("dummy", "echo", object={"type": "message", "content": "x", "extra": 1}), "invalid-envelope", "Unknown field", "object.extra"),
-    ("huge string", activity("dummy", "echo", actor={"id": "x" * 5000, "type": "person"}), "invalid-envelope", "between 1 and 1024", "actor.id"),
-    ("bad date", activity("dummy", "echo", published="yesterday"), "invalid-envelope", "datetime", "published"),
+    (
+        "missing type",
+        {"@context": context_for("dummy"), "actor": {"id": "a", "type": "person"}},
+        "invalid-envelope",
+        "type",
+        "type",
+    ),
+    (
+        "missing actor",
+        {"@context": context_for("dummy"), "type": "echo"},
+        "invalid-envelope",
+        "actor",
+        "actor",
+    ),
+    (
+        "actor id wrong type",
+        activity("dummy", "echo", actor={"id": 42, "type": "person"}),
+        "invalid-envelope",
+        "Not a valid string",
+        "actor.id",
+    ),
+    (
+        "actor type not allowed",
+        activity("dummy", "echo", actor={"id": "a", "type": "robot"}),
+        "invalid-envelope",
+        "Must be one of",
+        "actor.type",
+    ),
+    (
+        "object content wrong type",
+        activity("dummy", "echo", object={"type": "message", "content": ["x"]}),
+        "invalid-envelope",
+        "Not a valid string",
+        "object.content",
+    ),
+    (
+        "unknown top-level field",
+        activity("dummy", "echo", colour="blue"),
+        "invalid-envelope",
+        "colour",
+        "colour",
+    ),
+    (
+        "unknown nested field",
+        activity("dummy", "echo", object={"type": "message", "content": "x", "extra": 1}),
+        "invalid-envelope",
+        "Unknown field",
+        "object.extra",
+    ),
+    (
+        "huge string",
+        activity("dummy", "echo", actor={"id": "x" * 5000, "type": "person"}),
+        "invalid-envelope",
+        "between 1 and 1024",
+        "actor.id",
+    ),
+    (
+        "bad date",
+        activity("dummy", "echo", published="yesterday"),
+        "invalid-envelope",
+        "datetime",
+        "published",
+    ),
     ("deep nesting", _deep(3000), "invalid-frame", "nested too deeply", None),
-    ("frame over the limit", activity("dummy", "echo", object={"type": "message", "content": "y" * 70000}), "frame-too-large", "over the limit", None),
+    (
+        "frame over the limit",
+        activity("dummy", "echo", object={"type": "message", "content": "y" * 70000}),
+        "frame-too-large",
+        "over the limit",
+        None,
+    ),
     ("binary frame", b"\x00\x01binary", "invalid-frame", "binary frames", None),
 ]
 

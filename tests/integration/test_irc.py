@@ -22,8 +22,10 @@ def ircd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def irc_stack(ircd):
-    s = Stack(platforms=("irc",), env_overrides={
-        "SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"}).start()
+    s = Stack(
+        platforms=("irc",),
+        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"},
+    ).start()
     yield s
     s.stop()
 
@@ -36,8 +38,14 @@ class Browser:
         self.nick = nick
         self.server = ircd.host
         self.actor = {"id": f"{nick}@{ircd.host}", "type": "person", "name": nick}
-        c = {"type": "credentials", "nick": nick, "server": ircd.host, "port": ircd.port,
-             "secure": False, **creds}
+        c = {
+            "type": "credentials",
+            "nick": nick,
+            "server": ircd.host,
+            "port": ircd.port,
+            "secure": False,
+            **creds,
+        }
         reply = self.request("credentials", object=c)
         assert reply["status"] == "completed", reply
 
@@ -93,8 +101,7 @@ def test_connect_join_send_and_receive(irc_stack, ircd):
 
         other.send("PRIVMSG #lobby :hello browser")
         got = b.event(lambda a: a["type"] == "send")
-        assert got["actor"] == {"type": "person", "id": f"watcher@{ircd.host}",
-                                "name": "watcher"}
+        assert got["actor"] == {"type": "person", "id": f"watcher@{ircd.host}", "name": "watcher"}
         assert got["target"] == b.room("#lobby")
         assert got["object"] == {"type": "message", "content": "hello browser"}
     b.ok("disconnect")
@@ -152,8 +159,11 @@ def test_every_outgoing_verb_reaches_the_channel(browser, watcher, ircd):
     assert w.wait_for(lambda ln: "ACTION nods" in ln)
     b.ok("send", target=b.room("#verbs"), object={"type": "notice", "content": "heads up"})
     assert w.wait_for(lambda ln: "NOTICE #verbs" in ln).endswith(":heads up")
-    b.ok("send", target={"id": f"w1@{ircd.host}", "type": "person", "name": "w1"},
-         object=msg("just you"))
+    b.ok(
+        "send",
+        target={"id": f"w1@{ircd.host}", "type": "person", "name": "w1"},
+        object=msg("just you"),
+    )
     assert w.wait_for(lambda ln: "PRIVMSG w1 " in ln).endswith(":just you")
 
     # w1 joined first, so it is operator and can let us set the topic (+t is the default)
@@ -167,8 +177,11 @@ def test_every_outgoing_verb_reaches_the_channel(browser, watcher, ircd):
     assert set(att["object"]["members"]) == {"w1", "verbsy"}
     assert att["object"]["roles"]["w1"] == "operator"
 
-    b.ok("update", target={"id": f"verbsy2@{ircd.host}", "type": "person", "name": "verbsy2"},
-         object={"type": "address"})
+    b.ok(
+        "update",
+        target={"id": f"verbsy2@{ircd.host}", "type": "person", "name": "verbsy2"},
+        object={"type": "address"},
+    )
     assert w.wait_for(lambda ln: " NICK " in ln).endswith("verbsy2")
 
     b.ok("leave", target=b.room("#verbs"), object=msg("bye all"))
@@ -195,8 +208,10 @@ def test_every_incoming_event_reaches_the_browser(browser, watcher, ircd):
         return b.event(pred)
 
     w.send("PRIVMSG #events :\x01ACTION dances\x01")
-    assert saw(lambda a: a["type"] == "send" and a["object"]["type"] == "me")["object"][
-        "content"] == "dances"
+    assert (
+        saw(lambda a: a["type"] == "send" and a["object"]["type"] == "me")["object"]["content"]
+        == "dances"
+    )
     w.send("NOTICE #events :notice this")
     assert saw(lambda a: a["object"].get("type") == "notice")["object"]["content"] == "notice this"
     w.send("PRIVMSG eventy :psst")
@@ -242,15 +257,22 @@ def test_channel_errors_are_failed_replies_with_codes(browser, watcher, ircd):
     w.send("MODE #invite +i")
     w.wait_for(lambda ln: "MODE #invite +i" in ln)
     b = browser("errory")
-    cases = {"#locked": "bad-channel-key", "#banned": "banned", "#full": "channel-full",
-             "#invite": "invite-only"}
+    cases = {
+        "#locked": "bad-channel-key",
+        "#banned": "banned",
+        "#full": "channel-full",
+        "#invite": "invite-only",
+    }
     for channel, code in cases.items():
         reply = b.request("join", target=b.room(channel))
         assert reply["status"] == "failed", reply
         assert reply["error"]["code"] == code, reply
         assert channel in reply["error"]["message"]
-    reply = b.request("send", target={"id": f"nobody@{ircd.host}", "type": "person",
-                                       "name": "nobody"}, object=msg("hi"))
+    reply = b.request(
+        "send",
+        target={"id": f"nobody@{ircd.host}", "type": "person", "name": "nobody"},
+        object=msg("hi"),
+    )
     assert reply["error"]["code"] == "no-such-nick", reply
     reply = b.request("send", target=b.room("#lobby"), object=msg("line\r\nQUIT :x"))
     assert reply["error"]["code"] == "invalid-envelope"
@@ -341,8 +363,9 @@ def test_same_secret_shares_the_connection_others_are_refused(irc_stack, ircd_pw
         w.send("PRIVMSG sharer :only for the owner")
         a.event(lambda act: act["object"]["content"] == "only for the owner")
         time.sleep(0.3)
-        assert not any(f.get("kind") == "event" and "only for the owner" in str(f)
-                       for f in c.client.frames)
+        assert not any(
+            f.get("kind") == "event" and "only for the owner" in str(f) for f in c.client.frames
+        )
         # one tab disconnecting leaves the connection to the other
         a.ok("disconnect")
         b.ok("send", target=b.room("#shared"), object=msg("still here"))
@@ -363,8 +386,9 @@ def test_dropped_connection_reconnects_and_rejoins(browser, watcher, ircd):
     w.send("KILL droppy :testing reconnect")
     rec = b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "reconnecting")
     assert rec["object"]["attempt"] == 1 and rec["object"]["delay"] <= 1.0
-    assert b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected",
-                   timeout=15)
+    assert b.event(
+        lambda a: a["type"] == "connect" and a["object"]["state"] == "connected", timeout=15
+    )
     w.wait_for(lambda ln: ln.startswith(":droppy!") and " JOIN " in ln, timeout=15)
     b.ok("send", target=b.room("#rejoin"), object=msg("back again"))
     assert w.wait_for(lambda ln: "PRIVMSG #rejoin" in ln).endswith(":back again")
@@ -380,8 +404,10 @@ def _owner(stack: Stack, browser_: Browser) -> str:
 
 
 def test_failover_to_another_worker_node(ircd):
-    s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0",
-                                                 "SOCKETHUB_REQUEST_TIMEOUT": "40"}).start()
+    s = Stack(
+        platforms=("irc",),
+        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "40"},
+    ).start()
     try:
         s.start_worker("irc", name="worker-irc-2")
         with RawIrcClient(ircd.host, ircd.port, "w9") as w:
@@ -397,10 +423,13 @@ def test_failover_to_another_worker_node(ircd):
             killed_at = time.monotonic()
             s.kill(name)  # SIGKILL: no QUIT, no lease release
             w.wait_for(lambda ln: ln.startswith(":survivor!") and " QUIT " in ln, timeout=10)
-            b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "reconnecting",
-                    timeout=30)
-            b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected",
-                    timeout=30)
+            b.event(
+                lambda a: a["type"] == "connect" and a["object"]["state"] == "reconnecting",
+                timeout=30,
+            )
+            b.event(
+                lambda a: a["type"] == "connect" and a["object"]["state"] == "connected", timeout=30
+            )
             w.wait_for(lambda ln: ln.startswith(":survivor!") and " JOIN " in ln, timeout=30)
             assert time.monotonic() - killed_at < 30
             assert _owner(s, b) != owner
@@ -412,8 +441,10 @@ def test_failover_to_another_worker_node(ircd):
 
 
 def test_flood_control_paces_lines(ircd):
-    s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "4",
-                                                 "SOCKETHUB_IRC_FLOOD_BURST": "2"}).start()
+    s = Stack(
+        platforms=("irc",),
+        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "4", "SOCKETHUB_IRC_FLOOD_BURST": "2"},
+    ).start()
     try:
         with RawIrcClient(ircd.host, ircd.port, "w10") as w:
             w.send("JOIN #flood")
@@ -423,8 +454,18 @@ def test_flood_control_paces_lines(ircd):
             b.ok("join", target=b.room("#flood"))
             w.wait_for(lambda ln: ln.startswith(":floody!") and " JOIN " in ln)
             time.sleep(1.0)  # let the bucket refill to its burst
-            rids = [b.client.send(activity("irc", "send", actor=b.actor, target=b.room("#flood"),
-                                           object=msg(f"line {i}"))) for i in range(8)]
+            rids = [
+                b.client.send(
+                    activity(
+                        "irc",
+                        "send",
+                        actor=b.actor,
+                        target=b.room("#flood"),
+                        object=msg(f"line {i}"),
+                    )
+                )
+                for i in range(8)
+            ]
             arrivals = []
             for i in range(8):
                 w.wait_for(lambda ln, i=i: ln.endswith(f":line {i}"), timeout=10)
@@ -465,8 +506,10 @@ def test_dead_peer_is_detected_and_reconnected(tmp_path_factory):
     import signal
 
     with run_ngircd(tmp_path_factory.mktemp("ircd-stall")) as server:
-        s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0",
-                                                     "SOCKETHUB_IRC_PING_INTERVAL": "1"}).start()
+        s = Stack(
+            platforms=("irc",),
+            env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_IRC_PING_INTERVAL": "1"},
+        ).start()
         try:
             b = Browser(s, server, "pinger")
             b.ok("connect")

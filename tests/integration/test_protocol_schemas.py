@@ -37,10 +37,17 @@ def check(name: str, frame: dict) -> None:
 
 
 def test_every_schema_is_valid():
-    for name, validator in VALIDATORS.items():
+    for validator in VALIDATORS.values():
         Draft202012Validator.check_schema(validator.schema)
-    assert {"client-hello.json", "client-request.json", "client-ping.json", "server-welcome.json",
-            "server-reply.json", "server-event.json", "server-pong.json"} <= set(VALIDATORS)
+    assert {
+        "client-hello.json",
+        "client-request.json",
+        "client-ping.json",
+        "server-welcome.json",
+        "server-reply.json",
+        "server-event.json",
+        "server-pong.json",
+    } <= set(VALIDATORS)
 
 
 def test_real_frames_match_their_schemas(stack):
@@ -49,8 +56,13 @@ def test_real_frames_match_their_schemas(stack):
     act = activity("dummy", "echo", object={"type": "message", "content": "x"})
     check("client-request.json", {"kind": "request", "id": "a", "activity": act})
     check("server-reply.json", c.request(act))
-    check("server-reply.json", c.request(activity("dummy", "fail", object={"type": "message", "content": "no"})))
-    check("server-reply.json", c.request(activity("dummy", "echo", actor={"id": 1, "type": "person"})))
+    check(
+        "server-reply.json",
+        c.request(activity("dummy", "fail", object={"type": "message", "content": "no"})),
+    )
+    check(
+        "server-reply.json", c.request(activity("dummy", "echo", actor={"id": 1, "type": "person"}))
+    )
     c.send_raw("not json")
     check("server-reply.json", c.wait(lambda f: f.get("kind") == "reply" and f["id"] is None))
     c.send_raw('{"kind":"ping"}')

@@ -30,20 +30,34 @@ def two_gateways():
 def inject_events(stack: Stack, sid: str, n: int, tag: str, maxlen: int = 2000) -> None:
     outbox = Outbox(stack.redis(), maxlen)
     for i in range(n):
-        assert outbox.event(sid, {"type": "send", "actor": {"id": "upstream"},
-                                  "object": {"type": "message", "content": f"{tag}-{i}"}}) > 0
+        assert (
+            outbox.event(
+                sid,
+                {
+                    "type": "send",
+                    "actor": {"id": "upstream"},
+                    "object": {"type": "message", "content": f"{tag}-{i}"},
+                },
+            )
+            > 0
+        )
 
 
 def events(frames, tag):
-    return [f["activity"]["object"]["content"] for f in frames
-            if f.get("kind") == "event" and f["activity"]["object"]["content"].startswith(tag)]
+    return [
+        f["activity"]["object"]["content"]
+        for f in frames
+        if f.get("kind") == "event" and f["activity"]["object"]["content"].startswith(tag)
+    ]
 
 
 def test_live_events_reach_the_session(two_gateways):
     c = Client(two_gateways.ws_url)
     inject_events(two_gateways, c.welcome["session"], 3, "live")
-    got = [c.wait(lambda f: f.get("kind") == "event")["activity"]["object"]["content"]
-           for _ in range(3)]
+    got = [
+        c.wait(lambda f: f.get("kind") == "event")["activity"]["object"]["content"]
+        for _ in range(3)
+    ]
     assert got == ["live-0", "live-1", "live-2"]
     c.close()
 
@@ -79,8 +93,9 @@ def test_resume_delivers_missed_events_exactly_once_in_order(two_gateways, gatew
 @pytest.mark.parametrize("gateway_index", [0, 1], ids=["same-gateway", "second-gateway"])
 def test_resume_while_old_socket_open_closes_it_with_4001(two_gateways, gateway_index):
     c = Client(two_gateways.ws_url_of(0))
-    c2 = Client(two_gateways.ws_url_of(gateway_index),
-                hello={"kind": "hello", "resume": c.resume_info})
+    c2 = Client(
+        two_gateways.ws_url_of(gateway_index), hello={"kind": "hello", "resume": c.resume_info}
+    )
     assert c2.welcome["resumed"]
     from .test_dummy_pipeline import close_frame
 
@@ -155,8 +170,10 @@ def test_request_with_stopped_worker_fails_with_timeout(two_gateways):
 def test_requests_sent_right_before_the_socket_closes_are_all_answered(two_gateways):
     c = Client(two_gateways.ws_url)
     info = c.resume_info
-    rids = [c.send(activity("dummy", "echo", object={"type": "message", "content": str(i)}))
-            for i in range(10)]
+    rids = [
+        c.send(activity("dummy", "echo", object={"type": "message", "content": str(i)}))
+        for i in range(10)
+    ]
     c.ws.close()
     time.sleep(0.5)
     c2 = Client(two_gateways.ws_url, hello={"kind": "hello", "resume": info})
@@ -167,8 +184,12 @@ def test_requests_sent_right_before_the_socket_closes_are_all_answered(two_gatew
 
 def test_refused_credentials_are_never_echoed(two_gateways):
     c = Client(two_gateways.ws_url)
-    bad = activity("dummy", "credentials", actor={"id": "me", "type": "robot"},
-                   object={"type": "credentials", "password": SECRET_VALUE})
+    bad = activity(
+        "dummy",
+        "credentials",
+        actor={"id": "me", "type": "robot"},
+        object={"type": "credentials", "password": SECRET_VALUE},
+    )
     reply = c.request(bad)
     assert reply["status"] == "failed" and reply["error"]["path"] == "actor.type"
     assert SECRET_VALUE not in json.dumps(reply)

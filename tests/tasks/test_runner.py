@@ -21,10 +21,19 @@ def _frames(r, sid):
 
 
 def _payload(sid, rid, verb, **extra):
-    act = {"type": verb, "actor": {"id": "me", "type": "person"},
-           "object": {"type": "message", "content": "c"}, **extra}
-    return {"session": sid, "request": rid, "verb": verb, "activity": act,
-            "deadline": time.time() + 10}
+    act = {
+        "type": verb,
+        "actor": {"id": "me", "type": "person"},
+        "object": {"type": "message", "content": "c"},
+        **extra,
+    }
+    return {
+        "session": sid,
+        "request": rid,
+        "verb": verb,
+        "activity": act,
+        "deadline": time.time() + 10,
+    }
 
 
 def _pending(r, sid, rid):
@@ -96,8 +105,11 @@ def test_verb_needing_credentials_gets_them(redis_client):
     mod = types.ModuleType("peekmod")
     mod.Peek = Peek
     sys.modules["peekmod"] = mod
-    plat = Platform("peek", "peekmod:Peek",
-                    {"peek": Verb("peek", object=MessageObjectSchema, needs_credentials=True)})
+    plat = Platform(
+        "peek",
+        "peekmod:Peek",
+        {"peek": Verb("peek", object=MessageObjectSchema, needs_credentials=True)},
+    )
     r = redis_client
     server = sealing.server_key(SECRET)
     sess = SessionStore(r, server, 60).create("gw")
