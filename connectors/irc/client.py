@@ -275,9 +275,9 @@ class IrcUpstream(Upstream):
         try:
             transport, _ = await factory(protocol, (sockaddr[0], sockaddr[1]))
         except ssl.SSLError as exc:
-            raise TlsError(
-                f"TLS with {self.host}:{self.port} failed: {exc.reason or exc}"
-            ) from None
+            why = getattr(exc, "verify_message", None)
+            detail = f"certificate verify failed: {why}" if why else (exc.reason or str(exc))
+            raise TlsError(f"TLS with {self.host}:{self.port} failed: {detail}") from None
         except OSError as exc:
             raise UpstreamUnavailable(
                 f"could not connect to {self.host}:{self.port}: {exc.strerror or exc}"

@@ -524,3 +524,30 @@ def test_dead_peer_is_detected_and_reconnected(tmp_path_factory):
             b.close()
         finally:
             s.stop()
+
+
+TLS = (
+    __import__("pathlib").Path(__file__).parent.parent / "connectors" / "fixtures" / "tls"
+)
+
+
+def test_tls_verifies_certificates_by_default(irc_stack, tmp_path_factory):
+    tls = (TLS / "localhost.crt", TLS / "localhost.key")
+    with run_ngircd(tmp_path_factory.mktemp("ircd-tls"), tls=tls) as server:
+        b = Browser(irc_stack, server, "tlsuser", port=server.tls_port, secure=True)
+        reply = b.request("connect")
+        assert reply["status"] == "failed" and reply["error"]["code"] == "tls-error", reply
+        assert "certificate verify failed" in reply["error"]["message"]
+        b.close()
+        # the operator of a self-signed server can opt out, per connection
+        b = Browser(irc_stack, server, "tlsuser2", port=server.tls_port, secure=True,
+                    allowInvalidCert=True)
+        with RawIrcClient(server.host, server.port, "w12") as w:
+            w.send("JOIN #tls")
+            w.wait_for(lambda ln: " 366 " in ln)
+            b.ok("connect")
+            b.ok("join", target=b.room("#tls"))
+            b.ok("send", target=b.room("#tls"), object=msg("over TLS"))
+            assert w.wait_for(lambda ln: "PRIVMSG #tls" in ln).endswith(":over TLS")
+        b.request("disconnect")
+        b.close()

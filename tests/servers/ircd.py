@@ -66,11 +66,20 @@ def _config(
     pong_timeout: int,
     max_nick_length: int,
     password: str | None = None,
+    tls_port: int | None = None,
 ) -> str:
     drop = "  ServerUID = irc\n  ServerGID = irc\n" if as_root else ""
     if password:
         drop += f"  Password = {password}\n"
-    return f"""\
+    ssl = ""
+    if tls_port:
+        ssl = (
+            f"[SSL]\n  CertFile = {directory / 'tls.crt'}\n  KeyFile = {directory / 'tls.key'}\n"
+            f"  Ports = {tls_port}\n"
+        )
+    return (
+        ssl
+        + f"""\
 [Global]
   Name = {SERVER_NAME}
   Info = Sockethub test server
@@ -107,6 +116,7 @@ def _config(
   Name = {OPER_NAME}
   Password = {OPER_PASSWORD}
 """
+    )
 
 
 @dataclass
@@ -120,6 +130,7 @@ class IrcServer:
     binary: str
     name: str = SERVER_NAME
     oper: tuple[str, str] = (OPER_NAME, OPER_PASSWORD)
+    tls_port: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -211,6 +222,7 @@ def run_ngircd(
     pong_timeout: int = 10,
     max_nick_length: int = 30,
     password: str | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[IrcServer]:
     """Start ngircd for the duration of the ``with`` block and yield its ``IrcServer``."""
     binary = ngircd_binary()
@@ -222,6 +234,10 @@ def run_ngircd(
         (directory / "help.txt").write_text("")
         config = directory / "ngircd.conf"
         port = free_port()
+        tls_port = free_port() if tls else None
+        if tls:  # a test key: readable by the irc user ngircd runs as
+            shutil.copy(tls[0], directory / "tls.crt")
+            shutil.copy(tls[1], directory / "tls.key")
         config.write_text(
             _config(
                 directory,
@@ -231,6 +247,7 @@ def run_ngircd(
                 pong_timeout=pong_timeout,
                 max_nick_length=max_nick_length,
                 password=password,
+                tls_port=tls_port,
             )
         )
         for path in directory.rglob("*"):
@@ -248,6 +265,7 @@ def run_ngircd(
             shown = "\n".join(problems) or check.stdout + check.stderr
             raise RuntimeError(f"ngircd --configtest refused {config}:\n{shown}")
         server = IrcServer("127.0.0.1", port, config, directory / "ngircd.log", binary)
+        server.tls_port = tls_port
         server.start()
         try:
             yield server
