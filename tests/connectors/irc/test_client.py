@@ -70,6 +70,15 @@ def upstream(port: int, settings: Settings, **creds) -> IrcUpstream:
 PRIVATE_OK = Settings(allow_private_addresses=True)
 
 
+def run(coro) -> None:
+    """asyncio.run in a thread of its own: Playwright's sync API, used by the browser tests
+    in the same pytest process, keeps an event loop running in the main thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
 def test_sasl_plain_when_the_server_offers_it():
     async def go():
         async with ScriptedServer(sasl=True) as srv:
@@ -85,7 +94,7 @@ def test_sasl_plain_when_the_server_offers_it():
             assert srv.lines[-1] == "CAP END"  # the welcome came only after it
             await up.close("bye")
 
-    asyncio.run(go())
+    run(go())
 
 
 def test_sasl_failure_is_a_permanent_auth_error():
@@ -95,7 +104,7 @@ def test_sasl_failure_is_a_permanent_auth_error():
             with pytest.raises(AuthenticationFailed):
                 await up.connect()
 
-    asyncio.run(go())
+    run(go())
 
 
 def test_server_password_when_no_sasl():
@@ -107,7 +116,7 @@ def test_server_password_when_no_sasl():
             assert srv.lines.index("PASS pw") < srv.lines.index("NICK ann")
             await up.close("bye")
 
-    asyncio.run(go())
+    run(go())
 
 
 def test_private_addresses_refused_by_default():
@@ -116,7 +125,7 @@ def test_private_addresses_refused_by_default():
         with pytest.raises(BlockedAddress, match="loopback"):
             await up.connect()
 
-    asyncio.run(go())
+    run(go())
 
 
 def test_operator_allowlist():
@@ -127,4 +136,4 @@ def test_operator_allowlist():
         with pytest.raises(BlockedAddress, match="not an allowed server"):
             await up.connect()
 
-    asyncio.run(go())
+    run(go())
