@@ -195,8 +195,10 @@ class Manager(Runtime):
         if sup is None:
             self._take(key)
             self._record(spec, job.session)
-            sup = self._start(spec, takeover=False)
+        # Join the session first, so it hears the connection's first state events too.
         self._add_session(key, job)
+        if sup is None:
+            sup = self._start(spec, takeover=False)
         return self.loop.call(sup.wait_up(), job.remaining, f"{self.platform.name} connect")
 
     def upstream(self, job: Job) -> Upstream:

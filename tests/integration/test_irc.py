@@ -83,8 +83,13 @@ def test_connect_join_send_and_receive(irc_stack, ircd):
     b = Browser(irc_stack, ircd, "webby")
     reply = b.ok("connect")
     assert reply["result"]["object"]["nick"] == "webby"
+    connecting = b.event(lambda a: a["object"]["state"] == "connecting")
     state = b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected")
+    assert connecting["target"]["name"] == "webby"
     assert state["actor"] == {"type": "service", "id": ircd.host, "name": ircd.host}
+    states = [f["activity"]["object"]["state"] for f in b.client.frames
+              if f.get("kind") == "event" and f["activity"]["type"] in ("connect", "disconnect")]
+    assert states[:2] == ["connecting", "connected"]
 
     with RawIrcClient(ircd.host, ircd.port, "watcher") as other:
         other.send("JOIN #lobby")
