@@ -26,7 +26,12 @@ __all__ = [
     "default_registry",
 ]
 
-PLATFORM_MODULES: tuple[str, ...] = ("envelopes.platforms.dummy", "envelopes.platforms.irc")
+PLATFORM_MODULES: tuple[str, ...] = (
+    "envelopes.platforms.dummy",
+    "envelopes.platforms.irc",
+    "envelopes.platforms.feeds",
+    "envelopes.platforms.metadata",
+)
 
 
 @dataclass(frozen=True)

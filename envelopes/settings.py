@@ -97,6 +97,32 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds of silence before we PING an IRC server; twice that without an answer "
         "and the connection is taken for dead and reconnected.",
     ),
+    "SOCKETHUB_FETCH_FRESH": (
+        "fetch_fresh",
+        "30",
+        "Seconds a fetched feed or page is served from the shared cache without asking "
+        "upstream (0: always revalidate with a conditional GET).",
+    ),
+    "SOCKETHUB_FETCH_CACHE_TTL": (
+        "fetch_cache_ttl",
+        "86400",
+        "Seconds a cached feed or page is kept for conditional GETs.",
+    ),
+    "SOCKETHUB_FETCH_HOST_LIMIT": (
+        "fetch_host_limit",
+        "4",
+        "Upstream requests in flight per host, across all workers.",
+    ),
+    "SOCKETHUB_FETCH_MAX_BYTES": (
+        "fetch_max_bytes",
+        "5242880",
+        "Largest feed or page body fetched and cached, after decompression.",
+    ),
+    "SOCKETHUB_FETCH_TIMEOUT": (
+        "fetch_timeout",
+        "20",
+        "Seconds for one upstream fetch, redirects included.",
+    ),
     "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
 }
 
@@ -132,6 +158,11 @@ class Settings:
     irc_flood_rate: float = 1.0
     irc_flood_burst: int = 4
     irc_ping_interval: float = 60.0
+    fetch_fresh: float = 30.0
+    fetch_cache_ttl: float = 86400.0
+    fetch_host_limit: int = 4
+    fetch_max_bytes: int = 5242880
+    fetch_timeout: float = 20.0
     log_level: str = "INFO"
 
     @classmethod

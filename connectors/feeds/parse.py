@@ -5,6 +5,7 @@ file object: given a plain string or bytes it may fetch a URL or read a local fi
 untrusted body must never reach it bare. The feed's own URL goes in as
 ``Content-Location``, so relative links (and ``xml:base``) resolve to absolute ones.
 feedparser sanitises HTML content (``<script>``, event handlers); we keep its output.
+Links, images and enclosures that are not http(s) URLs (``javascript:``) are dropped.
 
 Shape (Sockethub's platform-feeds, v5): ``{"type": "collection", "summary": <title>,
 "totalItems": n, "actor": <feed>, "items": [{"type": "post", "actor": <feed>,
@@ -26,7 +27,7 @@ import feedparser  # type: ignore[import-untyped]  # ships no type hints
 
 from envelopes.errors import NotAFeed
 
-__all__ = ["MAX_NOTE_LENGTH", "UNKNOWN_FEED", "parse_feed"]
+__all__ = ["MAX_NOTE_LENGTH", "UNKNOWN_FEED", "parse_feed", "select_items"]
 
 MAX_NOTE_LENGTH = 256  # Sockethub: longer content is an "article", shorter a "note"
 UNKNOWN_FEED = "Unknown Feed"
@@ -59,22 +60,37 @@ def parse_feed(
     feed = parsed.get("feed", {})
     actor = _feed_actor(feed, url)
     items = [_post(entry, actor, feed, url) for entry in parsed.get("entries", [])]
-
-    if since is not None:
-        cutoff = _millis(since)
-        items = [i for i in items if "datenum" in i["object"] and i["object"]["datenum"] > cutoff]
     # Newest first; undated items keep their feed order, after the dated ones.
     items.sort(key=lambda i: ("datenum" not in i["object"], -i["object"].get("datenum", 0)))
-    if limit is not None:
-        items = items[: max(0, limit)]
-
-    return {
+    collection = {
         "type": "collection",
         "summary": _text(feed.get("title"), feed.get("title_detail")) or UNKNOWN_FEED,
         "totalItems": len(items),
         "actor": actor,
         "items": items,
     }
+    return select_items(collection, since=since, limit=limit)
+
+
+def select_items(
+    collection: dict[str, Any], *, since: datetime | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """``collection`` (newest first, as ``parse_feed`` gives it) narrowed to items published
+    after ``since`` and to the newest ``limit``; a new dict, the items themselves shared."""
+    items = list(collection["items"])
+    if since is not None:
+        cutoff = _millis(since)
+        items = [i for i in items if "datenum" in i["object"] and i["object"]["datenum"] > cutoff]
+    if limit is not None:
+        items = items[: max(0, limit)]
+    return {**collection, "totalItems": len(items), "items": items}
+
+
+def _web(link: Any) -> str | None:
+    """``link`` if it is an http(s) URL: a feed may say ``javascript:``, we never do."""
+    if isinstance(link, str) and link.strip().lower().startswith(("http://", "https://")):
+        return link.strip()
+    return None
 
 
 def _not_a_feed(body: bytes, url: str, content_type: str | None) -> str:
@@ -95,18 +111,18 @@ def _text(value: str | None, detail: Any = None) -> str:
 
 def _feed_actor(feed: Any, url: str) -> dict[str, Any]:
     title = _text(feed.get("title"), feed.get("title_detail"))
-    link = feed.get("link") or url
+    link = _web(feed.get("link")) or url
     actor: dict[str, Any] = {"id": url, "type": "feed", "name": title or link, "link": link}
     description = _text(feed.get("subtitle"), feed.get("subtitle_detail"))
     if description:
         actor["description"] = description
     image = feed.get("image") or {}
-    if image.get("href"):
+    if _web(image.get("href")):
         actor["image"] = {"url": image["href"]}
         for key in ("width", "height"):
             if isinstance(image.get(key), int):
                 actor["image"][key] = image[key]
-    if feed.get("icon"):
+    if _web(feed.get("icon")):
         actor["favicon"] = feed["icon"]
     actor["categories"] = [t["term"] for t in feed.get("tags", []) if t.get("term")]
     if feed.get("language"):
@@ -158,7 +174,7 @@ def _iso(parsed: time.struct_time) -> str:
 def _post(entry: Any, actor: dict[str, Any], feed: Any, url: str) -> dict[str, Any]:
     content, content_type, brief = _body(entry)
     title = _text(entry.get("title"), entry.get("title_detail"))
-    link = entry.get("link") or feed.get("link") or url
+    link = _web(entry.get("link")) or _web(feed.get("link")) or url
     ident = entry.get("id") or entry.get("link")
     if not ident:
         # No guid and no link: a stable id from what the item says, so clients can dedupe.
@@ -198,7 +214,7 @@ def _post(entry: Any, actor: dict[str, Any], feed: Any, url: str) -> dict[str, A
             if v
         }
         for e in entry.get("enclosures", [])
-        if e.get("href")
+        if _web(e.get("href"))
     ]
     if media:
         obj["media"] = media

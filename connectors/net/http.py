@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -67,6 +68,7 @@ _ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 _HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+(%[a-z0-9._-]+)?")
 # Characters left as they are in a request path; the rest is percent-encoded (UTF-8).
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_default_tls = cache(ssl.create_default_context)  # loading the CAs takes ~15 ms: do it once
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def fetch(
         read_timeout,
         total_timeout,
         time.monotonic() + total_timeout,
-        ssl_context or ssl.create_default_context(),
+        ssl_context or _default_tls(),
         resolver,
         dial,
     )

@@ -260,3 +260,13 @@ def test_empty_channel_is_a_feed_with_no_items() -> None:
         },
         "items": [],
     }
+
+
+def test_hostile_feed_keeps_markup_in_titles_as_text_and_drops_script_links() -> None:
+    result = parse("hostile.xml", "https://mallory.example/feed.xml")
+    hostile = result["items"][0]["object"]
+    # A title is text: the markup in it is characters to show, not HTML to render.
+    assert hostile["title"].startswith("<img src=x onerror=")
+    assert hostile["url"] == "https://mallory.example/"  # javascript: link dropped
+    assert "<script" not in hostile["content"] and "onerror" not in hostile["content"]
+    assert "javascript:" not in hostile["content"] and "<iframe" not in hostile["content"]
