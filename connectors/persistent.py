@@ -57,7 +57,8 @@ class Upstream(abc.ABC):
 
     @abc.abstractmethod
     async def wait_closed(self) -> str:
-        """Return, with a reason, once the connection is gone."""
+        """Return, with a reason, once the connection is gone (the runtime reconnects).
+        Raise ``PermanentError`` instead when reconnecting would be wrong."""
 
     async def restore(self, rooms: list[str]) -> None:  # noqa: B027 (optional hook)
         """After a reconnect: rejoin ``rooms``. Default: nothing to restore."""

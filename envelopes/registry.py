@@ -31,6 +31,7 @@ PLATFORM_MODULES: tuple[str, ...] = (
     "envelopes.platforms.irc",
     "envelopes.platforms.feeds",
     "envelopes.platforms.metadata",
+    "envelopes.platforms.xmpp",
 )
 
 

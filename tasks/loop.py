@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from asyncio import sslproto
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -19,9 +20,15 @@ __all__ = ["LoopThread"]
 
 T = TypeVar("T")
 
+# asyncio reads TLS in 256 KiB buffers per connection; a TLS record holds at most 16 KiB
+# (RFC 8446 §5.1), so 32 KiB is enough and keeps hundreds of connections small.
+TLS_READ_BUFFER = 32 * 1024
+
 
 class LoopThread:
     def __init__(self, name: str = "sockethub-loop"):
+        if getattr(sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
+            sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()

@@ -139,7 +139,15 @@ class Supervisor:
                     rooms = await asyncio.to_thread(self.manager.rooms, self.spec.key)
                     await up.restore(rooms)
                 attempt = 0
-                reason = await up.wait_closed()
+                try:
+                    reason = await up.wait_closed()
+                except PermanentError as exc:
+                    # The upstream says coming back would be wrong (e.g. another client took
+                    # our XMPP resource): no reconnect loop.
+                    self.ready.clear()
+                    self.announce("disconnected", reason=exc.message)
+                    await self.manager.forget(self.spec.key, self)
+                    return
                 self.ready.clear()
                 if self.closing:
                     break

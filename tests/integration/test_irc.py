@@ -471,16 +471,16 @@ def test_flood_control_paces_lines(ircd):
                 )
                 for i in range(8)
             ]
-            arrivals = []
-            for i in range(8):
-                w.wait_for(lambda ln, i=i: ln.endswith(f":line {i}"), timeout=10)
-                arrivals.append(time.monotonic())
+            lines = [w.wait_for(lambda ln, i=i: ln.endswith(f":line {i}"), timeout=10)
+                     for i in range(8)]
             for rid in rids:
                 assert b.client.reply(rid)["status"] == "completed"
-            gaps = [b2 - a2 for a2, b2 in zip(arrivals, arrivals[1:], strict=False)]
-            # 2 lines at once, then 4 per second: 8 lines take at least 6 / 4 = 1.5 s
-            assert arrivals[-1] - arrivals[0] >= 1.3, gaps
-            assert sum(1 for g in gaps[2:] if g >= 0.15) >= 4, gaps
+            # read times, taken by the client's reader thread as the bytes came in
+            arrivals = sorted(w.arrived[ln] for ln in lines)
+            # 2 lines at once, then 4 a second: the last arrives >= 1.5 s after the first
+            # (flood control off, all 8 arrive within a few ms). Load can only add delay.
+            assert arrivals[-1] - arrivals[0] >= 1.2, arrivals
+            assert arrivals[2] - arrivals[0] >= 0.15, arrivals  # the third waited for a token
             b.close()
     finally:
         s.stop()

@@ -55,6 +55,7 @@ class RawIrcClient:
     ) -> None:
         self.nick = nick
         self.lines: list[str] = []  # everything received, in order, without CR LF
+        self.arrived: dict[str, float] = {}  # line → time.monotonic() when it was read
         self._unread: list[str] = []  # received and not yet returned by wait_for
         self._cond = threading.Condition()
         self._closed = False
@@ -94,6 +95,7 @@ class RawIrcClient:
                     self._closed = True
                     self._cond.notify_all()
                 return
+            now = time.monotonic()
             buffer += data
             *complete, buffer = buffer.split(b"\n")
             for raw in complete:
@@ -103,6 +105,7 @@ class RawIrcClient:
                     self.send("PONG " + " ".join(params))
                 with self._cond:
                     self.lines.append(line)
+                    self.arrived.setdefault(line, now)
                     self._unread.append(line)
                     self._cond.notify_all()
 

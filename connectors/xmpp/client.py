@@ -1,0 +1,310 @@
+"""One XMPP account on the worker's loop: slixmpp carries the stream, the logic is ours.
+
+``stream`` opens and logs in the slixmpp stream; this is what we do with it: every stanza
+it receives goes to ``translate``, then to the requests waiting for an answer (a join
+waits for the room's self-presence, a room message for its reflection), and what no
+request claims goes to the browser as an event. Where we connect is decided before
+slixmpp sees it: the browser-given host, or the domain's SRV records, each passed through
+``resolve_checked`` and the operator's allowlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slixmpp.exceptions import IqError, IqTimeout
+
+from envelopes.context import context_for
+from envelopes.errors import (
+    BlockedAddress,
+    PermanentError,
+    Refused,
+    SockethubError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from envelopes.settings import Settings, host_allowed
+
+from ..net.guard import resolve_checked
+from ..persistent import ConnectionSpec, Emit, Upstream
+from .context import XmppContext
+from .errors import XmppError, error_of
+from .ids import occupant, person, room, service, split_jid
+from .states import connection_event
+from .stream import Stream, log_in, make_stream, targets
+from .translate import Result, translate
+
+__all__ = ["Memory", "Waiter", "XmppUpstream"]
+
+log = logging.getLogger("sockethub.xmpp")
+
+
+@dataclass
+class Memory:
+    """What outlives one upstream of a connection in this process (upstreams are made
+    afresh for every attempt): when it was lost, our presence, a reason never to retry."""
+
+    lost_at: dict[str, float] = field(default_factory=dict)
+    fatal: dict[str, PermanentError] = field(default_factory=dict)
+    presence: dict[str, tuple[str, str]] = field(default_factory=dict)  # show, status
+
+
+@dataclass
+class Waiter:
+    """A request waiting for the server: ``check(result)`` returns None (not this one),
+    an ``XmppError`` (failed) or anything else (done, with that value)."""
+
+    check: Callable[[Result], Any]
+    future: asyncio.Future[Any]
+
+
+class XmppUpstream(Upstream):
+    def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings, memory: Memory):
+        super().__init__(spec, emit)
+        c = spec.credentials
+        parts = split_jid(str(c["userAddress"]))
+        self.settings = settings
+        self.memory = memory
+        self.jid, self.domain = parts.bare, parts.domain
+        self.resource = str(c["resource"])
+        self.password = str(c["password"])
+        self.server = str(c["server"]) if c.get("server") else None
+        self.port = int(c["port"]) if c.get("port") else None
+        self.verify = not c.get("allowInvalidCert", False)
+        self.ctx = XmppContext(jid=self.jid, resource=self.resource)
+        self.xmpp: Stream | None = None
+        self.waiters: list[Waiter] = []
+        self.closed = asyncio.Event()
+        self.close_reason = "connection closed"
+        self._stream_error = ""
+        self._leaving = False
+
+    # -- events ----------------------------------------------------------------------------
+    @property
+    def presence(self) -> tuple[str, str]:
+        """Our show and status, sent again after a reconnect and with every room join."""
+        return self.memory.presence.get(self.spec.key, ("online", ""))
+
+    @presence.setter
+    def presence(self, value: tuple[str, str]) -> None:
+        self.memory.presence[self.spec.key] = value
+
+    @property
+    def full_jid(self) -> str:
+        return self.ctx.full_jid
+
+    def state_event(self, state: str, **fields: Any) -> dict[str, Any]:
+        return connection_event(state, self.jid, **fields)
+
+    def _who(self, jid: str) -> dict[str, str]:
+        parts = split_jid(jid)
+        if self.ctx.room(parts.bare) is not None:
+            return occupant(parts.bare, parts.resource) if parts.resource else room(parts.bare)
+        return person(jid) if parts.local else service(parts.domain or self.domain)
+
+    def error_event(self, err: XmppError) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "type": "error",
+            "code": err.condition,
+            "stanza": err.kind,
+            "content": err.message,
+        }
+        if err.stanza_id:
+            obj["id"] = err.stanza_id
+        return {
+            "@context": context_for("xmpp"),
+            "type": "error",
+            "actor": self._who(err.sender or self.domain),
+            "target": person(self.jid),
+            "object": obj,
+            "error": err.message,
+        }
+
+    # -- receiving -------------------------------------------------------------------------
+    def _on_stanza(self, stanza: Any) -> None:
+        try:
+            results = translate(stanza.xml, self.ctx)
+        except Exception:  # a translator bug must not take the connection down
+            log.exception("could not translate %s", str(stanza)[:300])
+            return
+        for result in results:
+            claimed = False
+            for waiter in list(self.waiters):
+                try:
+                    outcome = waiter.check(result)
+                except Exception:
+                    log.exception("a waiter failed on %s", str(stanza)[:200])
+                    continue
+                if outcome is None:
+                    continue
+                self.waiters.remove(waiter)
+                if waiter.future.done():
+                    continue
+                if isinstance(outcome, XmppError):
+                    claimed = True
+                    waiter.future.set_exception(outcome.exception())
+                else:
+                    waiter.future.set_result(outcome)
+            if isinstance(result, XmppError):
+                if not claimed:
+                    self.emit(self.error_event(result))
+            else:
+                self.emit(result)
+
+    def expect(self, check: Callable[[Result], Any]) -> Waiter:
+        waiter = Waiter(check, asyncio.get_running_loop().create_future())
+        self.waiters.append(waiter)
+        return waiter
+
+    async def wait(self, waiter: Waiter, timeout: float, what: str) -> Any:
+        try:
+            return await asyncio.wait_for(waiter.future, max(0.1, timeout))
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"{self.domain} did not answer {what} within {timeout:.0f} s"
+            ) from None
+        finally:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+
+    def _on_closed(self, reason: Any) -> None:
+        if self.closed.is_set():
+            return
+        if self._leaving:
+            pass  # we closed it: our reason stands
+        elif self._stream_error:  # the server said why (RFC 6120 §4.9): that, not "EOF"
+            self.close_reason = self._stream_error
+        elif reason and not isinstance(reason, bool):
+            self.close_reason = str(reason)
+        self.memory.lost_at[self.spec.key] = time.time()
+        self.closed.set()
+        if self.xmpp is not None:
+            self.xmpp.retire()
+        for waiter in self.waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(
+                    UpstreamUnavailable(f"connection to {self.domain} lost: {self.close_reason}")
+                )
+        self.waiters.clear()
+
+    def _on_stream_error(self, error: Any) -> None:
+        condition, text = error["condition"], error["text"]
+        self._stream_error = f"stream error: {condition}" + (f" ({text})" if text else "")
+        if condition == "conflict":
+            # RFC 6120 §4.9.3.3: another client took our resource. Reconnecting would
+            # take it back, and so on for ever: the next attempt fails for good instead.
+            self.memory.fatal[self.spec.key] = Refused(
+                f"another client logged in as {self.full_jid}; not reconnecting", code="conflict"
+            )
+
+    # -- sending ---------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.xmpp is not None and not self.closed.is_set() and self.xmpp.is_connected()
+
+    def send(self, element: ET.Element) -> None:
+        if not self.connected:
+            raise UpstreamUnavailable(f"not connected to {self.domain}")
+        assert self.xmpp is not None
+        self.xmpp.send_xml(element)
+
+    async def iq(self, iq: Any, timeout: float, what: str) -> ET.Element:
+        """Send an iq and return the result's XML; an error answer fails with its condition."""
+        if not self.connected:
+            raise UpstreamUnavailable(f"not connected to {self.domain}")
+        try:
+            result = await iq.send(timeout=max(0.5, timeout))
+        except IqError as exc:
+            err = error_of(exc.iq.xml) or XmppError("undefined-condition", "iq")
+            raise err.exception() from None
+        except IqTimeout:
+            raise UpstreamTimeout(f"no answer to {what} within {timeout:.0f} s") from None
+        return result.xml  # type: ignore[no-any-return]
+
+    async def ping(self, timeout: float) -> None:
+        """A XEP-0199 round trip to our server: what we sent before it has been handled."""
+        assert self.xmpp is not None
+        iq = self.xmpp.Iq(stype="get", sto=self.domain)
+        iq.enable("ping")
+        await self.iq(iq, timeout, "a ping")
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def connect(self) -> None:
+        fatal = self.memory.fatal.pop(self.spec.key, None)
+        if fatal is not None:
+            raise fatal
+        named = self.server or self.domain
+        if not host_allowed(named, self.settings.allowed_hosts):
+            raise BlockedAddress(f"{named} is not an allowed server (SOCKETHUB_ALLOWED_HOSTS)")
+        last: SockethubError = UpstreamUnavailable(f"no address found for {self.domain}")
+        for host, port, direct in await targets(self.domain, self.server, self.port):
+            addresses = await asyncio.to_thread(
+                resolve_checked, host, port, self.settings.allow_private_addresses
+            )
+            x = self.xmpp = make_stream(
+                f"{self.jid}/{self.resource}",
+                self.password,
+                verify=self.verify,
+                direct=direct,
+                on_stanza=self._on_stanza,
+            )
+            try:
+                await log_in(x, str(addresses[0][1][0]), port, f"{host}:{port}")
+            except UpstreamUnavailable as exc:
+                last = exc
+                continue
+            # From now on a close of this stream (and only this one) ends the upstream.
+            x.add_event_handler("stream_error", self._on_stream_error)
+            x.add_event_handler("disconnected", lambda r, x=x: self._closed_by(x, r))
+            self.ctx.resource = x.boundjid.resource or self.resource
+            try:
+                if not x.is_connected():  # it dropped between login and here
+                    raise UpstreamUnavailable(f"{host}:{port} closed right after login")
+                await self._start_session(x)
+            except BaseException:
+                x.abort()
+                x.retire()
+                raise
+            return
+        raise last
+
+    def _closed_by(self, x: Stream, reason: Any) -> None:
+        if self.xmpp is x:
+            self._on_closed(reason)
+
+    async def _start_session(self, x: Stream) -> None:
+        # RFC 6121 §2.2: ask for the roster before initial presence, which makes us an
+        # "interested resource" that gets roster pushes and pending subscription requests.
+        try:
+            await x.get_roster(timeout=15)
+        except (IqError, IqTimeout) as exc:
+            log.info("roster of %s not available: %s", self.jid, exc)
+        show, status = self.presence
+        if show == "offline":
+            return  # the browser chose to be offline: stay invisible after a reconnect
+        x.send_presence(pshow=show if show != "online" else None, pstatus=status or None)
+
+    async def wait_closed(self) -> str:
+        await self.closed.wait()
+        return self.close_reason
+
+    async def close(self, reason: str) -> None:
+        for table in (self.memory.lost_at, self.memory.presence, self.memory.fatal):
+            table.pop(self.spec.key, None)  # closed for good here: nothing to carry over
+        x = self.xmpp
+        if x is None or not self.connected:
+            return
+        self.close_reason, self._leaving = reason, True
+        # RFC 6121 §4.5.1: unavailable presence, then the stream close (RFC 6120 §4.4).
+        x.send_presence(ptype="unavailable", pstatus=reason or None)
+        x.disconnect(wait=2, reason=reason)
+        try:
+            await asyncio.wait_for(self.closed.wait(), 3)
+        except TimeoutError:
+            x.abort()

@@ -1,0 +1,290 @@
+"""The XMPP connector: Sockethub's verbs, each a short coroutine on the live stream.
+
+The stream itself (where to connect, TLS, login, keepalive, receiving) is
+``client.XmppUpstream``; the worker's runtime keeps it alive, shares it between sessions
+with identical credentials, reconnects and fails it over. A verb completes when the server
+has answered it: a join at the room's self-presence (XEP-0045 §7.2.2, status 110), a room
+message at its reflection (§7.4), a chat message once a ping sent after it returns (the
+server has routed it; a bounce for a local account comes before), a query with its result.
+An error stanza answering the request fails it with the XMPP condition as its code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeGuard
+
+from envelopes.errors import InvalidEnvelope, SockethubError
+
+from ..base import Job
+from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector
+from .client import Memory, XmppUpstream
+from .errors import XmppError
+from .ids import fold, split_jid
+from .outbound import (
+    check_text,
+    join_stanza,
+    leave_stanza,
+    message_stanza,
+    nick_for,
+    presence_stanza,
+    subject_stanza,
+    subscription_stanzas,
+    target_jid,
+)
+from .results import attendance, attendance_from_items, room_info, roster
+from .translate import Activity, Result
+
+__all__ = ["XmppConnector", "join", "restore_rooms"]
+
+# After a failover nobody knows when the old stream died: ask rooms for this much history.
+TAKEOVER_HISTORY_SECONDS = 60
+
+
+def _is(result: Result, verb: str, room: str) -> TypeGuard[Activity]:
+    return (
+        isinstance(result, dict)
+        and result.get("type") == verb
+        and fold(result.get("target", {}).get("id", "")) == fold(room)
+    )
+
+
+def _error_from(result: Result, jid: str, stanza: str = "") -> XmppError | None:
+    if isinstance(result, XmppError) and fold(result.sender or jid) == fold(jid):
+        if not stanza or result.kind == stanza:
+            return result
+    return None
+
+
+async def join(
+    up: XmppUpstream, room: str, nick: str, timeout: float, history: dict[str, str] | None = None
+) -> None:
+    """Join ``room`` as ``nick``; done at our self-presence, failed by an error presence."""
+    state = up.ctx.room(room)
+    if state is not None and state.joined:
+        return
+    up.ctx.enter(room, nick)
+    waiter = up.expect(lambda r: True if _is(r, "join", room) else _error_from(r, room, "presence"))
+    show, status = up.presence
+    up.send(
+        join_stanza(
+            room, nick, history=history, show="online" if show == "offline" else show, status=status
+        )
+    )
+    await up.wait(waiter, timeout, f"the join of {room}")
+
+
+async def restore_rooms(up: XmppUpstream, rooms: list[str], lost_at: float | None) -> None:
+    """Rejoin ``rooms`` (``room/nick`` as recorded), asking for what was missed."""
+    if lost_at is not None:  # XEP-0045 §7.2.15: history since we were lost
+        stamp = datetime.fromtimestamp(lost_at - 2, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        history = {"since": stamp}
+    else:
+        history = {"seconds": str(TAKEOVER_HISTORY_SECONDS)}
+    for entry in rooms:
+        parts = split_jid(entry)
+        nick = parts.resource or split_jid(up.jid).local
+        try:
+            await join(up, parts.bare, nick, 20, history)
+        except SockethubError as exc:
+            err = XmppError(
+                exc.code, "presence", sender=parts.bare, text=f"could not rejoin: {exc.message}"
+            )
+            up.emit(up.error_event(err))
+
+
+class _Upstream(XmppUpstream):
+    async def restore(self, rooms: list[str]) -> None:
+        await restore_rooms(self, rooms, self.memory.lost_at.get(self.spec.key))
+
+
+class XmppConnector(PersistentConnector):
+    backoff = Backoff(base=1.0, cap=60.0)
+    connect_timeout = 40.0
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.memory = Memory()  # TLS read buffers are trimmed by tasks/loop.py
+
+    def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> XmppUpstream:
+        return _Upstream(spec, emit, self.settings, self.memory)
+
+    def _up(self, job: Job) -> XmppUpstream:
+        up = self.runtime.upstream(job)
+        assert isinstance(up, XmppUpstream)
+        return up
+
+    def connect(self, job: Job) -> dict[str, Any]:
+        assert job.credentials is not None
+        spec = ConnectionSpec(job.connection, dict(job.activity["actor"]), job.credentials)
+        up = self.runtime.connect(job, spec)
+        assert isinstance(up, XmppUpstream)
+        return {
+            **job.activity,
+            "object": {"type": "connection", "state": "connected", "jid": up.full_jid},
+        }
+
+    def join(self, job: Job) -> None:
+        room, nick = target_jid(job.activity, kind="room"), nick_for(job.activity)
+        up = self._up(job)
+        self.runtime.call(job, join(up, room, nick, job.remaining))
+        state = up.ctx.room(room)
+        self.runtime.remember_room(job, f"{room}/{state.nick if state else nick}", True)
+
+    def leave(self, job: Job) -> None:
+        room = target_jid(job.activity, kind="room")
+        status = str((job.activity.get("object") or {}).get("content") or "")
+        up = self._up(job)
+        state = up.ctx.room(room)
+        if state is None:
+            return  # not in it: nothing to leave
+        self.runtime.remember_room(job, f"{room}/{state.nick}", False)
+
+        async def go() -> None:
+            waiter = up.expect(
+                lambda r: True if _is(r, "leave", room) else _error_from(r, room, "presence")
+            )
+            up.send(leave_stanza(state.jid, state.nick, status))
+            await up.wait(waiter, job.remaining, f"the leave of {room}")
+
+        self.runtime.call(job, go())
+
+    def send(self, job: Job) -> dict[str, Any]:
+        obj = dict(job.activity["object"])
+        mid = check_text(str(obj.get("id") or uuid.uuid4().hex), "object.id")
+        stanza = message_stanza(job.activity, mid)
+        to = target_jid(job.activity)
+        up = self._up(job)
+        groupchat = job.activity["target"].get("type") == "room"
+
+        def answered(r: Result) -> Any:
+            if isinstance(r, XmppError) and r.stanza_id == mid:
+                return r
+            if (
+                groupchat
+                and isinstance(r, dict)
+                and r.get("type") == "send"
+                and r["object"].get("id") == mid
+                and _is(r, "send", to)
+            ):
+                return r  # our message, as the room reflected it
+            return None
+
+        async def go() -> Any:
+            waiter = up.expect(answered)
+            up.send(stanza)
+            if groupchat:
+                return await up.wait(waiter, job.remaining, "the message")
+            await up.ping(job.remaining)
+            if waiter.future.done():
+                return waiter.future.result()  # raises the bounce's error
+            if waiter in up.waiters:
+                up.waiters.remove(waiter)
+            return None
+
+        reflected = self.runtime.call(job, go())
+        obj["id"] = mid
+        if isinstance(reflected, dict) and "xmpp:stanza-id" in reflected["object"]:
+            obj["xmpp:stanza-id"] = reflected["object"]["xmpp:stanza-id"]
+        return {**job.activity, "object": obj}
+
+    def update(self, job: Job) -> None:
+        obj = job.activity["object"]
+        up = self._up(job)
+        if obj["type"] == "topic":
+            room = target_jid(job.activity, kind="room")
+            text, mid = str(obj.get("content") or ""), uuid.uuid4().hex
+            stanza = subject_stanza(room, text, mid)
+
+            def changed(r: Result) -> Any:
+                if isinstance(r, XmppError) and r.stanza_id == mid:
+                    return r
+                return (
+                    True
+                    if _is(r, "update", room)
+                    and r["object"].get("type") == "topic"
+                    and r["object"].get("content") == text
+                    else None
+                )
+
+            async def topic() -> None:
+                waiter = up.expect(changed)
+                up.send(stanza)
+                await up.wait(waiter, job.remaining, "the subject change")
+
+            self.runtime.call(job, topic())
+            return
+        show, status = str(obj["presence"]), str(obj.get("content") or "")
+        stanza = presence_stanza(show, status)
+
+        async def presence() -> list[str]:
+            up.send(stanza)
+            up.presence = (show, status)
+            rooms = up.ctx.joined_rooms()
+            if show != "offline":  # XEP-0045 §7.7: rooms get our presence directly
+                for state in rooms:
+                    up.send(presence_stanza(show, status, to=f"{state.jid}/{state.nick}"))
+                return []
+            for state in rooms:  # RFC 6121 §4.6.3: unavailable also leaves every room
+                up.ctx.forget(state.jid)
+            return [f"{state.jid}/{state.nick}" for state in rooms]
+
+        for left in self.runtime.call(job, presence()):
+            self.runtime.remember_room(job, left, False)
+
+    def _subscription(self, job: Job) -> None:
+        to = target_jid(job.activity, kind="person")
+        status = str((job.activity.get("object") or {}).get("content") or "")
+        stanzas = subscription_stanzas(job.activity["type"], to, status)
+        up = self._up(job)
+
+        async def go() -> None:
+            for stanza in stanzas:
+                up.send(stanza)
+            await up.ping(job.remaining)
+
+        self.runtime.call(job, go())
+
+    request_friend = make_friend = remove_friend = _subscription
+
+    def query(self, job: Job) -> dict[str, Any]:
+        kind = job.activity["object"]["type"]
+        up = self._up(job)
+        if kind == "roster":
+            return self._answer(job, self.runtime.call(job, self._roster(up, job.remaining)))
+        room = target_jid(job.activity, kind="room") if job.activity.get("target") else None
+        if room is None:
+            raise InvalidEnvelope(f"a {kind} query needs a room as target", path="target")
+        if kind == "attendance":
+            known = attendance(up.ctx, room)
+            if known is not None:
+                return self._answer(job, known)
+        return self._answer(job, self.runtime.call(job, self._disco(up, room, kind, job.remaining)))
+
+    @staticmethod
+    def _answer(job: Job, result: dict[str, Any]) -> dict[str, Any]:
+        return {**result, "id": job.activity["id"]} if job.activity.get("id") else result
+
+    @staticmethod
+    async def _roster(up: XmppUpstream, timeout: float) -> dict[str, Any]:
+        assert up.xmpp is not None
+        iq = up.xmpp.Iq(stype="get")
+        iq.enable("roster")  # no ``ver``: the whole roster, not changes (RFC 6121 §2.6)
+        return roster(await up.iq(iq, timeout, "the roster request"), up.jid)
+
+    @staticmethod
+    async def _disco(up: XmppUpstream, room: str, kind: str, timeout: float) -> dict[str, Any]:
+        assert up.xmpp is not None
+        node = "info" if kind == "room-info" else "items"
+        iq = up.xmpp.Iq(stype="get", sto=room)
+        iq.enable(f"disco_{node}")
+        answer = await up.iq(iq, timeout, f"disco#{node} of {room}")
+        if kind == "room-info":
+            return room_info(answer, room, up.jid)
+        return attendance_from_items(answer, room, up.jid)
+
+    def disconnect(self, job: Job) -> None:
+        obj = job.activity.get("object") or {}
+        check_text(str(obj.get("content") or ""), "object.content")
+        self.runtime.disconnect(job)

@@ -1,0 +1,202 @@
+"""The slixmpp side of one account: where to connect, the stream, and logging in.
+
+slixmpp's ``ClientXMPP`` is created on the loop the runtime runs us on (``loop=``), so
+every stanza of every account of the process is handled by that one loop. It does TLS
+(STARTTLS, or direct TLS, XEP-0368), SASL, resource binding and XEP-0199 keepalive pings.
+
+What we take away from slixmpp: reconnecting. Its connect loop retries for ever and its
+keepalive and see-other-host call ``reconnect()``; here a failed attempt fails with an
+``envelopes.errors`` error and a lost stream just closes, so the runtime's supervisor
+reconnects with its backoff and failover (and no redirect can lead a worker past the
+address guard). slixmpp dials the address the guard checked and verifies the certificate
+against the JID's domain (RFC 6120 §13.7.2.1), never against the host dialled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import slixmpp
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+from slixmpp.xmlstream.resolver import default_resolver, get_SRV
+
+from envelopes.errors import (
+    AuthenticationFailed,
+    Refused,
+    SockethubError,
+    TlsError,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "KEEPALIVE_INTERVAL",
+    "KEEPALIVE_TIMEOUT",
+    "Stream",
+    "log_in",
+    "make_stream",
+    "targets",
+    "tls_context",
+]
+
+KEEPALIVE_INTERVAL = 60.0  # XEP-0199 ping to our server this often...
+KEEPALIVE_TIMEOUT = 30.0  # ...and the stream is taken for dead without an answer.
+# RFC 6120 §4.9.3: stream errors while logging in that another try will meet again.
+_PERMANENT_STREAM_ERRORS = frozenset(
+    {
+        "host-unknown",
+        "host-gone",
+        "improper-addressing",
+        "invalid-from",
+        "not-authorized",
+        "policy-violation",
+        "unsupported-version",
+    }
+)
+
+
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """One context per process: loading the CA store per account would cost memory each.
+
+    ``SSL_CERT_FILE`` (OpenSSL's own variable) points it at another CA bundle, e.g. the
+    self-signed certificate of a test server."""
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Stream(slixmpp.ClientXMPP):  # type: ignore[misc]
+    def reconnect(self, wait: float = 2.0, reason: str = "Reconnecting") -> None:
+        # Called by the XEP-0199 keepalive on a timeout and on see-other-host
+        # (RFC 6120 §4.9.3.19). Drop the stream; the runtime decides what comes next.
+        self.disconnect_reason = reason
+        self.abort()
+
+    def retire(self) -> None:
+        """Stop the send task now, on the loop: a stream is never reused, and slixmpp's
+        ``__del__`` would otherwise cancel it from whichever thread collects it."""
+        task, self._run_out_filters = self._run_out_filters, None
+        if task is not None:
+            task.cancel()
+
+
+async def targets(domain: str, server: str | None, port: int | None) -> list[tuple[str, int, bool]]:
+    """(host, port, direct TLS) to try, in order. An explicit server or port wins over
+    the domain's SRV records (RFC 6120 §3.2.1). XEP-0368: ``xmpps-client`` records, or
+    port 5223, mean TLS from the first byte; otherwise STARTTLS."""
+    if server or port:
+        chosen = port or 5222
+        return [(server or domain, chosen, chosen == 5223)]
+    records = await get_SRV(
+        domain,
+        5222,
+        ["xmpps-client", "xmpp-client"],
+        resolver=default_resolver(asyncio.get_running_loop()),
+    )
+    found = [(host, p, service == "xmpps-client") for service, host, p in records if host != "."]
+    return found or [(domain, 5222, False)]
+
+
+def make_stream(
+    full_jid: str,
+    password: str,
+    *,
+    verify: bool,
+    direct: bool,
+    on_stanza: Callable[[Any], None],
+) -> Stream:
+    """A stream on the running loop; every message, presence and roster push goes to
+    ``on_stanza``."""
+    x = Stream(full_jid, password, loop=asyncio.get_running_loop(), ssl_context=tls_context(verify))
+    x.enable_direct_tls, x.enable_starttls, x.enable_plaintext = direct, not direct, False
+    x.auto_authorize = None  # subscription requests go to the browser, unanswered
+    x.auto_subscribe = False
+    x.register_plugin("xep_0030")
+    x.register_plugin(
+        "xep_0199",
+        {"keepalive": True, "interval": KEEPALIVE_INTERVAL, "timeout": KEEPALIVE_TIMEOUT},
+    )
+    for kind in ("message", "presence"):
+        x.register_handler(
+            Callback(f"sh {kind}", MatchXPath(f"{{jabber:client}}{kind}"), on_stanza)
+        )
+    x.add_event_handler("roster_update", on_stanza)
+    return x
+
+
+async def log_in(x: Stream, address: str, port: int, where: str) -> None:
+    """Connect ``x`` to the checked ``address`` and return once the session started.
+
+    Fails with ``TlsError`` (certificate, or no TLS offered), ``AuthenticationFailed``
+    (every SASL mechanism refused) or ``UpstreamUnavailable``; cleans up after itself."""
+    outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    refused = {"condition": ""}
+
+    def fail(exc: SockethubError) -> None:
+        if not outcome.done():
+            outcome.set_exception(exc)
+
+    def tls_failed(exc: Any) -> None:
+        fail(TlsError(f"TLS with {where} failed: {getattr(exc, 'reason', None) or exc}"))
+
+    def connection_failed(exc: Any) -> None:
+        if isinstance(exc, ssl.SSLError):
+            tls_failed(exc)
+        else:
+            fail(UpstreamUnavailable(f"could not connect to {where}: {exc}"))
+
+    def auth_failed(failure: Any) -> None:
+        refused["condition"] = str(failure["condition"] or "not-authorized")
+
+    def all_auth_failed(_event: Any) -> None:
+        if x.transport is not None and x.transport.get_extra_info("ssl_object") is None:
+            fail(TlsError(f"{where} offered no TLS; refusing to log in without it"))
+            return
+        cond = refused["condition"] or "no usable mechanism"
+        fail(
+            AuthenticationFailed(
+                f"{x.boundjid.bare} could not log in: {cond}", details=[{"xmpp": cond}]
+            )
+        )
+
+    def stream_error(error: Any) -> None:
+        refused["stream"] = str(error["condition"])
+        refused["text"] = str(error["text"] or "")
+
+    def closed(reason: Any) -> None:
+        cond = refused.get("stream")
+        if cond in _PERMANENT_STREAM_ERRORS:
+            text = f" ({refused['text']})" if refused.get("text") else ""
+            fail(Refused(f"{where} refused the stream: {cond}{text}", code=cond))
+        why = f"stream error: {cond}" if cond else reason
+        fail(UpstreamUnavailable(f"{where} closed the connection while logging in: {why}"))
+
+    def started(_event: Any) -> None:
+        if not outcome.done():
+            outcome.set_result(None)
+
+    x.add_event_handler("session_start", started)
+    x.add_event_handler("connection_failed", connection_failed)
+    x.add_event_handler("ssl_invalid_chain", tls_failed)
+    x.add_event_handler("failed_auth", auth_failed)
+    x.add_event_handler("failed_all_auth", all_auth_failed)
+    x.add_event_handler("stream_error", stream_error)
+    x.add_event_handler("disconnected", closed)
+    x.connect(address, port)
+    try:
+        await outcome
+    except BaseException:
+        x.cancel_connection_attempt()
+        x.abort()
+        x.retire()
+        raise
+    finally:
+        x.del_event_handler("disconnected", closed)
+        x.del_event_handler("stream_error", stream_error)

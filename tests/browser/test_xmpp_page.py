@@ -1,0 +1,107 @@
+"""The XMPP example page in headless Chromium, against the whole stack and a real Prosody.
+
+The page logs in through the gateway and the XMPP worker; an independent plain slixmpp
+client (``PlainClient``, not our connector) is the contact and the other person in the
+room, so what the page shows is checked against what really happened on XMPP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from ..connectors.xmpp.peer import PlainClient
+from ..servers.prosody import XmppServer, run_prosody
+from ..stack import Stack
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def xmpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppServer]:
+    with run_prosody(tmp_path_factory.mktemp("prosody-browser")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def xmpp_stack(xmpp_server: XmppServer) -> Iterator[Stack]:
+    s = Stack(platforms=("xmpp",), env_overrides={"SSL_CERT_FILE": str(xmpp_server.ca_file)})
+    yield s.start()
+    s.stop()
+
+
+@pytest.fixture
+def bob(xmpp_server: XmppServer) -> Iterator[PlainClient]:
+    client = PlainClient(xmpp_server, "bob", "phone")
+    yield client
+    client.close()
+
+
+def log_line(page: Any, text: str) -> Any:
+    return page.locator("#log li[data-kind='message']", has_text=text)
+
+
+def log_in(page: Any, stack: Stack, server: XmppServer) -> None:
+    page.goto(stack.url + "/xmpp.html")
+    expect(page.locator("#socket")).to_have_attribute("data-state", "open")
+    page.fill("#jid", server.jid("alice"))
+    page.fill("#password", server.password("alice"))
+    page.fill("#resource", "browser")
+    page.fill("#server", server.host)
+    page.fill("#port", str(server.port))
+    page.fill("#nick", "Alice")
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#me")).to_have_text(f"as {server.jid('alice')}/browser")
+
+
+def test_chat_with_a_contact_both_ways(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", xmpp_server.jid("bob"))
+    page.click("#chat")
+    page.fill("#message", "hello bob, from chromium")
+    page.click("#send")
+    got = bob.wait_body("hello bob, from chromium")
+    assert got["from"].bare == xmpp_server.jid("alice") and got["type"] == "chat"
+    mine = log_line(page, "hello bob, from chromium")
+    expect(mine).to_have_attribute("data-status", "completed")
+
+    markup = '<img src="x" onerror="window.__injected = 1">'
+    bob.send_message(xmpp_server.jid("alice"), "hi alice, from a phone ☕")
+    bob.send_message(xmpp_server.jid("alice"), markup)
+    line = log_line(page, "hi alice, from a phone ☕")
+    expect(line).to_have_attribute("data-from", "bob")
+    expect(log_line(page, markup).locator(".text")).to_have_text(markup)
+    assert page.evaluate("window.__injected") is None  # network text is never HTML
+
+
+def test_join_a_room_and_talk_there(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    room = xmpp_server.room("browsers")
+    bob.join(room, "bob")
+    bob.do(lambda: bob.xmpp.plugin["xep_0045"].set_subject(room, "Browsers welcome"))
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", room)
+    page.click("#join")
+    expect(page.locator("#topic")).to_have_text("Browsers welcome")
+    expect(page.locator("#members li[data-nick='bob']")).to_have_count(1)
+    expect(page.locator("#members li.me[data-nick='Alice']")).to_have_count(1)
+    bob.wait_for(lambda s: s.name == "presence" and str(s["from"]) == f"{room}/Alice")
+
+    page.fill("#message", "hello room")
+    page.click("#send")
+    got = bob.wait_body("hello room")
+    assert str(got["from"]) == f"{room}/Alice"
+    expect(log_line(page, "hello room")).to_have_attribute("data-own", "true")  # reflected
+
+    bob.send_message(room, "welcome, Alice", mtype="groupchat")
+    expect(log_line(page, "welcome, Alice")).to_have_attribute("data-from", "bob")
+    page.click("#leave")
+    gone = bob.wait_for(lambda s: s.name == "presence" and s["type"] == "unavailable")
+    assert str(gone["from"]) == f"{room}/Alice"

@@ -1,0 +1,168 @@
+"""An independent XMPP client for tests: plain slixmpp on a loop of its own, in a thread.
+
+Not our connector: it checks what our side did the way any other client would see it.
+(Its natural home would be ``tests/servers/``, next to ``ircclient.py``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from tests.servers.prosody import XmppServer
+
+__all__ = ["PlainClient"]
+
+
+class PlainClient:
+    """One account, logged in over STARTTLS trusting the server's certificate.
+
+    Everything it receives is kept (``stanzas``) for ``wait_for``; subscription requests
+    are left unanswered (``auto_authorize = None``) so tests answer them explicitly.
+    """
+
+    def __init__(self, server: XmppServer, user: str, resource: str = "peer"):
+        import slixmpp
+
+        self.server = server
+        self.jid = server.jid(user)
+        self.loop = asyncio.new_event_loop()
+        self.stanzas: list[Any] = []
+        self._seen: set[int] = set()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name=f"plain-xmpp-{user}"
+        )
+        self._thread.start()
+
+        async def make() -> Any:
+            c = slixmpp.ClientXMPP(f"{self.jid}/{resource}", server.password(user), loop=self.loop)
+            c.ca_certs = server.ca_file
+            c.enable_direct_tls = False
+            c.auto_authorize = None
+            c.auto_subscribe = False
+            c.register_plugin("xep_0030")
+            c.register_plugin("xep_0045")
+            c.register_plugin("xep_0308")
+            for kind in ("message", "presence"):
+                c.register_handler(
+                    slixmpp.xmlstream.handler.Callback(
+                        f"keep-{kind}",
+                        slixmpp.xmlstream.matcher.MatchXPath(f"{{jabber:client}}{kind}"),
+                        self._keep,
+                    )
+                )
+            started = self.loop.create_future()
+            c.add_event_handler(
+                "session_start", lambda _e: started.done() or started.set_result(True)
+            )
+            c.connect(server.host, server.port)
+            await asyncio.wait_for(started, 15)
+            await c.get_roster()
+            c.send_presence()
+            return c
+
+        self.xmpp = self.call(make())
+
+    def _keep(self, stanza: Any) -> None:
+        with self._cond:
+            self.stanzas.append(stanza)
+            self._cond.notify_all()
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 20) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def do(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the client's loop (slixmpp is not thread-safe)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return self.call(run())
+
+    def send_message(self, to: str, body: str, mtype: str = "chat", **extra: Any) -> str:
+        def build() -> str:
+            msg = self.xmpp.make_message(mto=to, mbody=body, mtype=mtype)
+            msg["id"] = extra.pop("id", None) or self.xmpp.new_id()
+            for key, value in extra.items():  # e.g. replace={"id": ...} (XEP-0308)
+                for sub, v in value.items():
+                    msg[key][sub] = v
+            msg.send()
+            return str(msg["id"])
+
+        return str(self.do(build))
+
+    def send_presence(self, **kw: Any) -> None:
+        self.do(lambda: self.xmpp.send_presence(**kw))
+
+    def join(self, room: str, nick: str) -> Any:
+        return self.call(
+            self.xmpp.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=15)
+        )
+
+    def configure(self, room: str, values: dict[str, Any]) -> None:
+        """As the room's owner, submit room configuration (XEP-0045 §10.2)."""
+        from slixmpp.plugins.xep_0004 import Form
+
+        form = Form()
+        form["type"] = "submit"
+        form.add_field(
+            var="FORM_TYPE", ftype="hidden", value="http://jabber.org/protocol/muc#roomconfig"
+        )
+        for var, value in values.items():
+            form.add_field(var=var, value=value)
+        self.call(self.xmpp.plugin["xep_0045"].set_room_config(room, form))
+
+    def wait_for(self, pred: Callable[[Any], Any], timeout: float = 15) -> Any:
+        """The first stanza not returned before for which ``pred`` holds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for stanza in self.stanzas:
+                    if id(stanza) in self._seen:
+                        continue
+                    try:
+                        ok = pred(stanza)
+                    except (KeyError, TypeError, ValueError):
+                        ok = False
+                    if ok:
+                        self._seen.add(id(stanza))
+                        return stanza
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{self.jid} saw no matching stanza; got "
+                        f"{[str(s)[:300] for s in self.stanzas[-8:]]}"
+                    )
+                self._cond.wait(left)
+
+    def forget(self) -> None:
+        """From now on ``wait_for`` looks only at stanzas received after this call."""
+        with self._cond:
+            self._seen.update(id(s) for s in self.stanzas)
+
+    def wait_body(self, body: str, timeout: float = 15) -> Any:
+        """The next message whose body is ``body``."""
+        return self.wait_for(lambda s: s.name == "message" and s["body"] == body, timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call(self._disconnect(), timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+    async def _disconnect(self) -> None:
+        self.xmpp.disconnect(wait=1)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.xmpp.disconnected, 2)
+        # slixmpp's __del__ cancels its send task; once the loop is closed that raises.
+        self.xmpp._run_out_filters = None
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

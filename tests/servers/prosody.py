@@ -1,0 +1,294 @@
+"""A real XMPP server for tests: Prosody on 127.0.0.1, started and stopped by the test.
+
+    with run_prosody(tmp_path) as server:
+        server.jid("alice")          # "alice@localhost", password server.password("alice")
+
+What the config sets up, fresh for each server:
+
+- one virtual host, ``localhost``, with accounts registered through ``prosodyctl``;
+- a multi-user chat component, ``conference.localhost``, with ``muc_room_locking = false``
+  (a new room is otherwise locked until its owner configures it and every other joiner
+  gets ``item-not-found``; FIELD-NOTES) and message archives, so groupchat messages carry a
+  XEP-0359 ``<stanza-id>``;
+- TLS required on client streams (``c2s_require_encryption``), STARTTLS on ``port`` and
+  direct TLS (XEP-0368) on ``tls_port``, both on 127.0.0.1 only, with a self-signed
+  certificate whose names cover ``localhost`` and ``conference.localhost``. Clients trust
+  it through ``ca_file`` (slixmpp's ``ca_certs``, or ``SSL_CERT_FILE`` for a worker);
+  ``tests/connectors/xmpp/peer.py`` has an independent client for it;
+- no server-to-server, no HTTP, no in-band registration.
+
+Prosody refuses to run as root and then hangs instead of exiting (FIELD-NOTES), so as
+root it runs as the ``prosody`` user, from a directory of its own that user owns (pytest's
+``tmp_path`` sits under a 0700 directory). The process is started with Popen's ``user=``
+rather than ``runuser``: the signals we send then reach Prosody itself (``runuser``
+forwards SIGTERM but lingers two seconds before it exits). Never ``prosody --version``: it
+starts a server.
+
+When Prosody is not installed the test is skipped, or fails when ``CI`` is set so a CI
+run cannot pass by testing nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["XmppServer", "free_port", "prosody_binaries", "run_prosody"]
+
+DOMAIN = "localhost"
+MUC = f"conference.{DOMAIN}"
+USERS = ("alice", "bob", "carol")
+START_TIMEOUT = 15.0
+INSTALL_HINT = "prosody is not installed; apt-get install prosody"
+
+
+def prosody_binaries() -> tuple[str, str]:
+    """Paths of ``prosody`` and ``prosodyctl``; skip (fail under ``CI``) when missing."""
+    found = [
+        shutil.which(n) or shutil.which(n, path="/usr/sbin:/usr/local/sbin")
+        for n in ("prosody", "prosodyctl")
+    ]
+    if found[0] and found[1]:
+        return found[0], found[1]
+    if os.environ.get("CI"):
+        pytest.fail(INSTALL_HINT + " (required when CI is set)")
+    pytest.skip(INSTALL_HINT)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(d: Path, port: int, tls_port: int) -> str:
+    return f"""\
+-- Written by tests/servers/prosody.py for one test server.
+daemonize = false
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+certificates = "{d}/certs"
+log = {{ info = "{d}/prosody.log" }}
+interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {port} }}
+c2s_direct_tls_ports = {{ {tls_port} }}
+s2s_ports = {{}}
+component_ports = {{}}
+http_ports = {{}}
+https_ports = {{}}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam" }}
+modules_disabled = {{ "s2s" }}
+c2s_require_encryption = true
+allow_registration = false
+authentication = "internal_hashed"
+storage = "internal"
+archive_expires_after = "1d"
+ssl = {{ key = "{d}/certs/{DOMAIN}.key"; certificate = "{d}/certs/{DOMAIN}.crt" }}
+
+VirtualHost "{DOMAIN}"
+
+Component "{MUC}" "muc"
+  modules_enabled = {{ "muc_mam" }}
+  muc_room_locking = false
+  restrict_room_creation = false
+"""
+
+
+def _certificate(certs: Path) -> Path:
+    """A self-signed certificate for both names; returns the PEM the clients trust."""
+    key, crt = certs / f"{DOMAIN}.key", certs / f"{DOMAIN}.crt"
+    args = (
+        f"req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        f"-subj /CN={DOMAIN} -addext subjectAltName=DNS:{DOMAIN},DNS:{MUC}"
+    ).split()
+    subprocess.run(
+        ["openssl", *args, "-keyout", str(key), "-out", str(crt)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return crt
+
+
+@dataclass
+class XmppServer:
+    """One running Prosody. ``stop``/``kill``/``restart`` are for reconnection tests."""
+
+    host: str
+    port: int  # STARTTLS
+    tls_port: int  # direct TLS (XEP-0368)
+    directory: Path
+    ca_file: Path
+    binaries: tuple[str, str]
+    user: str | None  # the account Prosody runs as (None: ours)
+    domain: str = DOMAIN
+    muc: str = MUC
+    accounts: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "prosody.cfg.lua"
+
+    def jid(self, user: str) -> str:
+        return f"{user}@{self.domain}"
+
+    def password(self, user: str) -> str:
+        return self.accounts[user]
+
+    def room(self, name: str) -> str:
+        return f"{name}@{self.muc}"
+
+    def _as_user(self) -> dict[str, Any]:
+        return {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
+
+    def register(self, user: str, password: str | None = None) -> str:
+        """Create an account (``prosodyctl register``); returns its password."""
+        password = password or f"{user}-secret-pw"
+        command = [self.binaries[1], "--config", str(self.config), "register", user]
+        done = subprocess.run(
+            [*command, self.domain, password],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            **self._as_user(),
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"prosodyctl register {user} failed: {done.stdout}{done.stderr}")
+        self.accounts[user] = password
+        return password
+
+    def start(self) -> None:
+        out = (self.directory / "console.log").open("ab")
+        try:
+            self.process = subprocess.Popen(
+                [self.binaries[0], "-F", "--config", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                **self._as_user(),
+            )
+        finally:
+            out.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        pending = {self.port, self.tls_port}
+        while time.monotonic() < deadline and pending:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"prosody exited with {self.process.returncode}:\n{self.output()}"
+                )
+            for port in list(pending):
+                try:
+                    with socket.create_connection((self.host, port), timeout=0.5):
+                        pending.discard(port)
+                except OSError:
+                    time.sleep(0.05)
+        if pending:
+            self.kill()
+            raise RuntimeError(
+                f"prosody did not listen on {sorted(pending)} within "
+                f"{START_TIMEOUT:.0f} s:\n{self.output()}"
+            )
+
+    def stop(self) -> None:
+        """SIGTERM: Prosody ends every stream with ``<system-shutdown/>`` and exits."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes without a word, as when a machine dies."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def restart(self) -> None:
+        """Stop, then start again on the same ports with the same accounts and rooms."""
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        """What Prosody has logged so far."""
+        parts = []
+        for name in ("console.log", "prosody.log"):
+            with contextlib.suppress(OSError):
+                parts.append((self.directory / name).read_text(errors="replace"))
+        return "\n".join(parts) or "(no output)"
+
+
+def _workdir(tmp_path: Path, user: str | None) -> tuple[Path, bool]:
+    """A directory for config, certificate and data; (path, remove it afterwards)."""
+    if user is None:
+        directory = tmp_path / "prosody"
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory, False
+    directory = Path(tempfile.mkdtemp(prefix="prosody-"))
+    directory.chmod(0o755)
+    return directory, True
+
+
+def _own(directory: Path, user: str | None) -> None:
+    """Hand the tree to Prosody's user; the key stays private to it."""
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for path in [directory, *directory.rglob("*")]:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (directory / "certs" / f"{DOMAIN}.key").chmod(0o600)
+
+
+@contextlib.contextmanager
+def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppServer]:
+    """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``."""
+    binaries = prosody_binaries()
+    user = "prosody" if os.geteuid() == 0 else None
+    directory, remove = _workdir(tmp_path, user)
+    server: XmppServer | None = None
+    try:
+        (directory / "certs").mkdir(exist_ok=True)
+        (directory / "data").mkdir(exist_ok=True)
+        crt = _certificate(directory / "certs")
+        ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
+        shutil.copyfile(crt, ca_file)
+        port, tls_port = free_port(), free_port()
+        (directory / "prosody.cfg.lua").write_text(_config(directory, port, tls_port))
+        _own(directory, user)
+        server = XmppServer("127.0.0.1", port, tls_port, directory, ca_file, binaries, user)
+        for name in users:
+            server.register(name)
+        server.start()
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+        if remove:
+            shutil.rmtree(directory, ignore_errors=True)
