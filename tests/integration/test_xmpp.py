@@ -246,8 +246,7 @@ def test_wrong_password_fails_once_without_retrying(browser: Any):
     states = [
         f["activity"]["object"].get("state") for f in b.client.frames if f.get("kind") == "event"
     ]
-    # (the first "connecting" may precede the session's registration on the connection)
-    assert "reconnecting" not in states and states.count("connecting") <= 1
+    assert "reconnecting" not in states and states.count("connecting") == 1
     assert states.count("disconnected") == 1
 
 
@@ -350,3 +349,19 @@ def test_verbs_before_connect_are_refused(browser: Any):
     reply = b.request("join", target=b.room("early"))
     assert reply["error"]["code"] == "not-connected", reply
     assert "send connect first" in reply["error"]["message"]
+
+
+def test_same_account_without_the_secret_is_refused_not_shared(
+    browser: Any, peer: Any, xmpp_server: XmppServer
+):
+    bob = peer("bob", "refusal")
+    owner = browser("dave", resource="mine")
+    other = browser("dave", connect=False, resource="mine", password="guessing")
+    reply = other.request("connect")
+    assert reply["status"] == "failed" and reply["error"]["code"] == "auth-failed", reply
+    bob.send_message(xmpp_server.jid("dave"), "only for the owner")
+    assert owner.event(lambda x: x["object"].get("content") == "only for the owner")
+    time.sleep(0.3)
+    assert not any(
+        f.get("kind") == "event" and "only for the owner" in str(f) for f in other.client.frames
+    )
