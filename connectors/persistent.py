@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from .base import Connector, Job
 
 __all__ = [
+    "CONNECTION_STATES",
+    "connection_event",
     "ConnectionSpec",
     "Upstream",
     "Runtime",
@@ -32,6 +34,45 @@ __all__ = [
 
 T = TypeVar("T")
 Emit = Callable[[dict[str, Any]], None]
+
+CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected")
+
+
+def connection_event(
+    platform: str,
+    state: str,
+    actor: dict[str, Any],
+    target: dict[str, Any] | None = None,
+    *,
+    attempt: int | None = None,
+    delay: float | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The event announcing a connection state, the same shape for every platform::
+
+        {"@context": [... platform], "type": "connect" | "disconnect",
+         "actor": <the service>, "target": <the account, when known>,
+         "object": {"type": "connection", "state": ..., "attempt"?, "delay"?, "reason"?}}
+
+    ``type`` is ``disconnect`` only for the final ``disconnected`` state.
+    """
+    from envelopes.context import context_for
+
+    if state not in CONNECTION_STATES:
+        raise ValueError(f"unknown connection state {state!r}; one of {CONNECTION_STATES}")
+    obj: dict[str, Any] = {"type": "connection", "state": state}
+    for key, value in (("attempt", attempt), ("delay", delay), ("reason", reason)):
+        if value is not None:
+            obj[key] = value
+    out: dict[str, Any] = {
+        "@context": context_for(platform),
+        "type": "disconnect" if state == "disconnected" else "connect",
+        "actor": actor,
+    }
+    if target is not None:
+        out["target"] = target
+    out["object"] = obj
+    return out
 
 
 @dataclass

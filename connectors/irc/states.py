@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from envelopes.context import context_for
-
+from ..persistent import CONNECTION_STATES
+from ..persistent import connection_event as _event
 from .ids import person, service
 
 __all__ = ["CONNECTION_STATES", "connection_event"]
-
-CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected")
 
 
 def connection_event(
@@ -39,21 +37,7 @@ def connection_event(
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The event for ``state`` of the connection of ``nick`` to ``server`` (see above)."""
-    if state not in CONNECTION_STATES:
-        raise ValueError(f"unknown connection state {state!r}; one of {CONNECTION_STATES}")
-    obj: dict[str, Any] = {"type": "connection", "state": state}
-    if attempt is not None:
-        obj["attempt"] = attempt
-    if delay is not None:
-        obj["delay"] = delay
-    if reason is not None:
-        obj["reason"] = reason
-    out: dict[str, Any] = {
-        "@context": context_for("irc"),
-        "type": "disconnect" if state == "disconnected" else "connect",
-        "actor": service(server),
-    }
-    if nick is not None:
-        out["target"] = person(nick, server)
-    out["object"] = obj
-    return out
+    target = person(nick, server) if nick is not None else None
+    return _event(
+        "irc", state, service(server), target, attempt=attempt, delay=delay, reason=reason
+    )

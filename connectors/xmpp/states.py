@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from envelopes.context import context_for
-
+from ..persistent import CONNECTION_STATES
+from ..persistent import connection_event as _event
 from .ids import person, service, split_jid
 
 __all__ = ["CONNECTION_STATES", "connection_event"]
-
-CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected")
 
 
 def connection_event(
@@ -34,19 +32,12 @@ def connection_event(
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The event for ``state`` of the connection of the account ``jid`` (see above)."""
-    if state not in CONNECTION_STATES:
-        raise ValueError(f"unknown connection state {state!r}; one of {CONNECTION_STATES}")
-    obj: dict[str, Any] = {"type": "connection", "state": state}
-    if attempt is not None:
-        obj["attempt"] = attempt
-    if delay is not None:
-        obj["delay"] = delay
-    if reason is not None:
-        obj["reason"] = reason
-    return {
-        "@context": context_for("xmpp"),
-        "type": "disconnect" if state == "disconnected" else "connect",
-        "actor": service(split_jid(jid).domain),
-        "target": person(jid),
-        "object": obj,
-    }
+    return _event(
+        "xmpp",
+        state,
+        service(split_jid(jid).domain),
+        person(jid),
+        attempt=attempt,
+        delay=delay,
+        reason=reason,
+    )
