@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn: ``gunicorn -k gevent gateway.wsgi:app``."""
 
-from . import create_app
+from .app import create_app
 
 app = create_app()
