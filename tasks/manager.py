@@ -361,10 +361,14 @@ class Manager(Runtime):
 
     async def forget(self, key: str, sup: Supervisor) -> None:
         """A connection that will not come back: drop it everywhere."""
+        # Off the loop thread: ``_start`` holds the lock while it waits for the loop.
+        await asyncio.to_thread(self._forget, key, sup)
+
+    def _forget(self, key: str, sup: Supervisor) -> None:
         with self._lock:
             if self.sups.get(key) is sup:
                 del self.sups[key]
-        await asyncio.to_thread(self._drop_record, key)
+        self._drop_record(key)
 
     async def _close(self, sup: Supervisor, reason: str) -> None:
         await sup.stop(reason)
