@@ -24,6 +24,8 @@ __all__ = [
     "connection_sessions",
     "connection_rooms",
     "connections",
+    "http_cache",
+    "http_host",
 ]
 
 PREFIX = "sh"
@@ -112,3 +114,16 @@ def connection_rooms(platform: str, ckey: str) -> str:
 def connections(platform: str) -> str:
     """Set: every connection key of the platform with a record (the janitor's list)."""
     return f"{PREFIX}:conns:{platform}"
+
+
+# -- the shared HTTP cache of feeds and metadata -------------------------------------------
+def http_cache(digest: str) -> str:
+    """Prefix of one cached URL's keys (``:e`` entry, ``:f`` fresh, ``:x`` failure,
+    ``:l`` flight lock); ``digest`` hashes the URL and whether private addresses were
+    allowed when it was fetched."""
+    return f"{PREFIX}:http:{digest}"
+
+
+def http_host(host: str) -> str:
+    """Prefix of one upstream host's keys (``:slots`` in flight, ``:wait`` Retry-After)."""
+    return f"{PREFIX}:http:host:{host}"

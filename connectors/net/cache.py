@@ -34,6 +34,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from envelopes import keys as redis_keys
 from envelopes.errors import SockethubError, UpstreamError, UpstreamTimeout, from_dict
 
 from .http import Response
@@ -44,7 +45,6 @@ __all__ = ["CacheConfig", "Cached", "DirectFetch", "Fetcher", "HttpCache", "cach
 # headers to add (the conditional ones), total timeout in seconds → a 2xx or 304 Response
 Fetcher = Callable[[Mapping[str, str], float], Response]
 
-_PREFIX = "sh:http"
 _DONE_TTL_MS = 60_000  # how long a flight's outcome waits for those sharing it
 
 
@@ -91,7 +91,7 @@ class _Keys:
 
 def cache_keys(url: str, private: bool) -> _Keys:
     digest = hashlib.sha256(f"{'private' if private else 'public'}\n{url}".encode()).hexdigest()
-    base = f"{_PREFIX}:{digest[:40]}"
+    base = redis_keys.http_cache(digest[:40])
     return _Keys(f"{base}:e", f"{base}:f", f"{base}:x", f"{base}:l")
 
 

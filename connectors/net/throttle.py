@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from envelopes import keys
 from envelopes.errors import UpstreamError, UpstreamTimeout
 
 __all__ = ["HostThrottle", "slots_key", "wait_key"]
 
-_PREFIX = "sh:http:host"
 
 # KEYS[1]: the host's holders   ARGV: token, lease (ms), limit → 1 when the slot is ours.
 # Time comes from Redis itself, so workers with skewed clocks still agree on leases.
@@ -45,12 +45,12 @@ return 1
 
 def slots_key(host: str) -> str:
     """Sorted set: tokens of the requests in flight to ``host``, scored by lease end (ms)."""
-    return f"{_PREFIX}:{host}:slots"
+    return f"{keys.http_host(host)}:slots"
 
 
 def wait_key(host: str) -> str:
     """String with a TTL: while it exists, ``host`` asked us not to come back yet."""
-    return f"{_PREFIX}:{host}:wait"
+    return f"{keys.http_host(host)}:wait"
 
 
 class HostThrottle:
