@@ -26,8 +26,8 @@ from envelopes.settings import Settings
 
 __all__ = ["Job", "Connector", "EventSink", "load_connector_class"]
 
-# (session id, activity) → None
-EventSink = Callable[[str, dict[str, Any]], None]
+# (session id, activity) → anything (the outbox returns the event's sequence number)
+EventSink = Callable[[str, dict[str, Any]], object]
 
 
 def _no_events(_sid: str, _activity: dict[str, Any]) -> None:

@@ -117,7 +117,7 @@ class Connection:
                 after = int(hello.resume.get("lastSeq") or 0)
             except (TypeError, ValueError):
                 after = 0
-            entries = self.hub.redis.xrange(keys.session_stream(sid))
+            entries = list(self.hub.redis.xrange(keys.session_stream(sid)) or [])
             missed = _missed(entries, after, int(welcome["lastSeq"]))
             if missed is not None:
                 welcome["missed"] = missed
@@ -264,7 +264,7 @@ class Connection:
                 payload["connection"] = ckey
                 owner = redis.get(keys.lease(env.platform.name, ckey))
                 if owner:
-                    queue = owner.decode()
+                    queue = owner.decode() if isinstance(owner, bytes) else str(owner)
         try:
             self.hub.enqueuer.send(env.platform, payload, timeout, queue)
         except Exception as exc:

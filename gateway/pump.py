@@ -111,15 +111,15 @@ class Pump:
                 if stream == self._wake:
                     wake_last = entries[-1][0]
                     continue
-                sub = by_stream.get(stream)
-                if sub is None or self._subs.get(sub.sid) is not sub:
+                target = by_stream.get(stream)
+                if target is None or self._subs.get(target.sid) is not target:
                     continue
                 for entry_id, fields in entries:
-                    sub.last_id = entry_id
+                    target.last_id = entry_id
                     try:
-                        sub.deliver(fields)
+                        target.deliver(fields)
                     except Exception:
-                        log.exception("delivery to session %s failed", sub.sid)
+                        log.exception("delivery to session %s failed", target.sid)
 
 
 class _Periodic:
@@ -142,7 +142,7 @@ class _Periodic:
             except Exception:
                 log.exception("%s failed", self.name)
 
-    def tick(self) -> None:
+    def tick(self) -> object:
         raise NotImplementedError
 
 

@@ -67,7 +67,7 @@ class SessionStore:
         pipe.execute()
         return Session(sid=sid, token=token, gen=1)
 
-    def resume(self, sid: str, token: str, gateway_id: str) -> Session:
+    def resume(self, sid: Any, token: Any, gateway_id: str) -> Session:
         """Take over a session; the gateway that had it sees a ``ctl`` entry and lets go."""
         if not isinstance(sid, str) or not isinstance(token, str) or len(sid) > 64:
             raise SessionError("resume needs the session id and token strings")
