@@ -72,6 +72,10 @@ def create_app(
         ok, body = hub.health()
         return jsonify(body), (200 if ok else 503)
 
+    @app.get("/metrics")
+    def metrics() -> Any:
+        return hub.metrics_text(), 200, {"Content-Type": "text/plain; version=0.0.4"}
+
     @app.get("/")
     def index() -> Any:
         return send_from_directory(STATIC, "index.html")

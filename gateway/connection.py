@@ -122,6 +122,11 @@ class Connection:
             if missed is not None:
                 welcome["missed"] = missed
         self._out.put(json.dumps(welcome))
+        self.hub.metrics.inc(
+            "sockethub_sessions_resumed_total"
+            if self.session.resumed
+            else "sockethub_sessions_started_total"
+        )
         self.last_seq = after
         last_id: bytes | str = "0-0"
         for entry_id, fields in entries:
@@ -174,6 +179,7 @@ class Connection:
             try:
                 with self._send_lock:
                     self.ws.send(text)
+                self.hub.metrics.inc("sockethub_frames_sent_total")
             except Exception:
                 # The socket is going away. Keep reading what the browser already sent:
                 # those requests still run, and their replies wait in the stream for resume.
@@ -200,6 +206,7 @@ class Connection:
             self._refuse(rid, SockethubError("internal error in the gateway"), None)
 
     def _refuse(self, rid: str | None, exc: SockethubError, activity: Any) -> None:
+        self.hub.metrics.inc("sockethub_refusals_total", code=exc.code)
         echo = activity if isinstance(activity, dict) else None
         if echo is not None and ("object" in echo) and echo.get("type") == "credentials":
             echo = {k: v for k, v in echo.items() if k != "object"}  # never echo secrets
@@ -265,6 +272,7 @@ class Connection:
                 owner = redis.get(keys.lease(env.platform.name, ckey))
                 if owner:
                     queue = owner.decode() if isinstance(owner, bytes) else str(owner)
+        self.hub.metrics.inc("sockethub_requests_total", platform=env.platform.name, verb=env.verb)
         try:
             self.hub.enqueuer.send(env.platform, payload, timeout, queue)
         except Exception as exc:

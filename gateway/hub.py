@@ -16,6 +16,7 @@ from envelopes.settings import Settings
 from envelopes.vault import Vault
 
 from .enqueue import Enqueuer
+from .metrics import Metrics
 from .pump import Heartbeat, Pump, Sweeper
 from .sessions import HEARTBEAT, Session, SessionStore
 
@@ -50,6 +51,7 @@ class Hub:
         self.pump = Pump(redis_client(settings.redis_url, 4), self.redis, self.gateway_id)
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)
+        self.metrics = Metrics()
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self._started = False
@@ -125,6 +127,19 @@ class Hub:
         with self._lock:
             sids = list(self._connections)
         self.sessions.touch(sids)
+
+    def metrics_text(self) -> str:
+        ok, health = self.health()
+        gauges: dict[str, list[tuple[dict[str, str], float]]] = {
+            "sockethub_up": [({}, 1.0 if ok else 0.0)],
+            "sockethub_sessions": [({}, float(len(self._connections)))],
+        }
+        if ok:
+            gauges["sockethub_redis_latency_seconds"] = [({}, health["redis"]["latency_ms"] / 1000)]
+            gauges["sockethub_queue_depth"] = [
+                ({"platform": name}, float(depth)) for name, depth in health["queues"].items()
+            ]
+        return self.metrics.render(gauges)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         import time

@@ -1,0 +1,59 @@
+"""Counters of one gateway process, served at ``/metrics`` in Prometheus' text format.
+
+Per process: scrape every gateway process (or sum them) for the deployment's figures.
+Queue depths come from Redis at scrape time, so they are the deployment's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+
+__all__ = ["Metrics"]
+
+_HELP = {
+    "sockethub_requests_total": ("counter", "Requests handed to a platform's workers."),
+    "sockethub_refusals_total": ("counter", "Frames answered with a failed reply by the gateway."),
+    "sockethub_frames_sent_total": ("counter", "Replies and events sent to browsers."),
+    "sockethub_sessions_started_total": ("counter", "New sessions."),
+    "sockethub_sessions_resumed_total": ("counter", "Sessions resumed after a dropped socket."),
+}
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(
+        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), "")}"' for k, v in pairs
+    )
+    return "{" + inner + "}" if inner else ""
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+
+    def inc(self, name: str, amount: int = 1, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            self._counts[key] += amount
+
+    def value(self, name: str, **labels: str) -> int:
+        with self._lock:
+            return self._counts[(name, tuple(sorted(labels.items())))]
+
+    def render(self, gauges: dict[str, list[tuple[dict[str, str], float]]]) -> str:
+        """The text exposition format; ``gauges`` are read at scrape time by the caller."""
+        with self._lock:
+            counts = dict(self._counts)
+        lines: list[str] = []
+        for name, (kind, text) in _HELP.items():
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+            rows = [(labels, n) for (metric, labels), n in counts.items() if metric == name]
+            for labels, n in sorted(rows) or [((), 0)]:
+                lines.append(f"{name}{_labels(labels)} {n}")
+        for gauge, values in gauges.items():
+            lines.append(f"# TYPE {gauge} gauge")
+            for names, value in values:
+                lines.append(f"{gauge}{_labels(names.items())} {value:g}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,158 @@
+// What the example pages (dummy, irc, xmpp, feeds, metadata) share. A plain script, no
+// build step: a page includes it with <script src="/static/examples.js"> before its own
+// module script, which takes what it needs from globalThis.Examples.
+//
+// Everything that came over the network is put in the page as text (textContent), never
+// as HTML.
+(() => {
+  'use strict';
+
+  const $ = (id) => document.getElementById(id);
+
+  /** The page's SockethubClient (sockethub-client.js must be loaded), also window.sc. */
+  function startClient(options) {
+    const sc = new globalThis.SockethubClient(options);
+    window.sc = sc; // handy in the console
+    return sc;
+  }
+
+  /** Show a connection state in a .state element (its colour follows data-state). */
+  function showState(el, state, text = state) {
+    el.textContent = text;
+    el.dataset.state = state;
+  }
+
+  /** Keep the element with id `id` showing the state of the client's WebSocket. */
+  function followConnection(sc, id) {
+    sc.on('connection', (info) => showState($(id), info.state));
+  }
+
+  /** A new `tag` element of class `cls` holding `text`, as text. */
+  function textElement(tag, cls, text) {
+    const el = document.createElement(tag);
+    el.className = cls;
+    el.textContent = text;
+    return el;
+  }
+
+  /**
+   * A log line: an <li> of class `cls` with `data` (null values left out) as data-*
+   * attributes, the time (of `when` if given and valid, else now), then `parts`.
+   */
+  function logLine(cls, { data = {}, when = null, parts = [] } = {}) {
+    const li = document.createElement('li');
+    li.className = cls;
+    for (const [k, v] of Object.entries(data)) if (v != null) li.dataset[k] = v;
+    const at = when ? new Date(when) : new Date();
+    li.append(textElement('span', 'time', (isNaN(at) ? new Date() : at).toLocaleTimeString()));
+    li.append(...parts);
+    return li;
+  }
+
+  // ---- the chat pages (irc, xmpp): a window per conversation, a tab each ---------------
+
+  /**
+   * Give window `c` (its `kind` set) a list inside #log and a tab button in #rooms, both
+   * with data-room=`room`; the tab reads `label` and calls `onSelect` when clicked.
+   */
+  function addWindow(c, room, label, onSelect) {
+    c.log = document.createElement('ul');
+    c.log.className = 'log chat';
+    c.log.dataset.room = room;
+    c.log.dataset.kind = c.kind;
+    c.log.hidden = true;
+    $('log').append(c.log);
+    c.tab = document.createElement('li');
+    c.button = textElement('button', 'tab', label);
+    c.button.type = 'button';
+    c.button.dataset.room = room;
+    c.button.setAttribute('role', 'tab');
+    c.button.addEventListener('click', onSelect);
+    c.tab.append(c.button);
+    $('rooms').append(c.tab);
+  }
+
+  /** Show the window whose key is `key` and hide the others; it is read now. */
+  function selectWindow(windows, key) {
+    for (const c of windows) {
+      const on = c.key === key;
+      c.log.hidden = !on;
+      c.button.setAttribute('aria-selected', String(on));
+      if (on) c.button.classList.remove('unread');
+    }
+  }
+
+  /**
+   * The lines of the chat pages' windows. A window `c` has a `key`, its list (`c.log`,
+   * inside the scrolling #log) and its tab button (`c.button`, marked unread when a line
+   * other than info comes in while another window is shown). `current()` is the key of
+   * the window shown; `who(kind, from)` how a line's sender is written.
+   */
+  function chatLog({ current, who = (kind, from) => from }) {
+    /** One line in a window. Network text goes in with textContent, never as HTML. */
+    function entry(c, kind, { from = null, text = '', when = null, data = {} } = {}) {
+      const parts = [];
+      if (from != null) parts.push(textElement('span', 'who', who(kind, from)));
+      parts.push(textElement('span', 'text', text));
+      const li = logLine(kind, { data: { kind, from, ...data }, when, parts });
+      const log = $('log');
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      c.log.append(li);
+      if (c.key === current() && atBottom) log.scrollTop = log.scrollHeight;
+      if (c.key !== current() && kind !== 'info') c.button.classList.add('unread');
+      return li;
+    }
+
+    const info = (c, text, data) => entry(c, 'info', { text, data });
+    const problem = (c, text, err) => entry(c, 'error', {
+      text: `${text}: ${err.message || err}`, data: { code: err.code },
+    });
+    return { entry, info, problem };
+  }
+
+  // ---- the fetch pages (feeds, metadata): a URL form, a status line and a card ----------
+
+  /** Whether `url` may be used as a link or an image source: http(s) only. */
+  const isWeb = (url) => typeof url === 'string' && /^https?:\/\//i.test(url);
+
+  /** The #status line: `kind` in data-status, an error `code` in data-code. */
+  function showStatus(kind, text, code) {
+    const el = $('status');
+    el.dataset.status = kind;
+    if (code) el.dataset.code = code; else delete el.dataset.code;
+    el.textContent = text;
+  }
+
+  /**
+   * Send `request` with the #fetch button off meanwhile; `show(result)` fills the card
+   * and `done(result)` says what the status line then says. On failure the card (id
+   * `card`) is hidden and the status line shows the error.
+   */
+  async function fetchInto(sc, request, { card, show, done }) {
+    showStatus('loading', `fetching ${request.actor.id}…`);
+    $('fetch').disabled = true;
+    try {
+      const result = await sc.send(request);
+      show(result);
+      showStatus('completed', done(result));
+    } catch (err) {
+      $(card).hidden = true;
+      showStatus('failed', `${err.code}: ${err.message}`, err.code);
+    } finally {
+      $('fetch').disabled = false;
+    }
+  }
+
+  /** Run `go` when the #form is submitted; fill #url from the page's ?url=. */
+  function urlForm(go) {
+    $('form').addEventListener('submit', (ev) => { ev.preventDefault(); go(); });
+    const given = new URLSearchParams(location.search).get('url');
+    if (given) $('url').value = given;
+  }
+
+  globalThis.Examples = {
+    $, startClient, showState, followConnection, textElement, logLine,
+    addWindow, selectWindow, chatLog,
+    isWeb, showStatus, fetchInto, urlForm,
+  };
+})();
