@@ -20,13 +20,11 @@ import time
 
 import redis
 import websocket
-from common import Stack, ms, pct
+from common import bench_stack, connect, latency, ms, pct, race, report
 
-CTX = [
-    "https://www.w3.org/ns/activitystreams",
-    "https://sockethub.org/ns/context/v1.jsonld",
-    "https://sockethub.org/ns/context/platform/dummy/v1.jsonld",
-]
+from envelopes.context import context_for
+
+CTX = context_for("dummy")
 
 
 def frame(rid: str) -> str:
@@ -44,15 +42,8 @@ def frame(rid: str) -> str:
     )
 
 
-def connect(url: str) -> websocket.WebSocket:
-    ws = websocket.create_connection(url, timeout=30, suppress_origin=True)
-    ws.send('{"kind":"hello"}')
-    json.loads(ws.recv())
-    return ws
-
-
 def sequential(url: str, n: int) -> list[float]:
-    ws = connect(url)
+    ws = connect(url, 30)
     for i in range(50):  # warm up
         ws.send(frame(f"w{i}"))
         ws.recv()
@@ -72,11 +63,9 @@ def concurrent(url: str, clients: int, per_client: int) -> tuple[float, int]:
     lost = [0]
     got = [0]
     lock = threading.Lock()
-    sockets = [connect(url) for _ in range(clients)]
-    barrier = threading.Barrier(clients + 1)
+    sockets = [connect(url, 30) for _ in range(clients)]
 
     def run(ws: websocket.WebSocket, c: int) -> None:
-        barrier.wait()
         sent = received = 0
         seen = set()
         ws.settimeout(15)
@@ -96,14 +85,8 @@ def concurrent(url: str, clients: int, per_client: int) -> tuple[float, int]:
             lost[0] += per_client - len(seen)
         ws.close()
 
-    threads = [threading.Thread(target=run, args=(ws, i)) for i, ws in enumerate(sockets)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    return got[0] / (time.perf_counter() - start), lost[0]
+    elapsed = race(run, sockets)
+    return got[0] / elapsed, lost[0]
 
 
 def celery_floor(redis_url: str, n: int) -> list[float]:
@@ -175,13 +158,7 @@ def main() -> None:
     if args.ws:
         url, redis_url = args.ws, args.redis or os.environ.get("REDIS_URL", "")
     else:
-        stack = Stack(
-            env_overrides={
-                "SOCKETHUB_RATE_LIMIT": "100000",
-                "SOCKETHUB_RATE_BURST": "100000",
-                "SOCKETHUB_LOG_LEVEL": "WARNING",
-            }
-        ).start()
+        stack = bench_stack()
         url, redis_url = stack.ws_url, stack.redis_url
     try:
         ours = sequential(url, args.requests)
@@ -192,21 +169,18 @@ def main() -> None:
         if stack is not None:
             stack.stop()
     p50, c50, r50 = pct(ours, 50), pct(floor_celery, 50), pct(floor_redis, 50)
-    print(
-        json.dumps(
-            {
-                "p50_ms": ms(p50),
-                "p99_ms": ms(pct(ours, 99)),
-                "throughput_per_s": round(throughput, 1),
-                "lost": lost,
-                "celery_p50_ms": ms(c50),
-                "redis_p50_ms": ms(r50),
-                "ratio_vs_celery": round(p50 / c50, 2),
-                "ratio_vs_redis": round(p50 / r50, 2),
-                "requests": args.requests,
-                "clients": args.clients,
-            }
-        )
+    report(
+        {
+            **latency("", ours),
+            "throughput_per_s": round(throughput, 1),
+            "lost": lost,
+            "celery_p50_ms": ms(c50),
+            "redis_p50_ms": ms(r50),
+            "ratio_vs_celery": round(p50 / c50, 2),
+            "ratio_vs_redis": round(p50 / r50, 2),
+            "requests": args.requests,
+            "clients": args.clients,
+        }
     )
 
 

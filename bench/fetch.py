@@ -20,15 +20,12 @@ import time
 from collections.abc import Callable
 
 import websocket
-from common import Stack, ms, pct
+from common import bench_stack, connect, ms, pct, race, report
 
+from envelopes.context import context_for
 from tests.connectors.fixtureserver import FixtureServer
 
-CTX = [
-    "https://www.w3.org/ns/activitystreams",
-    "https://sockethub.org/ns/context/v1.jsonld",
-    "https://sockethub.org/ns/context/platform/feeds/v1.jsonld",
-]
+CTX = context_for("feeds")
 FEED = "/feeds/v/{n}/rss20.xml"
 
 
@@ -42,25 +39,16 @@ def frame(rid: str, url: str) -> str:
     )
 
 
-def connect(url: str) -> websocket.WebSocket:
-    ws = websocket.create_connection(url, timeout=60, suppress_origin=True)
-    ws.send('{"kind":"hello"}')
-    json.loads(ws.recv())
-    return ws
-
-
 def run(ws_url: str, clients: int, total: int, url_for: Callable[[int], str]) -> dict:
     """``total`` fetches over ``clients`` sessions, each with up to 8 in flight."""
     counter = itertools.count()
     lock = threading.Lock()
     latencies: list[float] = []
     failures: list[str] = []
-    sockets = [connect(ws_url) for _ in range(clients)]
-    barrier = threading.Barrier(clients + 1)
+    sockets = [connect(ws_url, 60) for _ in range(clients)]
 
     def client(ws: websocket.WebSocket, c: int) -> None:
         sent_at: dict[str, float] = {}
-        barrier.wait()
         done = False
         while True:
             while not done and len(sent_at) < 8:
@@ -84,14 +72,7 @@ def run(ws_url: str, clients: int, total: int, url_for: Callable[[int], str]) ->
                     failures.append(reply["error"]["code"])
         ws.close()
 
-    threads = [threading.Thread(target=client, args=(ws, i)) for i, ws in enumerate(sockets)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = race(client, sockets)
     return {
         "per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": ms(pct(latencies, 50)),
@@ -104,13 +85,11 @@ def stampede(ws_url: str, web: FixtureServer, sessions: int) -> int:
     """``sessions`` sessions ask for one uncached (and slow: 0.3 s) feed at the same time."""
     path = FEED.format(n="stampede")
     url = web.url(path + "?delay=0.3")
-    sockets = [connect(ws_url) for _ in range(sessions)]
-    barrier = threading.Barrier(sessions)
+    sockets = [connect(ws_url, 60) for _ in range(sessions)]
     ok = [0]
     lock = threading.Lock()
 
     def one(ws: websocket.WebSocket, i: int) -> None:
-        barrier.wait()
         ws.send(frame(f"s{i}", url))
         while True:
             reply = json.loads(ws.recv())
@@ -120,11 +99,7 @@ def stampede(ws_url: str, web: FixtureServer, sessions: int) -> int:
             ok[0] += reply["status"] == "completed"
         ws.close()
 
-    threads = [threading.Thread(target=one, args=(ws, i)) for i, ws in enumerate(sockets)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(one, sockets)
     assert ok[0] == sessions, f"only {ok[0]} of {sessions} sessions got their feed"
     return web.hits[path]
 
@@ -137,14 +112,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100)
     args = parser.parse_args()
     web = FixtureServer()
-    stack = Stack(
-        platforms=("feeds",),
-        env_overrides={
-            "SOCKETHUB_RATE_LIMIT": "100000",
-            "SOCKETHUB_RATE_BURST": "100000",
-            "SOCKETHUB_LOG_LEVEL": "WARNING",
-        },
-    ).start()
+    stack = bench_stack(("feeds",))
     try:
         warm_url = web.url(FEED.format(n="warm"))
         run(stack.ws_url, 1, 1, lambda i: warm_url)  # fill the cache
@@ -161,23 +129,21 @@ def main() -> None:
     finally:
         stack.stop()
         web.stop()
-    print(
-        json.dumps(
-            {
-                "warm_per_s": warm["per_s"],
-                "cold_per_s": cold["per_s"],
-                "upstream_requests_for_100_sessions": upstream,
-                "warm_p50_ms": warm["p50_ms"],
-                "cold_p50_ms": cold["p50_ms"],
-                "cold_upstream_requests": cold_upstream,
-                "failed": warm["failed"] + cold["failed"],
-                "requests": args.requests,
-                "cold_requests": args.cold_requests,
-                "clients": args.clients,
-                "sessions": args.sessions,
-                "worker_concurrency": 4,
-            }
-        )
+    report(
+        {
+            "warm_per_s": warm["per_s"],
+            "cold_per_s": cold["per_s"],
+            "upstream_requests_for_100_sessions": upstream,
+            "warm_p50_ms": warm["p50_ms"],
+            "cold_p50_ms": cold["p50_ms"],
+            "cold_upstream_requests": cold_upstream,
+            "failed": warm["failed"] + cold["failed"],
+            "requests": args.requests,
+            "cold_requests": args.cold_requests,
+            "clients": args.clients,
+            "sessions": args.sessions,
+            "worker_concurrency": 4,
+        }
     )
 
 

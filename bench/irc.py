@@ -14,28 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import sys
 import tempfile
 import threading
 import time
 
-from common import Stack, ms, pct
+from common import Client, Stack, activity, bench_stack, latency, log_in, ramp, report
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tests.servers.ircclient import RawIrcClient  # noqa: E402
-from tests.servers.ircd import run_ngircd  # noqa: E402
-from tests.wsclient import Client, activity  # noqa: E402
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+from tests.servers.ircclient import RawIrcClient
+from tests.servers.ircd import run_ngircd
 
 
 def actor(nick: str, host: str) -> dict:
@@ -52,34 +39,20 @@ def creds(nick: str, ircd) -> dict:
     }
 
 
-def ramp(stack: Stack, ircd, n: int) -> tuple[int, float]:
+def connections(stack: Stack, ircd, n: int) -> tuple[int, float]:
     """Open ``n`` connections from one session (one actor each) and count the ones up."""
     c = Client(stack.ws_url)
-    pid = stack.procs["worker-irc"].pid
-    time.sleep(1)
-    before = rss_kib(pid)
-    rids = []
-    for i in range(n):
-        a = actor(f"bench{i}", ircd.host)
-        c.send(activity("irc", "credentials", actor=a, object=creds(f"bench{i}", ircd)))
-        rids.append(c.send(activity("irc", "connect", actor=a)))
-    replies = [c.reply(r, timeout=120) for r in rids]
-    up = sum(1 for r in replies if r["status"] == "completed")
-    failed = [r for r in replies if r["status"] != "completed"]
-    if failed:
-        print("first failure:", json.dumps(failed[0]["error"]), file=sys.stderr)
-    time.sleep(2)
-    after = rss_kib(pid)
+    nicks = [f"bench{i}" for i in range(n)]
+    up, kib = ramp(stack, c, "irc", [(actor(nick, ircd.host), creds(nick, ircd)) for nick in nicks])
     c.close()
-    return up, (after - before) / max(1, up)
+    return up, kib
 
 
 def send_latency(stack: Stack, ircd, count: int) -> list[float]:
     c = Client(stack.ws_url)
     a = actor("sender", ircd.host)
     room = {"id": f"#bench@{ircd.host}", "type": "room", "name": "#bench"}
-    c.request(activity("irc", "credentials", actor=a, object=creds("sender", ircd)))
-    c.request(activity("irc", "connect", actor=a), timeout=30)
+    log_in(c, "irc", a, creds("sender", ircd), timeout=30)
     times = []
     with RawIrcClient(ircd.host, ircd.port, "listener") as w:
         w.send("JOIN #bench")
@@ -105,8 +78,7 @@ def events_rate(stack: Stack, ircd, count: int, sessions: int = 10) -> float:
     for i in range(sessions):
         c = Client(stack.ws_url)
         a = actor(f"reader{i}", ircd.host)
-        c.request(activity("irc", "credentials", actor=a, object=creds(f"reader{i}", ircd)))
-        c.request(activity("irc", "connect", actor=a), timeout=30)
+        log_in(c, "irc", a, creds(f"reader{i}", ircd), timeout=30)
         c.request(activity("irc", "join", actor=a, target=room), timeout=30)
         clients.append(c)
     got = [0] * sessions
@@ -146,32 +118,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
     with run_ngircd(pathlib.Path(tempfile.mkdtemp())) as ircd:
-        stack = Stack(
-            platforms=("irc",),
-            env_overrides={
-                "SOCKETHUB_IRC_FLOOD_RATE": "0",
-                "SOCKETHUB_RATE_LIMIT": "100000",
-                "SOCKETHUB_RATE_BURST": "100000",
-                "SOCKETHUB_REQUEST_TIMEOUT": "120",
-                "SOCKETHUB_LOG_LEVEL": "WARNING",
-            },
-        ).start()
+        stack = bench_stack(("irc",), SOCKETHUB_IRC_FLOOD_RATE="0", SOCKETHUB_REQUEST_TIMEOUT="120")
         try:
-            up, kib = ramp(stack, ircd, args.connections)
+            up, kib = connections(stack, ircd, args.connections)
             sends = send_latency(stack, ircd, args.sends)
             rate = events_rate(stack, ircd, args.events)
         finally:
             stack.stop()
-    print(
-        json.dumps(
-            {
-                "connections": up,
-                "kib_per_connection": round(kib, 1),
-                "send_p50_ms": ms(pct(sends, 50)),
-                "send_p99_ms": ms(pct(sends, 99)),
-                "events_per_s": round(rate, 1),
-            }
-        )
+    report(
+        {
+            "connections": up,
+            "kib_per_connection": round(kib, 1),
+            **latency("send_", sends),
+            "events_per_s": round(rate, 1),
+        }
     )
 
 

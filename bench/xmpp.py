@@ -18,30 +18,16 @@ Prints one JSON line:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import pathlib
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from common import Stack, ms, pct
+from common import Client, Stack, activity, bench_stack, latency, log_in, ramp, report
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tests.connectors.xmpp.peer import PlainClient  # noqa: E402
-from tests.servers.prosody import XmppServer, run_prosody  # noqa: E402
-from tests.wsclient import Client, activity  # noqa: E402
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+from tests.servers.prosody import XmppServer, run_prosody
+from tests.servers.xmpppeer import PlainClient
 
 
 def actor(server: XmppServer, user: str) -> dict:
@@ -59,40 +45,22 @@ def creds(server: XmppServer, user: str) -> dict:
     }
 
 
-def ramp(stack: Stack, server: XmppServer, users: list[str]) -> tuple[int, float]:
+def sessions(stack: Stack, server: XmppServer, users: list[str]) -> tuple[int, float]:
     """Log every user in from one browser session; count the sessions that came up."""
     c = Client(stack.ws_url)
-    pid = stack.procs["worker-xmpp"].pid
     warm = users[0]  # the first login loads what every later one shares (TLS context...)
-    c.request(
-        activity("xmpp", "credentials", actor=actor(server, warm), object=creds(server, warm))
-    )
-    assert c.request(activity("xmpp", "connect", actor=actor(server, warm)), 60)["status"] == (
-        "completed"
-    )
-    time.sleep(1)
-    before = rss_kib(pid)
-    rids = []
-    for user in users[1:]:
-        a = actor(server, user)
-        c.send(activity("xmpp", "credentials", actor=a, object=creds(server, user)))
-        rids.append(c.send(activity("xmpp", "connect", actor=a)))
-    replies = [c.reply(r, timeout=120) for r in rids]
-    up = sum(1 for r in replies if r["status"] == "completed")
-    failed = [r for r in replies if r["status"] != "completed"]
-    if failed:
-        print("first failure:", json.dumps(failed[0]["error"]), file=sys.stderr)
-    time.sleep(2)
-    after = rss_kib(pid)
+    reply = log_in(c, "xmpp", actor(server, warm), creds(server, warm), timeout=60)
+    assert reply["status"] == "completed"
+    logins = [(actor(server, user), creds(server, user)) for user in users[1:]]
+    up, kib = ramp(stack, c, "xmpp", logins)
     c.close()
-    return up + 1, (after - before) / max(1, up)
+    return up + 1, kib
 
 
 def send_latency(stack: Stack, server: XmppServer, sender: str, count: int) -> list[float]:
     c = Client(stack.ws_url)
     a = actor(server, sender)
-    c.request(activity("xmpp", "credentials", actor=a, object=creds(server, sender)))
-    c.request(activity("xmpp", "connect", actor=a), timeout=60)
+    log_in(c, "xmpp", a, creds(server, sender), timeout=60)
     sink = PlainClient(server, "sink", "bench")
     arrived: dict[str, float] = {}
     cond = threading.Condition()
@@ -138,31 +106,15 @@ def main() -> None:
     with run_prosody(pathlib.Path(tempfile.mkdtemp()), users=("sink", "sender")) as server:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(server.register, users))
-        stack = Stack(
-            platforms=("xmpp",),
-            env_overrides={
-                "SSL_CERT_FILE": str(server.ca_file),
-                "SOCKETHUB_RATE_LIMIT": "100000",
-                "SOCKETHUB_RATE_BURST": "100000",
-                "SOCKETHUB_REQUEST_TIMEOUT": "120",
-                "SOCKETHUB_LOG_LEVEL": "WARNING",
-            },
-        ).start()
+        stack = bench_stack(
+            ("xmpp",), SSL_CERT_FILE=str(server.ca_file), SOCKETHUB_REQUEST_TIMEOUT="120"
+        )
         try:
-            up, kib = ramp(stack, server, users)
+            up, kib = sessions(stack, server, users)
             sends = send_latency(stack, server, "sender", args.sends)
         finally:
             stack.stop()
-    print(
-        json.dumps(
-            {
-                "sessions": up,
-                "kib_per_session": round(kib, 1),
-                "send_p50_ms": ms(pct(sends, 50)),
-                "send_p99_ms": ms(pct(sends, 99)),
-            }
-        )
-    )
+    report({"sessions": up, "kib_per_session": round(kib, 1), **latency("send_", sends)})
 
 
 if __name__ == "__main__":

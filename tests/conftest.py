@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 
 import pytest
 
 from gateway.cli import start_private_redis
 
+from .connectors.fixtureserver import FixtureServer
 from .stack import Stack
-
-
-def need(condition: bool, what: str, install: str) -> None:
-    """Skip locally, with what to install; fail in CI, where nothing may skip."""
-    if condition:
-        return
-    message = f"{what} is not installed; {install}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +36,19 @@ def stack():
     s = Stack(env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "4"}).start()
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[FixtureServer]:
+    """The local web server of the feeds and metadata tests (``connectors/fixtureserver.py``)."""
+    srv = FixtureServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_web() -> Iterator[FixtureServer]:
+    """The same over HTTPS, with a self-signed certificate."""
+    srv = FixtureServer(tls=True)
+    yield srv
+    srv.stop()

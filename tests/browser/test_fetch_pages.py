@@ -28,13 +28,6 @@ def fetch_stack() -> Iterator[Stack]:
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def web() -> Iterator[FixtureServer]:
-    srv = FixtureServer()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
 def elsewhere(page: Any, fetch_stack: Stack) -> list[str]:
     """Requests the page made to anywhere but the gateway (refused)."""

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from ..connectors.xmpp.peer import PlainClient
 from ..servers.prosody import XmppServer, run_prosody
+from ..servers.xmpppeer import PlainClient
 from ..stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

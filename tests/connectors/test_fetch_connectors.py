@@ -7,7 +7,6 @@ guarded client. Names that must look public resolve through ``StaticResolver``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,20 +30,6 @@ def platform(name: str) -> Platform:
 
 
 FEEDS, METADATA = platform("feeds"), platform("metadata")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FixtureServer]:
-    srv = FixtureServer()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def tls_server() -> Iterator[FixtureServer]:
-    srv = FixtureServer(tls=True)
-    yield srv
-    srv.stop()
 
 
 def settings(redis_url: str, private: bool = True) -> Settings:
@@ -100,9 +85,9 @@ FORMATS = [
 
 @pytest.mark.parametrize("name,title,count", FORMATS, ids=[f[0] for f in FORMATS])
 def test_each_feed_format_comes_back_as_a_collection(
-    feeds: FeedsConnector, server: FixtureServer, name: str, title: str | None, count: int | None
+    feeds: FeedsConnector, web: FixtureServer, name: str, title: str | None, count: int | None
 ) -> None:
-    url = server.url(f"/feeds/{name}")
+    url = web.url(f"/feeds/{name}")
     out = feeds.handle(feed_job(url))
     assert out["type"] == "collection"
     assert out["@context"] == context_for("feeds") and out["id"] == "req-1"
@@ -119,9 +104,9 @@ def test_each_feed_format_comes_back_as_a_collection(
 
 
 def test_since_and_limit_narrow_the_shared_answer(
-    feeds: FeedsConnector, server: FixtureServer
+    feeds: FeedsConnector, web: FixtureServer
 ) -> None:
-    url = server.url("/feeds/v/since/rss20.xml")
+    url = web.url("/feeds/v/since/rss20.xml")
     everything = feeds.handle(feed_job(url))
     dated = [i["object"]["published"] for i in everything["items"] if "published" in i["object"]]
     assert dated == sorted(dated, reverse=True) and len(dated) >= 3
@@ -131,36 +116,36 @@ def test_since_and_limit_narrow_the_shared_answer(
     two = feeds.handle(feed_job(url, limit=2, type="parameters"))
     assert two["totalItems"] == 2 and two["items"] == everything["items"][:2]
     assert everything["totalItems"] == 4  # narrowing a copy did not narrow the cache
-    assert server.hits["/feeds/v/since/rss20.xml"] == 1
+    assert web.hits["/feeds/v/since/rss20.xml"] == 1
 
 
 def test_conditional_get_gives_the_same_items(
-    feeds: FeedsConnector, server: FixtureServer, redis_client: Any
+    feeds: FeedsConnector, web: FixtureServer, redis_client: Any
 ) -> None:
     feeds.cache = HttpCache(redis_client, CacheConfig(fresh=0))
-    url = server.url("/feeds/v/conditional/atom.xml")
+    url = web.url("/feeds/v/conditional/atom.xml")
     first = feeds.handle(feed_job(url))
     second = feeds.handle(feed_job(url))
-    assert server.statuses("/feeds/v/conditional/atom.xml") == [200, 304]
+    assert web.statuses("/feeds/v/conditional/atom.xml") == [200, 304]
     assert second["items"] == first["items"] and second["summary"] == first["summary"]
 
 
 def test_parsed_feeds_are_remembered_by_digest(
-    feeds: FeedsConnector, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+    feeds: FeedsConnector, web: FixtureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import connectors.feeds as module
 
     calls = []
     real = module.parse_feed
     monkeypatch.setattr(module, "parse_feed", lambda *a, **k: calls.append(1) or real(*a, **k))
-    url = server.url("/feeds/rss10.rdf?for=memo")
+    url = web.url("/feeds/rss10.rdf?for=memo")
     for _ in range(3):
         feeds.handle(feed_job(url))
     assert len(calls) == 1
 
 
-def test_page_with_opengraph(metadata: MetadataConnector, server: FixtureServer) -> None:
-    url = server.url("/pages/opengraph.html")
+def test_page_with_opengraph(metadata: MetadataConnector, web: FixtureServer) -> None:
+    url = web.url("/pages/opengraph.html")
     out = metadata.handle(page_job(url))
     assert out["type"] == "fetch" and out["@context"] == context_for("metadata")
     # The fixture's <base> and og:url point at the theatre's own site.
@@ -177,19 +162,19 @@ def test_page_with_opengraph(metadata: MetadataConnector, server: FixtureServer)
     assert page["twitter"]["card"] == "summary_large_image"
 
 
-def test_page_without_opengraph(metadata: MetadataConnector, server: FixtureServer) -> None:
-    url = server.url("/pages/plain.html")
+def test_page_without_opengraph(metadata: MetadataConnector, web: FixtureServer) -> None:
+    url = web.url("/pages/plain.html")
     out = metadata.handle(page_job(url))
     assert out["actor"] == {"id": url, "type": "website"}  # no og:url, no site name
     page = out["object"]
     assert page["title"] == "Parish Council Minutes, March 2025"
     assert page["description"].startswith("Minutes of the monthly meeting")
-    assert page["favicon"] == server.url("/pages/favicon.ico")
+    assert page["favicon"] == web.url("/pages/favicon.ico")
     assert page["openGraph"] == {} and page["charset"] == "utf-8"
 
 
-def test_page_in_a_legacy_charset(metadata: MetadataConnector, server: FixtureServer) -> None:
-    page = metadata.handle(page_job(server.url("/pages/cp1251.html")))["object"]
+def test_page_in_a_legacy_charset(metadata: MetadataConnector, web: FixtureServer) -> None:
+    page = metadata.handle(page_job(web.url("/pages/cp1251.html")))["object"]
     assert page["charset"] == "windows-1251"
     assert any("\u0400" <= ch <= "\u04ff" for ch in page["title"])  # Cyrillic, decoded
 
@@ -207,22 +192,22 @@ ERRORS = [
 
 @pytest.mark.parametrize("path,code", ERRORS, ids=[e[0] for e in ERRORS])
 def test_feed_errors_have_their_own_codes(
-    feeds: FeedsConnector, server: FixtureServer, path: str, code: str
+    feeds: FeedsConnector, web: FixtureServer, path: str, code: str
 ) -> None:
-    assert failure(feeds, feed_job(server.url(path))).code == code
+    assert failure(feeds, feed_job(web.url(path))).code == code
 
 
 def test_a_server_that_never_answers_is_an_upstream_timeout(
-    feeds: FeedsConnector, server: FixtureServer
+    feeds: FeedsConnector, web: FixtureServer
 ) -> None:
     started = time.monotonic()
-    err = failure(feeds, feed_job(server.url("/hang"), within=2))
+    err = failure(feeds, feed_job(web.url("/hang"), within=2))
     assert err.code == "upstream-timeout"
     assert time.monotonic() - started < 3  # bounded by the job's deadline
 
 
-def test_tls_failure_is_a_tls_error(feeds: FeedsConnector, tls_server: FixtureServer) -> None:
-    err = failure(feeds, feed_job(tls_server.url("/feeds/rss20.xml")))  # self-signed
+def test_tls_failure_is_a_tls_error(feeds: FeedsConnector, tls_web: FixtureServer) -> None:
+    err = failure(feeds, feed_job(tls_web.url("/feeds/rss20.xml")))  # self-signed
     assert err.code == "tls-error"
     assert "certificate" in err.message
 
@@ -237,7 +222,7 @@ def test_private_addresses_are_blocked_unless_allowed(redis_url: str, url: str) 
 
 
 def test_a_public_name_resolving_to_a_private_address_is_blocked(
-    redis_url: str, server: FixtureServer
+    redis_url: str, web: FixtureServer
 ) -> None:
     conn = MetadataConnector(METADATA, settings(redis_url, private=False))
     conn.resolver = StaticResolver({"intranet.example": ["10.1.2.3"]})
@@ -246,20 +231,20 @@ def test_a_public_name_resolving_to_a_private_address_is_blocked(
 
 
 def test_a_public_page_redirecting_to_a_private_one_is_blocked(
-    redis_url: str, server: FixtureServer
+    redis_url: str, web: FixtureServer
 ) -> None:
     conn = MetadataConnector(METADATA, settings(redis_url, private=False))
     conn.resolver = StaticResolver({"public.example": ["93.184.216.34"]})
-    conn.dial = RoutedDial({"93.184.216.34": ("127.0.0.1", server.port)})
-    ok = conn.handle(page_job(f"http://public.example:{server.port}/pages/plain.html"))
+    conn.dial = RoutedDial({"93.184.216.34": ("127.0.0.1", web.port)})
+    ok = conn.handle(page_job(f"http://public.example:{web.port}/pages/plain.html"))
     assert ok["object"]["title"].startswith("Parish Council")
-    private = server.url("/pages/plain.html")
-    away = f"http://public.example:{server.port}/redirect?to={private}"
+    private = web.url("/pages/plain.html")
+    away = f"http://public.example:{web.port}/redirect?to={private}"
     err = failure(conn, page_job(away))
     assert err.code == "blocked-address" and private in err.message
 
 
-def test_without_redis_fetches_go_straight_upstream(server: FixtureServer) -> None:
+def test_without_redis_fetches_go_straight_upstream(web: FixtureServer) -> None:
     conn = FeedsConnector(FEEDS, Settings(allow_private_addresses=True))
     assert isinstance(conn.cache, DirectFetch)
-    assert conn.handle(feed_job(server.url("/feeds/rss091.xml?direct=1")))["totalItems"] > 0
+    assert conn.handle(feed_job(web.url("/feeds/rss091.xml?direct=1")))["totalItems"] > 0

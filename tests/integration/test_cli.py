@@ -23,8 +23,13 @@ def test_sockethub_runs_everything_and_stops_on_ctrl_c(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SOCKETHUB_SECRET")}
     env.update(SOCKETHUB_PORT=str(port), SOCKETHUB_PLATFORMS="dummy", PYTHONUNBUFFERED="1")
     log = open(tmp_path / "sockethub.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_port(port, proc, timeout=30)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
@@ -33,8 +38,9 @@ def test_sockethub_runs_everything_and_stops_on_ctrl_c(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
             assert b"Sockethub" in resp.read()
         c = Client(f"ws://127.0.0.1:{port}/sockethub")
-        reply = c.request(activity("dummy", "echo", object={"type": "message", "content": "1"}),
-                          timeout=30)
+        reply = c.request(
+            activity("dummy", "echo", object={"type": "message", "content": "1"}), timeout=30
+        )
         assert reply["status"] == "completed"
         c.close()
         proc.send_signal(signal.SIGINT)

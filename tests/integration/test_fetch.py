@@ -28,20 +28,6 @@ FETCH = {"SOCKETHUB_FETCH_TIMEOUT": "3", "SOCKETHUB_LOG_LEVEL": "WARNING"}
 
 
 @pytest.fixture(scope="module")
-def web() -> Iterator[FixtureServer]:
-    srv = FixtureServer()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def tls_web() -> Iterator[FixtureServer]:
-    srv = FixtureServer(tls=True)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def fetch_stack() -> Iterator[Stack]:
     s = Stack(platforms=("feeds", "metadata"), env_overrides=dict(FETCH)).start()
     yield s

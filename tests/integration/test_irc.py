@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 
 import pytest
 
 from ..servers.ircclient import RawIrcClient
 from ..servers.ircd import run_ngircd
+from ..session import Browser as BaseBrowser
+from ..session import browsers, msg
 from ..stack import Stack
 from ..wsclient import Client, activity
 
@@ -30,53 +35,20 @@ def irc_stack(ircd):
     s.stop()
 
 
-class Browser:
+class Browser(BaseBrowser):
     """A browser-side session speaking IRC through the gateway."""
 
+    platform = "irc"
+
     def __init__(self, stack: Stack, ircd, nick: str, **creds):
-        self.client = Client(stack.ws_url)
         self.nick = nick
         self.server = ircd.host
-        self.actor = {"id": f"{nick}@{ircd.host}", "type": "person", "name": nick}
-        c = {
-            "type": "credentials",
-            "nick": nick,
-            "server": ircd.host,
-            "port": ircd.port,
-            "secure": False,
-            **creds,
-        }
-        reply = self.request("credentials", object=c)
-        assert reply["status"] == "completed", reply
+        actor = {"id": f"{nick}@{ircd.host}", "type": "person", "name": nick}
+        c = {"nick": nick, "server": ircd.host, "port": ircd.port, "secure": False, **creds}
+        super().__init__(stack, actor, c)
 
     def room(self, channel: str) -> dict:
         return {"id": f"{channel}@{self.server}", "type": "room", "name": channel}
-
-    def request(self, verb: str, timeout: float = 25, **parts) -> dict:
-        return self.client.request(activity("irc", verb, actor=self.actor, **parts), timeout)
-
-    def ok(self, verb: str, **parts) -> dict:
-        reply = self.request(verb, **parts)
-        assert reply["status"] == "completed", reply
-        return reply
-
-    def event(self, pred, timeout: float = 10) -> dict:
-        def match(frame: dict) -> bool:
-            if frame.get("kind") != "event":
-                return False
-            try:
-                return bool(pred(frame["activity"]))
-            except (KeyError, TypeError):
-                return False
-
-        return self.client.wait(match, timeout)["activity"]
-
-    def close(self):
-        self.client.close()
-
-
-def msg(content: str) -> dict:
-    return {"type": "message", "content": content}
 
 
 def test_connect_join_send_and_receive(irc_stack, ircd):
@@ -87,8 +59,11 @@ def test_connect_join_send_and_receive(irc_stack, ircd):
     state = b.event(lambda a: a["type"] == "connect" and a["object"]["state"] == "connected")
     assert connecting["target"]["name"] == "webby"
     assert state["actor"] == {"type": "service", "id": ircd.host, "name": ircd.host}
-    states = [f["activity"]["object"]["state"] for f in b.client.frames
-              if f.get("kind") == "event" and f["activity"]["type"] in ("connect", "disconnect")]
+    states = [
+        f["activity"]["object"]["state"]
+        for f in b.client.frames
+        if f.get("kind") == "event" and f["activity"]["type"] in ("connect", "disconnect")
+    ]
     assert states[:2] == ["connecting", "connected"]
 
     with RawIrcClient(ircd.host, ircd.port, "watcher") as other:
@@ -134,22 +109,7 @@ def watcher(ircd):
 
 @pytest.fixture
 def browser(irc_stack, ircd):
-    made = []
-
-    def make(nick: str, connect: bool = True, **creds) -> Browser:
-        b = Browser(irc_stack, ircd, nick, **creds)
-        if connect:
-            b.ok("connect")
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        try:
-            b.request("disconnect", timeout=5)
-        except Exception:
-            pass
-        b.close()
+    yield from browsers(partial(Browser, irc_stack, ircd))
 
 
 def test_every_outgoing_verb_reaches_the_channel(browser, watcher, ircd):
@@ -399,6 +359,22 @@ def test_dropped_connection_reconnects_and_rejoins(browser, watcher, ircd):
     assert w.wait_for(lambda ln: "PRIVMSG #rejoin" in ln).endswith(":back again")
 
 
+@contextmanager
+def joined(
+    stack: Stack, ircd, watcher: str, channel: str, nick: str
+) -> Iterator[tuple[RawIrcClient, Browser]]:
+    """An independent client ``watcher`` in ``channel``, and a browser session ``nick``
+    connected through ``stack`` and joined there (the watcher has seen it come in)."""
+    with RawIrcClient(ircd.host, ircd.port, watcher) as w:
+        w.send(f"JOIN {channel}")
+        w.wait_for(lambda ln: " 366 " in ln)
+        b = Browser(stack, ircd, nick)
+        b.ok("connect")
+        b.ok("join", target=b.room(channel))
+        w.wait_for(lambda ln: ln.startswith(f":{nick}!") and " JOIN " in ln)
+        yield w, b
+
+
 def _owner(stack: Stack, browser_: Browser) -> str:
     from envelopes import keys
 
@@ -415,13 +391,7 @@ def test_failover_to_another_worker_node(ircd):
     ).start()
     try:
         s.start_worker("irc", name="worker-irc-2")
-        with RawIrcClient(ircd.host, ircd.port, "w9") as w:
-            w.send("JOIN #failover")
-            w.wait_for(lambda ln: " 366 " in ln)
-            b = Browser(s, ircd, "survivor")
-            b.ok("connect")
-            b.ok("join", target=b.room("#failover"))
-            w.wait_for(lambda ln: ln.startswith(":survivor!") and " JOIN " in ln)
+        with joined(s, ircd, "w9", "#failover", "survivor") as (w, b):
             owner = _owner(s, b)
             name = owner.split("@")[0]
             assert name in ("worker-irc", "worker-irc-2")
@@ -451,13 +421,7 @@ def test_flood_control_paces_lines(ircd):
         env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "4", "SOCKETHUB_IRC_FLOOD_BURST": "2"},
     ).start()
     try:
-        with RawIrcClient(ircd.host, ircd.port, "w10") as w:
-            w.send("JOIN #flood")
-            w.wait_for(lambda ln: " 366 " in ln)
-            b = Browser(s, ircd, "floody")
-            b.ok("connect")
-            b.ok("join", target=b.room("#flood"))
-            w.wait_for(lambda ln: ln.startswith(":floody!") and " JOIN " in ln)
+        with joined(s, ircd, "w10", "#flood", "floody") as (w, b):
             time.sleep(1.0)  # let the bucket refill to its burst
             rids = [
                 b.client.send(
@@ -471,8 +435,9 @@ def test_flood_control_paces_lines(ircd):
                 )
                 for i in range(8)
             ]
-            lines = [w.wait_for(lambda ln, i=i: ln.endswith(f":line {i}"), timeout=10)
-                     for i in range(8)]
+            lines = [
+                w.wait_for(lambda ln, i=i: ln.endswith(f":line {i}"), timeout=10) for i in range(8)
+            ]
             for rid in rids:
                 assert b.client.reply(rid)["status"] == "completed"
             # read times, taken by the client's reader thread as the bytes came in
@@ -491,13 +456,7 @@ def test_clean_worker_shutdown_sends_quit(ircd):
 
     s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0"}).start()
     try:
-        with RawIrcClient(ircd.host, ircd.port, "w11") as w:
-            w.send("JOIN #shutdown")
-            w.wait_for(lambda ln: " 366 " in ln)
-            b = Browser(s, ircd, "polite")
-            b.ok("connect")
-            b.ok("join", target=b.room("#shutdown"))
-            w.wait_for(lambda ln: ln.startswith(":polite!") and " JOIN " in ln)
+        with joined(s, ircd, "w11", "#shutdown", "polite") as (w, b):
             s.kill("worker-irc", signal.SIGTERM)
             quit_line = w.wait_for(lambda ln: ln.startswith(":polite!") and " QUIT " in ln)
             assert "worker shutting down" in quit_line
@@ -531,9 +490,7 @@ def test_dead_peer_is_detected_and_reconnected(tmp_path_factory):
             s.stop()
 
 
-TLS = (
-    __import__("pathlib").Path(__file__).parent.parent / "connectors" / "fixtures" / "tls"
-)
+TLS = __import__("pathlib").Path(__file__).parent.parent / "connectors" / "fixtures" / "tls"
 
 
 def test_tls_verifies_certificates_by_default(irc_stack, tmp_path_factory):
@@ -545,8 +502,9 @@ def test_tls_verifies_certificates_by_default(irc_stack, tmp_path_factory):
         assert "certificate verify failed" in reply["error"]["message"]
         b.close()
         # the operator of a self-signed server can opt out, per connection
-        b = Browser(irc_stack, server, "tlsuser2", port=server.tls_port, secure=True,
-                    allowInvalidCert=True)
+        b = Browser(
+            irc_stack, server, "tlsuser2", port=server.tls_port, secure=True, allowInvalidCert=True
+        )
         with RawIrcClient(server.host, server.port, "w12") as w:
             w.send("JOIN #tls")
             w.wait_for(lambda ln: " 366 " in ln)

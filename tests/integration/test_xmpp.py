@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 
 from envelopes import keys
 
-from ..connectors.xmpp.peer import PlainClient
-from ..connectors.xmpp.session import Browser, msg
+from ..connectors.xmpp.session import Browser
 from ..servers.prosody import XmppServer, run_prosody
+from ..servers.xmpppeer import PlainClient
+from ..session import browsers, msg
 from ..stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -47,22 +49,7 @@ def stack(xmpp_server: XmppServer) -> Iterator[Stack]:
 
 @pytest.fixture
 def browser(stack: Stack, xmpp_server: XmppServer) -> Iterator[Any]:
-    made: list[Browser] = []
-
-    def make(user: str, connect: bool = True, **kw: Any) -> Browser:
-        b = Browser(stack, xmpp_server, user, **kw)
-        if connect:
-            b.ok("connect")
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        try:
-            b.request("disconnect", timeout=5)
-        except Exception:
-            pass
-        b.close()
+    yield from browsers(partial(Browser, stack, xmpp_server))
 
 
 @pytest.fixture

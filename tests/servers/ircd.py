@@ -20,18 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.servers.common import ServerProcess, find_binary, free_port, missing, workdir
 
 __all__ = ["IrcServer", "free_port", "ngircd_binary", "run_ngircd"]
 
@@ -43,18 +38,10 @@ START_TIMEOUT = 10.0
 
 def ngircd_binary() -> str:
     """Path of ``ngircd``; skips the test (or fails it under ``CI``) when it is missing."""
-    path = shutil.which("ngircd") or shutil.which("ngircd", path="/usr/sbin:/usr/local/sbin")
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail("ngircd is not installed (apt-get install ngircd); required when CI is set")
-    pytest.skip("ngircd is not installed; apt-get install ngircd")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    path = find_binary("ngircd")
+    if not path:
+        missing("ngircd", "apt-get install ngircd")
+    return path
 
 
 def _config(
@@ -120,8 +107,11 @@ def _config(
 
 
 @dataclass
-class IrcServer:
+class IrcServer(ServerProcess):
     """One running ngircd. ``stop``/``restart``/``kill`` are for reconnection tests."""
+
+    label = "ngircd"
+    start_timeout = START_TIMEOUT
 
     host: str
     port: int
@@ -134,64 +124,7 @@ class IrcServer:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        try:
-            self.process = subprocess.Popen(
-                [self.binary, "-n", "-f", str(self.config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            log.close()
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"ngircd exited with {self.process.returncode} before listening on "
-                    f"{self.host}:{self.port}:\n{self.output()}"
-                )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(
-            f"ngircd did not accept connections on {self.host}:{self.port} within "
-            f"{START_TIMEOUT:.0f} s:\n{self.output()}"
-        )
-
-    def stop(self) -> None:
-        """Terminate (SIGTERM): clients see their connection closed."""
-        proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def kill(self) -> None:
-        """SIGKILL: the server vanishes without a word, as when a machine dies."""
-        proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def restart(self) -> None:
-        """Stop, then start again on the same port."""
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        self._launch([self.binary, "-n", "-f", str(self.config)], self.log_path, [self.port])
 
     def output(self) -> str:
         """What ngircd has logged so far (its console log)."""
@@ -199,19 +132,6 @@ class IrcServer:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return "(no output)"
-
-
-def _workdir(tmp_path: Path, as_root: bool) -> tuple[Path, bool]:
-    """A directory for the config, MOTD and PID file; (path, remove it afterwards)."""
-    if not as_root:
-        directory = tmp_path / "ngircd"
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory, False
-    directory = Path(tempfile.mkdtemp(prefix="ngircd-"))
-    irc = pwd.getpwnam("irc")
-    directory.chmod(0o755)
-    os.chown(directory, irc.pw_uid, irc.pw_gid)
-    return directory, True
 
 
 @contextlib.contextmanager
@@ -227,8 +147,7 @@ def run_ngircd(
     """Start ngircd for the duration of the ``with`` block and yield its ``IrcServer``."""
     binary = ngircd_binary()
     as_root = os.geteuid() == 0
-    directory, remove = _workdir(tmp_path, as_root)
-    try:
+    with workdir(tmp_path, "ngircd", "irc" if as_root else None) as directory:
         (directory / "conf.d").mkdir(exist_ok=True)
         (directory / "ngircd.motd").write_text("Sockethub test server\n")
         (directory / "help.txt").write_text("")
@@ -271,6 +190,3 @@ def run_ngircd(
             yield server
         finally:
             server.stop()
-    finally:
-        if remove:
-            shutil.rmtree(directory, ignore_errors=True)

@@ -14,7 +14,7 @@ What the config sets up, fresh for each server:
   direct TLS (XEP-0368) on ``tls_port``, both on 127.0.0.1 only, with a self-signed
   certificate whose names cover ``localhost`` and ``conference.localhost``. Clients trust
   it through ``ca_file`` (slixmpp's ``ca_certs``, or ``SSL_CERT_FILE`` for a worker);
-  ``tests/connectors/xmpp/peer.py`` has an independent client for it;
+  ``tests/servers/xmpppeer.py`` has an independent client for it;
 - no server-to-server, no HTTP, no in-band registration.
 
 Prosody refuses to run as root and then hangs instead of exiting (FIELD-NOTES), so as
@@ -34,17 +34,13 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.servers.common import ServerProcess, find_binary, free_port, missing, workdir
 
 __all__ = ["XmppServer", "free_port", "prosody_binaries", "run_prosody"]
 
@@ -52,26 +48,14 @@ DOMAIN = "localhost"
 MUC = f"conference.{DOMAIN}"
 USERS = ("alice", "bob", "carol")
 START_TIMEOUT = 15.0
-INSTALL_HINT = "prosody is not installed; apt-get install prosody"
 
 
 def prosody_binaries() -> tuple[str, str]:
     """Paths of ``prosody`` and ``prosodyctl``; skip (fail under ``CI``) when missing."""
-    found = [
-        shutil.which(n) or shutil.which(n, path="/usr/sbin:/usr/local/sbin")
-        for n in ("prosody", "prosodyctl")
-    ]
-    if found[0] and found[1]:
-        return found[0], found[1]
-    if os.environ.get("CI"):
-        pytest.fail(INSTALL_HINT + " (required when CI is set)")
-    pytest.skip(INSTALL_HINT)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    prosody, prosodyctl = find_binary("prosody"), find_binary("prosodyctl")
+    if not (prosody and prosodyctl):
+        missing("prosody", "apt-get install prosody")
+    return prosody, prosodyctl
 
 
 def _config(d: Path, port: int, tls_port: int) -> str:
@@ -124,8 +108,12 @@ def _certificate(certs: Path) -> Path:
 
 
 @dataclass
-class XmppServer:
+class XmppServer(ServerProcess):
     """One running Prosody. ``stop``/``kill``/``restart`` are for reconnection tests."""
+
+    label = "prosody"
+    start_timeout = START_TIMEOUT
+    stop_timeout = 10.0  # SIGTERM: it ends every stream with ``<system-shutdown/>`` first
 
     host: str
     port: int  # STARTTLS
@@ -173,67 +161,9 @@ class XmppServer:
         return password
 
     def start(self) -> None:
-        out = (self.directory / "console.log").open("ab")
-        try:
-            self.process = subprocess.Popen(
-                [self.binaries[0], "-F", "--config", str(self.config)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                **self._as_user(),
-            )
-        finally:
-            out.close()
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        pending = {self.port, self.tls_port}
-        while time.monotonic() < deadline and pending:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"prosody exited with {self.process.returncode}:\n{self.output()}"
-                )
-            for port in list(pending):
-                try:
-                    with socket.create_connection((self.host, port), timeout=0.5):
-                        pending.discard(port)
-                except OSError:
-                    time.sleep(0.05)
-        if pending:
-            self.kill()
-            raise RuntimeError(
-                f"prosody did not listen on {sorted(pending)} within "
-                f"{START_TIMEOUT:.0f} s:\n{self.output()}"
-            )
-
-    def stop(self) -> None:
-        """SIGTERM: Prosody ends every stream with ``<system-shutdown/>`` and exits."""
-        proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def kill(self) -> None:
-        """SIGKILL: the server vanishes without a word, as when a machine dies."""
-        proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def restart(self) -> None:
-        """Stop, then start again on the same ports with the same accounts and rooms."""
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        argv = [self.binaries[0], "-F", "--config", str(self.config)]
+        log = self.directory / "console.log"
+        self._launch(argv, log, [self.port, self.tls_port], **self._as_user())
 
     def output(self) -> str:
         """What Prosody has logged so far."""
@@ -242,17 +172,6 @@ class XmppServer:
             with contextlib.suppress(OSError):
                 parts.append((self.directory / name).read_text(errors="replace"))
         return "\n".join(parts) or "(no output)"
-
-
-def _workdir(tmp_path: Path, user: str | None) -> tuple[Path, bool]:
-    """A directory for config, certificate and data; (path, remove it afterwards)."""
-    if user is None:
-        directory = tmp_path / "prosody"
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory, False
-    directory = Path(tempfile.mkdtemp(prefix="prosody-"))
-    directory.chmod(0o755)
-    return directory, True
 
 
 def _own(directory: Path, user: str | None) -> None:
@@ -271,24 +190,22 @@ def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppSe
     """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``."""
     binaries = prosody_binaries()
     user = "prosody" if os.geteuid() == 0 else None
-    directory, remove = _workdir(tmp_path, user)
     server: XmppServer | None = None
-    try:
-        (directory / "certs").mkdir(exist_ok=True)
-        (directory / "data").mkdir(exist_ok=True)
-        crt = _certificate(directory / "certs")
-        ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
-        shutil.copyfile(crt, ca_file)
-        port, tls_port = free_port(), free_port()
-        (directory / "prosody.cfg.lua").write_text(_config(directory, port, tls_port))
-        _own(directory, user)
-        server = XmppServer("127.0.0.1", port, tls_port, directory, ca_file, binaries, user)
-        for name in users:
-            server.register(name)
-        server.start()
-        yield server
-    finally:
-        if server is not None:
-            server.stop()
-        if remove:
-            shutil.rmtree(directory, ignore_errors=True)
+    with workdir(tmp_path, "prosody", user) as directory:
+        try:
+            (directory / "certs").mkdir(exist_ok=True)
+            (directory / "data").mkdir(exist_ok=True)
+            crt = _certificate(directory / "certs")
+            ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
+            shutil.copyfile(crt, ca_file)
+            port, tls_port = free_port(), free_port()
+            (directory / "prosody.cfg.lua").write_text(_config(directory, port, tls_port))
+            _own(directory, user)
+            server = XmppServer("127.0.0.1", port, tls_port, directory, ca_file, binaries, user)
+            for name in users:
+                server.register(name)
+            server.start()
+            yield server
+        finally:
+            if server is not None:
+                server.stop()

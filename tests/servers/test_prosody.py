@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.xmpp.translate import XmppContext, translate
-from tests.connectors.xmpp.peer import PlainClient
 from tests.servers.prosody import XmppServer, run_prosody
+from tests.servers.xmpppeer import PlainClient
 
 pytestmark = pytest.mark.integration
 

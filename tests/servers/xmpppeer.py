@@ -1,7 +1,7 @@
 """An independent XMPP client for tests: plain slixmpp on a loop of its own, in a thread.
 
-Not our connector: it checks what our side did the way any other client would see it.
-(Its natural home would be ``tests/servers/``, next to ``ircclient.py``.)
+Not our connector: it checks what our side did the way any other client would see it,
+as ``ircclient.py`` does for IRC.
 """
 
 from __future__ import annotations
