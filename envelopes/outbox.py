@@ -19,7 +19,20 @@ from . import keys
 
 __all__ = ["Outbox", "frame_with_seq", "reply_frame", "failure_frame", "event_frame"]
 
-# KEYS: session, request, seq, stream, deadlines   ARGV: frame, maxlen, deadline member
+# Tell the gateway holding the session (the session hash's ``gw``) that its stream has
+# something new: its pump then reads only the streams that changed, however many are open.
+# ARGV[n], ARGV[n+1], ARGV[n+2]: session id, wake key prefix, wake key suffix.
+_WAKE = """
+local gw = redis.call('HGET', KEYS[1], 'gw')
+if gw then
+  local wake = ARGV[{n1}] .. gw .. ARGV[{n2}]
+  redis.call('XADD', wake, 'MAXLEN', '~', 10000, '*', 's', ARGV[{n0}])
+  redis.call('EXPIRE', wake, 3600)
+end
+"""
+
+# KEYS: session, request, seq, stream, deadlines
+# ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix
 _REPLY = """
 local cur = redis.call('GET', KEYS[2])
 redis.call('ZREM', KEYS[5], ARGV[3])
@@ -32,10 +45,11 @@ local seq = redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
 redis.call('EXPIRE', KEYS[4], ttl)
+""" + _WAKE.format(n0=4, n1=5, n2=6) + """
 return seq
 """
 
-# KEYS: session, seq, stream   ARGV: frame, maxlen
+# KEYS: session, seq, stream   ARGV: frame, maxlen, session id, wake prefix, wake suffix
 _EVENT = """
 local ttl = redis.call('TTL', KEYS[1])
 if ttl == -2 then return -1 end
@@ -44,8 +58,12 @@ local seq = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
 redis.call('EXPIRE', KEYS[3], ttl)
+""" + _WAKE.format(n0=3, n1=4, n2=5) + """
 return seq
 """
+
+
+_WAKE_KEY = keys.gateway_wake("\0").split("\0")  # prefix and suffix around the gateway id
 
 
 def _dumps(value: Any) -> str:
@@ -94,7 +112,13 @@ class Outbox:
                     keys.session_stream(sid),
                     keys.deadlines(),
                 ],
-                args=[_dumps(frame), self._maxlen, keys.deadline_member(sid, rid)],
+                args=[
+                    _dumps(frame),
+                    self._maxlen,
+                    keys.deadline_member(sid, rid),
+                    sid,
+                    *_WAKE_KEY,
+                ],
             )
         )
 
@@ -103,7 +127,7 @@ class Outbox:
         return int(
             self._event(
                 keys=[keys.session(sid), keys.session_seq(sid), keys.session_stream(sid)],
-                args=[_dumps(frame), self._maxlen],
+                args=[_dumps(frame), self._maxlen, sid, *_WAKE_KEY],
             )
         )
 

@@ -1,10 +1,14 @@
 """The event pump: one reader per gateway process for the streams of all its sessions.
 
-One blocking ``XREAD`` covers every attached session's stream plus this gateway's wake
-stream (written when a session attaches, so the read picks it up at once). Entries go to
-each session's ``deliver`` callback, which only queues them: a slow browser never holds up
-the pump. The sweeper answers ``timeout`` for requests whose deadline passed; any gateway
-may do it, the outbox guarantees one reply.
+Writers (``envelopes.outbox``) append to a session's stream and name the session in the
+wake stream of the gateway holding it. The pump blocks on that one wake stream, then reads
+just the streams it named, in one ``XREAD``: the cost follows the sessions that have
+something new, not the number of open sockets. A session attaching names itself too, so
+anything written between its replay and its subscription is read at once; a full pass over
+every subscription every ``SWEEP`` seconds catches anything a lost wake-up would hide.
+Entries go to each session's ``deliver`` callback, which only queues them: a slow browser
+never holds up the pump. The sweeper answers ``timeout`` for requests whose deadline
+passed; any gateway may do it, the outbox guarantees one reply.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from envelopes import keys
 from envelopes.errors import RequestTimeout
 from envelopes.outbox import Outbox, failure_frame
 
-__all__ = ["Pump", "Sweeper", "Heartbeat"]
+__all__ = ["Pump", "Sweeper", "Heartbeat", "SWEEP"]
 
 log = logging.getLogger("sockethub.pump")
 
 Deliver = Callable[[dict[bytes, bytes]], None]
+
+SWEEP = 5.0  # seconds between full passes over every subscription
+BATCH = 256  # streams per XREAD
 
 
 @dataclass(eq=False)
@@ -53,14 +60,14 @@ class Pump:
 
     def stop(self) -> None:
         self._stop.set()
-        self._poke()
+        self._poke("")
 
     def add(self, sid: str, last_id: bytes | str, deliver: Deliver) -> None:
         if isinstance(last_id, str):
             last_id = last_id.encode()
         with self._lock:
             self._subs[sid] = _Sub(sid, keys.session_stream(sid).encode(), last_id, deliver)
-        self._poke()
+        self._poke(sid)
 
     def remove(self, sid: str, deliver: Deliver | None = None) -> None:
         with self._lock:
@@ -71,10 +78,10 @@ class Pump:
     def __len__(self) -> int:
         return len(self._subs)
 
-    def _poke(self) -> None:
+    def _poke(self, sid: str) -> None:
         try:
             pipe = self._writer.pipeline(transaction=False)
-            pipe.xadd(self._wake, {"w": "1"}, maxlen=16, approximate=True)
+            pipe.xadd(self._wake, {"s": sid}, maxlen=10000, approximate=True)
             pipe.expire(self._wake, 3600)
             pipe.execute()
         except Exception:  # the pump's own retry loop reports Redis trouble
@@ -93,26 +100,39 @@ class Pump:
 
     def _run(self) -> None:
         wake_last = self._wake_start()
+        swept = time.monotonic()
         while not self._stop.is_set():
-            with self._lock:
-                subs = list(self._subs.values())
-            streams: dict[bytes, bytes] = {self._wake: wake_last}
-            by_stream = {}
-            for sub in subs:
-                streams[sub.stream] = sub.last_id
-                by_stream[sub.stream] = sub
             try:
-                resp = self._redis.xread(streams, block=self._block_ms, count=500)
+                resp = self._redis.xread({self._wake: wake_last}, block=self._block_ms, count=5000)
+                due: set[str] = set()
+                for _stream, entries in resp or []:
+                    for entry_id, fields in entries:
+                        wake_last = entry_id
+                        sid = fields.get(b"s", b"").decode()
+                        if sid:
+                            due.add(sid)
+                with self._lock:
+                    if time.monotonic() - swept > SWEEP:
+                        swept = time.monotonic()
+                        subs = list(self._subs.values())
+                    else:
+                        subs = [self._subs[sid] for sid in due if sid in self._subs]
+                for start in range(0, len(subs), BATCH):
+                    self._read(subs[start : start + BATCH])
             except Exception:
                 log.exception("pump read failed; retrying in 1 s")
                 self._stop.wait(1)
-                continue
+
+    def _read(self, subs: list[_Sub]) -> None:
+        """Deliver what is new in these sessions' streams (one non-blocking XREAD)."""
+        by_stream = {sub.stream: sub for sub in subs}
+        while by_stream:
+            streams = {stream: sub.last_id for stream, sub in by_stream.items()}
+            resp = self._redis.xread(streams, count=500)
+            full = {}
             for stream, entries in resp or []:
-                if stream == self._wake:
-                    wake_last = entries[-1][0]
-                    continue
-                target = by_stream.get(stream)
-                if target is None or self._subs.get(target.sid) is not target:
+                target = by_stream[stream]
+                if self._subs.get(target.sid) is not target:
                     continue
                 for entry_id, fields in entries:
                     target.last_id = entry_id
@@ -120,6 +140,9 @@ class Pump:
                         target.deliver(fields)
                     except Exception:
                         log.exception("delivery to session %s failed", target.sid)
+                if len(entries) == 500:  # more waiting in that stream
+                    full[stream] = target
+            by_stream = full
 
 
 class _Periodic:
