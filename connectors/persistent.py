@@ -165,6 +165,19 @@ class PersistentConnector(Connector):
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> Upstream:
         """A fresh, unconnected upstream for ``spec``."""
 
+    def connect(self, job: Job) -> dict[str, Any]:
+        """The ``connect`` verb: up (or shared) once the runtime says so; the reply's object
+        says who we are upstream (``connected_as``)."""
+        assert job.credentials is not None
+        spec = ConnectionSpec(job.connection, dict(job.activity["actor"]), job.credentials)
+        up = self.runtime.connect(job, spec)
+        state = {"type": "connection", "state": "connected", **self.connected_as(up)}
+        return {**job.activity, "object": state}
+
+    def connected_as(self, up: Upstream) -> dict[str, Any]:
+        """Fields naming our identity upstream, for the connect reply."""
+        return {}
+
     def run(self, job: Job, factory: Callable[[Upstream], Awaitable[T]]) -> T:
         """Shorthand for verbs: run ``factory(upstream)`` for the job's connection."""
         up = self.runtime.upstream(job)

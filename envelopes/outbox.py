@@ -33,7 +33,8 @@ end
 
 # KEYS: session, request, seq, stream, deadlines
 # ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix
-_REPLY = """
+_REPLY = (
+    """
 local cur = redis.call('GET', KEYS[2])
 redis.call('ZREM', KEYS[5], ARGV[3])
 if (not cur) or string.sub(cur, 1, 1) ~= 'p' then return 0 end
@@ -45,12 +46,16 @@ local seq = redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
 redis.call('EXPIRE', KEYS[4], ttl)
-""" + _WAKE.format(n0=4, n1=5, n2=6) + """
+"""
+    + _WAKE.format(n0=4, n1=5, n2=6)
+    + """
 return seq
 """
+)
 
 # KEYS: session, seq, stream   ARGV: frame, maxlen, session id, wake prefix, wake suffix
-_EVENT = """
+_EVENT = (
+    """
 local ttl = redis.call('TTL', KEYS[1])
 if ttl == -2 then return -1 end
 if ttl == -1 then ttl = 86400 end
@@ -58,9 +63,12 @@ local seq = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
 redis.call('EXPIRE', KEYS[3], ttl)
-""" + _WAKE.format(n0=3, n1=4, n2=5) + """
+"""
+    + _WAKE.format(n0=3, n1=4, n2=5)
+    + """
 return seq
 """
+)
 
 
 _WAKE_KEY = keys.gateway_wake("\0").split("\0")  # prefix and suffix around the gateway id

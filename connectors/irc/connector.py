@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Job
-from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector
+from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector, Upstream
 from .client import IrcUpstream
 from .lines import Message
 from .outbound import (
@@ -38,15 +38,9 @@ class IrcConnector(PersistentConnector):
         assert isinstance(up, IrcUpstream)
         return up
 
-    def connect(self, job: Job) -> dict[str, Any]:
-        assert job.credentials is not None
-        spec = ConnectionSpec(job.connection, dict(job.activity["actor"]), job.credentials)
-        up = self.runtime.connect(job, spec)
+    def connected_as(self, up: Upstream) -> dict[str, Any]:
         assert isinstance(up, IrcUpstream)
-        return {
-            **job.activity,
-            "object": {"type": "connection", "state": "connected", "nick": up.nick},
-        }
+        return {"nick": up.nick}
 
     def join(self, job: Job) -> None:
         channel = channel_name(job.activity)

@@ -18,7 +18,7 @@ from typing import Any, TypeGuard
 from envelopes.errors import InvalidEnvelope, SockethubError
 
 from ..base import Job
-from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector
+from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector, Upstream
 from .client import Memory, XmppUpstream
 from .errors import XmppError
 from .ids import fold, split_jid
@@ -115,15 +115,9 @@ class XmppConnector(PersistentConnector):
         assert isinstance(up, XmppUpstream)
         return up
 
-    def connect(self, job: Job) -> dict[str, Any]:
-        assert job.credentials is not None
-        spec = ConnectionSpec(job.connection, dict(job.activity["actor"]), job.credentials)
-        up = self.runtime.connect(job, spec)
+    def connected_as(self, up: Upstream) -> dict[str, Any]:
         assert isinstance(up, XmppUpstream)
-        return {
-            **job.activity,
-            "object": {"type": "connection", "state": "connected", "jid": up.full_jid},
-        }
+        return {"jid": up.full_jid}
 
     def join(self, job: Job) -> None:
         room, nick = target_jid(job.activity, kind="room"), nick_for(job.activity)
