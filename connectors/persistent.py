@@ -15,7 +15,7 @@ out to every session sharing the connection. Nothing here imports a socket libra
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -177,8 +177,3 @@ class PersistentConnector(Connector):
     def connected_as(self, up: Upstream) -> dict[str, Any]:
         """Fields naming our identity upstream, for the connect reply."""
         return {}
-
-    def run(self, job: Job, factory: Callable[[Upstream], Awaitable[T]]) -> T:
-        """Shorthand for verbs: run ``factory(upstream)`` for the job's connection."""
-        up = self.runtime.upstream(job)
-        return self.runtime.call(job, factory(up))  # type: ignore[arg-type]

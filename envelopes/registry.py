@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -64,7 +64,6 @@ class Platform:
     # holds a secret). Only identical secret-bearing credentials share a connection.
     connection_identity: Callable[[Mapping[str, Any]], tuple[str, bool]] | None = None
     description: str = ""
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def context_url(self) -> str:

@@ -57,14 +57,14 @@ class Vault:
             pipe.expire(keys.session_creds(sid), ttl)
         pipe.execute()
 
-    def connection_key(self, sid: str, platform: str, actor: str) -> str | None:
-        value = self._redis.hget(
-            keys.session_creds(sid), keys.connection_key_field(platform, actor)
+    def lookup(self, sid: str, platform: str, actor: str) -> tuple[bool, str | None]:
+        """Whether credentials are stored, and the key of the connection they open: what
+        the gateway needs to check and route a request, in one round trip."""
+        sealed, ckey = self._redis.hmget(
+            keys.session_creds(sid),
+            [keys.creds_field(platform, actor), keys.connection_key_field(platform, actor)],
         )
-        return value.decode() if isinstance(value, bytes) else value
-
-    def has(self, sid: str, platform: str, actor: str) -> bool:
-        return bool(self._redis.hexists(keys.session_creds(sid), keys.creds_field(platform, actor)))
+        return sealed is not None, ckey.decode() if isinstance(ckey, bytes) else ckey
 
     def load(self, sid: str, platform: str, actor: str) -> dict[str, Any]:
         sealed = self._redis.hget(keys.session_creds(sid), keys.creds_field(platform, actor))

@@ -230,13 +230,16 @@ class Connection:
             self._credentials(rid, env)
             return
         verb = env.platform.verbs[env.verb]
-        if verb.needs_credentials and not self.hub.vault.has(sid, env.platform.name, env.actor_id):
-            raise CredentialsMissing(
-                f"credentials not found for {env.platform.name}:{env.actor_id}; send a "
-                "credentials activity for this actor first"
-            )
+        ckey = None
+        if verb.needs_credentials:
+            stored, ckey = self.hub.vault.lookup(sid, env.platform.name, env.actor_id)
+            if not stored:
+                raise CredentialsMissing(
+                    f"credentials not found for {env.platform.name}:{env.actor_id}; send a "
+                    "credentials activity for this actor first"
+                )
         timeout = min(verb.timeout or self.hub.settings.request_timeout, MAX_VERB_TIMEOUT)
-        self._enqueue(rid, env, timeout)
+        self._enqueue(rid, env, timeout, ckey)
 
     def _credentials(self, rid: str, env: Envelope) -> None:
         obj = dict(env.activity["object"])
@@ -248,14 +251,19 @@ class Connection:
         result = {k: v for k, v in env.activity.items() if k != "object"}
         self.hub.outbox.push(self.session.sid, reply_frame(rid, result))  # type: ignore[union-attr]
 
-    def _enqueue(self, rid: str, env: Envelope, timeout: float) -> None:
+    def _enqueue(self, rid: str, env: Envelope, timeout: float, ckey: str | None) -> None:
         sid = self.session.sid  # type: ignore[union-attr]
         deadline = time.time() + timeout
         marker = "p" + json.dumps(env.activity, separators=(",", ":"))
         redis = self.hub.redis
         if not redis.set(keys.request(sid, rid), marker, nx=True, ex=int(timeout) + 120):
             raise DuplicateRequest(f"request id {rid} was already used in this session")
-        redis.zadd(keys.deadlines(), {keys.deadline_member(sid, rid): deadline})
+        pipe = redis.pipeline(transaction=False)
+        pipe.zadd(keys.deadlines(), {keys.deadline_member(sid, rid): deadline})
+        if env.platform.persistent and ckey:
+            # Later verbs go to the node that holds the connection; a new one to the pool.
+            pipe.get(keys.lease(env.platform.name, ckey))
+        _added, *lease = pipe.execute()
         payload = {
             "session": sid,
             "request": rid,
@@ -264,14 +272,10 @@ class Connection:
             "deadline": deadline,
         }
         queue = env.platform.queue
-        if env.platform.persistent:
-            # Later verbs go to the node that holds the connection; a new one to the pool.
-            ckey = self.hub.vault.connection_key(sid, env.platform.name, env.actor_id)
-            if ckey:
-                payload["connection"] = ckey
-                owner = redis.get(keys.lease(env.platform.name, ckey))
-                if owner:
-                    queue = owner.decode() if isinstance(owner, bytes) else str(owner)
+        if ckey:
+            payload["connection"] = ckey
+        if lease and lease[0]:
+            queue = lease[0].decode() if isinstance(lease[0], bytes) else str(lease[0])
         self.hub.metrics.inc("sockethub_requests_total", platform=env.platform.name, verb=env.verb)
         try:
             self.hub.enqueuer.send(env.platform, payload, timeout, queue)

@@ -1,17 +1,16 @@
 """Handing a validated request to the worker pool of its platform.
 
 ``CeleryEnqueuer`` sends by task name, so the web process imports no task code and no
-connector. ``InlineEnqueuer`` is its in-memory twin for tests: it calls a handler directly.
+connector.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from envelopes.registry import Platform
 
-__all__ = ["Enqueuer", "CeleryEnqueuer", "InlineEnqueuer"]
+__all__ = ["Enqueuer", "CeleryEnqueuer"]
 
 
 class Enqueuer(Protocol):
@@ -49,16 +48,3 @@ class CeleryEnqueuer:
 
     def close(self) -> None:
         self.app.close()
-
-
-class InlineEnqueuer:
-    def __init__(self, handler: Callable[[str, dict[str, Any]], None]):
-        self._handler = handler
-
-    def send(
-        self, platform: Platform, payload: dict[str, Any], timeout: float, queue: str = ""
-    ) -> None:
-        self._handler(platform.name, payload)
-
-    def close(self) -> None:
-        pass

@@ -202,7 +202,7 @@ class Manager(Runtime):
         sup = self._local(key)
         if sup is None:
             self._take(key)
-            self._record(spec, job.session)
+            self._record(spec)
         # Join the session first, so it hears the connection's first state events too.
         self._add_session(key, job)
         if sup is None:
@@ -297,7 +297,7 @@ class Manager(Runtime):
         if moved:
             log.info("moved %d task(s) from dead node queue %s", moved, dead_queue)
 
-    def _record(self, spec: ConnectionSpec, sid: str) -> None:
+    def _record(self, spec: ConnectionSpec) -> None:
         name = self.platform.name
         pipe = self.redis.pipeline()
         pipe.hset(

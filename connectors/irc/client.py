@@ -435,15 +435,18 @@ class IrcUpstream(Upstream):
         self._abort()
 
     # -- verbs -----------------------------------------------------------------------------
-    async def join(self, channel: str, timeout: float = 15) -> None:
+    def own_echo(self, command: str, channel: str) -> Callable[[Message, list[Any]], Any]:
+        """A waiter check: done when the server echoes our ``command`` (JOIN, PART) on
+        ``channel``, failed by an error naming that channel first."""
         folded = self.ctx.fold(channel)
+        fails = self.fails_for(channel)
 
         def check(msg: Message, results: list[Any]) -> Any:
             for r in results:
-                if isinstance(r, IrcError) and r.target and self.ctx.fold(r.target) == folded:
+                if isinstance(r, IrcError) and fails(r):
                     return r
             if (
-                msg.command == "JOIN"
+                msg.command == command
                 and self.ctx.is_me(msg.nick)
                 and msg.params
                 and self.ctx.fold(msg.params[0]) == folded
@@ -451,9 +454,12 @@ class IrcUpstream(Upstream):
                 return True
             return None
 
+        return check
+
+    async def join(self, channel: str, timeout: float = 15) -> None:
         if self.ctx.joined(channel):
             return
-        waiter = self.expect(check)
+        waiter = self.expect(self.own_echo("JOIN", channel))
         await self.send_lines([f"JOIN {channel}"])
         await self.wait(waiter, timeout, f"JOIN {channel}")
 

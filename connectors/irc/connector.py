@@ -52,22 +52,8 @@ class IrcConnector(PersistentConnector):
         lines = leave_lines(job.activity)
         channel = channel_name(job.activity)
         up = self._up(job)
-        folded = up.ctx.fold(channel)
-
-        def parted(msg: Message, results: list[Any]) -> Any:
-            for r in results:
-                if not isinstance(r, dict) and up.fails_for(channel)(r):
-                    return r
-            if (
-                msg.command == "PART"
-                and up.ctx.is_me(msg.nick)
-                and msg.params
-                and up.ctx.fold(msg.params[0]) == folded
-            ):
-                return True
-            return None
-
         self.runtime.remember_room(job, channel, False)
+        parted = up.own_echo("PART", channel)
         self.runtime.call(job, up.expect_after(lines, parted, job.remaining, f"PART {channel}"))
 
     def send(self, job: Job) -> None:
