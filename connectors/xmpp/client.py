@@ -36,6 +36,7 @@ from ..persistent import ConnectionSpec, Emit, Upstream
 from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
+from .outbound import instant_room_query
 from .states import connection_event
 from .stream import Stream, log_in, make_stream, targets
 from .translate import Result, translate
@@ -226,6 +227,14 @@ class XmppUpstream(Upstream):
         except IqTimeout:
             raise UpstreamTimeout(f"no answer to {what} within {timeout:.0f} s") from None
         return result.xml  # type: ignore[no-any-return]
+
+    async def open_instant_room(self, room_jid: str, timeout: float) -> None:
+        """Unlock a room our join created (XEP-0045 §10.1.2); the room answers the iq once
+        it is open to others."""
+        assert self.xmpp is not None
+        iq = self.xmpp.Iq(stype="set", sto=room_jid)
+        iq.append(instant_room_query())
+        await self.iq(iq, timeout, f"the configuration of {room_jid}")
 
     async def ping(self, timeout: float) -> None:
         """A XEP-0199 round trip to our server: what we sent before it has been handled."""

@@ -11,6 +11,7 @@ An error stanza answering the request fails it with the XMPP condition as its co
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
@@ -60,11 +61,13 @@ def _error_from(result: Result, jid: str, stanza: str = "") -> XmppError | None:
 async def join(
     up: XmppUpstream, room: str, nick: str, timeout: float, history: dict[str, str] | None = None
 ) -> None:
-    """Join ``room`` as ``nick``; done at our self-presence, failed by an error presence."""
+    """Join ``room`` as ``nick``; done at our self-presence, failed by an error presence.
+    A room the join created is opened to others before the join completes."""
     state = up.ctx.room(room)
     if state is not None and state.joined:
         return
-    up.ctx.enter(room, nick)
+    deadline = time.monotonic() + timeout
+    state = up.ctx.enter(room, nick)
     waiter = up.expect(lambda r: True if _is(r, "join", room) else _error_from(r, room, "presence"))
     show, status = up.presence
     up.send(
@@ -73,6 +76,18 @@ async def join(
         )
     )
     await up.wait(waiter, timeout, f"the join of {room}")
+    if state.created:
+        await _open(up, room, deadline - time.monotonic())
+
+
+async def _open(up: XmppUpstream, room: str, timeout: float) -> None:
+    # XEP-0045 §10.1.2: until we accept a configuration nobody else can enter. We are in
+    # the room either way, so a refusal is an error event, not a failed join.
+    try:
+        await up.open_instant_room(room, max(timeout, 5.0))
+    except SockethubError as exc:
+        text = f"created the room but could not open it to others: {exc.message}"
+        up.emit(up.error_event(XmppError(exc.code, "iq", sender=room, text=text)))
 
 
 async def restore_rooms(up: XmppUpstream, rooms: list[str], lost_at: float | None) -> None:

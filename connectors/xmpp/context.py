@@ -30,6 +30,7 @@ class RoomState:
     jid: str  # the room's bare JID, as we asked for it
     nick: str  # our nickname in it
     joined: bool = False  # the room confirmed our presence (status 110)
+    created: bool = False  # our join created it (status 201): locked until we open it
     occupants: dict[str, Occupant] = field(default_factory=dict)
     subject: str = ""
 

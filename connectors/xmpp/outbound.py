@@ -8,6 +8,8 @@ meant. Refusals are ``InvalidEnvelope`` errors that name the field.
     send            <message type="chat|groupchat" to id><body/>
                     [<replace id/> (XEP-0308)] <origin-id id/> (XEP-0359)
     join            <presence to="room/nick"><x xmlns=muc>[<history/>]</x> (XEP-0045 §7.2)
+                    and, when that created the room (status 201), the instant-room form:
+                    <query xmlns=muc#owner><x xmlns=jabber:x:data type=submit/> (§10.1.2)
     leave           <presence type="unavailable" to="room/nick"><status/> (§7.14)
     update          presence: <presence>[<show/>]<status/>, offline: type="unavailable"
                     topic: <message type="groupchat" to=room><subject/> (§8.1)
@@ -31,6 +33,7 @@ from .ids import split_jid
 __all__ = [
     "MUC_NS",
     "check_text",
+    "instant_room_query",
     "join_stanza",
     "leave_stanza",
     "message_stanza",
@@ -44,6 +47,8 @@ __all__ = [
 Activity = Mapping[str, Any]
 CLIENT = "jabber:client"
 MUC_NS = "http://jabber.org/protocol/muc"
+MUC_OWNER = "http://jabber.org/protocol/muc#owner"
+DATA_FORMS = "jabber:x:data"
 _REPLACE = "urn:xmpp:message-correct:0"
 _SID = "urn:xmpp:sid:0"
 # XML 1.0 §2.2 Char: no C0 controls except TAB, LF, CR; no U+FFFE/U+FFFF; no surrogates.
@@ -135,6 +140,14 @@ def join_stanza(
     if history:
         _sub(x, "history", ns=MUC_NS, **dict(history))
     return pres
+
+
+def instant_room_query() -> ET.Element:
+    """XEP-0045 §10.1.2: the owner accepts the default configuration with an empty submit
+    form; until then the room is locked and anyone else joining gets ``item-not-found``."""
+    query = ET.Element(f"{{{MUC_OWNER}}}query")
+    ET.SubElement(query, f"{{{DATA_FORMS}}}x", {"type": "submit"})
+    return query
 
 
 def leave_stanza(room_jid: str, nick: str, status: str = "") -> ET.Element:

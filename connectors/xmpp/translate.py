@@ -254,6 +254,7 @@ def _occupant_presence(
         if not state.joined:
             state.joined = True
             state.nick = nick  # the room may have changed it (§7.2.2, status 210)
+            state.created = "201" in codes  # §10.1.1: a new room, locked until configured
             return [
                 _activity(
                     "join",

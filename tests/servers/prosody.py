@@ -6,9 +6,10 @@
 What the config sets up, fresh for each server:
 
 - one virtual host, ``localhost``, with accounts registered through ``prosodyctl``;
-- a multi-user chat component, ``conference.localhost``, with ``muc_room_locking = false``
-  (a new room is otherwise locked until its owner configures it and every other joiner
-  gets ``item-not-found``; FIELD-NOTES) and message archives, so groupchat messages carry a
+- a multi-user chat component, ``conference.localhost``, with Prosody's defaults: a new
+  room is locked until its owner accepts a configuration (XEP-0045 §10.1.2), and every
+  other joiner gets ``item-not-found`` until then (``muc_room_locking``, on by default, as
+  on the servers people really run); and message archives, so groupchat messages carry a
   XEP-0359 ``<stanza-id>``;
 - TLS required on client streams (``c2s_require_encryption``), STARTTLS on ``port`` and
   direct TLS (XEP-0368) on ``tls_port``, both on 127.0.0.1 only, with a self-signed
@@ -86,7 +87,6 @@ VirtualHost "{DOMAIN}"
 
 Component "{MUC}" "muc"
   modules_enabled = {{ "muc_mam" }}
-  muc_room_locking = false
   restrict_room_creation = false
 """
 

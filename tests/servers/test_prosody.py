@@ -39,13 +39,31 @@ def test_two_clients_chat_and_share_a_room(server: XmppServer):
         assert got["from"].bare == server.jid("bob") and got["type"] == "chat"
 
         room = server.room("fixture-room")
-        alice.join(room, "Alice")  # no owner configuration needed: rooms are unlocked
+        alice.join(room, "Alice")  # creates it and accepts the instant room (§10.1.2)
         bob.join(room, "Bob")
         bob.send_message(room, "hi room", mtype="groupchat")
         echoed = alice.wait_body("hi room")
         assert str(echoed["from"]) == f"{room}/Bob"
         # the archive stamps groupchat messages with a XEP-0359 stanza id
         assert echoed.xml.find("{urn:xmpp:sid:0}stanza-id") is not None
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_a_new_room_is_locked_until_its_owner_configures_it(server: XmppServer):
+    """Prosody's default, as on real servers: the fixture does not turn locking off."""
+    from slixmpp.exceptions import PresenceError
+
+    alice, bob = PlainClient(server, "alice", "locker"), PlainClient(server, "bob", "knocker")
+    try:
+        room = server.room("locked-room")
+        alice.join(room, "Alice", accept_instant=False)
+        with pytest.raises(PresenceError) as refused:
+            bob.join(room, "Bob")
+        assert refused.value.condition == "item-not-found"
+        alice.configure(room, {})  # the empty submit form: an instant room
+        bob.join(room, "Bob")
     finally:
         alice.close()
         bob.close()

@@ -17,6 +17,8 @@ from tests.servers.prosody import XmppServer
 
 __all__ = ["PlainClient"]
 
+_MUC_USER = "http://jabber.org/protocol/muc#user"
+
 
 class PlainClient:
     """One account, logged in over STARTTLS trusting the server's certificate.
@@ -99,10 +101,47 @@ class PlainClient:
     def send_presence(self, **kw: Any) -> None:
         self.do(lambda: self.xmpp.send_presence(**kw))
 
-    def join(self, room: str, nick: str) -> Any:
-        return self.call(
-            self.xmpp.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=15)
+    def join(self, room: str, nick: str, accept_instant: bool = True) -> Any:
+        """Join ``room``; a room this join creates is opened as an instant room (XEP-0045
+        §10.1.2), as any client must before anyone else can enter it (unless told not to:
+        then it stays locked)."""
+        muc = self.xmpp.plugin["xep_0045"]
+        joined = self._refused_or(
+            muc.join_muc_wait(room, nick, maxstanzas=0, timeout=15),
+            lambda s: s.name == "presence" and s["type"] == "error" and s["from"].bare == room,
         )
+        codes = {s.get("code") for s in joined[0].xml.iter(f"{{{_MUC_USER}}}status")}
+        if accept_instant and "201" in codes:
+            self.configure(room, {})
+        return joined
+
+    def _refused_or(self, coro: Coroutine[Any, Any, Any], refused: Callable[[Any], bool]) -> Any:
+        """``coro``'s result, or ``PresenceError`` at the first stanza ``refused`` holds for:
+        slixmpp's join misses an error presence without a MUC payload (Prosody's answer
+        from a locked room) and would only time out."""
+        from slixmpp.exceptions import PresenceError
+
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+        def wake(_f: Any) -> None:
+            with self._cond:
+                self._cond.notify_all()
+
+        future.add_done_callback(wake)
+        deadline = time.monotonic() + 20
+        with self._cond:
+            while not future.done():
+                for stanza in self.stanzas:
+                    if id(stanza) not in self._seen and refused(stanza):
+                        self._seen.add(id(stanza))
+                        future.cancel()
+                        raise PresenceError(stanza)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    future.cancel()
+                    raise TimeoutError("no answer to the join")
+                self._cond.wait(left)
+        return future.result()
 
     def configure(self, room: str, values: dict[str, Any]) -> None:
         """As the room's owner, submit room configuration (XEP-0045 §10.2)."""
@@ -110,9 +149,10 @@ class PlainClient:
 
         form = Form()
         form["type"] = "submit"
-        form.add_field(
-            var="FORM_TYPE", ftype="hidden", value="http://jabber.org/protocol/muc#roomconfig"
-        )
+        if values:  # none: the empty form that accepts the defaults (an instant room)
+            form.add_field(
+                var="FORM_TYPE", ftype="hidden", value="http://jabber.org/protocol/muc#roomconfig"
+            )
         for var, value in values.items():
             form.add_field(var=var, value=value)
         self.call(self.xmpp.plugin["xep_0045"].set_room_config(room, form))

@@ -103,6 +103,11 @@ def test_join_leave_presence_and_subscription_stanzas():
     assert ask.findtext("{jabber:client}status") == "it's me"
     subject = outbound.subject_stanza(ROOM, "new topic", "s1")
     assert subject.findtext("{jabber:client}subject") == "new topic"
+    instant = ET.tostring(outbound.instant_room_query(), encoding="unicode")
+    assert instant == (  # XEP-0045 §10.1.2, Example 156
+        '<ns0:query xmlns:ns0="http://jabber.org/protocol/muc#owner" '
+        'xmlns:ns1="jabber:x:data"><ns1:x type="submit" /></ns0:query>'
+    )
 
 
 def test_error_conditions_map_to_the_error_tree():

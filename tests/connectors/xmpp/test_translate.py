@@ -151,6 +151,16 @@ def test_joining_a_room_occupants_then_ourselves():
     assert sorted(c.room(ROOM).occupants) == ["alice"]
 
 
+def test_a_self_presence_with_201_says_our_join_created_the_room():
+    c = ctx((ROOM, "alice"))
+    me = one("self-presence-201", c)
+    assert me["type"] == "join" and me["object"]["affiliation"] == "owner"
+    assert c.room(ROOM).created  # XEP-0045 §10.1.1: locked until we configure it
+    c = ctx((ROOM, "alice"))
+    one("self-presence-110", c)
+    assert not c.room(ROOM).created
+
+
 def test_presence_from_a_room_we_are_not_in_is_still_an_occupant():
     got = one("occupant-presence")  # no RoomState: nothing remembered, still translated
     assert got["actor"]["id"] == f"{ROOM}/bob"

@@ -106,6 +106,55 @@ def test_join_completes_at_our_self_presence_and_fails_with_the_condition():
     run(main())
 
 
+def test_a_join_that_creates_the_room_opens_it_before_completing():
+    async def main() -> None:
+        up, events, _ = upstream()
+        opened: list[str] = []
+        gate = asyncio.Event()
+
+        async def open_instant_room(room_jid: str, timeout: float) -> None:
+            opened.append(room_jid)
+            await gate.wait()  # the room's answer to our form
+
+        up.open_instant_room = open_instant_room  # type: ignore[method-assign]
+        task = asyncio.create_task(join(up, ROOM, "alice", 5))
+        await asyncio.sleep(0)
+        up._on_stanza(fixture("self-presence-201"))
+        await asyncio.sleep(0.05)
+        assert opened == [ROOM] and not task.done()  # not joined while others are locked out
+        gate.set()
+        await task
+
+        up2, events2, _ = upstream()  # a room that was there already: nothing to open
+        up2.open_instant_room = open_instant_room  # type: ignore[method-assign]
+        task = asyncio.create_task(join(up2, ROOM, "alice", 5))
+        await asyncio.sleep(0)
+        up2._on_stanza(fixture("self-presence-110"))
+        await task
+        assert opened == [ROOM]
+
+    run(main())
+
+
+def test_a_room_that_refuses_to_open_is_an_error_event_not_a_failed_join():
+    async def main() -> None:
+        up, events, _ = upstream()
+
+        async def open_instant_room(room_jid: str, timeout: float) -> None:
+            raise Refused("forbidden", code="forbidden")
+
+        up.open_instant_room = open_instant_room  # type: ignore[method-assign]
+        task = asyncio.create_task(join(up, ROOM, "alice", 5))
+        await asyncio.sleep(0)
+        up._on_stanza(fixture("self-presence-201"))
+        await task
+        assert events[-1]["type"] == "error"
+        assert "could not open it" in events[-1]["object"]["content"]
+        assert events[-1]["actor"]["id"] == ROOM
+
+    run(main())
+
+
 def test_rejoin_asks_for_history_since_the_loss_and_reports_failures():
     async def main() -> None:
         up, events, sent = upstream()
