@@ -5,6 +5,11 @@ whose associated data binds the ciphertext to the session, platform and actor, s
 value copied to another session or field does not open. The session key itself is stored
 only wrapped by a key derived from the server secret (``SOCKETHUB_SECRET``). Deleting the
 wrapped key makes everything sealed under it unreadable for good.
+
+A ``Keyring`` holds the key of the current secret and those of earlier ones
+(``SOCKETHUB_SECRET_PREVIOUS``): it wraps with the current key only and unwraps with any,
+saying when an earlier one opened it so the caller rewraps under the current key. That is
+what lets the secret change while sessions live on (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import nacl.encoding
@@ -25,6 +32,7 @@ from .errors import CredentialsInvalid
 
 __all__ = [
     "KEY_BYTES",
+    "Keyring",
     "new_session_key",
     "new_token",
     "token_digest",
@@ -79,6 +87,48 @@ def unwrap_key(server: bytes, wrapped: bytes, sid: str) -> bytes:
         raise CredentialsInvalid(
             "the session key cannot be unwrapped (was SOCKETHUB_SECRET changed?)"
         ) from None
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The server keys: ``current`` wraps, ``current`` or any of ``previous`` unwraps."""
+
+    current: bytes
+    previous: tuple[bytes, ...] = ()
+
+    @classmethod
+    def from_secrets(cls, secret: str, previous: str | Sequence[str] = "") -> Keyring:
+        earlier = [previous] if isinstance(previous, str) else list(previous)
+        return cls(server_key(secret), tuple(server_key(p) for p in earlier if p))
+
+    @classmethod
+    def of(cls, keys: bytes | Keyring) -> Keyring:
+        """A bare server key (one secret, nothing to rotate from) as a keyring."""
+        return keys if isinstance(keys, Keyring) else cls(keys)
+
+    def wrap(self, session_key: bytes, sid: str) -> bytes:
+        return wrap_key(self.current, session_key, sid)
+
+    def unwrap(self, wrapped: bytes, sid: str) -> tuple[bytes, bool]:
+        """The session key, and whether an earlier secret wrapped it (rewrap it then)."""
+        for index, server in enumerate((self.current, *self.previous)):
+            try:
+                return nacl.secret.Aead(server).decrypt(wrapped, sid.encode()), index > 0
+            except nacl.exceptions.CryptoError:
+                continue
+        raise CredentialsInvalid(
+            "the session key cannot be unwrapped with SOCKETHUB_SECRET"
+            + (" or SOCKETHUB_SECRET_PREVIOUS" if self.previous else "")
+            + " (was the secret changed without keeping the old one as "
+            "SOCKETHUB_SECRET_PREVIOUS?)"
+        )
+
+    def connection_keys(self, identity: str, secret_bearing: bool, sid: str) -> list[str]:
+        """The connection key under the current secret, then under each earlier one."""
+        return [
+            connection_key(server, identity, secret_bearing, sid)
+            for server in (self.current, *self.previous)
+        ]
 
 
 def seal_json(key: bytes, value: Any, aad: str) -> bytes:

@@ -34,6 +34,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "makes a random one per run; `web`/`worker` refuse to start. All processes of one "
         "deployment must share it.",
     ),
+    "SOCKETHUB_SECRET_PREVIOUS": (
+        "secret_previous",
+        "",
+        "While rotating the secret: the other secret, still accepted for unwrapping session "
+        "keys (each is rewrapped under `SOCKETHUB_SECRET` when used). See "
+        "docs/deployment.md for the procedure.",
+    ),
     "SOCKETHUB_HOST": ("host", "127.0.0.1", "Address the gateway listens on."),
     "SOCKETHUB_PORT": ("port", "10550", "Port the gateway listens on."),
     "SOCKETHUB_PLATFORMS": (
@@ -143,6 +150,7 @@ _BOOL = {
 class Settings:
     redis_url: str = ""
     secret: str = ""
+    secret_previous: str = ""
     host: str = "127.0.0.1"
     port: int = 10550
     platforms: tuple[str, ...] = ()
@@ -195,6 +203,8 @@ class Settings:
             raise ConfigError(f"missing configuration: set {', '.join(missing)}")
         if "secret" in attrs and len(self.secret) < 16:
             raise ConfigError("SOCKETHUB_SECRET must be at least 16 characters")
+        if "secret" in attrs and self.secret_previous and len(self.secret_previous) < 16:
+            raise ConfigError("SOCKETHUB_SECRET_PREVIOUS must be at least 16 characters")
 
 
 def _convert(raw: str, kind: str) -> Any:

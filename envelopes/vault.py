@@ -2,6 +2,10 @@
 
 Used by the gateway to store what a browser sends and by a worker to read it back for one
 task. ``redis`` is any redis-py client (bytes or str responses).
+
+While the server secret is being rotated (``SOCKETHUB_SECRET_PREVIOUS`` set), a session key
+that only an earlier secret opens is rewrapped under the current one as it is used, so
+the earlier secret is needed only until every live session has been used or has ended.
 """
 
 from __future__ import annotations
@@ -13,21 +17,34 @@ from .errors import CredentialsMissing, SessionError
 
 __all__ = ["Vault"]
 
+# Rewrap only a session that still exists: a plain HSET after it expired would bring
+# back a hash holding just the key, with no TTL. KEYS: session hash; ARGV: wrapped key.
+_REWRAP = """
+if redis.call('HEXISTS', KEYS[1], 'wkey') == 1 then
+  redis.call('HSET', KEYS[1], 'wkey', ARGV[1])
+  return 1
+end
+return 0
+"""
+
 
 def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode("latin-1")
 
 
 class Vault:
-    def __init__(self, redis: Any, server_key: bytes):
+    def __init__(self, redis: Any, server_keys: bytes | sealing.Keyring):
         self._redis = redis
-        self._server = server_key
+        self._keys = sealing.Keyring.of(server_keys)
 
     def session_key(self, sid: str) -> bytes:
         wrapped = self._redis.hget(keys.session(sid), "wkey")
         if wrapped is None:
             raise SessionError(f"session {sid} has ended", code="session-expired")
-        return sealing.unwrap_key(self._server, _bytes(wrapped), sid)
+        key, stale = self._keys.unwrap(_bytes(wrapped), sid)
+        if stale:
+            self._redis.eval(_REWRAP, 1, keys.session(sid), self._keys.wrap(key, sid))
+        return key
 
     @staticmethod
     def _aad(sid: str, platform: str, actor: str) -> str:
@@ -51,11 +68,20 @@ class Vault:
         pipe = self._redis.pipeline()
         pipe.hset(keys.session_creds(sid), keys.creds_field(platform, actor), sealed)
         if identity is not None:
-            ckey = sealing.connection_key(self._server, identity[0], identity[1], sid)
+            ckey = self._connection_key(platform, identity, sid)
             pipe.hset(keys.session_creds(sid), keys.connection_key_field(platform, actor), ckey)
         if ttl and ttl > 0:
             pipe.expire(keys.session_creds(sid), ttl)
         pipe.execute()
+
+    def _connection_key(self, platform: str, identity: tuple[str, bool], sid: str) -> str:
+        """The key under the current secret, unless a connection opened under an earlier
+        one is still there: then that one, so tabs keep sharing it across a rotation."""
+        current, *earlier = self._keys.connection_keys(identity[0], identity[1], sid)
+        for ckey in earlier:
+            if self._redis.exists(keys.connection(platform, ckey)):
+                return ckey
+        return current
 
     def lookup(self, sid: str, platform: str, actor: str) -> tuple[bool, str | None]:
         """Whether credentials are stored, and the key of the connection they open: what

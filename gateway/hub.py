@@ -44,7 +44,7 @@ class Hub:
         self.enqueuer = enqueuer
         self.gateway_id = secrets.token_hex(6)
         self.redis = redis_client(settings.redis_url)
-        server = sealing.server_key(settings.secret)
+        server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
         self.sessions = SessionStore(self.redis, server, settings.resume_grace)
         self.vault = Vault(self.redis, server)
         self.outbox = Outbox(self.redis, settings.stream_maxlen)

@@ -3,22 +3,44 @@
 While a browser is attached, the session's keys are refreshed by its gateway's heartbeat;
 once detached they live ``resume_grace`` seconds more, then Redis deletes them, and with
 them the wrapped key: whatever was sealed under it is unreadable from then on.
+
+Every resume replaces the token (the welcome carries the new one; the old one opens
+nothing from then on), so a token seen once, in a log or a copied hello, is worth nothing
+after the browser's next resume. A resume also rewraps a session key that only an
+earlier server secret opens (``SOCKETHUB_SECRET_PREVIOUS``).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from envelopes import keys, sealing
-from envelopes.errors import SessionError
+from envelopes.errors import SessionError, SockethubError
 
 __all__ = ["Session", "SessionStore", "ATTACHED_TTL"]
 
 ATTACHED_TTL = 120  # seconds; refreshed every HEARTBEAT by the attached gateway
 HEARTBEAT = 20
+# What ``create`` makes (token_urlsafe), with room to spare; anything else never reaches
+# a key name (``sid:out`` would name the session's stream, and Redis would fail the read).
+_SID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_TOKEN_MAX = 128
+
+# Take the session over if the presented token is still the current one, and put the new
+# token (and the key rewrapped under the current secret, if it was) in its place: two
+# resumes with the same token cannot both succeed. The digests compared are SHA-256 of
+# 256-bit random tokens, so a timing difference reveals nothing usable.
+# KEYS: session hash. ARGV: presented digest, new digest, gateway id, rewrapped key or "".
+_TAKE_OVER = """
+if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'gw', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'wkey', ARGV[4]) end
+return redis.call('HINCRBY', KEYS[1], 'gen', 1)
+"""
 
 
 @dataclass
@@ -27,6 +49,10 @@ class Session:
     token: str
     gen: int
     resumed: bool = False
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("latin-1")
 
 
 def _session_keys(sid: str) -> list[str]:
@@ -39,9 +65,9 @@ def _session_keys(sid: str) -> list[str]:
 
 
 class SessionStore:
-    def __init__(self, redis: Any, server_key: bytes, resume_grace: float):
+    def __init__(self, redis: Any, server_keys: bytes | sealing.Keyring, resume_grace: float):
         self._redis = redis
-        self._server = server_key
+        self._keys = sealing.Keyring.of(server_keys)
         self._grace = int(max(1, resume_grace))
 
     @property
@@ -51,7 +77,7 @@ class SessionStore:
     def create(self, gateway_id: str) -> Session:
         sid = secrets.token_urlsafe(16)
         token = sealing.new_token()
-        wrapped = sealing.wrap_key(self._server, sealing.new_session_key(), sid)
+        wrapped = self._keys.wrap(sealing.new_session_key(), sid)
         pipe = self._redis.pipeline()
         pipe.hset(
             keys.session(sid),
@@ -68,11 +94,20 @@ class SessionStore:
         return Session(sid=sid, token=token, gen=1)
 
     def resume(self, sid: Any, token: Any, gateway_id: str) -> Session:
-        """Take over a session; the gateway that had it sees a ``ctl`` entry and lets go."""
-        if not isinstance(sid, str) or not isinstance(token, str) or len(sid) > 64:
-            raise SessionError("resume needs the session id and token strings")
-        digest = self._redis.hget(keys.session(sid), "tok")
-        if digest is None:
+        """Take over a session; the gateway that had it sees a ``ctl`` entry and lets go.
+        The returned session carries the new token."""
+        if not isinstance(sid, str) or not _SID.fullmatch(sid):
+            raise SessionError(
+                "resume.session is not a session id (16-64 of A-Z a-z 0-9 _ -)",
+                code="session-refused",
+            )
+        if not isinstance(token, str) or not token or len(token) > _TOKEN_MAX:
+            raise SessionError(
+                f"resume.token must be the token string of the welcome (at most {_TOKEN_MAX})",
+                code="session-refused",
+            )
+        digest, wrapped = self._redis.hmget(keys.session(sid), ["tok", "wkey"])
+        if digest is None or wrapped is None:
             raise SessionError(
                 "session has ended (not resumed within the grace period)",
                 code="session-expired",
@@ -81,14 +116,31 @@ class SessionStore:
             digest = digest.decode()
         if not sealing.tokens_match(token, digest):
             raise SessionError("resume token does not match the session", code="session-refused")
-        gen = int(self._redis.hincrby(keys.session(sid), "gen", 1))
+        try:
+            session_key, stale = self._keys.unwrap(_bytes(wrapped), sid)
+        except SockethubError as exc:  # the secret changed and the old one was not kept
+            raise SessionError(exc.message, code="session-expired") from None
+        rewrapped = self._keys.wrap(session_key, sid) if stale else b""
+        new_token = sealing.new_token()
+        gen = int(
+            self._redis.eval(
+                _TAKE_OVER,
+                1,
+                keys.session(sid),
+                digest,
+                sealing.token_digest(new_token),
+                gateway_id,
+                rewrapped,
+            )
+        )
+        if gen < 0:  # another socket resumed it with this token a moment ago
+            raise SessionError("resume token does not match the session", code="session-refused")
         pipe = self._redis.pipeline()
-        pipe.hset(keys.session(sid), "gw", gateway_id)
         pipe.xadd(keys.session_stream(sid), {"ctl": "attach", "gen": gen})
         for key in _session_keys(sid):
             pipe.expire(key, self.attached_ttl)
         pipe.execute()
-        return Session(sid=sid, token=token, gen=gen, resumed=True)
+        return Session(sid=sid, token=new_token, gen=gen, resumed=True)
 
     def current_gen(self, sid: str) -> int:
         value = self._redis.hget(keys.session(sid), "gen")

@@ -46,7 +46,9 @@ class Runner:
         self.node_queue = node_queue
         self.forward = forward
         self.outbox = Outbox(redis, settings.stream_maxlen)
-        self.vault = Vault(redis, sealing.server_key(settings.secret))
+        self.vault = Vault(
+            redis, sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
+        )
         self._connectors: dict[str, Connector] = {}
         self._managers: list[Manager] = []
         self._lock = threading.Lock()

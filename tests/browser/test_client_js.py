@@ -189,6 +189,35 @@ def test_socket_killed_mid_flight_resumes_and_loses_nothing(live_page: Any) -> N
     assert out["seqs"] >= 11
 
 
+def test_each_resume_keeps_the_new_token_for_the_next_one(live_page: Any) -> None:
+    """The gateway replaces the token at every resume; a client that kept the first one
+    would get its second resume refused and lose the session."""
+    out = live_page.evaluate(
+        """async () => {
+            const sc = client(200);
+            const states = [];
+            sc.on('connection', (i) => states.push(i.state));
+            await sc.ready();
+            const session = sc.session, tokens = [sc._token];
+            for (let round = 0; round < 2; round++) {
+                const resumed = new Promise((r) => sc.on('connection',
+                    (i) => i.state === 'resumed' && r()));
+                sc._socket.close();
+                await resumed;
+                tokens.push(sc._token);
+            }
+            const after = await echo(sc, 'still the same session');
+            sc.close();
+            return {states, tokens, same: sc.session === session,
+                    after: after.object.content};
+        }"""
+    )
+    assert out["states"].count("resumed") == 2, out["states"]
+    assert "new-session" not in out["states"] and out["same"]
+    assert len(set(out["tokens"])) == 3  # a new token from each welcome, kept
+    assert out["after"] == "still the same session"
+
+
 def test_refused_resume_starts_a_new_session_and_replays_credentials(live_page: Any) -> None:
     out = live_page.evaluate(
         """async () => {

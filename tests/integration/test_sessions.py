@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
 
-from envelopes import keys
+from envelopes import keys, sealing
 from envelopes.outbox import Outbox
 
+from ..servers.ircd import run_ngircd
 from ..stack import Stack
 from ..wsclient import Client, activity
 
@@ -234,5 +236,126 @@ def test_resume_past_the_buffer_says_what_was_missed():
         first = c2.wait(lambda f: f.get("kind") == "event")
         assert first["seq"] == missed["to"] + 1
         c2.close()
+    finally:
+        s.stop()
+
+
+# -- the resume token and the server secret -----------------------------------------------
+def test_every_resume_gets_a_new_token_and_the_old_one_stops_working(two_gateways):
+    s = two_gateways
+    c = Client(s.ws_url_of(0))
+    first = c.resume_info
+    c.close()
+    c2 = Client(s.ws_url_of(1), hello={"kind": "hello", "resume": first})
+    assert c2.welcome["resumed"] is True and c2.welcome["token"] != first["token"]
+    second = c2.resume_info
+    c2.close()
+    stale = Client(s.ws_url_of(0), hello={"kind": "hello", "resume": first})
+    assert stale.welcome["resumed"] is False
+    assert stale.welcome["resumeError"]["code"] == "session-refused"
+    stale.close()
+    c3 = Client(s.ws_url_of(0), hello={"kind": "hello", "resume": second})  # the new one works
+    assert c3.welcome["resumed"] is True and c3.welcome["session"] == first["session"]
+    assert c3.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    c3.close()
+
+
+@pytest.mark.parametrize(
+    "session",
+    [12345, None, ["a"], "", "x" * 5000, "../etc/passwd", "has space in it xx", "OUT"],
+    ids=["int", "null", "list", "empty", "5000", "path", "space", "other-key"],
+)
+def test_malformed_resume_ids_get_a_resume_error_and_a_fresh_session(two_gateways, session):
+    s = two_gateways
+    real = Client(s.ws_url)
+    info = real.resume_info
+    real.close()
+    if session == "OUT":  # names the session's event stream: the lookup used to crash
+        session = f"{info['session']}:out"
+    c = Client(s.ws_url, hello={"kind": "hello", "resume": dict(info, session=session)})
+    assert c.welcome["resumed"] is False
+    assert c.welcome["resumeError"]["code"] == "session-refused"
+    assert "session id" in c.welcome["resumeError"]["message"]
+    assert c.request(activity("dummy", "echo", object=MSG))["status"] == "completed"
+    c.close()
+
+
+SECRET_A, SECRET_B = "secret-number-one-0123456789", "secret-number-two-9876543210"
+
+
+def _restart(s: Stack, gateway: dict[str, str], worker: dict[str, str]) -> None:
+    """Stop every gateway and worker (SIGTERM, as a deploy does) and start them again."""
+    for name in [n for n in s.procs if n.startswith(("web", "worker"))]:
+        s.kill(name, signal.SIGTERM)
+    s.gateways.clear()
+    s.start_worker("irc", **worker)
+    s.start_gateway(**gateway)
+
+
+def _secrets(current: str, previous: str = "") -> dict[str, str]:
+    return {"SOCKETHUB_SECRET": current, "SOCKETHUB_SECRET_PREVIOUS": previous}
+
+
+def test_rotating_the_secret_keeps_sessions_and_their_credentials(tmp_path_factory):
+    """The procedure of docs/deployment.md, through restarts of every process: sessions
+    resume at each step and the worker still opens their credentials (IRC ``connect``)."""
+    with run_ngircd(tmp_path_factory.mktemp("ircd")) as ircd:
+        env = {"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"}
+        s = Stack(platforms=("irc",), env_overrides={**env, **_secrets(SECRET_A)}).start()
+        try:
+            actor = {"id": f"rotor@{ircd.host}", "type": "person", "name": "rotor"}
+            creds = {"nick": "rotor", "server": ircd.host, "port": ircd.port, "secure": False}
+            c = Client(s.ws_url)
+            stored = c.request(
+                activity("irc", "credentials", actor=actor, object={"type": "credentials", **creds})
+            )
+            assert stored["status"] == "completed", stored
+            info = c.resume_info
+            c.close()
+
+            def resume_and_connect() -> None:
+                nonlocal info
+                c = Client(s.ws_url, hello={"kind": "hello", "resume": info})
+                assert c.welcome["resumed"] is True, c.welcome
+                reply = c.request(activity("irc", "connect", actor=actor), 30)
+                assert reply["status"] == "completed", reply  # the worker opened them
+                assert c.request(activity("irc", "disconnect", actor=actor), 30)["status"] == (
+                    "completed"
+                )
+                info = c.resume_info
+                c.close()
+
+            # 1. B is accepted everywhere before anything uses it.
+            _restart(s, _secrets(SECRET_A, SECRET_B), _secrets(SECRET_A, SECRET_B))
+            resume_and_connect()
+            # 2. Half-way through the switch: the gateway has B, the worker still A.
+            _restart(s, _secrets(SECRET_B, SECRET_A), _secrets(SECRET_A, SECRET_B))
+            resume_and_connect()
+            # 3. Everyone on B, A still accepted: using the session rewraps its key.
+            _restart(s, _secrets(SECRET_B, SECRET_A), _secrets(SECRET_B, SECRET_A))
+            resume_and_connect()
+            wrapped = s.redis().hget(keys.session(info["session"]), "wkey")
+            sealing.unwrap_key(sealing.server_key(SECRET_B), wrapped, info["session"])
+            # 4. A is gone: the session and its credentials live on.
+            _restart(s, _secrets(SECRET_B), _secrets(SECRET_B))
+            resume_and_connect()
+        finally:
+            s.stop()
+
+
+def test_a_secret_changed_without_keeping_the_old_one_starts_a_fresh_session():
+    s = Stack(env_overrides=_secrets(SECRET_A)).start()
+    try:
+        c = Client(s.ws_url)
+        info = c.resume_info
+        c.close()
+        for name in [n for n in s.procs if n.startswith("web")]:
+            s.kill(name, signal.SIGTERM)
+        s.gateways.clear()
+        s.start_gateway(**_secrets(SECRET_B))
+        c = Client(s.ws_url, hello={"kind": "hello", "resume": info})
+        assert c.welcome["resumed"] is False  # not a resumed session whose keys never open
+        assert "SOCKETHUB_SECRET_PREVIOUS" in c.welcome["resumeError"]["message"]
+        c.close()
     finally:
         s.stop()

@@ -1,0 +1,117 @@
+"""Sessions and the vault against a real Redis: resume tokens rotate, resumed ids are
+checked before they reach a key name, and the server secret can be rotated."""
+
+from __future__ import annotations
+
+import pytest
+
+from envelopes import keys, sealing
+from envelopes.errors import CredentialsInvalid, SessionError
+from envelopes.vault import Vault
+from gateway.sessions import SessionStore
+
+A, B = "a" * 32, "b" * 32
+
+
+def test_every_resume_rotates_the_token(redis_client):
+    store = SessionStore(redis_client, sealing.server_key(A), 60)
+    first = store.create("g1")
+    second = store.resume(first.sid, first.token, "g2")
+    assert second.resumed and second.token != first.token
+    with pytest.raises(SessionError) as refused:
+        store.resume(first.sid, first.token, "g3")  # the old token no longer opens it
+    assert refused.value.code == "session-refused"
+    third = store.resume(second.sid, second.token, "g3")
+    assert third.token not in (first.token, second.token) and third.gen == second.gen + 1
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [
+        12345,
+        None,
+        ["x"],
+        {"a": 1},
+        "",
+        "x" * 65,
+        "x" * 10_000,
+        "abc:out",  # another key of the session, of another type
+        "../../etc",
+        "s p a c e",
+        "ünïcode-session-id-xx",
+    ],
+    ids=["int", "none", "list", "dict", "empty", "65", "10k", "other-key", "dots", "space", "uni"],
+)
+def test_malformed_session_ids_are_refused_clearly(redis_client, sid):
+    store = SessionStore(redis_client, sealing.server_key(A), 60)
+    real = store.create("g1")
+    redis_client.xadd(keys.session_stream(real.sid), {"x": "1"})
+    if sid == "abc:out":  # a stream where a session hash would be: WRONGTYPE if looked up
+        sid = f"{real.sid}:out"
+    with pytest.raises(SessionError) as refused:
+        store.resume(sid, real.token, "g2")
+    assert refused.value.code == "session-refused"
+    assert "session id" in refused.value.message
+
+
+@pytest.mark.parametrize("token", [None, 7, "", "t" * 200], ids=["none", "int", "empty", "200"])
+def test_malformed_tokens_are_refused_clearly(redis_client, token):
+    store = SessionStore(redis_client, sealing.server_key(A), 60)
+    real = store.create("g1")
+    with pytest.raises(SessionError) as refused:
+        store.resume(real.sid, token, "g2")
+    assert refused.value.code == "session-refused"
+
+
+def _keys(secret: str, previous: str = "") -> sealing.Keyring:
+    return sealing.Keyring.from_secrets(secret, previous)
+
+
+def test_the_previous_secret_unwraps_and_the_key_is_rewrapped_on_use(redis_client):
+    old = SessionStore(redis_client, _keys(A), 60).create("g1")
+    Vault(redis_client, _keys(A)).store(old.sid, "dummy", "me", {"password": "pw"})
+    with pytest.raises(CredentialsInvalid) as broken:
+        Vault(redis_client, _keys(B)).load(old.sid, "dummy", "me")
+    assert "SOCKETHUB_SECRET" in str(broken.value)
+
+    rotated = Vault(redis_client, _keys(B, A))
+    assert rotated.load(old.sid, "dummy", "me") == {"password": "pw"}
+    # rewrapped under B: B alone opens it from now on, A alone no longer does
+    assert Vault(redis_client, _keys(B)).load(old.sid, "dummy", "me") == {"password": "pw"}
+    with pytest.raises(CredentialsInvalid):
+        Vault(redis_client, _keys(A)).load(old.sid, "dummy", "me")
+
+
+def test_a_resume_rewraps_under_the_current_secret(redis_client):
+    old = SessionStore(redis_client, _keys(A), 60).create("g1")
+    SessionStore(redis_client, _keys(B, A), 60).resume(old.sid, old.token, "g2")
+    wrapped = redis_client.hget(keys.session(old.sid), "wkey")
+    sealing.unwrap_key(sealing.server_key(B), wrapped, old.sid)  # raises if not B's
+
+
+def test_a_mixed_fleet_reads_both_while_the_secret_changes(redis_client):
+    """Step 1 of the procedure: the new secret is accepted everywhere before it is used."""
+    sess = SessionStore(redis_client, _keys(A), 60).create("g1")
+    behind, ahead = Vault(redis_client, _keys(A, B)), Vault(redis_client, _keys(B, A))
+    ahead.store(sess.sid, "dummy", "me", {"n": 1})  # rewraps under B
+    assert behind.load(sess.sid, "dummy", "me") == {"n": 1}  # rewraps back under A
+    assert ahead.load(sess.sid, "dummy", "me") == {"n": 1}
+    behind.store(sess.sid, "dummy", "me", {"n": 2})
+    assert ahead.load(sess.sid, "dummy", "me") == {"n": 2}
+
+
+def test_a_connection_opened_before_the_rotation_keeps_its_key(redis_client):
+    """Tabs with the same account share one upstream connection across a rotation: the
+    key computed under the previous secret is used while that connection exists."""
+    one = SessionStore(redis_client, _keys(A), 60).create("g1")
+    two = SessionStore(redis_client, _keys(B, A), 60).create("g1")
+    Vault(redis_client, _keys(A)).store(one.sid, "irc", "me", {"n": 1}, ("me@irc", True))
+    _, before = Vault(redis_client, _keys(A)).lookup(one.sid, "irc", "me")
+    assert before is not None
+    rotated = Vault(redis_client, _keys(B, A))
+    rotated.store(two.sid, "irc", "me", {"n": 1}, ("me@irc", True))
+    _, fresh = rotated.lookup(two.sid, "irc", "me")
+    assert fresh != before  # no live connection under the old key: the new key
+    redis_client.hset(keys.connection("irc", before), "owner", "q")  # now there is one
+    rotated.store(two.sid, "irc", "me", {"n": 1}, ("me@irc", True))
+    assert rotated.lookup(two.sid, "irc", "me")[1] == before
