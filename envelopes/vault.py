@@ -4,8 +4,10 @@ Used by the gateway to store what a browser sends and by a worker to read it bac
 task. ``redis`` is any redis-py client (bytes or str responses).
 
 While the server secret is being rotated (``SOCKETHUB_SECRET_PREVIOUS`` set), a session key
-that only an earlier secret opens is rewrapped under the current one as it is used, so
-the earlier secret is needed only until every live session has been used or has ended.
+that only an earlier secret opens is rewrapped under the current one as it is used, and
+the gateway's heartbeat rewraps those of the sessions attached to it (``rewrap``), so the
+earlier secret is needed only until every gateway has had a heartbeat and every detached
+session has been resumed or has ended.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import keys, sealing
-from .errors import CredentialsMissing, SessionError
+from .errors import CredentialsMissing, SessionError, SockethubError
 
 __all__ = ["Vault"]
 
@@ -45,6 +47,31 @@ class Vault:
         if stale:
             self._redis.eval(_REWRAP, 1, keys.session(sid), self._keys.wrap(key, sid))
         return key
+
+    def rewrap(self, sids: list[str]) -> int:
+        """Rewrap under the current secret each key of ``sids`` that only an earlier secret
+        opens; returns how many. Two round trips, and none without an earlier secret."""
+        if not self._keys.previous or not sids:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hget(keys.session(sid), "wkey")
+        stale: list[tuple[str, bytes]] = []
+        for sid, wrapped in zip(sids, pipe.execute(), strict=True):
+            if wrapped is None:
+                continue
+            try:
+                key, old = self._keys.unwrap(_bytes(wrapped), sid)
+            except SockethubError:
+                continue  # no secret of ours opens it: nothing to do here
+            if old:
+                stale.append((sid, self._keys.wrap(key, sid)))
+        if stale:
+            pipe = self._redis.pipeline(transaction=False)
+            for sid, rewrapped in stale:
+                pipe.eval(_REWRAP, 1, keys.session(sid), rewrapped)
+            pipe.execute()
+        return len(stale)
 
     @staticmethod
     def _aad(sid: str, platform: str, actor: str) -> str:

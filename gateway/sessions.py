@@ -20,6 +20,7 @@ from typing import Any
 
 from envelopes import keys, sealing
 from envelopes.errors import SessionError, SockethubError
+from envelopes.vault import Vault
 
 __all__ = ["Session", "SessionStore", "ATTACHED_TTL"]
 
@@ -68,6 +69,7 @@ class SessionStore:
     def __init__(self, redis: Any, server_keys: bytes | sealing.Keyring, resume_grace: float):
         self._redis = redis
         self._keys = sealing.Keyring.of(server_keys)
+        self._vault = Vault(redis, self._keys)
         self._grace = int(max(1, resume_grace))
 
     @property
@@ -151,6 +153,8 @@ class SessionStore:
         return int(value) if value is not None else 0
 
     def touch(self, sids: list[str]) -> None:
+        """The heartbeat: keep attached sessions alive; while the secret is being rotated,
+        also rewrap their keys under the current one (docs/deployment.md)."""
         if not sids:
             return
         pipe = self._redis.pipeline(transaction=False)
@@ -158,6 +162,7 @@ class SessionStore:
             for key in _session_keys(sid):
                 pipe.expire(key, self.attached_ttl)
         pipe.execute()
+        self._vault.rewrap(sids)
 
     def detach(self, sid: str, gen: int) -> None:
         """Start the grace period, unless another socket has resumed the session."""

@@ -115,3 +115,17 @@ def test_a_connection_opened_before_the_rotation_keeps_its_key(redis_client):
     redis_client.hset(keys.connection("irc", before), "owner", "q")  # now there is one
     rotated.store(two.sid, "irc", "me", {"n": 1}, ("me@irc", True))
     assert rotated.lookup(two.sid, "irc", "me")[1] == before
+
+
+def test_the_heartbeat_rewraps_attached_sessions_while_rotating(redis_client):
+    """Sessions that sit attached and idle do not keep the old secret needed."""
+    idle = [SessionStore(redis_client, _keys(A), 60).create("g1") for _ in range(3)]
+    SessionStore(redis_client, _keys(A), 60).touch([s.sid for s in idle])  # nothing to do
+    rotating = SessionStore(redis_client, _keys(B, A), 60)
+    rotating.touch([s.sid for s in idle])
+    for s in idle:
+        wrapped = redis_client.hget(keys.session(s.sid), "wkey")
+        sealing.unwrap_key(sealing.server_key(B), wrapped, s.sid)  # raises if not B's
+    redis_client.delete(keys.session(idle[0].sid))
+    rotating.touch([idle[0].sid])  # an ended session is not brought back
+    assert not redis_client.exists(keys.session(idle[0].sid))
