@@ -25,6 +25,20 @@ def test_every_resume_rotates_the_token(redis_client):
     assert third.token not in (first.token, second.token) and third.gen == second.gen + 1
 
 
+def test_two_resumes_with_one_token_cannot_both_win(redis_client, monkeypatch):
+    store = SessionStore(redis_client, sealing.server_key(A), 60)
+    first = store.create("g1")
+    # The second resume read the session before the first one replaced the token.
+    seen = redis_client.hmget(keys.session(first.sid), ["tok", "wkey"])
+    winner = store.resume(first.sid, first.token, "g2")
+    monkeypatch.setattr(redis_client, "hmget", lambda *_a, **_k: seen)
+    with pytest.raises(SessionError) as lost:
+        store.resume(first.sid, first.token, "g3")
+    assert lost.value.code == "session-refused"
+    assert redis_client.hget(keys.session(first.sid), "gw") == b"g2"
+    assert store.current_gen(first.sid) == winner.gen
+
+
 @pytest.mark.parametrize(
     "sid",
     [
