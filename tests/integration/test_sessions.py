@@ -8,7 +8,6 @@ import time
 import pytest
 
 from envelopes import keys
-from envelopes.outbox import Outbox
 
 from ..stack import Stack
 from ..wsclient import Client, activity
@@ -28,7 +27,7 @@ def two_gateways():
 
 
 def inject_events(stack: Stack, sid: str, n: int, tag: str, maxlen: int = 2000) -> None:
-    outbox = Outbox(stack.redis(), maxlen)
+    outbox = stack.outbox(maxlen)
     for i in range(n):
         assert (
             outbox.event(
