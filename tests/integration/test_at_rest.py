@@ -19,8 +19,11 @@ from typing import Any
 
 import pytest
 
+from ..connectors.xmpp.session import Browser as XmppBrowser
 from ..servers.ircclient import RawIrcClient
 from ..servers.ircd import run_ngircd
+from ..servers.prosody import run_prosody
+from ..servers.xmpppeer import PlainClient
 from ..session import Browser, msg
 from ..stack import SECRET, Stack
 from ..wsclient import Client, activity
@@ -188,3 +191,53 @@ def test_redis_holds_no_message_text_and_no_secret(chat_stack, ircd, irc_passwor
         assert not found, "readable in Redis:\n" + "\n".join(found)
     b.close()
     c.close()
+
+
+@pytest.fixture(scope="module")
+def xmpp_server(tmp_path_factory):
+    with run_prosody(tmp_path_factory.mktemp("prosody-at-rest"), users=("alice", "bob")) as srv:
+        yield srv
+
+
+def test_redis_holds_no_xmpp_chat_and_no_password(xmpp_server):
+    texts = {name: _marker(name) for name in ("to-xmpp", "from-xmpp", "queued")}
+    s = Stack(
+        platforms=("xmpp",),
+        env_overrides={
+            "SOCKETHUB_REQUEST_TIMEOUT": "20",
+            "SSL_CERT_FILE": str(xmpp_server.ca_file),
+        },
+    ).start()
+    bob = PlainClient(xmpp_server, "bob")
+    try:
+        a = XmppBrowser(s, xmpp_server, "alice")
+        a.ok("connect")
+        a.ok("send", target=a.person("bob"), object=msg(texts["to-xmpp"]))
+        bob.wait_body(texts["to-xmpp"])
+        bob.send_message(a.jid, texts["from-xmpp"])
+        got = a.event(lambda x: x["type"] == "send")
+        assert got["object"]["content"] == texts["from-xmpp"]
+        # a send no worker consumes: it waits in the direct queue of the connection's node
+        s.kill("worker-xmpp")
+        a.client.send(
+            activity(
+                "xmpp", "send", actor=a.actor, target=a.person("bob"), object=msg(texts["queued"])
+            )
+        )
+        r, queues = s.redis(), ("xmpp", "worker-xmpp@127.0.0.1.dq")
+        deadline = time.time() + 10
+        while sum(r.llen(q) for q in queues) < 1:
+            assert time.time() < deadline, "the request never reached a queue"
+            time.sleep(0.05)
+        needles = {
+            **texts,
+            "alice's password": xmpp_server.password("alice"),
+            "SOCKETHUB_SECRET": SECRET,
+            "resume token": a.client.welcome["token"],
+        }
+        found = leaks(s.redis(), needles)
+        assert not found, "readable in Redis:\n" + "\n".join(found)
+        a.close()
+    finally:
+        bob.close()
+        s.stop()
