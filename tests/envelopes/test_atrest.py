@@ -174,3 +174,32 @@ def test_failure_frames_keep_their_shape(world):
     outbox.reply(sess.sid, "q", failure_frame("q", {"code": "x", "message": "m"}, {"type": "e"}))
     (entry,) = _raw(r, sess.sid)
     assert json.loads(atrest.open_frame(sess.sid, entry) or "{}")["activity"]["error"] == "m"
+
+
+def test_a_forwarded_task_is_sealed_again(redis_url, world):
+    """The worker forwards a task to the node holding its connection: the copy in that
+    node's queue carries the sealed activity, never the opened one."""
+    from tasks.app import make_celery
+
+    r, store, atrest, _outbox = world
+    sess = store.create("gw")
+    said = _text()
+    registry = default_registry()
+    app = make_celery(Settings(secret=SECRET, redis_url=redis_url), registry)
+    try:
+        payload = {
+            "session": sess.sid,
+            "request": "q",
+            "verb": "echo",
+            "deadline": time.time() + 10,
+            "activity": {"type": "echo", "object": {"content": said}},
+        }
+        app.sockethub.forward(registry.get("dummy"), "other.dq", {**payload, "hops": 1})
+        (message,) = r.lrange("other.dq", 0, -1)
+        assert said.encode() not in message
+        args = json.loads(base64.b64decode(json.loads(message)["body"]))[0]
+        assert said.encode() not in json.dumps(args).encode()
+        assert atrest.open_task(args[0]) == {**payload, "hops": 1}
+    finally:
+        app.sockethub.close()
+        app.close()

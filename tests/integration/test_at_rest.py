@@ -142,7 +142,9 @@ def chat_stack(ircd):
 
 def test_redis_holds_no_message_text_and_no_secret(chat_stack, ircd, irc_password):
     s = chat_stack
-    texts = {name: _marker(name) for name in ("echoed", "to-irc", "from-irc", "queued")}
+    texts = {
+        name: _marker(name) for name in ("echoed", "to-irc", "from-irc", "queued", "display-name")
+    }
 
     # dummy: an echo through a worker, reply in the resume stream
     c = Client(s.ws_url)
@@ -151,7 +153,8 @@ def test_redis_holds_no_message_text_and_no_secret(chat_stack, ircd, irc_passwor
     assert reply["result"]["object"]["content"] == texts["echoed"]
 
     # IRC: the browser speaks to a channel, another client answers (fanned-out event)
-    actor = {"id": f"sealy@{ircd.host}", "type": "person", "name": "sealy"}
+    # the display name is in the connection record (sh:conn:...) a takeover reads
+    actor = {"id": f"sealy@{ircd.host}", "type": "person", "name": texts["display-name"]}
     creds = {
         "nick": "sealy",
         "server": ircd.host,
