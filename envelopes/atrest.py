@@ -103,6 +103,7 @@ class AtRest:
         with self._lock:
             if len(self._keys) >= KEY_CACHE_MAX:
                 self._prune(now)
+            self._keys.pop(sid, None)  # re-inserted last: the order is by freshness
             self._keys[sid] = (key, now + self._ttl)
         return key
 

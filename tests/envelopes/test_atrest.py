@@ -203,3 +203,16 @@ def test_a_forwarded_task_is_sealed_again(redis_url, world):
     finally:
         app.sockethub.close()
         app.close()
+
+
+def test_the_key_cache_is_bounded(world, monkeypatch):
+    import envelopes.atrest as atrest_module
+
+    r, store, _atrest, _outbox = world
+    monkeypatch.setattr(atrest_module, "KEY_CACHE_MAX", 4)
+    atrest = AtRest(r, SERVER)
+    sids = [store.create("gw").sid for _ in range(9)]
+    for sid in sids:
+        atrest.seal_frame(sid, "{}")
+        assert len(atrest._keys) <= 4
+    assert sids[-1] in atrest._keys  # the newest stays
