@@ -13,8 +13,9 @@ Events of a connection shared by several sessions are sealed per session as they
 fanned out: the stream they land in is that session's, and they die with its key. The
 connection record is the one thing not tied to a session (a surviving worker reads it to
 take a connection over), so it is sealed under a key derived from the server secret and
-the connection's key. Ids, sequence numbers, deadlines, verbs and queue names stay clear:
-Redis scripts and routing need them, and they say nothing of what was said.
+the connection's key. Ids (of sessions and requests, and of actors and rooms where Redis
+lookups go by them), sequence numbers, deadlines, verbs and queue names stay clear: Redis
+scripts and routing need them, and they say nothing of what was said.
 
 Unwrapping a session key costs an ``HGET`` and a decrypt; fan-out seals one event for
 many sessions, so unwrapped keys are kept in each process for ``KEY_CACHE_SECONDS``. The
@@ -67,7 +68,8 @@ def unseal(key: bytes, sealed: bytes, *context: str) -> bytes:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII JSON: always encodable, even a lone surrogate escaped by the browser
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _bytes(value: bytes | str) -> bytes:

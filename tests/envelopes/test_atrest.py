@@ -216,3 +216,13 @@ def test_the_key_cache_is_bounded(world, monkeypatch):
         atrest.seal_frame(sid, "{}")
         assert len(atrest._keys) <= 4
     assert sids[-1] in atrest._keys  # the newest stays
+
+
+def test_a_lone_surrogate_in_an_activity_still_seals(world):
+    """JSON from a browser may escape a lone surrogate: sealing must not be what fails."""
+    _r, store, atrest, _outbox = world
+    sid = store.create("gw").sid
+    act = {"type": "echo", "object": {"content": "\ud800"}}
+    assert atrest.open_marker(sid, "q", atrest.marker(sid, "q", act)) == act
+    payload = {"session": sid, "request": "q", "verb": "echo", "activity": act}
+    assert atrest.open_task(atrest.seal_task(payload)) == payload
