@@ -5,9 +5,10 @@ later writer is a no-op, so each request gets exactly one terminal reply (the wo
 result, or the gateway's timeout). ``redis`` is any redis-py client; this module imports
 none.
 
-A stream entry holds ``seq`` and ``f``: the frame as JSON without its ``seq``, which
-``frame_with_seq`` splices in when the gateway sends it. Entries with ``ctl`` instead are
-control messages between gateways (a session resumed elsewhere) and carry no ``seq``.
+A stream entry holds ``seq`` and ``f``: the frame as JSON without its ``seq``, sealed
+under the session's key (``envelopes.atrest``); the gateway opens it and ``frame_with_seq``
+splices the ``seq`` in when it sends it. Entries with ``ctl`` instead are control messages
+between gateways (a session resumed elsewhere) and carry no ``seq``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 from typing import Any
 
 from . import keys
+from .atrest import AtRest
+from .errors import SessionError
 
 __all__ = ["Outbox", "frame_with_seq", "reply_frame", "failure_frame", "event_frame"]
 
@@ -102,15 +105,24 @@ def frame_with_seq(seq: int, frame_json: str) -> str:
 
 
 class Outbox:
-    def __init__(self, redis: Any, maxlen: int = 2000):
+    def __init__(self, redis: Any, maxlen: int = 2000, *, sealer: AtRest):
         self._redis = redis
         self._maxlen = maxlen
+        self.sealer = sealer  # what writes here seals, what reads opens (gateway, sweeper)
         self._reply = redis.register_script(_REPLY)
         self._event = redis.register_script(_EVENT)
 
     def reply(self, sid: str, rid: str, frame: dict[str, Any]) -> int:
         """Terminal reply for a pending request: its seq, 0 if already answered, -1 if the
         session is gone."""
+        try:
+            sealed = self.sealer.seal_frame(sid, _dumps(frame))
+        except SessionError:  # its key is gone with it: clear what the script would
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zrem(keys.deadlines(), keys.deadline_member(sid, rid))
+            pipe.delete(keys.request(sid, rid))
+            pipe.execute()
+            return -1
         return int(
             self._reply(
                 keys=[
@@ -121,7 +133,7 @@ class Outbox:
                     keys.deadlines(),
                 ],
                 args=[
-                    _dumps(frame),
+                    sealed,
                     self._maxlen,
                     keys.deadline_member(sid, rid),
                     sid,
@@ -132,10 +144,14 @@ class Outbox:
 
     def push(self, sid: str, frame: dict[str, Any]) -> int:
         """Any other frame (events, refusals of frames that never became requests)."""
+        try:
+            sealed = self.sealer.seal_frame(sid, _dumps(frame))
+        except SessionError:
+            return -1
         return int(
             self._event(
                 keys=[keys.session(sid), keys.session_seq(sid), keys.session_stream(sid)],
-                args=[_dumps(frame), self._maxlen, sid, *_WAKE_KEY],
+                args=[sealed, self._maxlen, sid, *_WAKE_KEY],
             )
         )
 

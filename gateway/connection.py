@@ -173,7 +173,10 @@ class Connection:
                 if seq <= self.last_seq:
                     continue
                 self.last_seq = seq
-                text = frame_with_seq(seq, item[b"f"].decode())
+                frame = self.hub.atrest.open_frame(self.session.sid, item[b"f"])  # type: ignore[union-attr]
+                if frame is None:
+                    continue
+                text = frame_with_seq(seq, frame)
             else:
                 text = item
             try:
@@ -254,7 +257,7 @@ class Connection:
     def _enqueue(self, rid: str, env: Envelope, timeout: float, ckey: str | None) -> None:
         sid = self.session.sid  # type: ignore[union-attr]
         deadline = time.time() + timeout
-        marker = "p" + json.dumps(env.activity, separators=(",", ":"))
+        marker = self.hub.atrest.marker(sid, rid, env.activity)
         redis = self.hub.redis
         if not redis.set(keys.request(sid, rid), marker, nx=True, ex=int(timeout) + 120):
             raise DuplicateRequest(f"request id {rid} was already used in this session")
@@ -278,7 +281,7 @@ class Connection:
             queue = lease[0].decode() if isinstance(lease[0], bytes) else str(lease[0])
         self.hub.metrics.inc("sockethub_requests_total", platform=env.platform.name, verb=env.verb)
         try:
-            self.hub.enqueuer.send(env.platform, payload, timeout, queue)
+            self.hub.enqueuer.send(env.platform, self.hub.atrest.seal_task(payload), timeout, queue)
         except Exception as exc:
             log.exception("enqueue failed")
             err = SockethubError(f"failed to add job to queue: {type(exc).__name__}")

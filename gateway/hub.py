@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import redis as redis_lib
 
 from envelopes import sealing
+from envelopes.atrest import AtRest
 from envelopes.outbox import Outbox
 from envelopes.registry import Registry
 from envelopes.settings import Settings
@@ -47,7 +48,8 @@ class Hub:
         server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
         self.sessions = SessionStore(self.redis, server, settings.resume_grace)
         self.vault = Vault(self.redis, server)
-        self.outbox = Outbox(self.redis, settings.stream_maxlen)
+        self.atrest = AtRest(self.redis, server)
+        self.outbox = Outbox(self.redis, settings.stream_maxlen, sealer=self.atrest)
         self.pump = Pump(redis_client(settings.redis_url, 4), self.redis, self.gateway_id)
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)

@@ -13,7 +13,6 @@ passed; any gateway may do it, the outbox guarantees one reply.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -188,12 +187,7 @@ class Sweeper(_Periodic):
             member = member.decode() if isinstance(member, bytes) else member
             sid, rid = keys.split_deadline_member(member)
             raw = self._redis.get(keys.request(sid, rid))
-            activity = None
-            if raw and raw[:1] in (b"p", "p"):
-                try:
-                    activity = json.loads(raw[1:])
-                except ValueError:
-                    activity = None
+            activity = self._outbox.sealer.open_marker(sid, rid, raw)
             error = RequestTimeout(
                 "no reply from the platform's workers within the deadline "
                 "(the worker may have stopped, or no worker serves this platform)"

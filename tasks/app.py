@@ -89,7 +89,7 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
         expires = max(1.0, float(payload["deadline"]) - time.time())
         app.send_task(
             platform.task_name,
-            args=(payload,),
+            args=(lazy.get().atrest.seal_task(payload),),  # sealed again, as it came
             queue=queue,
             routing_key=queue,
             expires=expires,

@@ -11,7 +11,6 @@ stored credentials: the browser sees ``reconnecting`` then ``connected``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from typing import Any
@@ -302,14 +301,18 @@ class Manager(Runtime):
         pipe = self.redis.pipeline()
         pipe.hset(
             keys.connection(name, spec.key),
-            mapping={"actor": json.dumps(spec.actor), "owner": self.queue},
+            mapping={
+                "actor": self.outbox.sealer.seal_record(name, spec.key, spec.actor),
+                "owner": self.queue,
+            },
         )
         pipe.sadd(keys.connections(name), spec.key)
         pipe.execute()
 
     def _spec_from_record(self, key: str) -> ConnectionSpec:
         name = self.platform.name
-        actor = json.loads(self.redis.hget(keys.connection(name, key), "actor") or "{}")
+        sealed = self.redis.hget(keys.connection(name, key), "actor")
+        actor = self.outbox.sealer.open_record(name, key, sealed) if sealed else {}
         for sid, actor_id in self.redis.hgetall(keys.connection_sessions(name, key)).items():
             try:
                 creds = self.vault.load(_text(sid), name, _text(actor_id))

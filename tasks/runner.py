@@ -14,6 +14,7 @@ from typing import Any
 from connectors.base import Connector, Job, load_connector_class
 from connectors.persistent import PersistentConnector
 from envelopes import sealing
+from envelopes.atrest import AtRest
 from envelopes.errors import SockethubError, UpstreamUnavailable
 from envelopes.outbox import Outbox, failure_frame, reply_frame
 from envelopes.registry import Platform, Registry
@@ -45,10 +46,10 @@ class Runner:
         self.redis = redis
         self.node_queue = node_queue
         self.forward = forward
-        self.outbox = Outbox(redis, settings.stream_maxlen)
-        self.vault = Vault(
-            redis, sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
-        )
+        server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
+        self.atrest = AtRest(redis, server)
+        self.outbox = Outbox(redis, settings.stream_maxlen, sealer=self.atrest)
+        self.vault = Vault(redis, server)
         self._connectors: dict[str, Connector] = {}
         self._managers: list[Manager] = []
         self._lock = threading.Lock()
@@ -83,6 +84,12 @@ class Runner:
 
     def run(self, platform_name: str, payload: dict[str, Any]) -> None:
         sid, rid = payload["session"], payload["request"]
+        try:  # the activity travels sealed (envelopes.atrest): open it before anything
+            payload = self.atrest.open_task(payload)
+        except SockethubError as exc:  # its session ended, or it was tampered with
+            log.info("dropping %s/%s: %s", sid, rid, exc.message)
+            self.outbox.reply(sid, rid, failure_frame(rid, exc.to_dict()))
+            return
         activity = payload["activity"]
         deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
         if time.time() > deadline:

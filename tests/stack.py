@@ -82,6 +82,15 @@ class Stack:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)
 
+    def outbox(self, maxlen: int = 2000) -> Any:
+        """An outbox writing into this stack's sessions as a worker would (sealed)."""
+        from envelopes.atrest import AtRest
+        from envelopes.outbox import Outbox
+        from envelopes.sealing import server_key
+
+        r = self.redis()
+        return Outbox(r, maxlen, sealer=AtRest(r, server_key(SECRET)))
+
     def start(self) -> Stack:
         self._redis_proc, self.redis_url, _ = start_private_redis()
         for platform in self.platforms:

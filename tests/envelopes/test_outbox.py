@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import threading
 
-from envelopes import keys
-from envelopes.outbox import Outbox, failure_frame, frame_with_seq, reply_frame
+from envelopes import keys, sealing
+from envelopes.atrest import AtRest
+from envelopes.outbox import Outbox as _Outbox
+from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
+
+SERVER = sealing.server_key("o" * 32)
+
+
+def Outbox(r):  # noqa: N802 - the real one, sealing under these tests' secret
+    return _Outbox(r, sealer=AtRest(r, SERVER))
 
 
 def _session(r, sid="s1", ttl=100):
-    r.hset(keys.session(sid), "gen", 1)
+    wrapped = sealing.wrap_key(SERVER, sealing.new_session_key(), sid)
+    r.hset(keys.session(sid), mapping={"gen": 1, "wkey": wrapped})
     r.expire(keys.session(sid), ttl)
 
 

@@ -9,6 +9,7 @@ import redis as redis_lib
 
 import gateway.pump as pump_module
 from envelopes import keys, sealing
+from envelopes.atrest import AtRest
 from envelopes.outbox import Outbox
 from gateway.pump import Pump
 from gateway.sessions import SessionStore
@@ -35,7 +36,7 @@ def test_delivers_to_the_session_named_and_sweeps_for_the_rest(
         pump.add(s.sid, "0-0", lambda f, sid=s.sid: got[sid].append(int(f[b"seq"])))
     pump.start()
     try:
-        outbox = Outbox(redis_client)
+        outbox = Outbox(redis_client, sealer=AtRest(redis_client, sealing.server_key("p" * 32)))
         outbox.event(a.sid, {"n": 1})
         outbox.event(a.sid, {"n": 2})
         assert wait_for(lambda: got[a.sid] == [1, 2])

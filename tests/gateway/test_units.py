@@ -4,13 +4,15 @@ import time
 
 import pytest
 
-from envelopes import keys
+from envelopes import keys, sealing
+from envelopes.atrest import AtRest
 from envelopes.errors import FrameTooLarge, InvalidFrame
 from envelopes.outbox import Outbox
 from gateway.app import origin_allowed
 from gateway.frames import parse_frame, request_id_of
 from gateway.pump import Sweeper
 from gateway.ratelimit import TokenBucket
+from gateway.sessions import SessionStore
 
 
 def test_parse_frame_kinds_and_errors():
@@ -48,13 +50,15 @@ def test_token_bucket():
 
 def test_sweeper_answers_timeout_once(redis_client):
     r = redis_client
-    r.hset(keys.session("s"), "gen", 1)
-    r.expire(keys.session("s"), 100)
-    r.set(keys.request("s", "q"), 'p{"type":"echo"}')
-    r.zadd(keys.deadlines(), {keys.deadline_member("s", "q"): time.time() - 1})
-    sweeper = Sweeper(r, Outbox(r))
+    server = sealing.server_key("u" * 32)
+    s = SessionStore(r, server, 100).create("gw").sid
+    atrest = AtRest(r, server)
+    r.set(keys.request(s, "q"), atrest.marker(s, "q", {"type": "echo"}))
+    r.zadd(keys.deadlines(), {keys.deadline_member(s, "q"): time.time() - 1})
+    sweeper = Sweeper(r, Outbox(r, sealer=atrest))
     assert sweeper.tick() == 1
     assert sweeper.tick() == 0
-    ((_, fields),) = r.xrange(keys.session_stream("s"))
-    assert b'"code":"timeout"' in fields[b"f"]
-    assert b'"activity":{"type":"echo"' in fields[b"f"]
+    ((_, fields),) = r.xrange(keys.session_stream(s))
+    frame = atrest.open_frame(s, fields[b"f"]) or ""
+    assert '"code":"timeout"' in frame
+    assert '"activity":{"type":"echo"' in frame

@@ -67,9 +67,7 @@ def test_real_frames_match_their_schemas(stack):
     check("server-reply.json", c.wait(lambda f: f.get("kind") == "reply" and f["id"] is None))
     c.send_raw('{"kind":"ping"}')
     check("server-pong.json", c.wait(lambda f: f.get("kind") == "pong"))
-    from envelopes.outbox import Outbox
-
-    Outbox(stack.redis()).event(c.welcome["session"], {"type": "send", "actor": {"id": "x"}})
+    stack.outbox().event(c.welcome["session"], {"type": "send", "actor": {"id": "x"}})
     check("server-event.json", c.wait(lambda f: f.get("kind") == "event"))
     info = c.resume_info
     check("client-hello.json", {"kind": "hello", "resume": info})

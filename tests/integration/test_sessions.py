@@ -9,7 +9,6 @@ import time
 import pytest
 
 from envelopes import keys, sealing
-from envelopes.outbox import Outbox
 
 from ..servers.ircd import run_ngircd
 from ..stack import Stack
@@ -30,7 +29,7 @@ def two_gateways():
 
 
 def inject_events(stack: Stack, sid: str, n: int, tag: str, maxlen: int = 2000) -> None:
-    outbox = Outbox(stack.redis(), maxlen)
+    outbox = stack.outbox(maxlen)
     for i in range(n):
         assert (
             outbox.event(

@@ -12,6 +12,7 @@ import pytest
 from connectors.base import Job
 from connectors.persistent import Backoff, ConnectionSpec, PersistentConnector, Upstream
 from envelopes import keys, sealing
+from envelopes.atrest import AtRest
 from envelopes.errors import AuthenticationFailed, NotConnected
 from envelopes.outbox import Outbox
 from envelopes.registry import Platform, Verb
@@ -74,7 +75,7 @@ def world(redis_client):
             PLATFORM,
             conn,
             redis_client,
-            Outbox(redis_client),
+            Outbox(redis_client, sealer=AtRest(redis_client, server)),
             Vault(redis_client, server),
             f"{node}.dq",
         )
@@ -104,7 +105,7 @@ def job(sess, key: str, user: str = "ann") -> Job:
 def states(r, sid: str) -> list[str]:
     out = []
     for _id, fields in r.xrange(keys.session_stream(sid)):
-        frame = json.loads(fields[b"f"])
+        frame = json.loads(AtRest(r, sealing.server_key(SECRET)).open_frame(sid, fields[b"f"]))
         if frame["kind"] == "event":
             out.append(frame["activity"]["object"]["state"])
     return out

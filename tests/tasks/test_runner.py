@@ -6,6 +6,7 @@ import json
 import time
 
 from envelopes import keys, sealing
+from envelopes.atrest import AtRest
 from envelopes.registry import Platform, Registry, Verb, default_registry
 from envelopes.schema import MessageObjectSchema
 from envelopes.settings import Settings
@@ -17,7 +18,14 @@ SECRET = "x" * 32
 
 
 def _frames(r, sid):
-    return [json.loads(f[b"f"]) for _, f in r.xrange(keys.session_stream(sid)) if b"f" in f]
+    atrest = AtRest(r, sealing.server_key(SECRET))
+    entries = r.xrange(keys.session_stream(sid))
+    return [json.loads(atrest.open_frame(sid, f[b"f"])) for _, f in entries if b"f" in f]
+
+
+def _sealed(r, payload):
+    """As the gateway enqueues it: the activity sealed under the session's key."""
+    return AtRest(r, sealing.server_key(SECRET)).seal_task(payload)
 
 
 def _payload(sid, rid, verb, **extra):
@@ -47,7 +55,7 @@ def test_echo_and_errors_become_replies(redis_client):
     runner = Runner(Settings(secret=SECRET), default_registry(), r)
     for rid, verb in [("1", "echo"), ("2", "fail"), ("3", "throw")]:
         _pending(r, sess.sid, rid)
-        runner.run("dummy", _payload(sess.sid, rid, verb))
+        runner.run("dummy", _sealed(r, _payload(sess.sid, rid, verb)))
     frames = _frames(r, sess.sid)
     assert [f["status"] for f in frames] == ["completed", "failed", "failed"]
     assert frames[1]["error"]["code"] == "failed"
@@ -61,7 +69,7 @@ def test_past_deadline_is_dropped(redis_client):
     _pending(r, sess.sid, "late")
     payload = _payload(sess.sid, "late", "echo")
     payload["deadline"] = time.time() - 1
-    runner.run("dummy", payload)
+    runner.run("dummy", _sealed(r, payload))
     assert _frames(r, sess.sid) == []
 
 
@@ -116,11 +124,11 @@ def test_verb_needing_credentials_gets_them(redis_client):
     Vault(r, server).store(sess.sid, "peek", "me", {"k": "v"})
     runner = Runner(Settings(secret=SECRET), Registry([plat]), r)
     _pending(r, sess.sid, "1")
-    runner.run("peek", _payload(sess.sid, "1", "peek"))
+    runner.run("peek", _sealed(r, _payload(sess.sid, "1", "peek")))
     _pending(r, sess.sid, "2")
     p = _payload(sess.sid, "2", "peek")
     p["activity"]["actor"]["id"] = "someone-else"
-    runner.run("peek", p)
+    runner.run("peek", _sealed(r, p))
     frames = _frames(r, sess.sid)
     assert frames[0]["result"]["object"]["content"] == "v"
     assert frames[1]["error"]["code"] == "credentials-missing"
