@@ -12,40 +12,44 @@ alone and can still show or match the server's own words.
 
 ``retryable`` means: the same request, sent again unchanged after a pause, may succeed.
 It is false when something must change first (the request, the credentials, a
-``connect``), and for ``internal`` (a bug does not go away by asking twice).
+``connect``), and for ``internal`` (a bug does not go away by asking twice). It is a class
+attribute, so every subclass inherits its branch's answer: the transient branch,
+``rate-limited`` (the pause is the point) and ``timeout`` say yes; the client branch,
+credentials, sessions and the permanent branch say no. ``timeout`` is retryable although
+the request may have been carried out (a message sent): the reply cannot know.
 
-    class                        code                 retryable
-    SockethubError               internal             no   unexpected; ``ref`` names the log line
-    ├── ClientError              client-error         no   the request itself is wrong
-    │   ├── InvalidFrame         invalid-frame        no   not JSON, not an object, bad kind
-    │   ├── FrameTooLarge        frame-too-large      no   over SOCKETHUB_MAX_FRAME_BYTES
-    │   ├── InvalidEnvelope      invalid-envelope     no   schema refusal, names the field
-    │   ├── UnknownPlatform      unknown-platform     no   @context names no (or several)
-    │   ├── UnknownVerb          unknown-verb         no   verb not offered by the platform
-    │   ├── RateLimited          rate-limited         yes  too many requests: slow down
-    │   ├── DuplicateRequest     duplicate-request    no   a request id already used
-    │   └── NotConnected         not-connected        no   a verb before ``connect``
-    ├── CredentialError          credentials-error    no
-    │   ├── CredentialsMissing   credentials-missing  no   send credentials first
-    │   └── CredentialsInvalid   credentials-invalid  no   stored ones cannot be read
-    ├── ConnectorError           connector-error      no   raised by connectors
-    │   ├── TransientError       transient            yes  may succeed later
-    │   │   ├── UpstreamUnavailable  upstream-unavailable  yes  cannot reach it now
-    │   │   ├── UpstreamTimeout  upstream-timeout     yes  it did not answer in time
-    │   │   └── UpstreamError    upstream-error       yes  5xx, 429, XMPP type "wait"
-    │   └── PermanentError       permanent            no   will not succeed as asked
-    │       ├── AuthenticationFailed  auth-failed     no
-    │       ├── NotFound         not-found            no
-    │       ├── Refused          refused              no   the upstream said no (ban, nick in use)
-    │       ├── BlockedAddress   blocked-address      no   the host is not allowed
-    │       ├── TooLarge         too-large            no   the upstream's answer is over the cap
-    │       ├── NotAFeed         not-a-feed           no   not RSS or Atom
-    │       └── TlsError         tls-error            no   certificate or handshake failure
-    ├── RequestTimeout           timeout              yes  no terminal answer in time (it may
-    │                                                      have happened: check before resending)
-    └── SessionError             session-error        no
-        ├── SessionExpired       session-expired      no   the session ended
-        └── SessionRefused       session-refused      no   wrong resume token
+    class                            code                  retryable
+    SockethubError                   internal              no   unexpected: ``ref`` names it
+    ├── ClientError                  client-error          no   the request itself is wrong
+    │   ├── InvalidFrame             invalid-frame         no   not JSON, bad kind
+    │   ├── FrameTooLarge            frame-too-large       no   over the frame limit
+    │   ├── InvalidEnvelope          invalid-envelope      no   names the field
+    │   ├── UnknownPlatform          unknown-platform      no   @context names none
+    │   ├── UnknownVerb              unknown-verb          no   not offered there
+    │   ├── RateLimited              rate-limited          yes  slow down first
+    │   ├── DuplicateRequest         duplicate-request     no   id already used
+    │   └── NotConnected             not-connected         no   ``connect`` first
+    ├── CredentialError              credentials-error     no
+    │   ├── CredentialsMissing       credentials-missing   no   send them first
+    │   └── CredentialsInvalid       credentials-invalid   no   cannot be read
+    ├── ConnectorError               connector-error       no   raised by connectors
+    │   ├── TransientError           transient             yes  may succeed later
+    │   │   ├── UpstreamUnavailable  upstream-unavailable  yes  cannot reach it
+    │   │   ├── UpstreamTimeout      upstream-timeout      yes  no answer in time
+    │   │   └── UpstreamError        upstream-error        yes  5xx, 429, XMPP wait
+    │   └── PermanentError           permanent             no   not as asked
+    │       ├── AuthenticationFailed auth-failed           no
+    │       ├── NotFound             not-found             no
+    │       ├── Refused              refused               no   the upstream said no
+    │       ├── BlockedAddress       blocked-address       no   host not allowed
+    │       ├── TooLarge             too-large             no   over the cap
+    │       ├── NotAFeed             not-a-feed            no   not RSS or Atom
+    │       └── TlsError             tls-error             no   certificate, handshake
+    ├── RequestTimeout               timeout               yes  no reply in time (it may
+    │                                                           have happened: check first)
+    └── SessionError                 session-error         no
+        ├── SessionExpired           session-expired       no   the session ended
+        └── SessionRefused           session-refused       no   wrong resume token
 
 ``internal_error`` turns an unexpected exception into an ``internal`` error whose message
 names only a reference (``ref``); the exception goes to the log under that reference.
