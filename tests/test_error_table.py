@@ -3,6 +3,7 @@ platform condition under the code it is sent with. The table cannot drift."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -107,3 +108,28 @@ def test_the_login_not_authorized_and_the_dummy_condition():
         login.code == "auth-failed" and "`not-authorized` while logging in" in ROWS[login.code][3]
     )
     assert _in_conditions_cell("refused", "dummy", "failed")
+
+
+def test_every_error_dict_matches_error_json():
+    """Whatever a failed reply can carry, of any class or platform, fits docs/schemas."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    with open(os.path.join(ROOT, "docs", "schemas", "error.json")) as f:
+        validator = Draft202012Validator(json.load(f))
+    made: list[errors.SockethubError] = [cls("m") for cls in errors.all_codes().values()]
+    made += [IrcError(c, "433", "m", "bob").exception() for c in IRC_CONDITIONS]
+    made += [
+        XmppError(c, "message", t).exception()
+        for c in STANZA_CONDITIONS
+        for t in ("cancel", "wait")
+    ]
+    made += [stream_failure(c, "m") for c in STREAM_CONDITIONS]
+    made += [sasl_failure(c, "m") for c in SASL_CONDITIONS]
+    made.append(errors.internal_error(logging.getLogger("test"), "x", ValueError("v")))
+    for err in made:
+        data = err.to_dict()
+        problems = list(validator.iter_errors(data))
+        assert not problems, (data, problems[0].message)
+        assert isinstance(data["retryable"], bool)
