@@ -129,7 +129,7 @@ class Runner:
         except SockethubError as exc:
             return failure_frame(rid, exc.to_dict(), activity)
         except Exception as exc:
-            # The reply names a reference, the log has the exception: its text is ours.
+            # The reply names only a reference; the log has the exception under it.
             err = internal_error(log, f"connector {platform_name} raised on {verb}", exc)
             return failure_frame(rid, err.to_dict(), activity)
 
