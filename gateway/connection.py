@@ -25,6 +25,7 @@ from envelopes.errors import (
     RateLimited,
     SessionError,
     SockethubError,
+    internal_error,
 )
 from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
 from envelopes.validate import Envelope, validate_envelope
@@ -204,9 +205,8 @@ class Connection:
             if rid is None:
                 rid = request_id_of(raw)
             self._refuse(rid, exc, None)
-        except Exception:
-            log.exception("unexpected error handling a frame")
-            self._refuse(rid, SockethubError("internal error in the gateway"), None)
+        except Exception as exc:
+            self._refuse(rid, internal_error(log, "unexpected error handling a frame", exc), None)
 
     def _refuse(self, rid: str | None, exc: SockethubError, activity: Any) -> None:
         self.hub.metrics.inc("sockethub_refusals_total", code=exc.code)
@@ -283,6 +283,5 @@ class Connection:
         try:
             self.hub.enqueuer.send(env.platform, self.hub.atrest.seal_task(payload), timeout, queue)
         except Exception as exc:
-            log.exception("enqueue failed")
-            err = SockethubError(f"failed to add job to queue: {type(exc).__name__}")
+            err = internal_error(log, f"enqueue to {queue} failed", exc)
             self.hub.outbox.reply(sid, rid, failure_frame(rid, err.to_dict(), env.activity))

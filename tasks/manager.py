@@ -18,7 +18,15 @@ from typing import Any
 from connectors.base import Job
 from connectors.persistent import ConnectionSpec, PersistentConnector, Runtime, Upstream
 from envelopes import keys
-from envelopes.errors import NotConnected, PermanentError, SockethubError, UpstreamUnavailable
+from envelopes.errors import (
+    NotConnected,
+    PermanentError,
+    SockethubError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    internal_error,
+    os_reason,
+)
 from envelopes.outbox import Outbox
 from envelopes.registry import Platform
 from envelopes.vault import Vault
@@ -50,6 +58,17 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def _connect_error(exc: Exception, timeout: float, key: str) -> SockethubError:
+    """What a browser may read of a failed connect: ours, the OS's words, or a reference."""
+    if isinstance(exc, SockethubError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"could not connect within {timeout:g} s")
+    if isinstance(exc, OSError):
+        return UpstreamUnavailable(f"could not connect: {os_reason(exc)}")
+    return internal_error(log, f"connecting {key} raised", exc)
 
 
 class Forward(Exception):
@@ -117,11 +136,7 @@ class Supervisor:
                 await self.manager.forget(self.spec.key, self)
                 return
             except Exception as exc:
-                err = (
-                    exc
-                    if isinstance(exc, SockethubError)
-                    else UpstreamUnavailable(f"could not connect: {type(exc).__name__}: {exc}")
-                )
+                err = _connect_error(exc, connector.connect_timeout, self.spec.key)
                 if not self.takeover and not self.first.done():
                     # Someone is waiting for this connect: tell them now, retry nothing.
                     self.announce("disconnected", reason=err.message)

@@ -15,7 +15,7 @@ from connectors.base import Connector, Job, load_connector_class
 from connectors.persistent import PersistentConnector
 from envelopes import sealing
 from envelopes.atrest import AtRest
-from envelopes.errors import SockethubError, UpstreamUnavailable
+from envelopes.errors import SockethubError, UpstreamUnavailable, internal_error
 from envelopes.outbox import Outbox, failure_frame, reply_frame
 from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
@@ -138,9 +138,9 @@ class Runner:
         except SockethubError as exc:
             return failure_frame(rid, exc.to_dict(), activity)
         except Exception as exc:
-            log.exception("connector %s raised on %s", platform_name, verb)
-            message = f"{type(exc).__name__}: {exc}"
-            return failure_frame(rid, {"code": "internal", "message": message}, activity)
+            # The reply names only a reference; the log has the exception under it.
+            err = internal_error(log, f"connector {platform_name} raised on {verb}", exc)
+            return failure_frame(rid, err.to_dict(), activity)
 
     def close(self) -> None:
         with self._lock:

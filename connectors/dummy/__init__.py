@@ -1,10 +1,15 @@
-"""The dummy connector: echo, greet, fail and throw, with no upstream."""
+"""The dummy connector: echo, greet, fail and throw, with no upstream.
+
+``fail`` answers as a platform that refuses does (code ``refused``, the platform's own
+condition ``failed`` in ``details``); ``throw`` raises what a bug would, which the worker
+answers with ``internal`` and a reference to its log, never the exception's text.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from envelopes.errors import ConnectorError
+from envelopes.errors import Refused, condition_detail
 
 from ..base import Connector, Job
 
@@ -34,7 +39,7 @@ class DummyConnector(Connector):
 
     def fail(self, job: Job) -> None:
         content = (job.activity.get("object") or {}).get("content") or "failed"
-        raise ConnectorError(content, code="failed")
+        raise Refused(content, details=[condition_detail("dummy", "failed")])
 
     def throw(self, job: Job) -> None:
         content = (job.activity.get("object") or {}).get("content") or "thrown"

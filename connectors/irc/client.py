@@ -30,6 +30,7 @@ from envelopes.errors import (
     TlsError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    os_reason,
 )
 from envelopes.settings import Settings, host_allowed
 
@@ -121,6 +122,7 @@ class IrcUpstream(Upstream):
         return connection_event(state, self.host, self.nick, **fields)
 
     def _error_event(self, err: IrcError) -> dict[str, Any]:
+        exc = err.exception()  # the same code and condition a failed reply would carry
         return {
             "@context": connection_event("connected", self.host)["@context"],
             "type": "error",
@@ -128,7 +130,9 @@ class IrcUpstream(Upstream):
             "target": person(self.nick, self.host),
             "object": {
                 "type": "error",
-                "code": err.code,
+                "code": exc.code,
+                "condition": err.code,
+                "retryable": exc.retryable,
                 "numeric": err.numeric,
                 "content": err.message,
             },
@@ -276,11 +280,11 @@ class IrcUpstream(Upstream):
             transport, _ = await factory(protocol, (sockaddr[0], sockaddr[1]))
         except ssl.SSLError as exc:
             why = getattr(exc, "verify_message", None)
-            detail = f"certificate verify failed: {why}" if why else (exc.reason or str(exc))
+            detail = f"certificate verify failed: {why}" if why else (exc.reason or "handshake")
             raise TlsError(f"TLS with {self.host}:{self.port} failed: {detail}") from None
         except OSError as exc:
             raise UpstreamUnavailable(
-                f"could not connect to {self.host}:{self.port}: {exc.strerror or exc}"
+                f"could not connect to {self.host}:{self.port}: {os_reason(exc)}"
             ) from None
         conn.transport, conn.protocol, conn.connected = transport, protocol, True
         self.conn = conn

@@ -1,10 +1,11 @@
-"""Numeric error replies → ``IrcError``: a stable code and a message naming the culprit.
+"""Numeric error replies → ``IrcError``: a stable condition and a message naming the culprit.
 
 The connector uses these to fail the request that caused them (``IrcError.exception()``
-gives the ``envelopes.errors`` error, with the IRC code kept in ``details``) or, when no
-request is waiting, to tell the browser in an event.
+gives the ``envelopes.errors`` error: its class code, e.g. ``refused``, is the reply's
+``code``; the IRC condition and numeric are in ``details``) or, when no request is waiting,
+to tell the browser in an event.
 
-    numeric  code                   error class
+    numeric  condition              error class (code)
     401      no-such-nick           NotFound
     403/476  no-such-channel        NotFound
     404      cannot-send            Refused
@@ -21,18 +22,25 @@ request is waiting, to tell the browser in an event.
     475      bad-channel-key        Refused
     477      needs-registered-nick  Refused
     482      not-channel-operator   Refused
+    (none)   rejoin-failed          Refused   a channel could not be rejoined after a reconnect
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envelopes.errors import AuthenticationFailed, NotFound, PermanentError, Refused
+from envelopes.errors import (
+    AuthenticationFailed,
+    NotFound,
+    PermanentError,
+    Refused,
+    condition_detail,
+)
 
 from .ids import CHANNEL_PREFIXES, is_channel
 from .lines import Message
 
-__all__ = ["ERRORS", "IrcError", "numeric_error"]
+__all__ = ["CONDITIONS", "ERRORS", "IrcError", "numeric_error"]
 
 # RFC 1459/2812 §6.1 error replies, and IRCv3 SASL's 904, that a request can run into.
 ERRORS: dict[str, tuple[str, str]] = {
@@ -57,6 +65,9 @@ ERRORS: dict[str, tuple[str, str]] = {
     "904": ("auth-failed", "SASL authentication failed"),
 }
 
+# Every condition an IRC error can carry (docs/protocol.md lists each under its code).
+CONDITIONS = frozenset({c for c, _ in ERRORS.values()} | {"channel-unavailable", "rejoin-failed"})
+
 _CLASSES: dict[str, type[PermanentError]] = {
     "auth-failed": AuthenticationFailed,
     "no-such-nick": NotFound,
@@ -68,7 +79,7 @@ _CLASSES: dict[str, type[PermanentError]] = {
 class IrcError:
     """A numeric error reply: what went wrong, for whom, in a person's words."""
 
-    code: str  # stable, from the table above
+    code: str  # the IRC condition: stable, from the table above
     numeric: str  # e.g. "433"
     message: str  # ours, naming the nick or channel
     target: str | None = None  # the nick or channel the server complained about
@@ -76,12 +87,13 @@ class IrcError:
 
     def exception(self) -> PermanentError:
         """The error for a failed reply: a ``Refused``, ``NotFound`` or ``AuthenticationFailed``
-        whose ``details`` carry ``{"irc": code, "numeric": ..., "target": ...}``."""
+        whose ``details`` carry ``{"condition": ..., "platform": "irc", "numeric": ...,
+        "target": ...}``."""
         cls = _CLASSES.get(self.code, Refused)
-        detail = {"irc": self.code, "numeric": self.numeric}
+        extra = {"numeric": self.numeric} if self.numeric else {}
         if self.target is not None:
-            detail["target"] = self.target
-        return cls(self.message, code=self.code, details=[detail])
+            extra["target"] = self.target
+        return cls(self.message, details=[condition_detail("irc", self.code, **extra)])
 
 
 def numeric_error(msg: Message, chantypes: str = CHANNEL_PREFIXES) -> IrcError | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 import zlib
@@ -35,10 +36,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from envelopes import keys as redis_keys
-from envelopes.errors import SockethubError, UpstreamError, UpstreamTimeout, from_dict
+from envelopes.errors import (
+    SockethubError,
+    UpstreamError,
+    UpstreamTimeout,
+    from_dict,
+    internal_error,
+)
 
 from .http import Response
 from .throttle import HostThrottle
+
+log = logging.getLogger("sockethub.fetch")
 
 __all__ = ["CacheConfig", "Cached", "DirectFetch", "Fetcher", "HttpCache", "cache_keys"]
 
@@ -251,7 +260,8 @@ class HttpCache:
             raise
         except Exception as exc:
             if outcome == "asked":
-                err = SockethubError(f"cannot fetch {url}: {type(exc).__name__}: {exc}")
+                # A bug, not an answer: those sharing the flight read a reference to the log.
+                err = internal_error(log, f"fetching {url} raised", exc)
                 outcome = self._remember_failure(keys, host, err)
             raise
         finally:

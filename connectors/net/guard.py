@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from envelopes.errors import BlockedAddress, UpstreamUnavailable
+from envelopes.errors import BlockedAddress, UpstreamUnavailable, os_reason
 
 __all__ = [
     "Address",
@@ -234,7 +234,8 @@ def resolve_checked(
     try:
         found = resolver(host, port)
     except (OSError, UnicodeError) as exc:  # gaierror is an OSError; bad IDNA a UnicodeError
-        raise UpstreamUnavailable(f"could not resolve {host}: {exc}") from None
+        said = os_reason(exc) if isinstance(exc, OSError) else "not a valid host name"
+        raise UpstreamUnavailable(f"could not resolve {host}: {said}") from None
     addresses: list[Address] = []
     for family, sockaddr in found:
         if family not in (socket.AF_INET, socket.AF_INET6):

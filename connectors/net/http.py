@@ -45,6 +45,7 @@ from envelopes.errors import (
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    os_reason,
 )
 
 from .guard import Address, Dial, Resolver, open_socket, resolve_checked, system_resolver
@@ -252,6 +253,15 @@ class _GuardedHTTPS(_GuardedHTTP):
             raise
 
 
+# What was wrong with an answer, in words rather than http.client's class names.
+_HTTP_WORDS: dict[type[Exception], str] = {
+    http.client.LineTooLong: "a line too long",
+    http.client.BadStatusLine: "a bad status line",
+    http.client.IncompleteRead: "the body ended early",
+    http.client.UnknownProtocol: "an unknown HTTP version",
+}
+
+
 def _exchange(
     target: _Target, sent: Mapping[str, str], opts: _Options
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
@@ -284,14 +294,19 @@ def _exchange(
             phase = f"(total limit {opts.total_timeout:g} s)"
         raise UpstreamTimeout(f"cannot fetch {target.where}: timed out {phase}") from None
     except ssl.SSLError as exc:  # certificate verification failures included
-        detail = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+        # OpenSSL's words ("certificate has expired") help; the library's text does not.
+        detail = getattr(exc, "verify_message", None) or exc.reason or "handshake failed"
         raise TlsError(f"cannot fetch {target.where}: TLS failed: {detail}") from None
-    except OSError as exc:  # refused, reset, unreachable, closed without an answer
-        detail = exc.strerror or str(exc) or type(exc).__name__
-        raise UpstreamUnavailable(f"cannot fetch {target.where}: {detail}") from None
+    except http.client.RemoteDisconnected:  # an OSError without the OS's words
+        raise UpstreamUnavailable(
+            f"cannot fetch {target.where}: it closed the connection without an answer"
+        ) from None
+    except OSError as exc:  # refused, reset, unreachable
+        raise UpstreamUnavailable(f"cannot fetch {target.where}: {os_reason(exc)}") from None
     except http.client.HTTPException as exc:
+        what = _HTTP_WORDS.get(type(exc), "malformed")
         raise UpstreamError(
-            f"cannot fetch {target.where}: not a valid HTTP response ({type(exc).__name__})"
+            f"cannot fetch {target.where}: not a valid HTTP response ({what})"
         ) from None
     finally:
         # The response holds the socket once the server said it will close: close both.
@@ -320,9 +335,9 @@ class _Decoder:
             if self._inflate is None:
                 self._inflate = zlib.decompressobj(self._wbits(data))
             return bytes(self._inflate.decompress(data, room + 1))
-        except zlib.error as exc:
+        except zlib.error:
             raise UpstreamError(
-                f"cannot fetch {self._where}: bad {self._kind} body: {exc}"
+                f"cannot fetch {self._where}: the {self._kind} body is corrupt"
             ) from None
 
     def _wbits(self, first: bytes) -> int:

@@ -28,6 +28,8 @@ from envelopes.errors import (
     SockethubError,
     UpstreamTimeout,
     UpstreamUnavailable,
+    condition_detail,
+    os_reason,
 )
 from envelopes.settings import Settings, host_allowed
 
@@ -110,9 +112,12 @@ class XmppUpstream(Upstream):
         return person(jid) if parts.local else service(parts.domain or self.domain)
 
     def error_event(self, err: XmppError) -> dict[str, Any]:
+        exc = err.exception()  # the same code and condition a failed reply would carry
         obj: dict[str, Any] = {
             "type": "error",
-            "code": err.condition,
+            "code": exc.code,
+            "condition": err.condition,
+            "retryable": exc.retryable,
             "stanza": err.kind,
             "content": err.message,
         }
@@ -181,8 +186,10 @@ class XmppUpstream(Upstream):
             pass  # we closed it: our reason stands
         elif self._stream_error:  # the server said why (RFC 6120 §4.9): that, not "EOF"
             self.close_reason = self._stream_error
-        elif reason and not isinstance(reason, bool):
-            self.close_reason = str(reason)
+        elif isinstance(reason, OSError):  # the OS's words, not the exception's text
+            self.close_reason = os_reason(reason)
+        elif reason and isinstance(reason, str):
+            self.close_reason = reason
         self.memory.lost_at[self.spec.key] = time.time()
         self.closed.set()
         if self.xmpp is not None:
@@ -201,7 +208,8 @@ class XmppUpstream(Upstream):
             # RFC 6120 §4.9.3.3: another client took our resource. Reconnecting would
             # take it back, and so on for ever: the next attempt fails for good instead.
             self.memory.fatal[self.spec.key] = Refused(
-                f"another client logged in as {self.full_jid}; not reconnecting", code="conflict"
+                f"another client logged in as {self.full_jid}; not reconnecting",
+                details=[condition_detail("xmpp", "conflict", kind="stream")],
             )
 
     # -- sending ---------------------------------------------------------------------------

@@ -104,7 +104,10 @@ async def restore_rooms(up: XmppUpstream, rooms: list[str], lost_at: float | Non
             await join(up, parts.bare, nick, 20, history)
         except SockethubError as exc:
             err = XmppError(
-                exc.code, "presence", sender=parts.bare, text=f"could not rejoin: {exc.message}"
+                exc.condition or exc.code,
+                "presence",
+                sender=parts.bare,
+                text=f"could not rejoin: {exc.message}",
             )
             up.emit(up.error_event(err))
 

@@ -1,17 +1,27 @@
-"""XMPP error stanzas → ``XmppError`` → ``envelopes.errors``.
+"""XMPP error stanzas, stream errors and SASL failures → ``envelopes.errors``.
 
 An error stanza (RFC 6120 §8.3) carries a type (``auth``, ``cancel``, ``continue``,
 ``modify``, ``wait``) and one defined condition. The connector fails the request that
-caused it with ``XmppError.exception()``, whose ``code`` is the condition itself
-(``forbidden``, ``registration-required``, ``item-not-found``, ...), or, when no request
-is waiting, tells the browser in an ``error`` event.
+caused it with ``XmppError.exception()``, whose ``code`` is the tree's class code
+(``refused``, ``not-found``, ...) and whose ``details`` carry the condition itself
+(``{"condition": "forbidden", "platform": "xmpp", "type": "auth", ...}``), or, when no
+request is waiting, tells the browser in an ``error`` event.
 
-    condition                                          error class
-    not-authorized (while logging in)                  AuthenticationFailed
+    stanza condition (RFC 6120 §8.3.3)                 error class (code)
+    not-authorized (while logging in)                  AuthenticationFailed (auth-failed)
     item-not-found, remote-server-not-found,
-    recipient-unavailable, gone                        NotFound
-    any condition of type "wait"                       UpstreamError (transient)
-    everything else                                    Refused
+    recipient-unavailable, gone                        NotFound (not-found)
+    any condition of type "wait"                       UpstreamError (upstream-error)
+    everything else                                    Refused (refused)
+
+    stream error (RFC 6120 §4.9.3)                     error class (code)
+    conflict (another client took our resource),
+    the ones in PERMANENT_STREAM_ERRORS                Refused (refused)
+    any other                                          UpstreamUnavailable
+
+    SASL failure (RFC 6120 §6.5)                       error class (code)
+    temporary-auth-failure                             UpstreamUnavailable
+    any other                                          AuthenticationFailed (auth-failed)
 """
 
 from __future__ import annotations
@@ -25,9 +35,22 @@ from envelopes.errors import (
     NotFound,
     Refused,
     UpstreamError,
+    UpstreamUnavailable,
+    condition_detail,
 )
 
-__all__ = ["STANZAS_NS", "XmppError", "error_of", "describe"]
+__all__ = [
+    "PERMANENT_STREAM_ERRORS",
+    "SASL_CONDITIONS",
+    "STANZAS_NS",
+    "STANZA_CONDITIONS",
+    "STREAM_CONDITIONS",
+    "XmppError",
+    "describe",
+    "error_of",
+    "sasl_failure",
+    "stream_failure",
+]
 
 STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
@@ -60,6 +83,87 @@ _WORDS = {
 }
 
 
+STANZA_CONDITIONS = frozenset(_WORDS)
+
+# RFC 6120 §4.9.3: the conditions of a stream error.
+STREAM_CONDITIONS = frozenset(
+    {
+        "bad-format",
+        "bad-namespace-prefix",
+        "conflict",
+        "connection-timeout",
+        "host-gone",
+        "host-unknown",
+        "improper-addressing",
+        "internal-server-error",
+        "invalid-from",
+        "invalid-namespace",
+        "invalid-xml",
+        "not-authorized",
+        "not-well-formed",
+        "policy-violation",
+        "remote-connection-failed",
+        "reset",
+        "resource-constraint",
+        "restricted-xml",
+        "see-other-host",
+        "system-shutdown",
+        "undefined-condition",
+        "unsupported-encoding",
+        "unsupported-feature",
+        "unsupported-stanza-type",
+        "unsupported-version",
+    }
+)
+
+# Stream errors after which connecting again as before cannot work.
+PERMANENT_STREAM_ERRORS = frozenset(
+    {
+        "host-unknown",
+        "host-gone",
+        "improper-addressing",
+        "invalid-from",
+        "not-authorized",
+        "policy-violation",
+        "unsupported-version",
+    }
+)
+
+# RFC 6120 §6.5: why SASL authentication failed.
+SASL_CONDITIONS = frozenset(
+    {
+        "aborted",
+        "account-disabled",
+        "credentials-expired",
+        "encryption-required",
+        "incorrect-encoding",
+        "invalid-authzid",
+        "invalid-mechanism",
+        "malformed-request",
+        "mechanism-too-weak",
+        "not-authorized",
+        "temporary-auth-failure",
+    }
+)
+
+
+def stream_failure(cond: str, message: str) -> ConnectorError:
+    """The error for a stream the server closed with ``cond`` (RFC 6120 §4.9.3)."""
+    cls: type[ConnectorError] = (
+        Refused if cond in PERMANENT_STREAM_ERRORS or cond == "conflict" else UpstreamUnavailable
+    )
+    return cls(message, details=[condition_detail("xmpp", cond, kind="stream")])
+
+
+def sasl_failure(cond: str, message: str) -> ConnectorError:
+    """The error for a refused login (RFC 6120 §6.5): ``temporary-auth-failure`` is worth
+    another try later, every other condition needs other credentials."""
+    cls: type[ConnectorError] = (
+        UpstreamUnavailable if cond == "temporary-auth-failure" else AuthenticationFailed
+    )
+    return cls(message, details=[condition_detail("xmpp", cond, kind="sasl")])
+
+
 @dataclass(frozen=True)
 class XmppError:
     """An error stanza: what went wrong, where, and for which of our stanzas."""
@@ -80,8 +184,9 @@ class XmppError:
         return f"{self.condition}{where}: {words}{text}"
 
     def exception(self, *, login: bool = False) -> ConnectorError:
-        """The error for a failed reply, with the condition as its code and in ``details``."""
-        detail = {"xmpp": self.condition, "type": self.type, "stanza": self.kind}
+        """The error for a failed reply: its class code, the condition in ``details``."""
+        detail = condition_detail("xmpp", self.condition, kind="stanza", type=self.type)
+        detail["stanza"] = self.kind
         if self.sender:
             detail["from"] = self.sender
         cls: type[ConnectorError]
@@ -93,7 +198,7 @@ class XmppError:
             cls = UpstreamError
         else:
             cls = Refused
-        return cls(self.message, code=self.condition, details=[detail])
+        return cls(self.message, details=[detail])
 
 
 def _local(tag: str) -> tuple[str, str]:

@@ -27,11 +27,13 @@ from slixmpp.xmlstream.resolver import default_resolver, get_SRV
 
 from envelopes.errors import (
     AuthenticationFailed,
-    Refused,
     SockethubError,
     TlsError,
     UpstreamUnavailable,
+    os_reason,
 )
+
+from .errors import sasl_failure, stream_failure
 
 __all__ = [
     "KEEPALIVE_INTERVAL",
@@ -45,18 +47,6 @@ __all__ = [
 
 KEEPALIVE_INTERVAL = 60.0  # XEP-0199 ping to our server this often...
 KEEPALIVE_TIMEOUT = 30.0  # ...and the stream is taken for dead without an answer.
-# RFC 6120 §4.9.3: stream errors while logging in that another try will meet again.
-_PERMANENT_STREAM_ERRORS = frozenset(
-    {
-        "host-unknown",
-        "host-gone",
-        "improper-addressing",
-        "invalid-from",
-        "not-authorized",
-        "policy-violation",
-        "unsupported-version",
-    }
-)
 
 
 @functools.cache
@@ -144,13 +134,15 @@ async def log_in(x: Stream, address: str, port: int, where: str) -> None:
             outcome.set_exception(exc)
 
     def tls_failed(exc: Any) -> None:
-        fail(TlsError(f"TLS with {where} failed: {getattr(exc, 'reason', None) or exc}"))
+        # OpenSSL's reason (CERTIFICATE_VERIFY_FAILED) helps; the library's text does not.
+        fail(TlsError(f"TLS with {where} failed: {getattr(exc, 'reason', None) or 'handshake'}"))
 
     def connection_failed(exc: Any) -> None:
         if isinstance(exc, ssl.SSLError):
             tls_failed(exc)
         else:
-            fail(UpstreamUnavailable(f"could not connect to {where}: {exc}"))
+            why = os_reason(exc) if isinstance(exc, OSError) else "connection failed"
+            fail(UpstreamUnavailable(f"could not connect to {where}: {why}"))
 
     def auth_failed(failure: Any) -> None:
         refused["condition"] = str(failure["condition"] or "not-authorized")
@@ -159,12 +151,11 @@ async def log_in(x: Stream, address: str, port: int, where: str) -> None:
         if x.transport is not None and x.transport.get_extra_info("ssl_object") is None:
             fail(TlsError(f"{where} offered no TLS; refusing to log in without it"))
             return
-        cond = refused["condition"] or "no usable mechanism"
-        fail(
-            AuthenticationFailed(
-                f"{x.boundjid.bare} could not log in: {cond}", details=[{"xmpp": cond}]
-            )
-        )
+        cond = refused["condition"]
+        if not cond:
+            fail(AuthenticationFailed(f"{x.boundjid.bare} could not log in: no usable mechanism"))
+            return
+        fail(sasl_failure(cond, f"{x.boundjid.bare} could not log in: {cond}"))
 
     def stream_error(error: Any) -> None:
         refused["stream"] = str(error["condition"])
@@ -172,11 +163,12 @@ async def log_in(x: Stream, address: str, port: int, where: str) -> None:
 
     def closed(reason: Any) -> None:
         cond = refused.get("stream")
-        if cond in _PERMANENT_STREAM_ERRORS:
+        if cond:
             text = f" ({refused['text']})" if refused.get("text") else ""
-            fail(Refused(f"{where} refused the stream: {cond}{text}", code=cond))
-        why = f"stream error: {cond}" if cond else reason
-        fail(UpstreamUnavailable(f"{where} closed the connection while logging in: {why}"))
+            fail(stream_failure(cond, f"{where} ended the stream while logging in: {cond}{text}"))
+        why = os_reason(reason) if isinstance(reason, OSError) else reason
+        why = f": {why}" if why and isinstance(why, str) else ""
+        fail(UpstreamUnavailable(f"{where} closed the connection while logging in{why}"))
 
     def started(_event: Any) -> None:
         if not outcome.done():

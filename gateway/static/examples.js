@@ -104,8 +104,10 @@
     }
 
     const info = (c, text, data) => entry(c, 'info', { text, data });
+    // data-code: the kind of failure; data-condition: what the server itself said
+    // (nick-in-use, forbidden), for a page that wants to offer something (another nick).
     const problem = (c, text, err) => entry(c, 'error', {
-      text: `${text}: ${err.message || err}`, data: { code: err.code },
+      text: `${text}: ${err.message || err}`, data: { code: err.code, condition: err.condition },
     });
     return { entry, info, problem };
   }

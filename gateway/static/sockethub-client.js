@@ -39,6 +39,19 @@
   var FINAL_CLOSE_CODES = { 1008: 'origin-not-allowed', 4001: 'session-resumed-elsewhere' };
   var SOCKET_OPEN = 1;
 
+  // The client's own codes after which sending the same request again may succeed
+  // (the gateway's failed replies say so themselves, in `retryable`).
+  var CLIENT_RETRYABLE = { timeout: true, 'queue-overflow': true, 'session-lost': true };
+
+  /** The platform's own condition (IRC `nick-in-use`, XMPP `forbidden`) in `details`. */
+  function conditionOf(details) {
+    if (!Array.isArray(details)) return undefined;
+    for (var i = 0; i < details.length; i++) {
+      if (details[i] && typeof details[i].condition === 'string') return details[i].condition;
+    }
+    return undefined;
+  }
+
   /** A failed request, a failed reply or a client-side refusal; `code` is stable. */
   class SockethubError extends Error {
     constructor(code, message, extra) {
@@ -46,6 +59,9 @@
       this.name = 'SockethubError';
       this.code = code;
       extra = extra || {};
+      this.retryable = typeof extra.retryable === 'boolean' ? extra.retryable : CLIENT_RETRYABLE[code] === true;
+      this.condition = conditionOf(extra.details);
+      this.ref = extra.ref;
       this.path = extra.path;
       this.details = extra.details;
       this.activity = extra.activity;
@@ -664,7 +680,7 @@
         if (frame.status === 'failed') {
           var e = frame.error || {};
           this._emit('error', new SockethubError(e.code || 'internal', e.message,
-            { path: e.path, details: e.details, reply: frame }));
+            { path: e.path, details: e.details, retryable: e.retryable, ref: e.ref, reply: frame }));
         }
         return; // a reply after our own timeout, or to a request of a lost page
       }
@@ -675,7 +691,8 @@
       var err = frame.error || {};
       this._forget(rec.activity);
       rec.reject(new SockethubError(err.code || 'internal', err.message || 'request failed', {
-        path: err.path, details: err.details, activity: frame.activity || rec.activity,
+        path: err.path, details: err.details, retryable: err.retryable, ref: err.ref,
+        activity: frame.activity || rec.activity,
         requestId: rec.id, reply: frame,
       }));
     }

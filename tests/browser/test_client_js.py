@@ -436,6 +436,50 @@ def test_failed_reply_carries_code_path_details_and_activity(fake_page: Any) -> 
     }
 
 
+def test_failed_reply_says_retryable_condition_and_ref(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient();
+            const taken = echo(sc, 'a');
+            const broken = echo(sc, 'b');
+            const ws = await nthSocket(1);
+            ws.welcome();
+            await until(() => ws.requests().length === 2);
+            const [f1, f2] = ws.requests();
+            ws.push({kind: 'reply', seq: 1, id: f1.id, status: 'failed',
+                     error: {code: 'refused', message: 'nickname bob is already in use',
+                             retryable: false,
+                             details: [{condition: 'nick-in-use', platform: 'irc'}]}});
+            ws.push({kind: 'reply', seq: 2, id: f2.id, status: 'failed',
+                     error: {code: 'internal', retryable: false, ref: '0a1b2c3d',
+                             message: 'internal error (ref 0a1b2c3d)'}});
+            const got = [];
+            for (const p of [taken, broken]) {
+                try { await p; got.push(null); } catch (e) {
+                    got.push({code: e.code, retryable: e.retryable, condition: e.condition || null,
+                              ref: e.ref || null});
+                }
+            }
+            sc.close();
+            try { await echo(sc, 'c'); } catch (e) { got.push([e.code, e.retryable]); }
+            const slow = fakeClient({requestTimeoutMs: 50});
+            const never = echo(slow, 'd');
+            (await nthSocket(2)).welcome();
+            try { await never; } catch (e) { got.push([e.code, e.retryable]); }
+            slow.close();
+            return got;
+        }"""
+    )
+    assert out[0] == {
+        "code": "refused",
+        "retryable": False,
+        "condition": "nick-in-use",
+        "ref": None,
+    }
+    assert out[1] == {"code": "internal", "retryable": False, "condition": None, "ref": "0a1b2c3d"}
+    assert out[2:] == [["closed", False], ["timeout", True]]  # the client's own codes
+
+
 def test_queue_overflow_and_client_side_timeout(fake_page: Any) -> None:
     out = fake_page.evaluate(
         """async () => {

@@ -37,10 +37,12 @@ def test_echo_comes_back_completed_and_fail_comes_back_failed(dummy: Any) -> Non
     failed = reply(dummy, "fail")
     expect(failed).to_have_count(1)
     expect(failed).to_have_attribute("data-status", "failed")
-    expect(failed).to_have_attribute("data-code", "failed")
+    expect(failed).to_have_attribute("data-code", "refused")
+    expect(failed).to_have_attribute("data-condition", "failed")
+    expect(failed).to_have_attribute("data-retryable", "false")
     expect(failed).to_have_class(re.compile(r"\bfailed\b"))
     expect(failed.locator(".text")).to_contain_text("this fails on purpose")
-    expect(failed.locator(".tag")).to_contain_text("failed")
+    expect(failed.locator(".tag")).to_contain_text("[refused / failed]")
 
 
 def test_greet_and_throw(dummy: Any) -> None:
@@ -55,6 +57,10 @@ def test_greet_and_throw(dummy: Any) -> None:
     expect(thrown).to_have_attribute("data-status", "failed")
     # The connector raised something unexpected: the worker answers, it does not crash.
     expect(thrown).to_have_attribute("data-code", "internal")
+    # ...and tells the page only a reference to its log, never the exception's text.
+    expect(thrown.locator(".text")).to_contain_text("internal error (ref ")
+    expect(thrown.locator(".text")).not_to_contain_text("boom")
+    expect(thrown.locator(".text")).not_to_contain_text("RuntimeError")
 
 
 def test_content_from_the_network_is_shown_as_text(dummy: Any) -> None:

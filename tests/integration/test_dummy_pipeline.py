@@ -57,18 +57,37 @@ def test_greet_round_trip(client):
 def test_fail_gives_failed_reply_with_message(client):
     reply = client.request(activity("dummy", "fail", object={"type": "message", "content": "nope"}))
     assert reply["status"] == "failed"
-    assert reply["error"] == {"code": "failed", "message": "nope"}
+    assert reply["error"] == {
+        "code": "refused",
+        "message": "nope",
+        "retryable": False,
+        "details": [{"condition": "failed", "platform": "dummy"}],
+    }
     assert reply["activity"]["type"] == "fail" and reply["activity"]["error"] == "nope"
     assert_usable(client)
 
 
-def test_throw_gives_failed_reply_and_worker_survives(client):
+def test_throw_gives_failed_reply_and_worker_survives(client, stack):
+    """An exception from inside reaches the browser as a reference only; the worker's
+    log has the exception (class and text) under that reference."""
+    secret = "db password is hunter2 at 10.0.0.7"
     reply = client.request(
-        activity("dummy", "throw", object={"type": "message", "content": "kaboom"})
+        activity("dummy", "throw", object={"type": "message", "content": secret})
     )
     assert reply["status"] == "failed"
-    assert reply["error"]["code"] == "internal"
-    assert "kaboom" in reply["error"]["message"]
+    err = reply["error"]
+    assert err["code"] == "internal" and err["retryable"] is False
+    ref = err["ref"]
+    assert f"ref {ref}" in err["message"]
+    assert "RuntimeError" not in json.dumps(reply)
+    # the echoed activity carries the request's own content, but no error text from inside
+    assert reply["activity"]["error"] == err["message"]
+    assert secret not in json.dumps(err)
+    log = stack.log("worker-dummy")
+    (line,) = [x for x in log.splitlines() if f"ref {ref}" in x]
+    assert "connector dummy raised on throw" in line
+    after = log[log.index(line) :]
+    assert f"RuntimeError: {secret}" in after  # the traceback follows the line
     assert_usable(client)
 
 

@@ -228,17 +228,25 @@ def test_channel_errors_are_failed_replies_with_codes(browser, watcher, ircd):
         "#full": "channel-full",
         "#invite": "invite-only",
     }
-    for channel, code in cases.items():
+    for channel, condition in cases.items():
         reply = b.request("join", target=b.room(channel))
         assert reply["status"] == "failed", reply
-        assert reply["error"]["code"] == code, reply
+        err = reply["error"]
+        assert err["code"] == "refused" and err["retryable"] is False, reply
+        assert err["details"][0]["condition"] == condition, reply
         assert channel in reply["error"]["message"]
     reply = b.request(
         "send",
         target={"id": f"nobody@{ircd.host}", "type": "person", "name": "nobody"},
         object=msg("hi"),
     )
-    assert reply["error"]["code"] == "no-such-nick", reply
+    assert reply["error"]["code"] == "not-found", reply
+    assert reply["error"]["details"][0] == {
+        "condition": "no-such-nick",
+        "platform": "irc",
+        "numeric": "401",
+        "target": "nobody",
+    }
     reply = b.request("send", target=b.room("#lobby"), object=msg("line\r\nQUIT :x"))
     assert reply["error"]["code"] == "invalid-envelope"
     assert "CR, LF or NUL" in reply["error"]["message"]

@@ -65,6 +65,23 @@ def test_real_frames_match_their_schemas(stack):
     )
     c.send_raw("not json")
     check("server-reply.json", c.wait(lambda f: f.get("kind") == "reply" and f["id"] is None))
+    # every kind of failed reply says whether retrying can help (error.json requires it)
+    failures = [
+        c.request(activity("dummy", "throw", object={"type": "message", "content": "x"})),
+        c.request(activity("dummy", "no-such-verb")),
+    ]
+    c.send(act, rid="dup")
+    c.send(act, rid="dup")
+    twice = [c.reply("dup"), c.reply("dup")]  # the refusal may come before the echo
+    failures += [r for r in twice if r["status"] == "failed"]
+    for reply in failures:
+        check("server-reply.json", reply)
+        assert reply["status"] == "failed" and reply["error"]["retryable"] is False, reply
+    assert [r["error"]["code"] for r in failures] == [
+        "internal",
+        "unknown-verb",
+        "duplicate-request",
+    ]
     c.send_raw('{"kind":"ping"}')
     check("server-pong.json", c.wait(lambda f: f.get("kind") == "pong"))
     stack.outbox().event(c.welcome["session"], {"type": "send", "actor": {"id": "x"}})

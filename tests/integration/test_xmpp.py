@@ -142,7 +142,9 @@ def test_room_join_messages_correction_and_queries(
 
     topic = {"type": "topic", "content": "Our topic"}
     refused = a.request("update", target=a.room("lobby"), object=topic)
-    assert refused["error"]["code"] == "forbidden", refused  # only moderators, by default
+    # only moderators, by default
+    assert refused["error"]["code"] == "refused", refused
+    assert refused["error"]["details"][0]["condition"] == "forbidden", refused
     bob.call(bob.xmpp.plugin["xep_0045"].set_role(room, "Alice", "moderator"))
     a.event(lambda x: x["object"].get("role") == "moderator" and x["actor"]["name"] == "Alice")
     a.ok("update", target=a.room("lobby"), object=topic)
@@ -207,17 +209,20 @@ def test_errors_are_failed_replies_with_the_xmpp_condition(
         )
     )
     e = browser("erin")
-    for name, code in (("members", "registration-required"), ("banned", "forbidden")):
+    for name, condition in (("members", "registration-required"), ("banned", "forbidden")):
         reply = e.request("join", target=e.room(name))
         assert reply["status"] == "failed", reply
-        assert reply["error"]["code"] == code, reply
+        assert reply["error"]["code"] == "refused" and reply["error"]["retryable"] is False
+        assert reply["error"]["details"][0]["condition"] == condition, reply
         assert xmpp_server.room(name) in reply["error"]["message"]
     reply = e.request(
         "send", target={"id": "nobody@localhost", "type": "person"}, object=msg("anyone?")
     )
-    assert reply["error"]["code"] == "service-unavailable", reply
+    assert reply["error"]["code"] == "refused", reply
+    assert reply["error"]["details"][0]["condition"] == "service-unavailable", reply
     reply = e.request("send", target=e.room("members"), object=msg("not in it"))
-    assert reply["error"]["code"] == "not-acceptable", reply
+    assert reply["error"]["code"] == "refused", reply
+    assert reply["error"]["details"][0]["condition"] == "not-acceptable", reply
     reply = e.request("send", target=e.person("bob"), object=msg("bell \x07"))
     assert reply["error"]["code"] == "invalid-envelope" and "control" in reply["error"]["message"]
     e.ok("join", target=e.room("open-after-errors"))  # the stream survived all of that

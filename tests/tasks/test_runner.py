@@ -58,8 +58,13 @@ def test_echo_and_errors_become_replies(redis_client):
         runner.run("dummy", _sealed(r, _payload(sess.sid, rid, verb)))
     frames = _frames(r, sess.sid)
     assert [f["status"] for f in frames] == ["completed", "failed", "failed"]
-    assert frames[1]["error"]["code"] == "failed"
-    assert frames[2]["error"] == {"code": "internal", "message": "RuntimeError: c"}
+    assert frames[1]["error"]["code"] == "refused" and frames[1]["error"]["retryable"] is False
+    assert frames[1]["error"]["details"] == [{"condition": "failed", "platform": "dummy"}]
+    internal = frames[2]["error"]
+    assert internal["code"] == "internal" and internal["retryable"] is False
+    assert internal["message"] == (
+        f"internal error (ref {internal['ref']}); the operator's logs have the details"
+    )
 
 
 def test_past_deadline_is_dropped(redis_client):

@@ -375,20 +375,23 @@ def test_libera_errors():
     ]
 
 
-def test_irc_errors_become_envelope_errors_with_the_irc_code_in_details():
+def test_irc_errors_become_envelope_errors_with_the_irc_condition_in_details():
     nick = IrcError("nick-in-use", "433", "nickname myuser is already in use", "myuser")
     err = nick.exception()
     assert type(err) is Refused
     assert err.to_dict() == {
-        "code": "nick-in-use",  # the IRC code is the reply's code; the class says "refused"
+        "code": "refused",  # the class code; what IRC said is the condition in details
         "message": "nickname myuser is already in use",
-        "details": [{"irc": "nick-in-use", "numeric": "433", "target": "myuser"}],
+        "retryable": False,
+        "details": [
+            {"condition": "nick-in-use", "platform": "irc", "numeric": "433", "target": "myuser"}
+        ],
     }
     assert type(IrcError("auth-failed", "904", "SASL authentication failed").exception()) is (
         AuthenticationFailed
     )
     assert IrcError("auth-failed", "904", "x").exception().to_dict()["details"] == [
-        {"irc": "auth-failed", "numeric": "904"}
+        {"condition": "auth-failed", "platform": "irc", "numeric": "904"}
     ]
     assert type(IrcError("no-such-channel", "403", "x", "#gone").exception()) is NotFound
     assert type(IrcError("channel-full", "471", "x", "#full").exception()) is Refused

@@ -115,9 +115,22 @@ def test_error_conditions_map_to_the_error_tree():
         return XmppError(condition, "presence", etype, ROOM)
 
     assert isinstance(err("forbidden").exception(), Refused)
-    assert err("registration-required").exception().code == "registration-required"
+    members_only = err("registration-required").exception()
+    assert members_only.code == "refused" and members_only.condition == "registration-required"
+    assert members_only.to_dict()["details"] == [
+        {
+            "condition": "registration-required",
+            "platform": "xmpp",
+            "kind": "stanza",
+            "type": "cancel",
+            "stanza": "presence",
+            "from": ROOM,
+        }
+    ]
     assert isinstance(err("item-not-found").exception(), NotFound)
-    assert err("resource-constraint", "wait").exception().code == "resource-constraint"
+    busy = err("resource-constraint", "wait").exception()
+    assert busy.code == "upstream-error" and busy.condition == "resource-constraint"
+    assert busy.to_dict()["retryable"] is True
     assert err("resource-constraint", "wait").exception().__class__.__name__ == "UpstreamError"
     assert isinstance(err("not-authorized").exception(login=True), AuthenticationFailed)
     text = ET.fromstring(

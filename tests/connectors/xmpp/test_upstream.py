@@ -66,7 +66,9 @@ def test_an_unclaimed_error_stanza_becomes_an_error_event():
     up, events, _ = upstream()
     up._on_stanza(fixture("error-service-unavailable"))
     assert events[0]["type"] == "error"
-    assert events[0]["object"]["code"] == "service-unavailable"
+    assert events[0]["object"]["code"] == "refused"
+    assert events[0]["object"]["condition"] == "service-unavailable"
+    assert events[0]["object"]["retryable"] is False
     assert events[0]["object"]["id"] == "err-1"
     assert events[0]["actor"] == {"type": "person", "id": "nobody@localhost", "name": "nobody"}
 
@@ -100,7 +102,7 @@ def test_join_completes_at_our_self_presence_and_fails_with_the_condition():
         up._on_stanza(fixture("error-join-registration-required"))
         with pytest.raises(SockethubError) as err:
             await task
-        assert err.value.code == "registration-required"
+        assert err.value.code == "refused" and err.value.condition == "registration-required"
         assert [e["type"] for e in events] == ["update", "join"]  # claimed, not emitted
 
     run(main())
@@ -166,7 +168,8 @@ def test_rejoin_asks_for_history_since_the_loss_and_reports_failures():
         assert hist is not None and hist.get("since") == "2027-01-15T07:59:58Z"  # 2 s of slack
         up._on_stanza(fixture("error-join-conflict"))
         await task
-        assert events[-1]["type"] == "error" and events[-1]["object"]["code"] == "conflict"
+        assert events[-1]["type"] == "error" and events[-1]["object"]["condition"] == "conflict"
+        assert events[-1]["object"]["code"] == "refused"
 
     run(main())
 
