@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.common import missing
 from tests.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +151,7 @@ def _running(
 def test_nginx_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+        missing("nginx", "apt-get install nginx-light")
     gateway, seen = stub_gateway
     key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
     subprocess.run(
@@ -192,7 +193,7 @@ def test_nginx_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
 def test_caddy_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
     caddy = shutil.which("caddy")
     if caddy is None:
-        pytest.skip("caddy is not installed (apt-get install caddy)")
+        missing("caddy", "apt-get install caddy")
     gateway, seen = stub_gateway
     port = free_port()
     conf = CADDYFILE.read_text()
