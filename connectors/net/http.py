@@ -7,8 +7,9 @@ What it guarantees, whatever URL a browser sends:
   hop, and the socket is connected to that checked address (not to the name again), so
   a second DNS answer cannot slip through; TLS still verifies the certificate against the
   host *name* and sends it as SNI;
-* connect, read and total timeouts; a body cap enforced while streaming, also on the
-  decompressed size;
+* connect, read and total timeouts, the total one covering every step (connecting, the
+  TLS handshake, status line, headers, body), however slowly a server drips its bytes;
+  a body cap enforced while streaming, also on the decompressed size;
 * every failure is an ``envelopes.errors`` error whose message names the URL.
 
 Proxies from the environment are deliberately not honoured: a proxy would connect to
@@ -22,7 +23,9 @@ the real guard without patching.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import re
 import socket
 import ssl
@@ -31,7 +34,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from functools import cache
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -68,7 +70,9 @@ _ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 _HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+(%[a-z0-9._-]+)?")
 # Characters left as they are in a request path; the rest is percent-encoded (UTF-8).
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"
-_default_tls = cache(ssl.create_default_context)  # loading the CAs takes ~15 ms: do it once
+_default_tls = functools.cache(
+    ssl.create_default_context
+)  # loading the CAs takes ~15 ms: do it once
 
 
 @dataclass(frozen=True)
@@ -218,14 +222,40 @@ def _connect_any(addresses: list[Address], opts: _Options) -> socket.socket:
     raise failure
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket as http.client reads it, every ``recv`` under the read timeout cut short
+    by the total deadline: http.client applies a socket timeout per ``recv``, so a server
+    dripping its status line and headers a byte at a time would otherwise never trip it."""
+
+    def __init__(self, sock: socket.socket, opts: _Options) -> None:
+        super().__init__()
+        self._sock, self._opts = sock, opts
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_budget(self._opts.read_timeout, self._opts.deadline))
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, opts: _Options, **kw: Any) -> None:
+        super().__init__(sock, **kw)
+        self.fp.close()  # the plain makefile() http.client opened; ours replaces it
+        self.fp = io.BufferedReader(_DeadlineReader(sock, opts), _CHUNK)
+
+
 class _GuardedHTTP(http.client.HTTPConnection):
     """Connects to checked addresses only; ``live`` keeps the socket for read timeouts
-    (http.client drops ``sock`` once a response will close the connection)."""
+    (http.client drops ``sock`` once a response will close the connection). Responses
+    are read through ``_DeadlineReader``."""
 
     def __init__(self, target: _Target, addresses: list[Address], opts: _Options) -> None:
         super().__init__(target.host, target.port, timeout=opts.connect_timeout)
         self._addresses, self._opts = addresses, opts
         self.live: socket.socket | None = None
+        self.response_class = functools.partial(_DeadlineResponse, opts=opts)  # type: ignore[assignment]
 
     def _open(self) -> socket.socket:
         return _connect_any(self._addresses, self._opts)
@@ -244,8 +274,10 @@ class _GuardedHTTPS(_GuardedHTTP):
     def connect(self) -> None:
         raw = self._open()
         try:
-            # The handshake runs under the connect timeout; the name, not the address, is
-            # what the certificate must match and what SNI carries.
+            # The whole handshake runs under one timeout (CPython's ssl module counts it
+            # down across the handshake's reads), cut short by the total deadline; the
+            # name, not the address, is what the certificate must match and SNI carries.
+            raw.settimeout(_budget(self._opts.connect_timeout, self._opts.deadline))
             self.sock = self.live = self._tls.wrap_socket(raw, server_hostname=self.host)
         except BaseException:
             raw.close()
@@ -277,7 +309,7 @@ def _exchange(
         body = b""
         if 200 <= response.status < 300:
             phase = f"reading the body (limit {opts.read_timeout:g} s between reads)"
-            body = _read_body(response, conn.live, target.where, opts)
+            body = _read_body(response, target.where, opts)
         return response.status, got, body
     except TimeoutError:
         if time.monotonic() >= opts.deadline:
@@ -335,9 +367,7 @@ class _Decoder:
         return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
 
 
-def _read_body(
-    response: http.client.HTTPResponse, sock: socket.socket, where: str, opts: _Options
-) -> bytes:
+def _read_body(response: http.client.HTTPResponse, where: str, opts: _Options) -> bytes:
     cap = opts.max_bytes
     too_large = f"cannot fetch {where}: the body is over the {cap}-byte cap"
     if response.length is not None and response.length > cap:
@@ -346,9 +376,7 @@ def _read_body(
     out = bytearray()
     received = 0
     while True:
-        # read1 returns what one recv gives, so the total deadline is checked between
-        # reads even when a server trickles bytes.
-        sock.settimeout(_budget(opts.read_timeout, opts.deadline))
+        # Every recv under it is bounded by the total deadline (``_DeadlineReader``).
         chunk = response.read1(_CHUNK)
         if not chunk:
             break
