@@ -30,16 +30,13 @@ import re
 import socket
 import ssl
 import time
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from envelopes.errors import (
     BlockedAddress,
-    NotFound,
     Refused,
     SockethubError,
     TlsError,
@@ -49,6 +46,7 @@ from envelopes.errors import (
     UpstreamUnavailable,
 )
 
+from .answer import REDIRECTS, Decoder, raise_for_status
 from .guard import Address, Dial, Resolver, open_socket, resolve_checked, system_resolver
 
 __all__ = [
@@ -60,7 +58,6 @@ __all__ = [
 
 USER_AGENT = "Sockethub-py/0.1 (+https://github.com/sockethub/sockethub)"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
 # Set by the client itself: the body cap and decoding depend on them.
 _RESERVED = frozenset({"host", "accept-encoding", "connection", "content-length"})
@@ -155,7 +152,7 @@ def fetch(
         status, got, body = _exchange(target, sent, opts)
         location = (got.get("location") or "").strip()
         if status not in REDIRECTS or not location:
-            _raise_for_status(status, got, target.where)
+            raise_for_status(status, got, target.where)
             return Response(target.url, status, got, body, redirects)
         if len(redirects) >= max_redirects:
             raise Refused(f"cannot fetch {url}: more than {max_redirects} redirects")
@@ -225,25 +222,32 @@ def _connect_any(addresses: list[Address], opts: _Options) -> socket.socket:
 class _DeadlineReader(io.RawIOBase):
     """The socket as http.client reads it, every ``recv`` under the read timeout cut short
     by the total deadline: http.client applies a socket timeout per ``recv``, so a server
-    dripping its status line and headers a byte at a time would otherwise never trip it."""
+    dripping its status line and headers a byte at a time would otherwise never trip it.
 
-    def __init__(self, sock: socket.socket, opts: _Options) -> None:
+    It reads through http.client's own ``SocketIO``, which keeps the socket open while
+    the response needs it (http.client closes the connection early when it will close)."""
+
+    def __init__(self, raw: Any, sock: socket.socket, opts: _Options) -> None:
         super().__init__()
-        self._sock, self._opts = sock, opts
+        self._raw, self._sock, self._opts = raw, sock, opts
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         self._sock.settimeout(_budget(self._opts.read_timeout, self._opts.deadline))
-        return self._sock.recv_into(buffer)
+        return int(self._raw.readinto(buffer))
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, opts: _Options, **kw: Any) -> None:
         super().__init__(sock, **kw)
-        self.fp.close()  # the plain makefile() http.client opened; ours replaces it
-        self.fp = io.BufferedReader(_DeadlineReader(sock, opts), _CHUNK)
+        raw = self.fp.detach()  # nothing is buffered yet: the status line comes next
+        self.fp = io.BufferedReader(_DeadlineReader(raw, sock, opts), _CHUNK)
 
 
 class _GuardedHTTP(http.client.HTTPConnection):
@@ -334,45 +338,12 @@ def _exchange(
             conn.live.close()
 
 
-class _Decoder:
-    """Content-Encoding gzip/deflate, inflated in bounded steps (no zip bombs)."""
-
-    def __init__(self, encoding: str, where: str) -> None:
-        self._where = where
-        self._inflate: Any = None
-        self._kind = encoding
-        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-            raise Refused(f"cannot fetch {where}: unsupported Content-Encoding {encoding}")
-
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Up to ``room + 1`` bytes of output: one more than fits tells the caller."""
-        if self._kind in ("", "identity"):
-            return data
-        try:
-            if self._inflate is None:
-                self._inflate = zlib.decompressobj(self._wbits(data))
-            return bytes(self._inflate.decompress(data, room + 1))
-        except zlib.error as exc:
-            raise UpstreamError(
-                f"cannot fetch {self._where}: bad {self._kind} body: {exc}"
-            ) from None
-
-    def _wbits(self, first: bytes) -> int:
-        if self._kind in ("gzip", "x-gzip"):
-            return 16 + zlib.MAX_WBITS
-        # "deflate" should be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send it raw.
-        zlib_header = (
-            len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
-        )
-        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
-
-
 def _read_body(response: http.client.HTTPResponse, where: str, opts: _Options) -> bytes:
     cap = opts.max_bytes
     too_large = f"cannot fetch {where}: the body is over the {cap}-byte cap"
     if response.length is not None and response.length > cap:
         raise TooLarge(f"{too_large} (Content-Length {response.length})")
-    decoder = _Decoder((response.getheader("content-encoding") or "").strip().lower(), where)
+    decoder = Decoder((response.getheader("content-encoding") or "").strip().lower(), where)
     out = bytearray()
     received = 0
     while True:
@@ -391,35 +362,3 @@ def _read_body(response: http.client.HTTPResponse, where: str, opts: _Options) -
             f"cannot fetch {where}: the connection closed {response.length} bytes early"
         )
     return bytes(out)
-
-
-def _retry_after(value: str | None) -> int | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, round(when.timestamp() - time.time()))
-
-
-def _raise_for_status(status: int, got: http.client.HTTPMessage, where: str) -> None:
-    if 200 <= status < 300 or status == 304:
-        return
-    said = f"cannot fetch {where}: it answered {status} {http.client.responses.get(status, '')}"
-    said = said.rstrip()
-    if status in (404, 410):
-        raise NotFound(said)
-    if status == 429 or status >= 500:
-        retry = _retry_after(got.get("retry-after"))
-        err = UpstreamError(f"{said}; retry after {retry} s" if retry is not None else said)
-        err.retry_after = retry  # type: ignore[attr-defined]
-        err.status = status  # type: ignore[attr-defined]
-        raise err
-    if status in REDIRECTS:
-        said += " without a Location"
-    raise Refused(said)
