@@ -11,6 +11,7 @@ __all__ = [
     "session_creds",
     "session_stream",
     "session_seq",
+    "session_stream_bytes",
     "request",
     "deadlines",
     "deadline_member",
@@ -45,6 +46,11 @@ def session_creds(sid: str) -> str:
 def session_stream(sid: str) -> str:
     """Stream of replies and events bound for the session's browser, with ``seq``."""
     return f"{PREFIX}:s:{sid}:out"
+
+
+def session_stream_bytes(sid: str) -> str:
+    """Counter: bytes of frames in ``session_stream``, kept by the outbox to trim by size."""
+    return f"{PREFIX}:s:{sid}:outb"
 
 
 def session_seq(sid: str) -> str:

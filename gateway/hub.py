@@ -47,7 +47,7 @@ class Hub:
         server = sealing.server_key(settings.secret)
         self.sessions = SessionStore(self.redis, server, settings.resume_grace)
         self.vault = Vault(self.redis, server)
-        self.outbox = Outbox(self.redis, settings.stream_maxlen)
+        self.outbox = Outbox.from_settings(self.redis, settings)
         self.pump = Pump(redis_client(settings.redis_url, 4), self.redis, self.gateway_id)
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)

@@ -45,7 +45,7 @@ class Runner:
         self.redis = redis
         self.node_queue = node_queue
         self.forward = forward
-        self.outbox = Outbox(redis, settings.stream_maxlen)
+        self.outbox = Outbox.from_settings(redis, settings)
         self.vault = Vault(redis, sealing.server_key(settings.secret))
         self._connectors: dict[str, Connector] = {}
         self._managers: list[Manager] = []
