@@ -27,6 +27,7 @@ __all__ = [
     "connections",
     "http_cache",
     "http_host",
+    "http_cache_books",
 ]
 
 PREFIX = "sh"
@@ -128,6 +129,12 @@ def http_cache(digest: str) -> str:
     ``:l`` flight lock); ``digest`` hashes the URL and whether private addresses were
     allowed when it was fetched."""
     return f"{PREFIX}:http:{digest}"
+
+
+def http_cache_books() -> str:
+    """Prefix of the cache's accounts, shared by every entry: ``:lru`` sorted set (entry
+    prefix → when stored), ``:sizes`` hash (entry prefix → bytes), ``:bytes`` the total."""
+    return f"{PREFIX}:http:books"
 
 
 def http_host(host: str) -> str:
