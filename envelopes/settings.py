@@ -72,7 +72,7 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     ),
     "SOCKETHUB_STREAM_MAX_BYTES": (
         "stream_max_bytes",
-        "8388608",
+        "4194304",
         "Bytes of events and replies kept per session for resume (oldest dropped first; a "
         "resume that needed them gets `missed`).",
     ),
@@ -194,7 +194,7 @@ class Settings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     stream_maxlen: int = 2000
-    stream_max_bytes: int = 8388608
+    stream_max_bytes: int = 4194304
     max_reply_bytes: int = 1048576
     allow_private_addresses: bool = False
     allowed_hosts: tuple[str, ...] = ()
