@@ -142,10 +142,15 @@ class Watchdog:
         try:
             yield
         finally:
-            with w.lock:
-                w.done = True
-                if w.fired:
-                    _raise_in(w.thread, None)  # not raised yet: it never will be
+            while True:
+                try:
+                    with w.lock:
+                        w.done = True
+                        if w.fired:
+                            _raise_in(w.thread, None)  # not raised yet: it never will be
+                    break
+                except TaskTimeLimit:  # raised right here, after the block: mark it done
+                    continue
 
     def _start(self) -> None:
         if self._thread is None:
