@@ -9,6 +9,7 @@ then crawls). Both hold at most a few connections and stop cleanly.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
@@ -67,10 +68,17 @@ class _Dripper:
 
 
 class TrickleServer(_Dripper):
-    """Answers any request with a status line and headers, one byte per ``interval``."""
+    """Answers any request with a status line and headers, one byte per ``interval``;
+    over TLS (a quick handshake, then the drip) when given a server context."""
+
+    def __init__(self, interval: float, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
+        super().__init__(interval)
 
     def serve(self, conn: socket.socket) -> None:
         conn.settimeout(5)
+        if self.tls is not None:
+            conn = self.tls.wrap_socket(conn, server_side=True)
         conn.recv(65536)  # the request: one small write from the client
         self.drip(conn, HEADERS)
 

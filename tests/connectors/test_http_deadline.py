@@ -2,7 +2,8 @@
 
 ``http.client`` applies the socket timeout to each ``recv``, so a server dripping one byte
 of its status line and headers every 0.5 s never trips a read timeout; the deadline must
-hold anyway, for the headers and for a TLS handshake dripped the same way.
+hold anyway, for the headers (in the clear and over TLS) and for a TLS handshake dripped
+the same way (that one CPython's ssl module already bounds as a whole: kept as a guard).
 """
 
 from __future__ import annotations
@@ -68,3 +69,17 @@ def test_a_tls_handshake_dripped_slowly_hits_the_total_timeout(
     message, elapsed = _times_out(url, connect_timeout=10.0, read_timeout=10.0, ssl_context=trust)
     assert TOTAL - 0.2 <= elapsed <= TOTAL + MARGIN, elapsed
     assert f"total limit {TOTAL:g} s" in message
+
+
+def test_headers_dripped_over_tls_hit_the_total_timeout() -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "localhost.crt", TLS / "localhost.key")
+    drip = TrickleServer(interval=0.5, tls=context)
+    try:
+        trust = ssl.create_default_context(cafile=str(TLS / "localhost.crt"))
+        url = f"https://localhost:{drip.port}/feed.xml"
+        message, elapsed = _times_out(url, read_timeout=1.0, ssl_context=trust)
+        assert TOTAL - 0.2 <= elapsed <= TOTAL + MARGIN, elapsed
+        assert f"total limit {TOTAL:g} s" in message
+    finally:
+        drip.stop()
