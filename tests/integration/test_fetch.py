@@ -266,3 +266,20 @@ def test_a_huge_feed_comes_back_bounded(client: Client, web: FixtureServer) -> N
     assert result["totalItems"] == Settings().feed_items
     assert all(i["object"].get("truncated") for i in result["items"])
     assert len(json.dumps(reply)) < Settings().max_reply_bytes
+
+
+def test_a_reply_over_the_cap_is_one_failed_reply_naming_it(web: FixtureServer) -> None:
+    env = {**FETCH, "SOCKETHUB_MAX_REPLY_BYTES": "20000"}
+    s = Stack(platforms=("feeds",), env_overrides=env).start()
+    try:
+        c = Client(s.ws_url)
+        reply = c.request(feed(web.url("/huge-feed"), limit=10), timeout=40)
+        assert reply["status"] == "failed", reply.get("result", {}).get("totalItems")
+        error = reply["error"]
+        assert error["code"] == "too-large"
+        assert "20000" in error["message"] and "SOCKETHUB_MAX_REPLY_BYTES" in error["message"]
+        # The session goes on: a small answer still comes back whole.
+        assert c.request(feed(web.url("/feeds/rss20.xml")), timeout=40)["status"] == "completed"
+        c.close()
+    finally:
+        s.stop()
