@@ -63,8 +63,9 @@ def soft_limit(platform: Platform, settings: Settings) -> float:
     return max([settings.request_timeout, *timeouts])
 
 
-def run_limited(runner: Any, watchdog: Watchdog, platform: Platform, payload: dict[str, Any],
-                soft: float) -> None:  # fmt: skip
+def run_limited(
+    runner: Any, watchdog: Watchdog, platform: Platform, payload: dict[str, Any], soft: float
+) -> None:
     """``runner.run(platform, payload)`` under the watchdog: soft limit ``SOFT_MARGIN``
     before the request's deadline, or ``soft`` seconds from now if that comes first."""
     sid, rid = payload["session"], payload["request"]
@@ -134,8 +135,9 @@ class Watchdog:
         exc = type("TaskTimeLimit", (TaskTimeLimit,), {"said": said})
         with self._cond:
             self._seq += 1
-            w = _Watch(soft_at, self._seq, threading.get_ident(), soft_at + self.grace, exc,
-                       on_hard, label)  # fmt: skip
+            w = _Watch(
+                soft_at, self._seq, threading.get_ident(), soft_at + self.grace, exc, on_hard, label
+            )
             heapq.heappush(self._heap, w)
             self._start()
             self._cond.notify()
