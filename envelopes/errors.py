@@ -277,8 +277,12 @@ def _walk(cls: type[SockethubError]) -> list[type[SockethubError]]:
 
 
 def all_codes() -> dict[str, type[SockethubError]]:
-    """Every code the tree defines, mapped to its class."""
-    return {cls.code: cls for cls in _walk(SockethubError)}
+    """Every code the tree defines, mapped to the class that first defines it (a subclass
+    elsewhere that keeps its parent's code, e.g. a task time limit, does not replace it)."""
+    codes: dict[str, type[SockethubError]] = {}
+    for cls in _walk(SockethubError):
+        codes.setdefault(cls.code, cls)
+    return codes
 
 
 def condition_detail(platform: str, name: str, **extra: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ __all__ = [
     "session_creds",
     "session_stream",
     "session_seq",
+    "session_stream_bytes",
     "request",
     "deadlines",
     "deadline_member",
@@ -26,6 +27,7 @@ __all__ = [
     "connections",
     "http_cache",
     "http_host",
+    "http_cache_books",
 ]
 
 PREFIX = "sh"
@@ -45,6 +47,11 @@ def session_creds(sid: str) -> str:
 def session_stream(sid: str) -> str:
     """Stream of replies and events bound for the session's browser, with ``seq``."""
     return f"{PREFIX}:s:{sid}:out"
+
+
+def session_stream_bytes(sid: str) -> str:
+    """Counter: bytes of frames in ``session_stream``, kept by the outbox to trim by size."""
+    return f"{PREFIX}:s:{sid}:outb"
 
 
 def session_seq(sid: str) -> str:
@@ -122,6 +129,12 @@ def http_cache(digest: str) -> str:
     ``:l`` flight lock); ``digest`` hashes the URL and whether private addresses were
     allowed when it was fetched."""
     return f"{PREFIX}:http:{digest}"
+
+
+def http_cache_books() -> str:
+    """Prefix of the cache's accounts, shared by every entry: ``:lru`` sorted set (entry
+    prefix → when stored), ``:sizes`` hash (entry prefix → bytes), ``:bytes`` the total."""
+    return f"{PREFIX}:http:books"
 
 
 def http_host(host: str) -> str:

@@ -9,6 +9,16 @@ A stream entry holds ``seq`` and ``f``: the frame as JSON without its ``seq``, s
 under the session's key (``envelopes.atrest``); the gateway opens it and ``frame_with_seq``
 splices the ``seq`` in when it sends it. Entries with ``ctl`` instead are control messages
 between gateways (a session resumed elsewhere) and carry no ``seq``.
+
+What one session can make Redis hold is bounded. A frame over ``max_frame`` bytes
+(``SOCKETHUB_MAX_REPLY_BYTES``) is never written: a reply becomes a failed ``too-large``
+reply naming its size, the cap and the setting (still the request's one terminal reply);
+an event becomes a small event with its ``type``, ``actor`` and ``target`` and an ``error``
+saying what was dropped. The stream keeps at most ``maxlen`` entries and ``max_bytes``
+bytes of frames (``SOCKETHUB_STREAM_MAXLEN``, ``SOCKETHUB_STREAM_MAX_BYTES``): each write
+adds its size to the stream's byte counter and trims the oldest entries while over
+either bound, exactly, keeping at least the newest. A resume that needed a trimmed entry
+is told ``missed`` by the gateway (the stream's first ``seq`` is past its ``lastSeq``).
 """
 
 from __future__ import annotations
@@ -18,9 +28,34 @@ from typing import Any
 
 from . import keys
 from .atrest import AtRest
-from .errors import SessionError
+from .errors import SessionError, TooLarge
+from .settings import Settings
 
 __all__ = ["Outbox", "frame_with_seq", "reply_frame", "failure_frame", "event_frame"]
+
+# Append ``seq``/``f`` to the stream and trim it to its bounds; set ``seq`` and ``ttl``
+# first. ARGV[n]: the frame, ARGV[n+1]: maxlen, ARGV[n+2]: max bytes.
+# KEYS[s]: the stream, KEYS[b]: its byte counter.
+_APPEND = """
+local stream, counter = KEYS[{s}], KEYS[{b}]
+local maxlen, maxbytes = tonumber(ARGV[{n1}]), tonumber(ARGV[{n2}])
+if redis.call('XLEN', stream) == 0 then redis.call('SET', counter, 0) end
+redis.call('XADD', stream, '*', 'seq', seq, 'f', ARGV[{n0}])
+local total = redis.call('INCRBY', counter, string.len(ARGV[{n0}]))
+local count = redis.call('XLEN', stream)
+while count > 1 and (count > maxlen or total > maxbytes) do
+  local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  local fields = oldest[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'f' then total = total - string.len(fields[i + 1]) end
+  end
+  redis.call('XDEL', stream, oldest[1])
+  count = count - 1
+end
+if total < 0 then total = 0 end
+redis.call('SET', counter, total, 'EX', ttl)
+redis.call('EXPIRE', stream, ttl)
+"""
 
 # Tell the gateway holding the session (the session hash's ``gw``) that its stream has
 # something new: its pump then reads only the streams that changed, however many are open.
@@ -34,8 +69,8 @@ if gw then
 end
 """
 
-# KEYS: session, request, seq, stream, deadlines
-# ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix
+# KEYS: session, request, seq, stream, deadlines, stream bytes
+# ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix, max bytes
 _REPLY = (
     """
 local cur = redis.call('GET', KEYS[2])
@@ -47,16 +82,16 @@ if ttl == -1 then ttl = 86400 end
 redis.call('SET', KEYS[2], 'done', 'EX', ttl)
 local seq = redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ttl)
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
-redis.call('EXPIRE', KEYS[4], ttl)
 """
+    + _APPEND.format(s=4, b=6, n0=1, n1=2, n2=7)
     + _WAKE.format(n0=4, n1=5, n2=6)
     + """
 return seq
 """
 )
 
-# KEYS: session, seq, stream   ARGV: frame, maxlen, session id, wake prefix, wake suffix
+# KEYS: session, seq, stream, stream bytes
+# ARGV: frame, maxlen, session id, wake prefix, wake suffix, max bytes
 _EVENT = (
     """
 local ttl = redis.call('TTL', KEYS[1])
@@ -64,9 +99,8 @@ if ttl == -2 then return -1 end
 if ttl == -1 then ttl = 86400 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ttl)
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'f', ARGV[1])
-redis.call('EXPIRE', KEYS[3], ttl)
 """
+    + _APPEND.format(s=3, b=4, n0=1, n1=2, n2=6)
     + _WAKE.format(n0=3, n1=4, n2=5)
     + """
 return seq
@@ -104,19 +138,77 @@ def frame_with_seq(seq: int, frame_json: str) -> str:
     return f'{{"seq":{seq},{frame_json[1:]}' if frame_json != "{}" else f'{{"seq":{seq}}}'
 
 
+_SETTING = "SOCKETHUB_MAX_REPLY_BYTES"
+_KEPT = ("@context", "type", "actor", "target", "context")  # what a dropped event keeps
+
+
+def _too_large_reply(rid: str | None, size: int, cap: int) -> dict[str, Any]:
+    err = TooLarge(
+        f"the reply was {size} bytes, over this gateway's {cap}-byte cap ({_SETTING}); "
+        "ask for less (a feed's limit, for instance)"
+    )
+    return failure_frame(rid, err.to_dict())
+
+
+def _dropped_event(frame: dict[str, Any], size: int, cap: int) -> dict[str, Any]:
+    activity = frame.get("activity")
+    said = f"an event of {size} bytes was dropped: over this gateway's {cap}-byte cap ({_SETTING})"
+    small: dict[str, Any] = {"error": said}
+    if isinstance(activity, dict):
+        for name in _KEPT:
+            value = activity.get(name)
+            if value is not None and len(_dumps(value)) <= 2048:  # short ones only
+                small[name] = value
+    return {**{k: v for k, v in frame.items() if k != "activity"}, "activity": small}
+
+
 class Outbox:
-    def __init__(self, redis: Any, maxlen: int = 2000, *, sealer: AtRest):
+    """``maxlen`` entries and ``max_bytes`` bytes of frames per stream; no frame over
+    ``max_frame`` bytes. ``from_settings`` takes all three from ``Settings``."""
+
+    def __init__(
+        self,
+        redis: Any,
+        maxlen: int = 2000,
+        *,
+        max_bytes: int = Settings.stream_max_bytes,
+        max_frame: int = Settings.max_reply_bytes,
+        sealer: AtRest,
+    ):
         self._redis = redis
-        self._maxlen = maxlen
+        self._maxlen = max(1, maxlen)
+        self._max_bytes = max(1, max_bytes)
+        self._max_frame = max(1, max_frame)
         self.sealer = sealer  # what writes here seals, what reads opens (gateway, sweeper)
         self._reply = redis.register_script(_REPLY)
         self._event = redis.register_script(_EVENT)
+
+    @classmethod
+    def from_settings(cls, redis: Any, settings: Settings, sealer: AtRest) -> Outbox:
+        return cls(
+            redis,
+            settings.stream_maxlen,
+            max_bytes=settings.stream_max_bytes,
+            max_frame=settings.max_reply_bytes,
+            sealer=sealer,
+        )
+
+    def _encoded(self, frame: dict[str, Any], rid: str | None, reply: bool) -> str:
+        text = _dumps(frame)
+        if len(text) * 4 <= self._max_frame:  # at most 4 UTF-8 bytes a character
+            return text
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size <= self._max_frame:
+            return text
+        if reply:
+            return _dumps(_too_large_reply(rid, size, self._max_frame))
+        return _dumps(_dropped_event(frame, size, self._max_frame))
 
     def reply(self, sid: str, rid: str, frame: dict[str, Any]) -> int:
         """Terminal reply for a pending request: its seq, 0 if already answered, -1 if the
         session is gone."""
         try:
-            sealed = self.sealer.seal_frame(sid, _dumps(frame))
+            sealed = self.sealer.seal_frame(sid, self._encoded(frame, rid, reply=True))
         except SessionError:  # its key is gone with it: clear what the script would
             pipe = self._redis.pipeline(transaction=False)
             pipe.zrem(keys.deadlines(), keys.deadline_member(sid, rid))
@@ -131,6 +223,7 @@ class Outbox:
                     keys.session_seq(sid),
                     keys.session_stream(sid),
                     keys.deadlines(),
+                    keys.session_stream_bytes(sid),
                 ],
                 args=[
                     sealed,
@@ -138,20 +231,33 @@ class Outbox:
                     keys.deadline_member(sid, rid),
                     sid,
                     *_WAKE_KEY,
+                    self._max_bytes,
                 ],
             )
         )
 
     def push(self, sid: str, frame: dict[str, Any]) -> int:
         """Any other frame (events, refusals of frames that never became requests)."""
+        reply = frame.get("kind") == "reply"
         try:
-            sealed = self.sealer.seal_frame(sid, _dumps(frame))
+            sealed = self.sealer.seal_frame(sid, self._encoded(frame, frame.get("id"), reply))
         except SessionError:
             return -1
         return int(
             self._event(
-                keys=[keys.session(sid), keys.session_seq(sid), keys.session_stream(sid)],
-                args=[sealed, self._maxlen, sid, *_WAKE_KEY],
+                keys=[
+                    keys.session(sid),
+                    keys.session_seq(sid),
+                    keys.session_stream(sid),
+                    keys.session_stream_bytes(sid),
+                ],
+                args=[
+                    sealed,
+                    self._maxlen,
+                    sid,
+                    *_WAKE_KEY,
+                    self._max_bytes,
+                ],
             )
         )
 

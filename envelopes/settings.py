@@ -77,6 +77,18 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "2000",
         "Events and replies kept per session for resume (oldest dropped first).",
     ),
+    "SOCKETHUB_STREAM_MAX_BYTES": (
+        "stream_max_bytes",
+        "4194304",
+        "Bytes of events and replies kept per session for resume (oldest dropped first; a "
+        "resume that needed them gets `missed`).",
+    ),
+    "SOCKETHUB_MAX_REPLY_BYTES": (
+        "max_reply_bytes",
+        "1048576",
+        "Largest reply or event written for a browser. A larger reply becomes a failed "
+        "`too-large` reply; a larger event is replaced by a small one saying so.",
+    ),
     "SOCKETHUB_ALLOW_PRIVATE_ADDRESSES": (
         "allow_private_addresses",
         "false",
@@ -128,7 +140,36 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "SOCKETHUB_FETCH_TIMEOUT": (
         "fetch_timeout",
         "20",
-        "Seconds for one upstream fetch, redirects included.",
+        "Seconds for one upstream fetch, redirects included: connecting, TLS, headers and "
+        "body together.",
+    ),
+    "SOCKETHUB_FETCH_CACHE_BYTES": (
+        "fetch_cache_bytes",
+        "268435456",
+        "Bytes the shared feed and page cache may hold in Redis, all entries together "
+        "(compressed); the entries stored longest ago are evicted first.",
+    ),
+    "SOCKETHUB_FEED_ITEMS": (
+        "feed_items",
+        "50",
+        "Items in a feed reply when the request names no `limit` (the newest first).",
+    ),
+    "SOCKETHUB_FEED_MAX_ITEMS": (
+        "feed_max_items",
+        "100",
+        "Largest `limit` a feed request may ask for; more is an `invalid-envelope` reply.",
+    ),
+    "SOCKETHUB_FEED_ITEM_MAX_CHARS": (
+        "feed_item_max_chars",
+        "8192",
+        "Characters kept of each feed item's title, summary and content; longer ones are "
+        "cut, end with `…` and the item says `truncated: true`.",
+    ),
+    "SOCKETHUB_TASK_TIME_LIMIT_GRACE": (
+        "task_time_limit_grace",
+        "10",
+        "Seconds past a fetch task's soft time limit (its request's deadline) before the "
+        "hard limit: the worker logs the stuck task, and a prefork child is killed.",
     ),
     "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
 }
@@ -161,6 +202,8 @@ class Settings:
     rate_limit: float = 50.0
     rate_burst: int = 100
     stream_maxlen: int = 2000
+    stream_max_bytes: int = 4194304
+    max_reply_bytes: int = 1048576
     allow_private_addresses: bool = False
     allowed_hosts: tuple[str, ...] = ()
     irc_flood_rate: float = 1.0
@@ -171,6 +214,11 @@ class Settings:
     fetch_host_limit: int = 4
     fetch_max_bytes: int = 5242880
     fetch_timeout: float = 20.0
+    fetch_cache_bytes: int = 268435456
+    feed_items: int = 50
+    feed_max_items: int = 100
+    feed_item_max_chars: int = 8192
+    task_time_limit_grace: float = 10.0
     log_level: str = "INFO"
 
     @classmethod

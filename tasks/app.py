@@ -15,9 +15,10 @@ import redis as redis_lib
 from celery import Celery, signals
 from kombu import Queue
 
-from envelopes.registry import Registry, default_registry
+from envelopes.registry import Platform, Registry, default_registry
 from envelopes.settings import Settings
 
+from .limits import Watchdog, run_limited, soft_limit
 from .runner import Runner
 
 __all__ = ["app", "make_celery", "routes_for", "queues_for"]
@@ -98,15 +99,28 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
 
     lazy.forward = forward
     app.sockethub = lazy  # type: ignore[attr-defined]
+    watchdog = Watchdog(settings.task_time_limit_grace)
     for platform in registry:
-        _register(app, lazy, platform.name, platform.task_name)
+        _register(app, lazy, platform, watchdog)
     return app
 
 
-def _register(app: Celery, lazy: _Lazy, platform: str, name: str) -> None:
-    @app.task(name=name, ignore_result=True, shared=False)
-    def run(payload: dict[str, Any]) -> None:
-        lazy.get().run(platform, payload)
+def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) -> None:
+    if platform.persistent:  # the loop does the work; the task waits with its own timeout
+
+        @app.task(name=platform.task_name, ignore_result=True, shared=False)
+        def run(payload: dict[str, Any]) -> None:
+            lazy.get().run(platform.name, payload)
+
+        return
+    # Time limits (tasks/limits.py): ours on every pool; Celery's hard one kills a prefork
+    # child at the same moment (the threads pool ignores it).
+    soft = soft_limit(platform, lazy.settings)
+    hard = soft + lazy.settings.task_time_limit_grace
+
+    @app.task(name=platform.task_name, ignore_result=True, shared=False, time_limit=hard)
+    def run_fetch(payload: dict[str, Any]) -> None:
+        run_limited(lazy.get(), watchdog, platform, payload, soft)
 
 
 def _default() -> Celery:

@@ -48,7 +48,7 @@ class Runner:
         self.forward = forward
         server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
         self.atrest = AtRest(redis, server)
-        self.outbox = Outbox(redis, settings.stream_maxlen, sealer=self.atrest)
+        self.outbox = Outbox.from_settings(redis, settings, self.atrest)
         self.vault = Vault(redis, server)
         self._connectors: dict[str, Connector] = {}
         self._managers: list[Manager] = []

@@ -10,6 +10,9 @@ Links, images and enclosures that are not http(s) URLs (``javascript:``) are dro
 Shape (Sockethub's platform-feeds, v5): ``{"type": "collection", "summary": <title>,
 "totalItems": n, "actor": <feed>, "items": [{"type": "post", "actor": <feed>,
 "object": {...}}]}``, items newest first.
+
+``max_chars`` cuts each item's title, brief and content: a cut one ends with ``…`` and its
+object says ``"truncated": true`` (in HTML, a tag cut in half is dropped, not left open).
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ def parse_feed(
     *,
     since: datetime | None = None,
     limit: int | None = None,
+    max_chars: int | None = None,
 ) -> dict[str, Any]:
     """Parse a fetched feed. ``since`` keeps items published after it (undated items
-    cannot be shown to be newer, so they are dropped); ``limit`` keeps the newest N.
+    cannot be shown to be newer, so they are dropped); ``limit`` keeps the newest N;
+    ``max_chars`` cuts every item's long texts.
 
     Raises ``NotAFeed`` (naming ``url``) when the bytes are neither RSS nor Atom.
     """
@@ -60,6 +65,9 @@ def parse_feed(
     feed = parsed.get("feed", {})
     actor = _feed_actor(feed, url)
     items = [_post(entry, actor, feed, url) for entry in parsed.get("entries", [])]
+    if max_chars is not None:
+        for item in items:
+            _cut(item["object"], max_chars)
     # Newest first; undated items keep their feed order, after the dated ones.
     items.sort(key=lambda i: ("datenum" not in i["object"], -i["object"].get("datenum", 0)))
     collection = {
@@ -84,6 +92,25 @@ def select_items(
     if limit is not None:
         items = items[: max(0, limit)]
     return {**collection, "totalItems": len(items), "items": items}
+
+
+_ELLIPSIS = "…"
+_CUT_FIELDS = ("title", "brief", "content")
+
+
+def _cut(obj: dict[str, Any], max_chars: int) -> None:
+    """Cut ``obj``'s long texts to ``max_chars``, marking the object when anything was."""
+    for name in _CUT_FIELDS:
+        value = obj.get(name)
+        if not isinstance(value, str) or len(value) <= max_chars:
+            continue
+        kept = value[: max(0, max_chars - len(_ELLIPSIS))]
+        if obj.get("contentType") == "html" and name != "title":
+            opened = kept.rfind("<")
+            if opened > kept.rfind(">"):  # a tag cut in half: drop what is left of it
+                kept = kept[:opened]
+        obj[name] = kept + _ELLIPSIS
+        obj["truncated"] = True
 
 
 def _web(link: Any) -> str | None:

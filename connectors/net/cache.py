@@ -11,7 +11,13 @@ Shared by all sessions and all workers, keyed by the URL asked for:
   ``SET NX PX``); everyone else asking meanwhile waits for its outcome and shares it,
   success or error, so a hundred tabs asking for one feed cause one upstream request;
 * failures are remembered briefly (``error_fresh``), so a dead URL is not hammered;
-* per-host concurrency and ``Retry-After`` come from ``throttle.HostThrottle``.
+* per-host concurrency and ``Retry-After`` come from ``throttle.HostThrottle``;
+* **a byte budget** (``max_bytes``, ``SOCKETHUB_FETCH_CACHE_BYTES``) for all entries
+  together: every store books its size (one Lua script: a sorted set by time stored, a
+  hash of sizes, a total) and evicts the entries stored longest ago while over. A URL in
+  use is revalidated every ``fresh`` seconds, which stores it again, so this is close to
+  least-recently-used without a write per read. Entries that expired on their own are
+  taken off the books as stores come by.
 
 Entries are kept per guard mode (private addresses allowed or not): a worker that may not
 reach private addresses never answers from what a worker that may fetched.
@@ -44,6 +50,7 @@ from envelopes.errors import (
     internal_error,
 )
 
+from .budget import CacheBooks
 from .http import Response
 from .throttle import HostThrottle
 
@@ -65,6 +72,7 @@ class CacheConfig:
     host_limit: int = 4  # upstream requests in flight per host, all workers together
     default_backoff: float = 60.0  # a 429 without Retry-After
     max_backoff: float = 3600.0  # longest Retry-After honoured
+    max_bytes: int = 268_435_456  # all entries together, as stored (compressed)
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class Cached:
 
 @dataclass(frozen=True)
 class _Keys:
+    base: str  # the prefix of them all, as the cache's books name the entry
     entry: str  # hash: the stored answer
     fresh: str  # string with a TTL: the answer may be served without asking upstream
     fail: str  # string with a TTL: the last flight's error, answered from memory
@@ -101,7 +110,7 @@ class _Keys:
 def cache_keys(url: str, private: bool) -> _Keys:
     digest = hashlib.sha256(f"{'private' if private else 'public'}\n{url}".encode()).hexdigest()
     base = redis_keys.http_cache(digest[:40])
-    return _Keys(f"{base}:e", f"{base}:f", f"{base}:x", f"{base}:l")
+    return _Keys(base, f"{base}:e", f"{base}:f", f"{base}:x", f"{base}:l")
 
 
 def _host(url: str) -> str:
@@ -149,6 +158,7 @@ class HttpCache:
             "if redis.call('GET', KEYS[1]) == ARGV[1] then "
             "return redis.call('DEL', KEYS[1]) end return 0"
         )
+        self.books = CacheBooks(redis, self.config.max_bytes, self.config.ttl)
 
     def get(self, url: str, fetcher: Fetcher, *, deadline: float, private: bool = False) -> Cached:
         """``deadline`` is epoch seconds; past it, ``upstream-timeout`` naming the URL.
@@ -178,6 +188,7 @@ class HttpCache:
         for private in (False, True):
             k = cache_keys(url, private)
             self._redis.delete(k.entry, k.fresh, k.fail)
+            self.books.book(k.base, 0)
 
     # -- reading ---------------------------------------------------------------------------
     def _lookup(
@@ -318,6 +329,9 @@ class HttpCache:
         if cfg.fresh > 0:
             pipe.set(keys.fresh, "1", px=int(cfg.fresh * 1000))
         pipe.execute()
+        self.books.book(
+            keys.base, sum(len(v) if isinstance(v, bytes) else len(str(v)) for v in fields.values())
+        )
         raw = {
             k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()
         }

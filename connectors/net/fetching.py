@@ -51,6 +51,7 @@ class FetchOptions:
     host_limit: int = 4  # SOCKETHUB_FETCH_HOST_LIMIT
     max_bytes: int = DEFAULT_MAX_BYTES  # SOCKETHUB_FETCH_MAX_BYTES
     timeout: float = 20.0  # SOCKETHUB_FETCH_TIMEOUT: one upstream request, redirects included
+    cache_bytes: int = CacheConfig.max_bytes  # SOCKETHUB_FETCH_CACHE_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FetchOptions:
@@ -61,10 +62,16 @@ class FetchOptions:
             host_limit=int(getattr(settings, "fetch_host_limit", default.host_limit)),
             max_bytes=int(getattr(settings, "fetch_max_bytes", default.max_bytes)),
             timeout=float(getattr(settings, "fetch_timeout", default.timeout)),
+            cache_bytes=int(getattr(settings, "fetch_cache_bytes", default.cache_bytes)),
         )
 
     def cache_config(self) -> CacheConfig:
-        return CacheConfig(fresh=self.fresh, ttl=self.cache_ttl, host_limit=self.host_limit)
+        return CacheConfig(
+            fresh=self.fresh,
+            ttl=self.cache_ttl,
+            host_limit=self.host_limit,
+            max_bytes=self.cache_bytes,
+        )
 
 
 class ParsedMemo:

@@ -7,8 +7,9 @@ What it guarantees, whatever URL a browser sends:
   hop, and the socket is connected to that checked address (not to the name again), so
   a second DNS answer cannot slip through; TLS still verifies the certificate against the
   host *name* and sends it as SNI;
-* connect, read and total timeouts; a body cap enforced while streaming, also on the
-  decompressed size;
+* connect, read and total timeouts, the total one covering every step (connecting, the
+  TLS handshake, status line, headers, body), however slowly a server drips its bytes;
+  a body cap enforced while streaming, also on the decompressed size;
 * every failure is an ``envelopes.errors`` error whose message names the URL.
 
 Proxies from the environment are deliberately not honoured: a proxy would connect to
@@ -22,22 +23,20 @@ the real guard without patching.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import re
 import socket
 import ssl
 import time
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from functools import cache
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from envelopes.errors import (
     BlockedAddress,
-    NotFound,
     Refused,
     SockethubError,
     TlsError,
@@ -48,6 +47,7 @@ from envelopes.errors import (
     os_reason,
 )
 
+from .answer import REDIRECTS, Decoder, raise_for_status
 from .guard import Address, Dial, Resolver, open_socket, resolve_checked, system_resolver
 
 __all__ = [
@@ -59,7 +59,6 @@ __all__ = [
 
 USER_AGENT = "Sockethub-py/0.1 (+https://github.com/sockethub/sockethub)"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
 # Set by the client itself: the body cap and decoding depend on them.
 _RESERVED = frozenset({"host", "accept-encoding", "connection", "content-length"})
@@ -69,7 +68,9 @@ _ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 _HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+(%[a-z0-9._-]+)?")
 # Characters left as they are in a request path; the rest is percent-encoded (UTF-8).
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"
-_default_tls = cache(ssl.create_default_context)  # loading the CAs takes ~15 ms: do it once
+_default_tls = functools.cache(
+    ssl.create_default_context
+)  # loading the CAs takes ~15 ms: do it once
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def fetch(
         status, got, body = _exchange(target, sent, opts)
         location = (got.get("location") or "").strip()
         if status not in REDIRECTS or not location:
-            _raise_for_status(status, got, target.where)
+            raise_for_status(status, got, target.where)
             return Response(target.url, status, got, body, redirects)
         if len(redirects) >= max_redirects:
             raise Refused(f"cannot fetch {url}: more than {max_redirects} redirects")
@@ -219,14 +220,47 @@ def _connect_any(addresses: list[Address], opts: _Options) -> socket.socket:
     raise failure
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket as http.client reads it, every ``recv`` under the read timeout cut short
+    by the total deadline: http.client applies a socket timeout per ``recv``, so a server
+    dripping its status line and headers a byte at a time would otherwise never trip it.
+
+    It reads through http.client's own ``SocketIO``, which keeps the socket open while
+    the response needs it (http.client closes the connection early when it will close)."""
+
+    def __init__(self, raw: Any, sock: socket.socket, opts: _Options) -> None:
+        super().__init__()
+        self._raw, self._sock, self._opts = raw, sock, opts
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_budget(self._opts.read_timeout, self._opts.deadline))
+        return int(self._raw.readinto(buffer))
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, opts: _Options, **kw: Any) -> None:
+        super().__init__(sock, **kw)
+        raw = self.fp.detach()  # nothing is buffered yet: the status line comes next
+        self.fp = io.BufferedReader(_DeadlineReader(raw, sock, opts), _CHUNK)
+
+
 class _GuardedHTTP(http.client.HTTPConnection):
     """Connects to checked addresses only; ``live`` keeps the socket for read timeouts
-    (http.client drops ``sock`` once a response will close the connection)."""
+    (http.client drops ``sock`` once a response will close the connection). Responses
+    are read through ``_DeadlineReader``."""
 
     def __init__(self, target: _Target, addresses: list[Address], opts: _Options) -> None:
         super().__init__(target.host, target.port, timeout=opts.connect_timeout)
         self._addresses, self._opts = addresses, opts
         self.live: socket.socket | None = None
+        self.response_class = functools.partial(_DeadlineResponse, opts=opts)  # type: ignore[assignment]
 
     def _open(self) -> socket.socket:
         return _connect_any(self._addresses, self._opts)
@@ -245,8 +279,10 @@ class _GuardedHTTPS(_GuardedHTTP):
     def connect(self) -> None:
         raw = self._open()
         try:
-            # The handshake runs under the connect timeout; the name, not the address, is
-            # what the certificate must match and what SNI carries.
+            # The whole handshake runs under one timeout (CPython's ssl module counts it
+            # down across the handshake's reads), cut short by the total deadline; the
+            # name, not the address, is what the certificate must match and SNI carries.
+            raw.settimeout(_budget(self._opts.connect_timeout, self._opts.deadline))
             self.sock = self.live = self._tls.wrap_socket(raw, server_hostname=self.host)
         except BaseException:
             raw.close()
@@ -287,7 +323,7 @@ def _exchange(
         body = b""
         if 200 <= response.status < 300:
             phase = f"reading the body (limit {opts.read_timeout:g} s between reads)"
-            body = _read_body(response, conn.live, target.where, opts)
+            body = _read_body(response, target.where, opts)
         return response.status, got, body
     except TimeoutError:
         if time.monotonic() >= opts.deadline:
@@ -317,53 +353,16 @@ def _exchange(
             conn.live.close()
 
 
-class _Decoder:
-    """Content-Encoding gzip/deflate, inflated in bounded steps (no zip bombs)."""
-
-    def __init__(self, encoding: str, where: str) -> None:
-        self._where = where
-        self._inflate: Any = None
-        self._kind = encoding
-        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-            raise Refused(f"cannot fetch {where}: unsupported Content-Encoding {encoding}")
-
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Up to ``room + 1`` bytes of output: one more than fits tells the caller."""
-        if self._kind in ("", "identity"):
-            return data
-        try:
-            if self._inflate is None:
-                self._inflate = zlib.decompressobj(self._wbits(data))
-            return bytes(self._inflate.decompress(data, room + 1))
-        except zlib.error:
-            raise UpstreamError(
-                f"cannot fetch {self._where}: the {self._kind} body is corrupt"
-            ) from None
-
-    def _wbits(self, first: bytes) -> int:
-        if self._kind in ("gzip", "x-gzip"):
-            return 16 + zlib.MAX_WBITS
-        # "deflate" should be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send it raw.
-        zlib_header = (
-            len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
-        )
-        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
-
-
-def _read_body(
-    response: http.client.HTTPResponse, sock: socket.socket, where: str, opts: _Options
-) -> bytes:
+def _read_body(response: http.client.HTTPResponse, where: str, opts: _Options) -> bytes:
     cap = opts.max_bytes
     too_large = f"cannot fetch {where}: the body is over the {cap}-byte cap"
     if response.length is not None and response.length > cap:
         raise TooLarge(f"{too_large} (Content-Length {response.length})")
-    decoder = _Decoder((response.getheader("content-encoding") or "").strip().lower(), where)
+    decoder = Decoder((response.getheader("content-encoding") or "").strip().lower(), where)
     out = bytearray()
     received = 0
     while True:
-        # read1 returns what one recv gives, so the total deadline is checked between
-        # reads even when a server trickles bytes.
-        sock.settimeout(_budget(opts.read_timeout, opts.deadline))
+        # Every recv under it is bounded by the total deadline (``_DeadlineReader``).
         chunk = response.read1(_CHUNK)
         if not chunk:
             break
@@ -378,35 +377,3 @@ def _read_body(
             f"cannot fetch {where}: the connection closed {response.length} bytes early"
         )
     return bytes(out)
-
-
-def _retry_after(value: str | None) -> int | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, round(when.timestamp() - time.time()))
-
-
-def _raise_for_status(status: int, got: http.client.HTTPMessage, where: str) -> None:
-    if 200 <= status < 300 or status == 304:
-        return
-    said = f"cannot fetch {where}: it answered {status} {http.client.responses.get(status, '')}"
-    said = said.rstrip()
-    if status in (404, 410):
-        raise NotFound(said)
-    if status == 429 or status >= 500:
-        retry = _retry_after(got.get("retry-after"))
-        err = UpstreamError(f"{said}; retry after {retry} s" if retry is not None else said)
-        err.retry_after = retry  # type: ignore[attr-defined]
-        err.status = status  # type: ignore[attr-defined]
-        raise err
-    if status in REDIRECTS:
-        said += " without a Location"
-    raise Refused(said)

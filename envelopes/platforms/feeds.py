@@ -2,8 +2,10 @@
 
 Request: ``actor`` is the feed, ``{"id": <http(s) URL>, "type": "feed"}``; an optional
 ``object`` narrows the answer: ``since`` (an RFC 3339 date-time with a time zone: only
-items published after it) and ``limit`` (an integer >= 1: only the newest N). The reply is
-a ``collection`` of ``post`` activities (``docs/feeds-and-metadata.md``).
+items published after it) and ``limit`` (an integer >= 1: only the newest N; the worker
+refuses more than ``SOCKETHUB_FEED_MAX_ITEMS`` and sends ``SOCKETHUB_FEED_ITEMS`` when it
+is absent, settings this schema cannot see). The reply is a ``collection`` of ``post``
+activities (``docs/feeds-and-metadata.md``).
 
 The URL rule here is the first line of defence only: the worker's guarded HTTP client
 checks the scheme again, and every address, on every redirect.

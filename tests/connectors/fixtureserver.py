@@ -11,6 +11,7 @@ Routes::
                                    /feeds/v/<n>/<file> is the same file under another URL
     /status/<code>?retry=S         that status (Retry-After: S when given)
     /big                           a 200 whose Content-Length is over the 5 MiB cap
+    /huge-feed                     ``HUGE_FEED``: 4.6 MB of RSS that gzips to ~30 kB
     /hang                          accepts and never answers (until the server stops)
     /to/<path>                     302 to /<path> on this server
     /redirect?to=URL               302 to URL, anywhere
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import email.utils
+import gzip
 import hashlib
 import ssl
 import sys
@@ -29,12 +31,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FIXTURES", "TLS", "FixtureServer", "OVER_CAP"]
+__all__ = ["FIXTURES", "HUGE_FEED", "HUGE_ITEMS", "TLS", "FixtureServer", "OVER_CAP"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TLS = FIXTURES / "tls"
 OVER_CAP = 5 * 1024 * 1024 + 1
 LAST_MODIFIED = email.utils.formatdate(1735689600, usegmt=True)  # 2025-01-01
+HUGE_ITEMS = 300  # each with 15,000 characters of content
+
+
+def _huge_feed() -> bytes:
+    items = "".join(
+        f"<item><title>Item {i}</title><guid>urn:item:{i}</guid>"
+        f"<pubDate>{email.utils.formatdate(1735689600 + i * 60, usegmt=True)}</pubDate>"
+        f"<description>{'lorem ipsum ' * 1250}</description></item>"
+        for i in range(HUGE_ITEMS)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Huge</title>'
+        f"<link>http://example.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+HUGE_FEED = _huge_feed()
+_HUGE_GZ = gzip.compress(HUGE_FEED)
 _TYPES = {
     ".xml": "application/xml",
     ".rdf": "application/rdf+xml",
@@ -88,6 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"x" * 65536)
             except OSError:
                 pass
+        elif path == "/huge-feed":
+            self._send(200, _HUGE_GZ, Content_Type="application/rss+xml", Content_Encoding="gzip")
         elif path == "/hang":
             self.server.record(self.path, 0)
             self.server.stopping.wait(120)

@@ -9,6 +9,8 @@ so is the web server the workers fetch from (127.0.0.1, the fixtures under
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from connectors.net.cache import cache_keys
 from connectors.net.throttle import wait_key
 from envelopes.context import context_for
+from envelopes.settings import Settings
 
 from ..connectors.fixtureserver import FixtureServer
 from ..stack import Stack
@@ -235,3 +238,48 @@ def test_private_addresses_are_blocked_by_default(
 def assert_usable(client: Client, web: FixtureServer) -> None:
     result = completed(client, feed(web.url("/feeds/rss091.xml")))
     assert result["totalItems"] > 0
+
+
+def test_a_server_dripping_its_headers_gets_a_failed_reply_at_the_fetch_deadline(
+    client: Client,
+) -> None:
+    # One header byte every 0.5 s: each recv is quick, the whole answer would take 35 min.
+    from ..connectors.slowpeers import TrickleServer
+
+    drip = TrickleServer(interval=0.5)
+    try:
+        url = f"http://127.0.0.1:{drip.port}/feed.xml"
+        started = time.monotonic()
+        error = failed(client, feed(url), "upstream-timeout")
+        elapsed = time.monotonic() - started
+        limit = float(FETCH["SOCKETHUB_FETCH_TIMEOUT"])
+        assert limit - 0.5 <= elapsed <= limit + 3, elapsed  # not the verb's 30 s
+        assert "total limit" in error["message"]
+    finally:
+        drip.stop()
+
+
+def test_a_huge_feed_comes_back_bounded(client: Client, web: FixtureServer) -> None:
+    reply = client.request(feed(web.url("/huge-feed")), timeout=40)
+    assert reply["status"] == "completed", reply.get("error")
+    result = reply["result"]
+    assert result["totalItems"] == Settings().feed_items
+    assert all(i["object"].get("truncated") for i in result["items"])
+    assert len(json.dumps(reply)) < Settings().max_reply_bytes
+
+
+def test_a_reply_over_the_cap_is_one_failed_reply_naming_it(web: FixtureServer) -> None:
+    env = {**FETCH, "SOCKETHUB_MAX_REPLY_BYTES": "20000"}
+    s = Stack(platforms=("feeds",), env_overrides=env).start()
+    try:
+        c = Client(s.ws_url)
+        reply = c.request(feed(web.url("/huge-feed"), limit=10), timeout=40)
+        assert reply["status"] == "failed", reply.get("result", {}).get("totalItems")
+        error = reply["error"]
+        assert error["code"] == "too-large"
+        assert "20000" in error["message"] and "SOCKETHUB_MAX_REPLY_BYTES" in error["message"]
+        # The session goes on: a small answer still comes back whole.
+        assert c.request(feed(web.url("/feeds/rss20.xml")), timeout=40)["status"] == "completed"
+        c.close()
+    finally:
+        s.stop()
