@@ -465,7 +465,9 @@ def test_reconnects_after_a_gateway_restart_are_spread_over_seconds(fake_page: A
             for (let i = 0; i < 20; i++) {
                 const sc = fakeClient();
                 sc.on('connection', (s) => {
-                    if (s.state === 'connecting' && closedAt !== null) delays.push(Date.now() - closedAt);
+                    if (s.state === 'connecting' && closedAt !== null) {
+                        delays.push(Date.now() - closedAt);
+                    }
                 });
                 clients.push(sc);
                 const ws = await nthSocket(i + 1);

@@ -77,7 +77,7 @@ def alive(pid: int) -> bool:
 
 
 def healthy(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -118,7 +118,7 @@ def test_sockethub_runs_everything_and_stops_on_ctrl_c_to_its_process_group(all_
     wait_port(port, proc, timeout=60)
     health = healthy(port)
     assert health["redis"]["ok"] is True
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as resp:
         assert b"Sockethub" in resp.read()
     c = Client(f"ws://127.0.0.1:{port}/sockethub")
     reply = c.request(
