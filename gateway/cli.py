@@ -127,7 +127,7 @@ def worker_command(
 ) -> list[str]:
     node = name or f"{'+'.join(platforms)}-{secrets.token_hex(3)}@%h"
     # Below INFO nobody reads the banner: --quiet drops it (it goes to stdout, not the log).
-    quiet = ["--quiet"] if logging.getLevelName(loglevel.upper()) not in ("DEBUG", "INFO") else []
+    quiet = [] if loglevel.upper() in ("DEBUG", "INFO") else ["--quiet"]
     return [
         sys.executable,
         "-m",

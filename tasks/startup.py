@@ -8,6 +8,7 @@ Nothing here imports Celery or connects at import time.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import NoReturn
@@ -52,6 +53,10 @@ def check_config(
     if settings.secret and len(settings.secret) < 16:
         raise ConfigError(
             f"SOCKETHUB_SECRET is {len(settings.secret)} characters long: set it to {SECRET_HINT}"
+        )
+    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
+        raise ConfigError(
+            f"SOCKETHUB_LOG_LEVEL={settings.log_level!r}: set it to DEBUG, INFO, WARNING or ERROR"
         )
     return enabled_registry(settings)
 

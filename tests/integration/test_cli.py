@@ -193,8 +193,9 @@ def test_sockethub_with_the_port_in_use_names_it_and_the_variable(tmp_path):
         ({"SOCKETHUB_PLATFORMS": "dumy"}, "SOCKETHUB_PLATFORMS"),
         ({"SOCKETHUB_SECRET": "short"}, "SOCKETHUB_SECRET"),
         ({"SOCKETHUB_REQUEST_TIMEOUT": "soon"}, "SOCKETHUB_REQUEST_TIMEOUT"),
+        ({"SOCKETHUB_LOG_LEVEL": "loud"}, "SOCKETHUB_LOG_LEVEL"),
     ],
-    ids=["unreachable-redis", "platform-typo", "short-secret", "bad-number"],
+    ids=["unreachable-redis", "platform-typo", "short-secret", "bad-number", "bad-log-level"],
 )
 def test_sockethub_misconfigured_is_one_line(env, named):
     start = time.time()
