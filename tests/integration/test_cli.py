@@ -276,3 +276,13 @@ def test_celery_worker_misconfigured_exits_before_consuming(redis_url, env, name
     assert len(lines) == 1, lines
     assert named in lines[0]
     assert "Traceback" not in lines[0]
+
+
+def test_gunicorn_on_its_own_refuses_in_a_line_not_a_traceback():
+    """``gunicorn gateway.wsgi:app``, as deploy guides start WSGI apps, without a secret."""
+    args = [sys.executable, "-m", "gunicorn", "-k", "gevent", "-b", f"127.0.0.1:{free_port()}"]
+    code, lines = run([*args, "gateway.wsgi:app"], clean_env(REDIS_URL="redis://127.0.0.1:1/0"))
+    assert code != 0
+    assert not [line for line in lines if "Traceback" in line or "File " in line], lines
+    named = [line for line in lines if "SOCKETHUB_SECRET" in line]
+    assert len(named) == 1 and named[0].startswith("sockethub web: "), lines
