@@ -158,20 +158,10 @@ def _run_all(settings: Settings) -> int:
         check_redis(
             settings.redis_url, hint="start Redis there, or unset REDIS_URL for a private one"
         )
-    check_config(settings, need=())
-    names = list(settings.platforms) or default_registry().names()
+    names = check_config(settings, need=()).names()
     check_port(host, port)
-    env = dict(os.environ)
-    quiet = "SOCKETHUB_LOG_LEVEL" not in env
-    if quiet:
-        # Warnings and errors only: Celery's banners and per-task lines drown what matters.
-        env["SOCKETHUB_LOG_LEVEL"] = "WARNING"
+    env, quiet = _children_env()
     level = env["SOCKETHUB_LOG_LEVEL"]
-    if quiet and os.geteuid() == 0:
-        # Celery warns about root in seven lines per worker; say it once instead.
-        log.warning("running as root: not recommended outside a container or CI")
-        filters = [env.get("PYTHONWARNINGS", ""), "ignore:You're running the worker with superuser"]
-        env["PYTHONWARNINGS"] = ",".join(f for f in filters if f)
     sup = Supervisor()
     sup.install_signals()  # before any child exists: Ctrl-C from here on is an orderly stop
     redis_dir = None
@@ -203,6 +193,24 @@ def _run_all(settings: Settings) -> int:
             shutil.rmtree(redis_dir, ignore_errors=True)
         log.info("stopped")
     return code
+
+
+def _children_env() -> tuple[dict[str, str], bool]:
+    """The parts' environment, and whether they were quietened (no level chosen)."""
+    env = dict(os.environ)
+    quiet = "SOCKETHUB_LOG_LEVEL" not in env
+    if quiet:
+        # Warnings and errors only: Celery's banners and per-task lines drown what matters.
+        env["SOCKETHUB_LOG_LEVEL"] = "WARNING"
+        if os.geteuid() == 0:
+            # Celery warns about root in seven lines per worker; say it once instead.
+            log.warning("running as root: not recommended outside a container or CI")
+            filters = [
+                env.get("PYTHONWARNINGS", ""),
+                "ignore:You're running the worker with superuser",
+            ]
+            env["PYTHONWARNINGS"] = ",".join(f for f in filters if f)
+    return env, quiet
 
 
 def _wait_listening(sup: Supervisor, host: str, port: int, timeout: float = 60) -> bool:
@@ -241,7 +249,9 @@ def check_port(host: str, port: int, variable: str = "SOCKETHUB_PORT") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sockethub", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sockethub", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     sub = parser.add_subparsers(dest="command")
     web = sub.add_parser("web", help="run the gateway only")
     web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 1)))

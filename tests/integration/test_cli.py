@@ -76,6 +76,27 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def watch_exits(pids: set[int], proc: subprocess.Popen[bytes], timeout: float) -> dict[int, float]:
+    """When each of ``pids`` stopped running, polled every 10 ms until all have."""
+    gone_at: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(gone_at) < len(pids) and time.monotonic() < deadline:
+        proc.poll()  # reap our child, so it does not linger as a zombie
+        for pid in pids - set(gone_at):
+            if not alive(pid):
+                gone_at[pid] = time.monotonic()
+        time.sleep(0.01)
+    assert len(gone_at) == len(pids), f"still running: {pids - set(gone_at)}"
+    return gone_at
+
+
 def healthy(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as resp:
         return json.loads(resp.read())
@@ -131,8 +152,16 @@ def test_sockethub_runs_everything_and_stops_on_ctrl_c_to_its_process_group(all_
     children = children_of(proc.pid)
     assert len(children) >= 4, children  # Redis, two workers, gunicorn and its worker
 
+    redis_pids = {pid for pid in children if b"redis-server" in cmdline(pid)}
+    assert len(redis_pids) == 1, [cmdline(pid) for pid in children]
+
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    assert proc.wait(timeout=60) == 0
+    gone_at = watch_exits(children, proc, timeout=60)
+    assert proc.wait(timeout=10) == 0
+    # Redis went last: the gateway and the workers stopped while it still answered.
+    (redis_pid,) = redis_pids
+    others = [at for pid, at in gone_at.items() if pid not in redis_pids]
+    assert gone_at[redis_pid] >= max(others), gone_at
     output = log_path.read_text()
     # A few lines saying what runs where, not Celery's banners and per-task logs.
     lines = [line for line in started.splitlines() if line.strip()]
@@ -143,10 +172,6 @@ def test_sockethub_runs_everything_and_stops_on_ctrl_c_to_its_process_group(all_
     for bad in ("Traceback", "KeyboardInterrupt", "Cannot connect", "ERROR", "Error 111"):
         assert bad not in output, output
     assert "stopped" in output
-    deadline = time.time() + 10
-    while any(alive(pid) for pid in children) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in children if alive(pid)], output
     redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)", output).group(1))
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
@@ -166,9 +191,8 @@ def test_children_do_not_outlive_a_killed_sockethub(all_in_one):
     deadline = time.time() + 20
     while any(alive(pid) for pid in children) and time.time() < deadline:
         time.sleep(0.1)
-    left = [pid for pid in children if alive(pid)]
-    names = [Path(f"/proc/{pid}/cmdline").read_bytes()[:80] for pid in left if alive(pid)]
-    assert not left, names
+    left = [cmdline(pid)[:80] for pid in children if alive(pid)]
+    assert not left, left
 
 
 def test_sockethub_with_the_port_in_use_names_it_and_the_variable(tmp_path):
