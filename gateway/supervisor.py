@@ -70,8 +70,9 @@ class Supervisor:
             self.hurry = self.stopping
             self.stopping = True
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        # SIGHUP: the terminal closed; its foreground group no longer includes our parts.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, stop)
 
     def spawn(
         self,
