@@ -327,3 +327,52 @@ def test_gunicorn_on_its_own_refuses_in_a_line_not_a_traceback():
     assert not [line for line in lines if "Traceback" in line or "File " in line], lines
     named = [line for line in lines if "SOCKETHUB_SECRET" in line]
     assert len(named) == 1 and named[0].startswith("sockethub web: "), lines
+
+
+def start_part(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's foreground group of its own
+        )
+
+
+def test_web_stops_on_ctrl_c_without_a_traceback(redis_url, tmp_path):
+    # The traceback (a greenlet "failed with SystemExit") came in about half the runs.
+    for attempt in range(4):
+        port = free_port()
+        env = clean_env(REDIS_URL=redis_url, SOCKETHUB_SECRET=SECRET, SOCKETHUB_PORT=str(port))
+        log_path = tmp_path / f"web{attempt}.log"
+        proc = start_part(["web"], env, log_path)
+        try:
+            wait_port(port, proc, timeout=60)
+            c = Client(f"ws://127.0.0.1:{port}/sockethub")  # a browser
+            time.sleep(2)
+            os.killpg(proc.pid, signal.SIGINT)
+            opcode, data = c.ws.recv_data(control_frame=True)
+            assert (opcode, data[:2]) == (8, (1001).to_bytes(2, "big"))  # told to resume
+            assert proc.wait(timeout=30) == 0
+        finally:
+            sweep(env)
+        output = log_path.read_text()
+        assert "Traceback" not in output and "SystemExit" not in output, output
+
+
+def test_worker_stops_on_ctrl_c_without_a_traceback(redis_url, tmp_path):
+    env = clean_env(REDIS_URL=redis_url, SOCKETHUB_SECRET=SECRET)
+    log_path = tmp_path / "worker.log"
+    proc = start_part(["worker", "dummy"], env, log_path)
+    try:
+        deadline = time.time() + 60
+        while b" ready." not in log_path.read_bytes() and time.time() < deadline:
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        sweep(env)
+    output = log_path.read_text()
+    assert "Traceback" not in output, output
