@@ -4,18 +4,19 @@
     sockethub web             the gateway only (gunicorn, gevent: thousands of sockets)
     sockethub worker NAME...  a worker pool for the named platforms' queues
 
-Ctrl-C (or SIGTERM) stops every part cleanly. The Procfile runs the parts as separate
-processes.
+Ctrl-C (or SIGTERM) stops every part cleanly: the gateway and workers, then Redis. A bad
+setting is one line naming what to set, and exit status 2. The Procfile runs the parts as
+separate processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,8 +25,11 @@ import time
 
 from envelopes.registry import default_registry
 from envelopes.settings import ConfigError, Settings
+from tasks.startup import check_config, check_redis
 
-__all__ = ["main", "start_private_redis", "web_command", "worker_command"]
+from .supervisor import Supervisor, orphan_proof
+
+__all__ = ["check_port", "main", "start_private_redis", "web_command", "worker_command"]
 
 log = logging.getLogger("sockethub")
 
@@ -49,8 +53,14 @@ def redis_server_binary() -> str:
 PRIVATE_REDIS_MAXMEMORY = "1gb"
 
 
-def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start a throwaway Redis on 127.0.0.1; return (process, url, data dir)."""
+def start_private_redis(
+    port: int | None = None, *, supervised: bool = False
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Start a throwaway Redis on 127.0.0.1; return (process, url, data dir).
+
+    ``supervised``: in a process group of its own and stopped by the kernel if we die
+    (``gateway/supervisor.py``), for the all-in-one command.
+    """
     port = port or _free_port()
     workdir = tempfile.mkdtemp(prefix="sockethub-redis-")
     proc = subprocess.Popen(
@@ -77,6 +87,8 @@ def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        process_group=0 if supervised else None,
+        preexec_fn=orphan_proof() if supervised else None,
     )
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -93,7 +105,7 @@ def start_private_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes
     return proc, f"redis://127.0.0.1:{port}/0", workdir
 
 
-def web_command(host: str, port: int, workers: int = 1) -> list[str]:
+def web_command(host: str, port: int, workers: int = 1, loglevel: str = "INFO") -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -111,6 +123,8 @@ def web_command(host: str, port: int, workers: int = 1) -> list[str]:
         "--timeout",
         "60",
         "--no-control-socket",
+        "--log-level",
+        loglevel.lower(),
         "-c",
         "python:gateway.gunicorn_conf",
         "gateway.wsgi:app",
@@ -118,13 +132,16 @@ def web_command(host: str, port: int, workers: int = 1) -> list[str]:
 
 
 def worker_command(
-    platforms: list[str], concurrency: int = 8, name: str | None = None
+    platforms: list[str], concurrency: int = 8, name: str | None = None, loglevel: str = "INFO"
 ) -> list[str]:
     node = name or f"{'+'.join(platforms)}-{secrets.token_hex(3)}@%h"
+    # Below INFO nobody reads the banner: --quiet drops it (it goes to stdout, not the log).
+    quiet = [] if loglevel.upper() in ("DEBUG", "INFO") else ["--quiet"]
     return [
         sys.executable,
         "-m",
         "celery",
+        *quiet,
         "-A",
         "tasks.app",
         "worker",
@@ -139,72 +156,111 @@ def worker_command(
         "--without-gossip",
         "--without-mingle",
         "-l",
-        "INFO",
+        loglevel.upper(),
     ]
 
 
-def _run_all(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    env = dict(os.environ)
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+def _run_all(settings: Settings) -> int:
+    """Everything on one machine: check, start (Redis, workers, gateway), wait, stop."""
+    host, port = settings.host, settings.port
+    if settings.redis_url:
+        check_redis(
+            settings.redis_url, hint="start Redis there, or unset REDIS_URL for a private one"
+        )
+    names = check_config(settings, need=()).names()
+    check_port(host, port)
+    env, quiet = _children_env()
+    level = env["SOCKETHUB_LOG_LEVEL"]
+    sup = Supervisor()
+    sup.install_signals()  # before any child exists: Ctrl-C from here on is an orderly stop
     redis_dir = None
-    if not settings.redis_url:
-        rproc, url, redis_dir = start_private_redis()
-        procs.append(("redis", rproc))
-        env["REDIS_URL"] = url
-        log.info("started private Redis at %s (set REDIS_URL to use your own)", url)
-    if not settings.secret:
-        env["SOCKETHUB_SECRET"] = secrets.token_urlsafe(32)
-        log.info("generated a SOCKETHUB_SECRET for this run (sessions end when it stops)")
-    registry = default_registry()
-    names = list(settings.platforms) or registry.names()
-    for name in names:
-        procs.append((f"worker {name}", subprocess.Popen(worker_command([name]), env=env)))
-        log.info("started worker for platform %s", name)
-    procs.append(("web", subprocess.Popen(web_command(settings.host, settings.port), env=env)))
-    log.info("gateway at http://%s:%s/ (example pages there)", settings.host, settings.port)
-    return _supervise(procs, redis_dir)
-
-
-def _supervise(procs: list[tuple[str, subprocess.Popen[bytes]]], redis_dir: str | None) -> int:
-    stopping = False
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
     try:
-        while not stopping:
-            for name, proc in procs:
-                if proc.poll() is not None:
-                    log.error("%s exited with %s; stopping everything", name, proc.returncode)
-                    code = 1
-                    stopping = True
-                    break
-            time.sleep(0.2)
+        if not settings.redis_url:
+            sup.redis, env["REDIS_URL"], redis_dir = start_private_redis(supervised=True)
+            log.info(
+                "started private Redis at %s (set REDIS_URL to use your own)", env["REDIS_URL"]
+            )
+        if not settings.secret:
+            env["SOCKETHUB_SECRET"] = secrets.token_urlsafe(32)
+        quiet_out = subprocess.DEVNULL if quiet else None  # Celery's banner goes to stdout
+        for name in names:
+            sup.spawn(f"worker {name}", worker_command([name], loglevel=level), env, quiet_out)
+        log.info("workers for %s: one Celery pool each", ", ".join(names))
+        sup.spawn("gateway", web_command(host, port, loglevel=level), env)
+        if _wait_listening(sup, host, port):
+            log.info(
+                "gateway at http://%s:%s/ (example pages there); Ctrl-C stops everything%s",
+                host,
+                port,
+                "" if not quiet else " (more output: SOCKETHUB_LOG_LEVEL=INFO)",
+            )
+        code = sup.run()
     finally:
         log.info("stopping")
-        # Web and workers first (they close upstream connections), Redis last.
-        for name, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in 15 s; killing it", name)
-                proc.kill()
-                proc.wait()
+        sup.stop()
         if redis_dir:
             shutil.rmtree(redis_dir, ignore_errors=True)
         log.info("stopped")
     return code
 
 
+def _children_env() -> tuple[dict[str, str], bool]:
+    """The parts' environment, and whether they were quietened (no level chosen)."""
+    env = dict(os.environ)
+    quiet = "SOCKETHUB_LOG_LEVEL" not in env
+    if quiet:
+        # Warnings and errors only: Celery's banners and per-task lines drown what matters.
+        env["SOCKETHUB_LOG_LEVEL"] = "WARNING"
+        if os.geteuid() == 0:
+            # Celery warns about root in seven lines per worker; say it once instead.
+            log.warning("running as root: not recommended outside a container or CI")
+            filters = [
+                env.get("PYTHONWARNINGS", ""),
+                "ignore:You're running the worker with superuser",
+            ]
+            env["PYTHONWARNINGS"] = ",".join(f for f in filters if f)
+    return env, quiet
+
+
+def _wait_listening(sup: Supervisor, host: str, port: int, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while not sup.stopping and sup.failed() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(
+                (host if host not in ("0.0.0.0", "::") else "127.0.0.1", port), timeout=0.5
+            ):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def check_port(host: str, port: int, variable: str = "SOCKETHUB_PORT") -> None:
+    """Fail, naming the variable to change, when ``host:port`` cannot be listened on."""
+    try:
+        family, kind, proto, _name, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
+            0
+        ]
+    except OSError as exc:
+        raise ConfigError(f"SOCKETHUB_HOST={host!r}: not an address to listen on ({exc})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"{host}:{port} is in use by another program: set {variable} to a free port"
+                ) from None
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): set SOCKETHUB_HOST or {variable}"
+            ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sockethub", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sockethub", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     sub = parser.add_subparsers(dest="command")
     web = sub.add_parser("web", help="run the gateway only")
     web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 1)))
@@ -214,24 +270,31 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--name", "-n", default=None, help="Celery node name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sockethub: %(message)s")
+    prog = f"sockethub {args.command}" if args.command else "sockethub"
     try:
         settings = Settings.from_env()
         if args.command == "web":
-            settings.require("redis_url", "secret")
-            host, port = settings.host, settings.port
+            check_config(settings)
+            host, port, variable = settings.host, settings.port, "SOCKETHUB_PORT"
             if os.environ.get("PORT") and not os.environ.get("SOCKETHUB_PORT"):
                 # Heroku-style platforms give the port in PORT and route from outside.
-                port = int(os.environ["PORT"])
+                port, variable = int(os.environ["PORT"]), "PORT"
                 host = os.environ.get("SOCKETHUB_HOST", "0.0.0.0")
-            cmd = web_command(host, port, args.workers)
+            check_redis(settings.redis_url)
+            check_port(host, port, variable)
+            cmd = web_command(host, port, args.workers, loglevel=settings.log_level)
         elif args.command == "worker":
-            settings.require("redis_url", "secret")
-            default_registry().only(args.platforms)
-            cmd = worker_command(args.platforms, args.concurrency, args.name)
+            check_config(settings)
+            try:
+                default_registry().only(args.platforms)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            check_redis(settings.redis_url)
+            cmd = worker_command(args.platforms, args.concurrency, args.name, settings.log_level)
         else:
-            return _run_all(args)
-    except (ConfigError, ValueError) as exc:
-        print(f"sockethub: {exc}", file=sys.stderr)
+            return _run_all(settings)
+    except (ConfigError, ValueError, RuntimeError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     os.execv(cmd[0], cmd)
     return 0  # not reached

@@ -33,6 +33,12 @@ def post_worker_init(worker: Any) -> None:
 
     worker.handle_exit = handle_exit
     signal.signal(signal.SIGTERM, handle_exit)
+    # Ctrl-C reaches the worker twice (the terminal's SIGINT, then the master's SIGQUIT);
+    # gunicorn's quick exit raises SystemExit in a greenlet for each, and gevent prints a
+    # traceback for the second. Stop the graceful way instead: browsers get 1001 at once,
+    # and the master still kills us after its graceful timeout.
+    signal.signal(signal.SIGINT, handle_exit)
+    signal.signal(signal.SIGQUIT, handle_exit)
 
 
 def worker_int(worker: Any) -> None:

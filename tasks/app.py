@@ -16,8 +16,9 @@ from celery import Celery, signals
 from kombu import Queue
 
 from envelopes.registry import Platform, Registry, default_registry
-from envelopes.settings import Settings
+from envelopes.settings import ConfigError, Settings
 
+from . import startup
 from .limits import Watchdog, run_limited, soft_limit
 from .runner import Runner
 
@@ -124,14 +125,27 @@ def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) 
 
 
 def _default() -> Celery:
-    settings = Settings.from_env()
-    registry = default_registry()
-    if settings.platforms:
-        registry = registry.only(settings.platforms)
+    # A bad setting must not fail the import (Celery would print a traceback about loading
+    # the app): the worker refuses at ``celeryd_init`` instead, in one line.
+    try:
+        settings = Settings.from_env()
+        registry = startup.enabled_registry(settings)
+    except ConfigError:
+        settings, registry = Settings(), default_registry()
     return make_celery(settings, registry)
 
 
 app = _default()
+
+
+@signals.celeryd_init.connect
+def _refuse_misconfigured(**_: Any) -> None:
+    # Before the banner and before consuming: a worker without its secret would otherwise
+    # take every task and fail each with no reply.
+    try:
+        startup.check_config(Settings.from_env())
+    except ConfigError as exc:
+        startup.refuse("sockethub worker", exc)
 
 
 @signals.celeryd_after_setup.connect

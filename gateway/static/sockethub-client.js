@@ -26,7 +26,10 @@
     requestTimeoutMs: null, // null: the server's limit for the verb + requestTimeoutGraceMs
     requestTimeoutGraceMs: 5000,
     maxQueued: 1000,
-    reconnect: { minDelayMs: 250, maxDelayMs: 10000 },
+    // spreadMs: after a 1001 (gateway going away) every tab waits a random time up to this,
+    // so a restarting gateway is not met by all of them at once. stableMs: the backoff
+    // starts again from minDelayMs only after a connection has stayed up this long.
+    reconnect: { minDelayMs: 250, maxDelayMs: 10000, spreadMs: 5000, stableMs: 10000 },
     helloTimeoutMs: 10000,
     pingIntervalMs: 20000,
     pingTimeoutMs: 10000,
@@ -194,6 +197,7 @@
       this._attempt = 0;
       this._everWelcomed = false;
       this._reconnectTimer = null;
+      this._stableTimer = null;
       this._helloTimer = null;
       this._pingTimer = null;
       this._pongTimer = null;
@@ -574,6 +578,11 @@
       var ceiling = Math.min(r.maxDelayMs, r.minDelayMs * Math.pow(2, Math.max(0, this._attempt - 1)));
       // Jitter within the upper half, so a gateway restart is not met by a synchronised herd.
       var delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+      if (info.code === 1001) {
+        // Every tab of a restarting gateway hears 1001 at the same moment: spread them out.
+        var spread = Math.min(r.maxDelayMs, r.spreadMs || 0);
+        delay = Math.max(delay, Math.round(Math.random() * spread));
+      }
       this._setState({ state: 'closed', code: info.code, reason: info.reason, willReconnect: true, delayMs: delay });
       var self = this;
       this._reconnectTimer = setTimeout(function () { self._open(); }, delay);
@@ -586,7 +595,7 @@
     }
 
     _clearTimers() {
-      ['_helloTimer', '_pingTimer', '_pongTimer', '_drainTimer', '_catchUpTimer'].forEach(function (name) {
+      ['_helloTimer', '_pingTimer', '_pongTimer', '_drainTimer', '_catchUpTimer', '_stableTimer'].forEach(function (name) {
         if (this[name]) { clearTimeout(this[name]); clearInterval(this[name]); this[name] = null; }
       }, this);
     }
@@ -633,7 +642,14 @@
       this._token = frame.token;
       this._welcomed = true;
       this._everWelcomed = true;
-      this._attempt = 0;
+      // Not reset yet: a gateway that welcomes and drops at once would be retried at the
+      // minimum delay for ever. A connection that stays up earns a fresh backoff.
+      var welcomed = this._socket;
+      var stable = this;
+      this._stableTimer = setTimeout(function () {
+        stable._stableTimer = null;
+        if (stable._socket === welcomed) stable._attempt = 0;
+      }, this.options.reconnect.stableMs);
       this._startPing(this._socket);
       this._emit('welcome', frame);
 

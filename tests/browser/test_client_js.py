@@ -527,3 +527,60 @@ def test_session_resumed_elsewhere_is_final(fake_page: Any) -> None:
         }"""
     )
     assert out == {"errors": ["session-resumed-elsewhere"], "sockets": 1, "state": "closed"}
+
+
+def test_reconnects_after_a_gateway_restart_are_spread_over_seconds(fake_page: Any) -> None:
+    """Default options: twenty tabs told 1001 at once do not all come back at once."""
+    out = fake_page.evaluate(
+        """async () => {
+            const clients = [], delays = [];
+            let closedAt = null;
+            for (let i = 0; i < 20; i++) {
+                const sc = fakeClient();
+                sc.on('connection', (s) => {
+                    if (s.state === 'connecting' && closedAt !== null) {
+                        delays.push(Date.now() - closedAt);
+                    }
+                });
+                clients.push(sc);
+                const ws = await nthSocket(i + 1);
+                ws.welcome();
+            }
+            closedAt = Date.now();
+            FakeSocket.all.slice(0, 20).forEach((ws) => ws.kill(1001, 'gateway shutting down'));
+            await until(() => delays.length === 20, 12000);
+            clients.forEach((sc) => sc.close());
+            delays.sort((a, b) => a - b);
+            return delays;
+        }"""
+    )
+    # Spread over a few seconds (uniform: about 250 ms to 5 s), not a herd within 250 ms.
+    assert out[-1] - out[0] >= 1500, out
+    assert out[10] >= 700, out  # the median
+    assert out[-1] <= 8000, out
+
+
+def test_backoff_resets_only_after_a_connection_stayed_up(fake_page: Any) -> None:
+    """A gateway that welcomes and drops at once is not hammered at the minimum delay."""
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({reconnect: {minDelayMs: 20, maxDelayMs: 5000, stableMs: 400}});
+            const delays = [];
+            sc.on('connection', (s) => { if (s.state === 'closed') delays.push(s.delayMs); });
+            for (let i = 1; i <= 5; i++) {
+                const ws = await nthSocket(i);
+                ws.welcome();
+                ws.kill(1006);
+            }
+            const ws = await nthSocket(6);
+            ws.welcome();
+            await new Promise((r) => setTimeout(r, 700));  // up longer than stableMs
+            ws.kill(1006);
+            await until(() => delays.length === 6);
+            sc.close();
+            return delays;
+        }"""
+    )
+    flapping, after_stable = out[:5], out[5]
+    assert flapping == sorted(flapping) and flapping[4] >= 160, out  # 20, 40, 80, 160, 320
+    assert after_stable <= 20, out
