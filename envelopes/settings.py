@@ -55,7 +55,19 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "max_frame_bytes",
         "65536",
         "Largest request frame answered; larger ones get a `frame-too-large` reply, and "
-        "frames over 16 times this close the socket (1009).",
+        "frames over twice this close the socket (1009).",
+    ),
+    "SOCKETHUB_SEND_TIMEOUT": (
+        "send_timeout",
+        "30",
+        "Seconds one frame may take to reach a browser; a socket that slow is cut (the "
+        "browser sees 1006 and resumes).",
+    ),
+    "SOCKETHUB_SEND_BUFFER_BYTES": (
+        "send_buffer_bytes",
+        "1048576",
+        "Bytes of frames queued for one socket; a socket further behind is closed with 4008 "
+        "and resumes from its `lastSeq` (the session stream keeps what it missed).",
     ),
     "SOCKETHUB_ALLOWED_ORIGINS": (
         "allowed_origins",
@@ -149,6 +161,8 @@ class Settings:
     request_timeout: float = 30.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
+    send_timeout: float = 30.0
+    send_buffer_bytes: int = 1048576
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 50.0
     rate_burst: int = 100
