@@ -8,6 +8,7 @@ what they catch onto one of these.
     SockethubError                   code: internal
     ├── ClientError                  the request itself is wrong; retrying will not help
     │   ├── InvalidFrame             invalid-frame      not JSON, not an object, bad frame kind
+    │   │   └── InvalidUnicode       invalid-unicode    a string with a lone surrogate (\\ud800)
     │   ├── FrameTooLarge            frame-too-large    over SOCKETHUB_MAX_FRAME_BYTES
     │   ├── InvalidEnvelope          invalid-envelope   schema refusal, names the field (path)
     │   ├── UnknownPlatform          unknown-platform   @context names no (or several) platforms
@@ -44,6 +45,7 @@ __all__ = [
     "SockethubError",
     "ClientError",
     "InvalidFrame",
+    "InvalidUnicode",
     "FrameTooLarge",
     "InvalidEnvelope",
     "UnknownPlatform",
@@ -112,6 +114,12 @@ class ClientError(SockethubError):
 
 class InvalidFrame(ClientError):
     code = "invalid-frame"
+
+
+class InvalidUnicode(InvalidFrame):
+    """JSON can escape half of a UTF-16 pair (``"\\ud800"``); no UTF-8 encoder accepts it."""
+
+    code = "invalid-unicode"
 
 
 class FrameTooLarge(ClientError):
