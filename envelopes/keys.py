@@ -26,6 +26,7 @@ __all__ = [
     "connections",
     "http_cache",
     "http_host",
+    "address_sessions",
 ]
 
 PREFIX = "sh"
@@ -127,3 +128,8 @@ def http_cache(digest: str) -> str:
 def http_host(host: str) -> str:
     """Prefix of one upstream host's keys (``:slots`` in flight, ``:wait`` Retry-After)."""
     return f"{PREFIX}:http:host:{host}"
+
+
+def address_sessions(addr: str, minute: int) -> str:
+    """Counter of new sessions opened from one client address in one minute."""
+    return f"{PREFIX}:addr:{addr}:new:{minute}"

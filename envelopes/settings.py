@@ -75,8 +75,38 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Comma-separated `Origin`s allowed to open the WebSocket, or `*`. Empty: the "
         "gateway's own host only. Clients that send no Origin (not browsers) are allowed.",
     ),
-    "SOCKETHUB_RATE_LIMIT": ("rate_limit", "50", "Requests per second allowed per session."),
-    "SOCKETHUB_RATE_BURST": ("rate_burst", "100", "Requests a session may send in a burst."),
+    "SOCKETHUB_RATE_LIMIT": (
+        "rate_limit",
+        "50",
+        "Frames per second allowed per session, across its resumes (every frame counts: "
+        "requests, pings, invalid frames). Over it: `rate-limited` replies, then silence, "
+        "then the socket is closed with 1008. 0 turns the limit off.",
+    ),
+    "SOCKETHUB_RATE_BURST": (
+        "rate_burst",
+        "100",
+        "Frames a session may send in a burst; also how deep over the limit it may go "
+        "(half of it with replies, the rest without) before its socket is closed (1008).",
+    ),
+    "SOCKETHUB_MAX_SOCKETS_PER_ADDRESS": (
+        "max_sockets_per_address",
+        "100",
+        "Open WebSockets per client address on one gateway process; more are closed with "
+        "1008 at once (0: no limit). Raise it for many users behind one NAT.",
+    ),
+    "SOCKETHUB_NEW_SESSIONS_PER_MINUTE": (
+        "new_sessions_per_minute",
+        "60",
+        "New sessions per client address per minute, across all gateways; past it a socket "
+        "that does not resume is closed with 1008 (0: no limit).",
+    ),
+    "SOCKETHUB_TRUSTED_PROXIES": (
+        "trusted_proxies",
+        "127.0.0.1,::1",
+        "Comma-separated addresses or networks (`10.0.0.0/8`) of reverse proxies whose "
+        "`X-Forwarded-For` names the client (the last address in it that is not a trusted "
+        "proxy). Anyone else's `X-Forwarded-For` is ignored.",
+    ),
     "SOCKETHUB_STREAM_MAXLEN": (
         "stream_maxlen",
         "2000",
@@ -166,6 +196,9 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 50.0
     rate_burst: int = 100
+    max_sockets_per_address: int = 100
+    new_sessions_per_minute: int = 60
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     stream_maxlen: int = 2000
     allow_private_addresses: bool = False
     allowed_hosts: tuple[str, ...] = ()

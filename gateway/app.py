@@ -60,7 +60,16 @@ def create_app(
         if not origin_allowed(origin, request.host, settings.allowed_origins):
             ws.close(reason=1008, message=f"origin not allowed: {origin}"[:120])
             return
-        Connection(hub, ws).serve()
+        addr = hub.addresses.address(
+            request.remote_addr or "", request.headers.get("X-Forwarded-For")
+        )
+        if not hub.addresses.open(addr):
+            ws.close(reason=1008, message="too many sockets from your address")
+            return
+        try:
+            Connection(hub, ws, addr).serve()
+        finally:
+            hub.addresses.closed(addr)
 
     websocket_route(
         app,

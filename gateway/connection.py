@@ -29,7 +29,7 @@ from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
 from envelopes.validate import Envelope, validate_envelope
 
 from .frames import Inbound, parse_frame, request_id_of
-from .ratelimit import TokenBucket
+from .ratelimit import CLOSE, REFUSE, SILENT, Meter
 from .sendqueue import BEHIND, FINISHED, SendQueue
 from .sessions import Session
 from .upgrade import CLOSE_WAIT
@@ -48,6 +48,11 @@ BEHIND_CODE = 4008  # close code: the socket fell SOCKETHUB_SEND_BUFFER_BYTES be
 
 
 _TAKEN_OVER = object()
+_RATE_CLOSE = "rate limit exceeded for too long; reconnect later"
+
+
+class _Refused(Exception):
+    """The socket is refused before it gets a session (closed with 1008, this reason)."""
 
 
 def _seq_of(fields: dict[bytes, bytes]) -> int:
@@ -70,16 +75,17 @@ def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
 
 
 class Connection:
-    def __init__(self, hub: Hub, ws: Any):
+    def __init__(self, hub: Hub, ws: Any, address: str = ""):
         self.hub = hub
         self.ws = ws
+        self.address = address  # the client's, for the per-address limits
         self.session: Session | None = None
         self.last_seq = 0
         self._out = SendQueue(hub.settings.send_buffer_bytes)
         self._replay_after: int | None = None  # lastSeq of a resume, until replayed
         self._send_lock = threading.Lock()
-        self._bucket = TokenBucket(hub.settings.rate_limit, hub.settings.rate_burst)
         self._closing = False
+        self._meter: Meter | None = None  # the session's rate limit, once it has one
 
     # -- lifecycle ---------------------------------------------------------------------
     def serve(self) -> None:
@@ -87,7 +93,11 @@ class Connection:
             first = self.ws.receive()
             if first is None:
                 return
-            pending = self._start(first)
+            try:
+                pending = self._start(first)
+            except _Refused as refused:
+                self.close(1008, str(refused))
+                return
             writer = threading.Thread(target=self._write_loop, name="sockethub-writer")
             writer.daemon = True
             writer.start()
@@ -122,7 +132,14 @@ class Connection:
             except SessionError as exc:
                 resume_error = exc.to_dict()
         if self.session is None:
+            if not self.hub.addresses.new_session(self.address):
+                raise _Refused(
+                    "too many new sessions from your address; resume one, or retry in a minute"
+                )
             self.session = self.hub.sessions.create(self.hub.gateway_id)
+        self._meter = Meter(self.hub.bucket, self.session.sid)
+        if hello is not None and self._meter.charge() == CLOSE:
+            raise _Refused(_RATE_CLOSE)
         sid = self.session.sid
         welcome = self.hub.welcome(self.session, resume_error)
         after = 0
@@ -169,6 +186,11 @@ class Connection:
     def _finish(self) -> None:
         self._closing = True
         self._out.finish()
+        if self._meter is not None:
+            try:
+                self._meter.flush()  # what this socket sent, for the session's next socket
+            except Exception:
+                log.warning("could not charge the last frames of session %s", self.sid)
         if self.session is not None:
             self.hub.detach(self)
 
@@ -246,6 +268,8 @@ class Connection:
     def _handle_raw(self, raw: str | bytes) -> None:
         rid = None
         try:
+            if not self._charge(raw):
+                return
             frame = parse_frame(raw, self.hub.settings.max_frame_bytes)
             rid = frame.id
             if frame.kind == "ping":
@@ -262,6 +286,22 @@ class Connection:
             log.exception("unexpected error handling a frame")
             self._refuse(rid, SockethubError("internal error in the gateway"), None)
 
+    def _charge(self, raw: str | bytes) -> bool:
+        """Take this frame's token; False if it must not be handled (see ``ratelimit``)."""
+        verdict = self._meter.charge()  # type: ignore[union-attr]
+        if verdict == REFUSE:
+            s = self.hub.settings
+            raise RateLimited(
+                f"more than {s.rate_limit:g} requests per second (burst {s.rate_burst}; "
+                "pings and invalid frames count too): this frame was not handled, slow down"
+            )
+        if verdict in (SILENT, CLOSE):
+            self.hub.metrics.inc("sockethub_frames_dropped_total", reason="rate-limited")
+            if verdict == CLOSE:
+                self.close(1008, _RATE_CLOSE)
+            return False
+        return True
+
     def _refuse(self, rid: str | None, exc: SockethubError, activity: Any) -> None:
         self.hub.metrics.inc("sockethub_refusals_total", code=exc.code)
         echo = activity if isinstance(activity, dict) else None
@@ -273,11 +313,6 @@ class Connection:
         sid = self.session.sid  # type: ignore[union-attr]
         rid = frame.id
         assert rid is not None
-        if not self._bucket.allow():
-            raise RateLimited(
-                f"more than {self.hub.settings.rate_limit:g} requests per second "
-                f"(burst {self.hub.settings.rate_burst}); request {rid} was not run"
-            )
         try:
             env = validate_envelope(frame.activity, self.hub.registry)
         except ClientError as exc:

@@ -19,6 +19,7 @@ from envelopes.vault import Vault
 from .enqueue import Enqueuer
 from .metrics import Metrics
 from .pump import Heartbeat, Pump, Sweeper
+from .ratelimit import AddressLimits, SessionBucket
 from .sessions import HEARTBEAT, Session, SessionStore
 from .upgrade import CLOSE_WAIT
 
@@ -54,6 +55,13 @@ class Hub:
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)
         self.metrics = Metrics()
+        self.bucket = SessionBucket(self.redis, settings.rate_limit, settings.rate_burst)
+        self.addresses = AddressLimits(
+            self.redis,
+            settings.max_sockets_per_address,
+            settings.new_sessions_per_minute,
+            settings.trusted_proxies,
+        )
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self._started = False

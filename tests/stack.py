@@ -63,6 +63,10 @@ class Stack:
             SOCKETHUB_SECRET=SECRET,
             SOCKETHUB_PLATFORMS=",".join(self.platforms),
             SOCKETHUB_ALLOW_PRIVATE_ADDRESSES="true",
+            # Every test client comes from 127.0.0.1: no per-address limits unless a test
+            # sets them (tests/integration/test_rate_limits.py).
+            SOCKETHUB_MAX_SOCKETS_PER_ADDRESS="0",
+            SOCKETHUB_NEW_SESSIONS_PER_MINUTE="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.env_overrides)
