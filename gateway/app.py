@@ -64,6 +64,7 @@ def create_app(
             request.remote_addr or "", request.headers.get("X-Forwarded-For")
         )
         if not hub.addresses.open(addr):
+            hub.metrics.inc("sockethub_sockets_refused_total", reason="sockets-per-address")
             ws.close(reason=1008, message="too many sockets from your address")
             return
         try:

@@ -52,7 +52,11 @@ _RATE_CLOSE = "rate limit exceeded for too long; reconnect later"
 
 
 class _Refused(Exception):
-    """The socket is refused before it gets a session (closed with 1008, this reason)."""
+    """The socket is refused before it gets a session (closed with 1008, this message)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason  # the metric's label
 
 
 def _seq_of(fields: dict[bytes, bytes]) -> int:
@@ -96,6 +100,7 @@ class Connection:
             try:
                 pending = self._start(first)
             except _Refused as refused:
+                self.hub.metrics.inc("sockethub_sockets_refused_total", reason=refused.reason)
                 self.close(1008, str(refused))
                 return
             writer = threading.Thread(target=self._write_loop, name="sockethub-writer")
@@ -134,12 +139,13 @@ class Connection:
         if self.session is None:
             if not self.hub.addresses.new_session(self.address):
                 raise _Refused(
-                    "too many new sessions from your address; resume one, or retry in a minute"
+                    "too many new sessions from your address; resume one, or retry in a minute",
+                    "sessions-per-address",
                 )
             self.session = self.hub.sessions.create(self.hub.gateway_id)
         self._meter = Meter(self.hub.bucket, self.session.sid)
         if hello is not None and self._meter.charge() == CLOSE:
-            raise _Refused(_RATE_CLOSE)
+            raise _Refused(_RATE_CLOSE, "rate-limited")
         sid = self.session.sid
         welcome = self.hub.welcome(self.session, resume_error)
         after = 0
