@@ -153,3 +153,20 @@ def test_shutdown_is_not_held_up_by_a_client_that_never_reads(big):
     assert took < 4, f"1001 came {took:.1f} s after SIGTERM"
     fine.close()
     stuck.close()
+
+
+def test_a_resume_is_not_held_up_by_the_old_socket_that_never_reads(big):
+    stuck = SlowClient(big.ws_url)
+    outbox = Outbox(big.redis())
+    for _ in range(40):  # its writer is now blocked in the middle of a frame
+        outbox.event(stuck.welcome["session"], {"type": "send", "object": {"content": "x" * 65536}})
+    time.sleep(1)
+    info = {**stuck.resume_info, "lastSeq": 40}  # take the session over, on the same process
+    started = time.monotonic()
+    again = Client(big.ws_url, hello={"kind": "hello", "resume": info})
+    reply = again.request(activity("dummy", "echo", object={"type": "message", "content": "hi"}))
+    took = time.monotonic() - started
+    assert reply["status"] == "completed"
+    assert took < 5, f"the resumed socket answered after {took:.1f} s"
+    again.close()
+    stuck.close()
