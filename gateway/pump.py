@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from envelopes import keys
 from envelopes.errors import RequestTimeout
@@ -204,6 +206,8 @@ class Sweeper(_Periodic):
         for member in due:
             try:
                 answered += self._answer(member)
+            except (RedisConnectionError, RedisTimeoutError):
+                raise  # Redis trouble, not this entry's: the next tick tries again
             except Exception:
                 # One entry we cannot answer must not hold up everyone else's timeouts
                 # (every gateway sharing this Redis sweeps the same set): drop it, say so.
