@@ -22,6 +22,7 @@ the request may have been carried out (a message sent): the reply cannot know.
     SockethubError                   internal              no   unexpected: ``ref`` names it
     ├── ClientError                  client-error          no   the request itself is wrong
     │   ├── InvalidFrame             invalid-frame         no   not JSON, bad kind
+    │   │   └── InvalidUnicode       invalid-unicode       no   a lone surrogate (\\ud800)
     │   ├── FrameTooLarge            frame-too-large       no   over the frame limit
     │   ├── InvalidEnvelope          invalid-envelope      no   names the field
     │   ├── UnknownPlatform          unknown-platform      no   @context names none
@@ -66,6 +67,7 @@ __all__ = [
     "SockethubError",
     "ClientError",
     "InvalidFrame",
+    "InvalidUnicode",
     "FrameTooLarge",
     "InvalidEnvelope",
     "UnknownPlatform",
@@ -156,6 +158,12 @@ class ClientError(SockethubError):
 
 class InvalidFrame(ClientError):
     code = "invalid-frame"
+
+
+class InvalidUnicode(InvalidFrame):
+    """JSON can escape half of a UTF-16 pair (``"\\ud800"``); no UTF-8 encoder accepts it."""
+
+    code = "invalid-unicode"
 
 
 class FrameTooLarge(ClientError):

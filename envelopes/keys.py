@@ -28,6 +28,7 @@ __all__ = [
     "http_cache",
     "http_host",
     "http_cache_books",
+    "address_sessions",
 ]
 
 PREFIX = "sh"
@@ -140,3 +141,8 @@ def http_cache_books() -> str:
 def http_host(host: str) -> str:
     """Prefix of one upstream host's keys (``:slots`` in flight, ``:wait`` Retry-After)."""
     return f"{PREFIX}:http:host:{host}"
+
+
+def address_sessions(addr: str, minute: int) -> str:
+    """Counter of new sessions opened from one client address in one minute."""
+    return f"{PREFIX}:addr:{addr}:new:{minute}"

@@ -62,7 +62,19 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "max_frame_bytes",
         "65536",
         "Largest request frame answered; larger ones get a `frame-too-large` reply, and "
-        "frames over 16 times this close the socket (1009).",
+        "frames over twice this close the socket (1009).",
+    ),
+    "SOCKETHUB_SEND_TIMEOUT": (
+        "send_timeout",
+        "30",
+        "Seconds one frame may take to reach a browser; a socket that slow is cut (the "
+        "browser sees 1006 and resumes).",
+    ),
+    "SOCKETHUB_SEND_BUFFER_BYTES": (
+        "send_buffer_bytes",
+        "1048576",
+        "Bytes of frames queued for one socket; a socket further behind is closed with 4008 "
+        "and resumes from its `lastSeq` (the session stream keeps what it missed).",
     ),
     "SOCKETHUB_ALLOWED_ORIGINS": (
         "allowed_origins",
@@ -70,8 +82,38 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Comma-separated `Origin`s allowed to open the WebSocket, or `*`. Empty: the "
         "gateway's own host only. Clients that send no Origin (not browsers) are allowed.",
     ),
-    "SOCKETHUB_RATE_LIMIT": ("rate_limit", "50", "Requests per second allowed per session."),
-    "SOCKETHUB_RATE_BURST": ("rate_burst", "100", "Requests a session may send in a burst."),
+    "SOCKETHUB_RATE_LIMIT": (
+        "rate_limit",
+        "50",
+        "Frames per second allowed per session, across its resumes (every frame counts: "
+        "requests, pings, invalid frames). Over it: `rate-limited` replies, then silence, "
+        "then the socket is closed with 1008. 0 turns the limit off.",
+    ),
+    "SOCKETHUB_RATE_BURST": (
+        "rate_burst",
+        "100",
+        "Frames a session may send in a burst; also how deep over the limit it may go "
+        "(half of it with replies, the rest without) before its socket is closed (1008).",
+    ),
+    "SOCKETHUB_MAX_SOCKETS_PER_ADDRESS": (
+        "max_sockets_per_address",
+        "100",
+        "Open WebSockets per client address on one gateway process; more are closed with "
+        "1008 at once (0: no limit). Raise it for many users behind one NAT.",
+    ),
+    "SOCKETHUB_NEW_SESSIONS_PER_MINUTE": (
+        "new_sessions_per_minute",
+        "60",
+        "New sessions per client address per minute, across all gateways; past it a socket "
+        "that does not resume is closed with 1008 (0: no limit).",
+    ),
+    "SOCKETHUB_TRUSTED_PROXIES": (
+        "trusted_proxies",
+        "127.0.0.1,::1",
+        "Comma-separated addresses or networks (`10.0.0.0/8`) of reverse proxies whose "
+        "`X-Forwarded-For` names the client (the last address in it that is not a trusted "
+        "proxy). Anyone else's `X-Forwarded-For` is ignored.",
+    ),
     "SOCKETHUB_STREAM_MAXLEN": (
         "stream_maxlen",
         "2000",
@@ -198,9 +240,14 @@ class Settings:
     request_timeout: float = 30.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
+    send_timeout: float = 30.0
+    send_buffer_bytes: int = 1048576
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 50.0
     rate_burst: int = 100
+    max_sockets_per_address: int = 100
+    new_sessions_per_minute: int = 60
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     stream_maxlen: int = 2000
     stream_max_bytes: int = 4194304
     max_reply_bytes: int = 1048576

@@ -8,14 +8,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, jsonify, request, send_from_directory
-from flask_sock import Sock
 
 from envelopes.registry import Registry, default_registry
 from envelopes.settings import Settings
 
 from .connection import Connection
 from .enqueue import CeleryEnqueuer, Enqueuer
+from .frames import HARD_FRAME_FACTOR
 from .hub import Hub
+from .upgrade import websocket_route
 
 __all__ = ["create_app", "origin_allowed"]
 
@@ -52,20 +53,38 @@ def create_app(
     hub = Hub(settings, registry, enqueuer or CeleryEnqueuer(settings.redis_url))
 
     app = Flask(__name__, static_folder=None)
-    app.config["SOCK_SERVER_OPTIONS"] = {
-        "max_message_size": settings.max_frame_bytes * 16,
-        "ping_interval": 25,
-    }
     app.extensions["sockethub"] = hub
-    sock = Sock(app)
 
-    @sock.route("/sockethub")
     def sockethub(ws: Any) -> None:
         origin = request.headers.get("Origin")
         if not origin_allowed(origin, request.host, settings.allowed_origins):
             ws.close(reason=1008, message=f"origin not allowed: {origin}"[:120])
             return
-        Connection(hub, ws).serve()
+        addr = hub.addresses.address(
+            request.remote_addr or "", request.headers.get("X-Forwarded-For")
+        )
+        if not hub.addresses.open(addr):
+            hub.metrics.inc("sockethub_sockets_refused_total", reason="sockets-per-address")
+            ws.close(reason=1008, message="too many sockets from your address")
+            return
+        try:
+            Connection(hub, ws, addr).serve()
+        finally:
+            hub.addresses.closed(addr)
+
+    websocket_route(
+        app,
+        "/sockethub",
+        sockethub,
+        send_timeout=settings.send_timeout,
+        options={
+            # Frames up to HARD_FRAME_FACTOR times our limit are read (and refused with a
+            # frame-too-large reply); larger ones close the socket with 1009 as they arrive,
+            # so the library never holds more than that for one socket.
+            "max_message_size": settings.max_frame_bytes * HARD_FRAME_FACTOR,
+            "ping_interval": 25,
+        },
+    )
 
     @app.get("/healthz")
     def healthz() -> Any:

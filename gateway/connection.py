@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -31,8 +30,11 @@ from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
 from envelopes.validate import Envelope, validate_envelope
 
 from .frames import Inbound, parse_frame, request_id_of
-from .ratelimit import TokenBucket
+from .ratelimit import CLOSE, REFUSE, SILENT, Meter
+from .sendqueue import BEHIND, FINISHED, SendQueue
 from .sessions import Session
+from .upgrade import CLOSE_WAIT
+from .wire import abort, capped
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -42,7 +44,27 @@ __all__ = ["Connection", "MAX_VERB_TIMEOUT"]
 log = logging.getLogger("sockethub.connection")
 
 MAX_VERB_TIMEOUT = 600.0
-_CLOSE = object()
+REPLAY_PAGE = 200  # stream entries read per round trip when a session resumes
+BEHIND_CODE = 4008  # close code: the socket fell SOCKETHUB_SEND_BUFFER_BYTES behind
+
+
+_TAKEN_OVER = object()
+_RATE_CLOSE = "rate limit exceeded for too long; reconnect later"
+
+
+class _Refused(Exception):
+    """The socket is refused before it gets a session (closed with 1008, this message)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason  # the metric's label
+
+
+def _seq_of(fields: dict[bytes, bytes]) -> int:
+    try:
+        return int(fields[b"seq"])
+    except (KeyError, ValueError):
+        return 0  # control entries have none (the writer reads them), damaged ones neither
 
 
 def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
@@ -59,15 +81,17 @@ def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
 
 
 class Connection:
-    def __init__(self, hub: Hub, ws: Any):
+    def __init__(self, hub: Hub, ws: Any, address: str = ""):
         self.hub = hub
         self.ws = ws
+        self.address = address  # the client's, for the per-address limits
         self.session: Session | None = None
         self.last_seq = 0
-        self._out: queue.Queue[Any] = queue.Queue()
+        self._out = SendQueue(hub.settings.send_buffer_bytes)
+        self._replay_after: int | None = None  # lastSeq of a resume, until replayed
         self._send_lock = threading.Lock()
-        self._bucket = TokenBucket(hub.settings.rate_limit, hub.settings.rate_burst)
         self._closing = False
+        self._meter: Meter | None = None  # the session's rate limit, once it has one
 
     # -- lifecycle ---------------------------------------------------------------------
     def serve(self) -> None:
@@ -75,10 +99,16 @@ class Connection:
             first = self.ws.receive()
             if first is None:
                 return
-            pending = self._start(first)
+            try:
+                pending = self._start(first)
+            except _Refused as refused:
+                self.hub.metrics.inc("sockethub_sockets_refused_total", reason=refused.reason)
+                self.close(1008, str(refused))
+                return
             writer = threading.Thread(target=self._write_loop, name="sockethub-writer")
             writer.daemon = True
             writer.start()
+            self._replay_and_attach()
             if pending is not None:
                 self._handle_raw(pending)
             while not self._closing:
@@ -109,76 +139,110 @@ class Connection:
             except SessionError as exc:
                 resume_error = exc.to_dict()
         if self.session is None:
+            if not self.hub.addresses.new_session(self.address):
+                raise _Refused(
+                    "too many new sessions from your address; resume one, or retry in a minute",
+                    "sessions-per-address",
+                )
             self.session = self.hub.sessions.create(self.hub.gateway_id)
+        self._meter = Meter(self.hub.bucket, self.session.sid)
+        if hello is not None and self._meter.charge() == CLOSE:
+            raise _Refused(_RATE_CLOSE, "rate-limited")
         sid = self.session.sid
         welcome = self.hub.welcome(self.session, resume_error)
         after = 0
-        entries: list[Any] = []
         if self.session.resumed and hello is not None:
             try:
                 after = int(hello.resume.get("lastSeq") or 0)
             except (TypeError, ValueError):
                 after = 0
-            entries = list(self.hub.redis.xrange(keys.session_stream(sid)) or [])
-            missed = _missed(entries, after, int(welcome["lastSeq"]))
+            self._replay_after = after
+            head = list(self.hub.redis.xrange(keys.session_stream(sid), count=REPLAY_PAGE) or [])
+            missed = _missed(head, after, int(welcome["lastSeq"]))
             if missed is not None:
                 welcome["missed"] = missed
-        self._out.put(json.dumps(welcome))
+        self._out.offer(json.dumps(welcome))
         self.hub.metrics.inc(
             "sockethub_sessions_resumed_total"
             if self.session.resumed
             else "sockethub_sessions_started_total"
         )
         self.last_seq = after
-        last_id: bytes | str = "0-0"
-        for entry_id, fields in entries:
-            last_id = entry_id
-            seq = fields.get(b"seq")
-            if seq is not None and int(seq) > after:
-                self.deliver(fields)
-        self.hub.attach(self, last_id)
         log.info("session %s %s", sid, "resumed" if self.session.resumed else "started")
         return None if hello is not None else first
 
+    def _replay_and_attach(self) -> None:
+        """What a resume missed, a page at a time as the socket takes it; then live."""
+        last_id: bytes | str = "0-0"
+        after = self._replay_after
+        stream = keys.session_stream(self.session.sid)  # type: ignore[union-attr]
+        start: bytes | str = "-"
+        while after is not None:
+            page: list[Any] = self.hub.redis.xrange(stream, min=start, count=REPLAY_PAGE) or []
+            for entry_id, fields in page:
+                last_id = entry_id
+                if _seq_of(fields) > after:
+                    if not self._out.put(fields, timeout=self.hub.settings.send_timeout):
+                        after = None  # too far behind: the writer closes with 4008
+                        break
+            if len(page) < REPLAY_PAGE:
+                break
+            start = b"(" + (last_id if isinstance(last_id, bytes) else last_id.encode())
+        self._replay_after = None
+        self.hub.attach(self, last_id)
+
     def _finish(self) -> None:
         self._closing = True
-        self._out.put(_CLOSE)
+        self._out.finish()
+        if self._meter is not None:
+            try:
+                self._meter.flush()  # what this socket sent, for the session's next socket
+            except Exception:
+                log.warning("could not charge the last frames of session %s", self.sid)
         if self.session is not None:
             self.hub.detach(self)
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, wait: float = CLOSE_WAIT) -> None:
+        """Send a close frame within ``wait`` seconds, or cut the socket: a browser that
+        does not read never holds up a shutdown or another socket's resume."""
         self._closing = True
+        if not self._send_lock.acquire(timeout=wait):
+            abort(self.ws)  # a frame is still going out; a close frame cannot follow it
+            return
         try:
-            with self._send_lock:
+            with capped(self.ws, wait):
                 self.ws.close(reason=code, message=reason)
         except Exception:
-            pass
+            abort(self.ws)
+        finally:
+            self._send_lock.release()
 
     # -- outgoing ----------------------------------------------------------------------
     def deliver(self, fields: dict[bytes, bytes]) -> None:
-        """Called by the pump (and the replay) for each stream entry."""
-        self._out.put(fields)
+        """Called by the pump for each stream entry; never waits."""
+        self._out.offer(fields)
 
     def _write_loop(self) -> None:
         while True:
             item = self._out.get()
-            if item is _CLOSE:
+            if item is FINISHED:
+                return
+            if item is BEHIND:
+                self.hub.metrics.inc("sockethub_sockets_behind_total")
+                self.close(BEHIND_CODE, "too far behind; resume from lastSeq")
                 return
             if isinstance(item, dict):
-                if b"ctl" in item:
-                    # A later attach means another socket resumed this session.
-                    if int(item.get(b"gen", 0)) > self.session.gen:  # type: ignore[union-attr]
-                        self.close(4001, "session resumed elsewhere")
-                        return
+                try:
+                    text = self._entry_text(item)
+                except Exception:
+                    # A damaged entry must not end this socket's writer: skip it, say so.
+                    log.exception("skipping an unreadable stream entry for %s", self.sid)
                     continue
-                seq = int(item[b"seq"])
-                if seq <= self.last_seq:
+                if text is _TAKEN_OVER:
+                    self.close(4001, "session resumed elsewhere")
+                    return
+                if text is None:
                     continue
-                self.last_seq = seq
-                frame = self.hub.atrest.open_frame(self.session.sid, item[b"f"])  # type: ignore[union-attr]
-                if frame is None:
-                    continue
-                text = frame_with_seq(seq, frame)
             else:
                 text = item
             try:
@@ -190,14 +254,36 @@ class Connection:
                 # those requests still run, and their replies wait in the stream for resume.
                 return
 
+    @property
+    def sid(self) -> str | None:
+        return self.session.sid if self.session is not None else None
+
+    def _entry_text(self, item: dict[bytes, bytes]) -> Any:
+        """The frame to send for a stream entry; None to skip it; ``_TAKEN_OVER``."""
+        if b"ctl" in item:
+            # A later attach means another socket resumed this session.
+            if int(item.get(b"gen", 0)) > self.session.gen:  # type: ignore[union-attr]
+                return _TAKEN_OVER
+            return None
+        seq = int(item[b"seq"])
+        if seq <= self.last_seq:
+            return None
+        self.last_seq = seq
+        frame = self.hub.atrest.open_frame(self.session.sid, item[b"f"])  # type: ignore[union-attr]
+        if frame is None:  # sealed under a key we cannot open: logged there, skipped here
+            return None
+        return frame_with_seq(seq, frame)
+
     # -- incoming ----------------------------------------------------------------------
     def _handle_raw(self, raw: str | bytes) -> None:
         rid = None
         try:
+            if not self._charge(raw):
+                return
             frame = parse_frame(raw, self.hub.settings.max_frame_bytes)
             rid = frame.id
             if frame.kind == "ping":
-                self._out.put('{"kind":"pong"}')
+                self._out.offer('{"kind":"pong"}')
             elif frame.kind == "hello":
                 raise ClientError("hello is only accepted as the first frame", code="invalid-frame")
             else:
@@ -208,6 +294,22 @@ class Connection:
             self._refuse(rid, exc, None)
         except Exception as exc:
             self._refuse(rid, internal_error(log, "unexpected error handling a frame", exc), None)
+
+    def _charge(self, raw: str | bytes) -> bool:
+        """Take this frame's token; False if it must not be handled (see ``ratelimit``)."""
+        verdict = self._meter.charge()  # type: ignore[union-attr]
+        if verdict == REFUSE:
+            s = self.hub.settings
+            raise RateLimited(
+                f"more than {s.rate_limit:g} requests per second (burst {s.rate_burst}; "
+                "pings and invalid frames count too): this frame was not handled, slow down"
+            )
+        if verdict in (SILENT, CLOSE):
+            self.hub.metrics.inc("sockethub_frames_dropped_total", reason="rate-limited")
+            if verdict == CLOSE:
+                self.close(1008, _RATE_CLOSE)
+            return False
+        return True
 
     def _refuse(self, rid: str | None, exc: SockethubError, activity: Any) -> None:
         self.hub.metrics.inc("sockethub_refusals_total", code=exc.code)
@@ -220,11 +322,6 @@ class Connection:
         sid = self.session.sid  # type: ignore[union-attr]
         rid = frame.id
         assert rid is not None
-        if not self._bucket.allow():
-            raise RateLimited(
-                f"more than {self.hub.settings.rate_limit:g} requests per second "
-                f"(burst {self.hub.settings.rate_burst}); request {rid} was not run"
-            )
         try:
             env = validate_envelope(frame.activity, self.hub.registry)
         except ClientError as exc:

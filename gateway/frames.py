@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from envelopes.errors import FrameTooLarge, InvalidFrame
+from envelopes.errors import FrameTooLarge, InvalidFrame, InvalidUnicode
 
-__all__ = ["Inbound", "parse_frame", "request_id_of", "MAX_REQUEST_ID"]
+__all__ = [
+    "Inbound",
+    "parse_frame",
+    "request_id_of",
+    "lone_surrogate_path",
+    "MAX_REQUEST_ID",
+    "HARD_FRAME_FACTOR",
+]
 
 MAX_REQUEST_ID = 128
 KINDS = ("hello", "request", "ping")
+# Frames up to this many times SOCKETHUB_MAX_FRAME_BYTES are read whole and answered with
+# frame-too-large; the WebSocket library closes the socket (1009) on anything larger.
+HARD_FRAME_FACTOR = 2
+
+# WebSocket text is valid UTF-8, so a surrogate can only come from a JSON escape; a
+# matched pair decodes to one code point, so any surrogate left after decoding is lone.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,14 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Inbound:
         raise InvalidFrame(f"frame is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidFrame(f"frame must be a JSON object, not {type(data).__name__}")
+    if _SURROGATE_ESCAPE.search(raw):
+        path = lone_surrogate_path(data)
+        if path is not None:
+            raise InvalidUnicode(
+                f"{path or 'frame'} holds a lone UTF-16 surrogate (such as \\ud800), which "
+                "is not a character; send valid Unicode text",
+                path=path,
+            )
     kind = data.get("kind")
     if kind is None and "@context" in data:
         # A bare Sockethub envelope: its own id correlates the reply.
@@ -61,6 +85,29 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Inbound:
     return Inbound("ping")
 
 
+def _safe(key: str) -> str:
+    return key.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+
+
+def lone_surrogate_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (value or key) holding a lone surrogate."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                sub_path = f"{where}.{_safe(key)}" if where else _safe(key)
+                if _SURROGATE.search(key):
+                    return sub_path
+                stack.append((sub, sub_path))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item))
+    return None
+
+
 def request_id_of(raw: str | bytes) -> str | None:
     """Best effort: the id of a frame that failed to parse, so the reply can name it."""
     if isinstance(raw, bytes) or len(raw) > 1 << 20:
@@ -69,6 +116,7 @@ def request_id_of(raw: str | bytes) -> str | None:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return None
-    if isinstance(data, dict) and isinstance(data.get("id"), str):
-        return data["id"][:MAX_REQUEST_ID]
+    rid = data.get("id") if isinstance(data, dict) else None
+    if isinstance(rid, str) and not _SURROGATE.search(rid):  # no reply could carry it
+        return rid[:MAX_REQUEST_ID]
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
@@ -19,7 +20,9 @@ from envelopes.vault import Vault
 from .enqueue import Enqueuer
 from .metrics import Metrics
 from .pump import Heartbeat, Pump, Sweeper
+from .ratelimit import AddressLimits, SessionBucket
 from .sessions import HEARTBEAT, Session, SessionStore
+from .upgrade import CLOSE_WAIT
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -54,6 +57,13 @@ class Hub:
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)
         self.metrics = Metrics()
+        self.bucket = SessionBucket(self.redis, settings.rate_limit, settings.rate_burst)
+        self.addresses = AddressLimits(
+            self.redis,
+            settings.max_sockets_per_address,
+            settings.new_sessions_per_minute,
+            settings.trusted_proxies,
+        )
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self._started = False
@@ -71,9 +81,24 @@ class Hub:
         )
 
     def shutdown(self) -> None:
-        """Close every socket with 1001 so browsers resume on another process at once."""
-        for conn in list(self._connections.values()):
-            conn.close(1001, "gateway shutting down; resume on another process")
+        """Close every socket with 1001 so browsers resume on another process at once.
+
+        All at once: each close takes at most ``2 * CLOSE_WAIT`` (a browser that does not
+        read is cut instead), so no socket holds up the others or the process's exit."""
+        closers = [
+            threading.Thread(
+                target=conn.close,
+                args=(1001, "gateway shutting down; resume on another process"),
+                name="sockethub-close",
+                daemon=True,
+            )
+            for conn in list(self._connections.values())
+        ]
+        for closer in closers:
+            closer.start()
+        deadline = time.monotonic() + 2 * CLOSE_WAIT + 1
+        for closer in closers:
+            closer.join(max(0.0, deadline - time.monotonic()))
         self.pump.stop()
         self.sweeper.stop()
         self.heartbeat.stop()
@@ -144,8 +169,6 @@ class Hub:
         return self.metrics.render(gauges)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        import time
-
         started = time.perf_counter()
         try:
             self.redis.ping()

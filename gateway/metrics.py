@@ -18,6 +18,18 @@ _HELP = {
     "sockethub_frames_sent_total": ("counter", "Replies and events sent to browsers."),
     "sockethub_sessions_started_total": ("counter", "New sessions."),
     "sockethub_sessions_resumed_total": ("counter", "Sessions resumed after a dropped socket."),
+    "sockethub_sockets_behind_total": (
+        "counter",
+        "Sockets closed with 4008: too far behind (SOCKETHUB_SEND_BUFFER_BYTES).",
+    ),
+    "sockethub_frames_dropped_total": (
+        "counter",
+        "Frames dropped without a reply, by reason (rate-limited: deep over the limit).",
+    ),
+    "sockethub_sockets_refused_total": (
+        "counter",
+        "Sockets closed with 1008 before they got a session, by reason.",
+    ),
 }
 
 

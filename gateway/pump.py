@@ -20,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from envelopes import keys
 from envelopes.errors import RequestTimeout
 from envelopes.outbox import Outbox, failure_frame
@@ -107,7 +111,7 @@ class Pump:
                 for _stream, entries in resp or []:
                     for entry_id, fields in entries:
                         wake_last = entry_id
-                        sid = fields.get(b"s", b"").decode()
+                        sid = fields.get(b"s", b"").decode(errors="replace")
                         if sid:
                             due.add(sid)
                 with self._lock:
@@ -126,8 +130,7 @@ class Pump:
         """Deliver what is new in these sessions' streams (one non-blocking XREAD)."""
         by_stream = {sub.stream: sub for sub in subs}
         while by_stream:
-            streams = {stream: sub.last_id for stream, sub in by_stream.items()}
-            resp = self._redis.xread(streams, count=500)
+            resp = self._xread(by_stream)
             full = {}
             for stream, entries in resp or []:
                 target = by_stream[stream]
@@ -142,6 +145,22 @@ class Pump:
                 if len(entries) == 500:  # more waiting in that stream
                     full[stream] = target
             by_stream = full
+
+    def _xread(self, by_stream: dict[bytes, _Sub]) -> list[Any]:
+        streams = {stream: sub.last_id for stream, sub in by_stream.items()}
+        try:
+            return list(self._redis.xread(streams, count=500) or [])
+        except ResponseError:
+            pass  # Redis refused the command, for one stream or all: find which below
+        # One stream that cannot be read (a key of the wrong type, a bad id) fails the whole
+        # XREAD: read them one by one so only that session waits, and say which one it is.
+        out: list[Any] = []
+        for stream, last_id in streams.items():
+            try:
+                out.extend(self._redis.xread({stream: last_id}, count=500) or [])
+            except ResponseError:
+                log.exception("cannot read stream %r; skipping it this pass", stream)
+        return out
 
 
 class _Periodic:
@@ -184,17 +203,33 @@ class Sweeper(_Periodic):
         due = self._redis.zrangebyscore(keys.deadlines(), "-inf", self._clock(), 0, 200)
         answered = 0
         for member in due:
-            member = member.decode() if isinstance(member, bytes) else member
-            sid, rid = keys.split_deadline_member(member)
-            raw = self._redis.get(keys.request(sid, rid))
-            activity = self._outbox.sealer.open_marker(sid, rid, raw)
-            error = RequestTimeout(
-                "no reply from the platform's workers within the deadline "
-                "(the worker may have stopped, or no worker serves this platform)"
-            )
-            if self._outbox.reply(sid, rid, failure_frame(rid, error.to_dict(), activity)) > 0:
-                answered += 1
+            try:
+                answered += self._answer(member)
+            except (RedisConnectionError, RedisTimeoutError):
+                raise  # Redis trouble, not this entry's: the next tick tries again
+            except Exception:
+                # One entry we cannot answer must not hold up everyone else's timeouts
+                # (every gateway sharing this Redis sweeps the same set): drop it, say so.
+                log.exception("dropping deadline entry %r that cannot be answered", member)
+                self._redis.zrem(keys.deadlines(), member)
         return answered
+
+    def _answer(self, member: bytes | str) -> int:
+        text = member.decode() if isinstance(member, bytes) else member
+        sid, rid = keys.split_deadline_member(text)
+        raw = self._redis.get(keys.request(sid, rid))
+        activity = self._outbox.sealer.open_marker(sid, rid, raw)
+        error = RequestTimeout(
+            "no reply from the platform's workers within the deadline "
+            "(the worker may have stopped, or no worker serves this platform)"
+        )
+        try:
+            seq = self._outbox.reply(sid, rid, failure_frame(rid, error.to_dict(), activity))
+        except (UnicodeError, TypeError, ValueError):
+            # The stored activity cannot be echoed (not encodable): answer without it.
+            log.warning("timeout reply for %s without its activity (not encodable)", text)
+            seq = self._outbox.reply(sid, rid, failure_frame(rid, error.to_dict(), None))
+        return 1 if seq > 0 else 0
 
 
 class Heartbeat(_Periodic):

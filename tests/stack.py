@@ -63,6 +63,10 @@ class Stack:
             SOCKETHUB_SECRET=SECRET,
             SOCKETHUB_PLATFORMS=",".join(self.platforms),
             SOCKETHUB_ALLOW_PRIVATE_ADDRESSES="true",
+            # Every test client comes from 127.0.0.1: no per-address limits unless a test
+            # sets them (tests/integration/test_rate_limits.py).
+            SOCKETHUB_MAX_SOCKETS_PER_ADDRESS="0",
+            SOCKETHUB_NEW_SESSIONS_PER_MINUTE="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.env_overrides)
@@ -83,13 +87,22 @@ class Stack:
         return redis.Redis.from_url(self.redis_url)
 
     def outbox(self, maxlen: int = 2000) -> Any:
-        """An outbox writing into this stack's sessions as a worker would (sealed)."""
+        """An outbox writing into this stack's sessions as a worker would (sealed, with the
+        stack's stream bounds)."""
         from envelopes.atrest import AtRest
         from envelopes.outbox import Outbox
         from envelopes.sealing import server_key
+        from envelopes.settings import Settings
 
         r = self.redis()
-        return Outbox(r, maxlen, sealer=AtRest(r, server_key(SECRET)))
+        limits = Settings.from_env(self.env)
+        return Outbox(
+            r,
+            maxlen,
+            max_bytes=limits.stream_max_bytes,
+            max_frame=limits.max_reply_bytes,
+            sealer=AtRest(r, server_key(SECRET)),
+        )
 
     def start(self) -> Stack:
         self._redis_proc, self.redis_url, _ = start_private_redis()

@@ -327,16 +327,20 @@ def test_same_host_origin_allowed(stack):
 
 
 def test_rate_limit_refuses_excess_with_clear_reply():
-    # A slow rate, so the refill while the frames are handled (slower on a loaded machine)
-    # cannot hide the excess.
-    s = Stack(env_overrides={"SOCKETHUB_RATE_LIMIT": "2", "SOCKETHUB_RATE_BURST": "10"}).start()
+    # A slow rate on a stack of its own, so the refill while the frames are handled (slow
+    # on a loaded machine) cannot hide the excess.
+    s = Stack(env_overrides={"SOCKETHUB_RATE_LIMIT": "2", "SOCKETHUB_RATE_BURST": "20"}).start()
     try:
         c = Client(s.ws_url)
         burst = c.welcome["limits"]["rateBurst"]
-        rids = [c.send(activity("dummy", "echo", object=MSG)) for _ in range(burst + 20)]
+        # Past the burst, refusals until the debt reaches half of it (then silence, see
+        # gateway/ratelimit.py): burst // 2 - 1 over is as far as every frame gets a reply.
+        rids = [
+            c.send(activity("dummy", "echo", object=MSG)) for _ in range(burst + burst // 2 - 1)
+        ]
         replies = [c.reply(r, timeout=30) for r in rids]
         limited = [r for r in replies if r["status"] == "failed"]
-        assert len(limited) >= 10, "the excess was not rate limited"
+        assert len(limited) >= 3, "the excess was not rate limited"
         assert all(r["error"]["code"] == "rate-limited" for r in limited)
         assert "requests per second" in limited[0]["error"]["message"]
         c.close()
