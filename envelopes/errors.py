@@ -21,7 +21,9 @@ what they catch onto one of these.
     ├── ConnectorError               raised by connectors
     │   ├── TransientError           transient    may succeed later (network, upstream busy)
     │   │   ├── UpstreamUnavailable  upstream-unavailable
-    │   │   └── UpstreamTimeout      upstream-timeout
+    │   │   ├── UpstreamTimeout      upstream-timeout
+    │   │   └── Reconnecting         reconnecting  the connection was being restored until
+    │   │                                          the deadline; the verb was not sent
     │   └── PermanentError           permanent    will not succeed as asked
     │       ├── AuthenticationFailed auth-failed
     │       ├── NotFound             not-found
@@ -58,6 +60,7 @@ __all__ = [
     "TransientError",
     "UpstreamUnavailable",
     "UpstreamTimeout",
+    "Reconnecting",
     "UpstreamError",
     "PermanentError",
     "AuthenticationFailed",
@@ -168,6 +171,10 @@ class UpstreamUnavailable(TransientError):
 
 class UpstreamTimeout(TransientError):
     code = "upstream-timeout"
+
+
+class Reconnecting(TransientError):
+    code = "reconnecting"
 
 
 class UpstreamError(TransientError):

@@ -263,6 +263,8 @@ class Connection:
         if env.platform.persistent and ckey:
             # Later verbs go to the node that holds the connection; a new one to the pool.
             pipe.get(keys.lease(env.platform.name, ckey))
+            # Numbered per session and connection: the owner runs them in this order.
+            pipe.hincrby(keys.session(sid), keys.order_field(env.platform.name, ckey), 1)
         _added, *lease = pipe.execute()
         payload = {
             "session": sid,
@@ -274,6 +276,8 @@ class Connection:
         queue = env.platform.queue
         if ckey:
             payload["connection"] = ckey
+        if lease:
+            payload["seq"] = int(lease[1])
         if lease and lease[0]:
             queue = lease[0].decode() if isinstance(lease[0], bytes) else str(lease[0])
         self.hub.metrics.inc("sockethub_requests_total", platform=env.platform.name, verb=env.verb)

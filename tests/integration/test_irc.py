@@ -514,3 +514,30 @@ def test_tls_verifies_certificates_by_default(irc_stack, tmp_path_factory):
             assert w.wait_for(lambda ln: "PRIVMSG #tls" in ln).endswith(":over TLS")
         b.request("disconnect")
         b.close()
+
+
+def _pipelined_sends(b: Browser, target: dict, label: str, count: int = 20) -> list[str]:
+    """``count`` sends written to the socket back to back, before any reply is read."""
+    return [
+        b.client.send(
+            activity("irc", "send", actor=b.actor, target=target, object=msg(f"{label} {i:02d}"))
+        )
+        for i in range(count)
+    ]
+
+
+def test_pipelined_sends_reach_the_channel_in_order(browser, watcher):
+    w = watcher("w13", "#order")
+    b = browser("orderly")
+    b.ok("join", target=b.room("#order"))
+    w.wait_for(lambda ln: ln.startswith(":orderly!") and " JOIN " in ln)
+    for round_ in range(4):
+        label = f"round{round_}"
+        rids = _pipelined_sends(b, b.room("#order"), label)
+        got = [
+            w.wait_for(lambda ln, label=label: f"PRIVMSG #order :{label} " in ln).rsplit(" ", 1)[1]
+            for _ in rids
+        ]
+        assert got == [f"{i:02d}" for i in range(20)], got
+        for rid in rids:
+            assert b.client.reply(rid)["status"] == "completed"

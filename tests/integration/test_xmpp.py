@@ -352,3 +352,27 @@ def test_same_account_without_the_secret_is_refused_not_shared(
     assert not any(
         f.get("kind") == "event" and "only for the owner" in str(f) for f in other.client.frames
     )
+
+
+def test_pipelined_messages_reach_the_contact_in_order(browser: Any, peer: Any):
+    from ..wsclient import activity
+
+    bob = peer("bob", "ordered")
+    a = browser("erin", resource="ordered")
+    for round_ in range(4):
+        bodies = [f"round{round_} {i:02d}" for i in range(20)]
+        rids = [
+            a.client.send(
+                activity("xmpp", "send", actor=a.actor, target=a.person("bob"), object=msg(body))
+            )
+            for body in bodies
+        ]
+        got = [
+            bob.wait_for(
+                lambda s, r=round_: s.name == "message" and s["body"].startswith(f"round{r} ")
+            )["body"]
+            for _ in bodies
+        ]
+        assert got == bodies, got
+        for rid in rids:
+            assert a.client.reply(rid)["status"] == "completed"

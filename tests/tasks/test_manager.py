@@ -81,9 +81,15 @@ def world(redis_client):
         made.append(m)
         return m
 
-    def session(user: str = "ann"):
+    def session(user: str = "ann", key: str = ""):
+        """A session with credentials for ``user`` that open connection ``key`` (the
+        gateway stores that key next to them)."""
         sess = store.create("gw")
         Vault(redis_client, server).store(sess.sid, "fake", user, {"user": user})
+        if key:
+            redis_client.hset(
+                keys.session_creds(sess.sid), keys.connection_key_field("fake", user), key
+            )
         return sess
 
     yield manager, session, redis_client
@@ -121,12 +127,12 @@ def wait_until(pred, timeout: float = 5) -> None:
 def test_connect_announces_states_and_reconnects_with_restore(world):
     manager, session, r = world
     m = manager("a")
-    sess = session()
+    sess = session(key="k1")
     up = m.connect(job(sess, "k1"), ConnectionSpec("k1", {"id": "ann"}, {"user": "ann"}))
     m.remember_room(job(sess, "k1"), "#room", True)
     assert states(r, sess.sid) == ["connecting", "connected"]
     m.loop.loop.call_soon_threadsafe(up.dropped.set)
-    wait_until(lambda: states(r, sess.sid)[-1:] == ["connected"] and len(states(r, sess.sid)) > 2)
+    wait_until(lambda: len(FakeUpstream.log) == 3)
     assert states(r, sess.sid)[2:] == ["reconnecting", "connecting", "connected"]
     assert FakeUpstream.log == ["connect ann", "connect ann", "restore ['#room']"]
     assert r.get(keys.lease("fake", "k1")) == b"a.dq"
@@ -135,7 +141,7 @@ def test_connect_announces_states_and_reconnects_with_restore(world):
 def test_first_connect_failure_is_the_reply_and_leaves_nothing(world):
     manager, session, r = world
     m = manager("a")
-    sess = session()
+    sess = session(key="k2")
     FakeUpstream.fail_with = AuthenticationFailed("bad password")
     with pytest.raises(AuthenticationFailed):
         m.connect(job(sess, "k2"), ConnectionSpec("k2", {"id": "ann"}, {"user": "ann"}))
@@ -149,7 +155,7 @@ def test_first_connect_failure_is_the_reply_and_leaves_nothing(world):
 def test_second_session_shares_and_last_disconnect_closes(world):
     manager, session, r = world
     m = manager("a")
-    one, two = session(), session()
+    one, two = session(key="k3"), session(key="k3")
     spec = ConnectionSpec("k3", {"id": "ann"}, {"user": "ann"})
     first = m.connect(job(one, "k3"), spec)
     assert m.connect(job(two, "k3"), spec) is first
@@ -164,7 +170,7 @@ def test_second_session_shares_and_last_disconnect_closes(world):
 def test_a_live_owner_gets_the_task_forwarded(world):
     manager, session, _r = world
     a, b = manager("a"), manager("b")
-    sess = session()
+    sess = session(key="k4")
     a.connect(job(sess, "k4"), ConnectionSpec("k4", {"id": "ann"}, {"user": "ann"}))
     with pytest.raises(Forward) as info:
         b.upstream(job(sess, "k4"))
@@ -174,7 +180,7 @@ def test_a_live_owner_gets_the_task_forwarded(world):
 def test_takeover_when_the_owner_is_gone(world):
     manager, session, r = world
     a, b = manager("a"), manager("b")
-    sess = session()
+    sess = session(key="k5")
     a.connect(job(sess, "k5"), ConnectionSpec("k5", {"id": "ann"}, {"user": "ann"}))
     a.remember_room(job(sess, "k5"), "#kept", True)
     r.lpush("a.dq", "a task sent to the dead node")
