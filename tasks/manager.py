@@ -212,7 +212,12 @@ class Manager(Runtime):
     def _adopt(self, key: str) -> Supervisor:
         """Take over a recorded connection whose owner is gone."""
         self._take(key)
-        return self._start(self.records.spec(key, self.queue), takeover=True)
+        try:
+            spec = self.records.spec(key, self.queue)
+        except SockethubError:
+            self._release(keys=[keys.lease(self.platform.name, key)], args=[self.queue])
+            raise
+        return self._start(spec, takeover=True)
 
     def _take(self, key: str) -> None:
         """Claim the lease, or raise ``Forward`` to its live owner."""
