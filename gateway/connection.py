@@ -41,6 +41,12 @@ __all__ = ["Connection", "MAX_VERB_TIMEOUT"]
 log = logging.getLogger("sockethub.connection")
 
 MAX_VERB_TIMEOUT = 600.0
+# The number of a verb on its connection, counted in the session hash; never re-creates the
+# hash of a session that has just expired (a hash without a TTL would look alive).
+_NEXT_SEQ = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+"""
 _CLOSE = object()
 
 
@@ -264,7 +270,7 @@ class Connection:
             # Later verbs go to the node that holds the connection; a new one to the pool.
             pipe.get(keys.lease(env.platform.name, ckey))
             # Numbered per session and connection: the owner runs them in this order.
-            pipe.hincrby(keys.session(sid), keys.order_field(env.platform.name, ckey), 1)
+            pipe.eval(_NEXT_SEQ, 1, keys.session(sid), keys.order_field(env.platform.name, ckey))
         _added, *lease = pipe.execute()
         payload = {
             "session": sid,

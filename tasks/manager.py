@@ -107,18 +107,14 @@ class Manager(Runtime):
     # -- ordering, called by the runner before a verb runs ----------------------------------
     def admit(self, key: str) -> None:
         """Before a verb joins its lane here: raise ``Forward`` if a live node owns the
-        connection (lanes live at the owner only); take it over now if its owner is dead,
-        so what waits in the dead node's queue comes back at once."""
+        connection, since lanes live at the owner only. (A dead owner's connection is
+        adopted by the verb when its turn comes, or by the janitor, which also brings
+        back what waited in the dead node's queue.)"""
         if self._local(key) is not None:
             return
         owner = self.redis.get(keys.lease(self.platform.name, key))
         if owner is not None and _text(owner) != self.queue and self._node_alive(_text(owner)):
             raise Forward(_text(owner))
-        if owner is not None or self.records.exists(key):
-            try:
-                self._adopt(key)
-            except SockethubError:
-                pass  # the verb itself runs into it and answers with it
 
     def in_order(self, lane: LaneKey, seq: int, run: Any) -> None:
         self.lanes.submit(lane, seq, run)

@@ -50,6 +50,7 @@ class Runner:
         self._connectors: dict[str, Connector] = {}
         self._managers: dict[str, Manager] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def start_persistent(self, queues: set[str] | None = None) -> None:
         """Start the connection managers now, so failover runs before any task arrives.
@@ -61,6 +62,8 @@ class Runner:
 
     def connector(self, platform: Platform) -> Connector:
         with self._lock:
+            if self._closed:  # a verb left in a lane at shutdown must not start it all again
+                raise UpstreamUnavailable("the worker is shutting down; send it again")
             conn = self._connectors.get(platform.name)
             if conn is None:
                 cls = load_connector_class(platform.connector)
@@ -80,7 +83,10 @@ class Runner:
     def run(self, platform_name: str, payload: dict[str, Any]) -> None:
         """Run one task; a persistent connection's verbs in their session's order."""
         key, seq = str(payload.get("connection") or ""), payload.get("seq")
-        manager = self._manager(platform_name) if key and seq is not None else None
+        try:
+            manager = self._manager(platform_name) if key and seq is not None else None
+        except SockethubError:
+            manager = None  # shutting down: ``_run`` answers with it
         if manager is None:
             self._run(platform_name, payload)
             return
@@ -163,6 +169,7 @@ class Runner:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             managers, self._managers = list(self._managers.values()), {}
             conns, self._connectors = list(self._connectors.values()), {}
         for manager in managers:
