@@ -273,3 +273,19 @@ def test_a_session_whose_credentials_moved_leaves_and_the_last_one_closes(world)
     m._heartbeat()
     wait_until(lambda: FakeUpstream.log[-1:] == ["close no session left"])
     wait_until(lambda: not r.exists(keys.connection("fake", "k10")))
+
+
+def test_rooms_of_a_session_that_ended_are_not_rejoined(world):
+    manager, session, r = world
+    m = manager("a")
+    one, two = session(key="k12"), session(key="k12")
+    spec = ConnectionSpec("k12", {"id": "ann"}, {"user": "ann"})
+    up = m.connect(job(one, "k12"), spec)
+    m.connect(job(two, "k12"), spec)
+    m.remember_room(job(one, "k12"), "#ended", True)
+    m.remember_room(job(two, "k12"), "#alive", True)
+    r.delete(keys.session(one.sid), keys.session_creds(one.sid))  # its keys expired
+    m._heartbeat()
+    assert r.hkeys(keys.connection_sessions("fake", "k12")) == [two.sid.encode()]
+    m.loop.loop.call_soon_threadsafe(up.dropped.set)
+    wait_until(lambda: "restore ['#alive']" in FakeUpstream.log)
