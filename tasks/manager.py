@@ -317,6 +317,7 @@ class Manager(Runtime):
                 log.warning("lost the lease of %s connection %s; closing it", name, key[:8])
                 with self._lock:
                     self.sups.pop(key, None)
+                self.lanes.drop(key)  # the new owner keeps the order from here
                 self.loop.submit(sup.stop("connection moved to another worker"))
                 continue
             # Sessions that ended, or whose credentials now open another connection, leave.
