@@ -6,6 +6,9 @@ rejoins rooms. Ownership is a Redis lease naming this node's direct queue, renew
 heartbeat thread; the gateway routes later verbs to that queue. When a node dies its
 leases lapse, and the janitor of any surviving node takes the connections over with the
 stored credentials: the browser sees ``reconnecting`` then ``connected``.
+
+The supervisor is ``supervisor.py`` (asyncio only), the Redis record ``records.py``, the
+per-session order of verbs ``order.py``; this module holds ownership and the Runtime.
 """
 
 from __future__ import annotations
