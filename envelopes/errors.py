@@ -37,7 +37,9 @@ the request may have been carried out (a message sent): the reply cannot know.
     │   ├── TransientError           transient             yes  may succeed later
     │   │   ├── UpstreamUnavailable  upstream-unavailable  yes  cannot reach it
     │   │   ├── UpstreamTimeout      upstream-timeout      yes  no answer in time
-    │   │   └── UpstreamError        upstream-error        yes  5xx, 429, XMPP wait
+    │   │   ├── UpstreamError        upstream-error        yes  5xx, 429, XMPP wait
+    │   │   └── Reconnecting         reconnecting          yes  restoring until the deadline;
+    │   │                                                       the verb was not sent
     │   └── PermanentError           permanent             no   not as asked
     │       ├── AuthenticationFailed auth-failed           no
     │       ├── NotFound             not-found             no
@@ -82,6 +84,7 @@ __all__ = [
     "TransientError",
     "UpstreamUnavailable",
     "UpstreamTimeout",
+    "Reconnecting",
     "UpstreamError",
     "PermanentError",
     "AuthenticationFailed",
@@ -222,6 +225,10 @@ class UpstreamUnavailable(TransientError):
 
 class UpstreamTimeout(TransientError):
     code = "upstream-timeout"
+
+
+class Reconnecting(TransientError):
+    code = "reconnecting"
 
 
 class UpstreamError(TransientError):

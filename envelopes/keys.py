@@ -24,6 +24,8 @@ __all__ = [
     "connection",
     "connection_sessions",
     "connection_rooms",
+    "connection_order",
+    "order_field",
     "connections",
     "http_cache",
     "http_host",
@@ -115,8 +117,20 @@ def connection_sessions(platform: str, ckey: str) -> str:
 
 
 def connection_rooms(platform: str, ckey: str) -> str:
-    """Set: rooms joined on the connection, rejoined after a reconnect or failover."""
+    """Set: ``session␟room`` for every room a session joined on the connection; a
+    reconnect or failover rejoins the rooms some live session still holds."""
     return f"{PREFIX}:conn:{platform}:{ckey}:rooms"
+
+
+def connection_order(platform: str, ckey: str) -> str:
+    """Hash: session id → the ``seq`` of its last verb run on the connection, so a node
+    taking the connection over knows where each session's order resumes."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:order"
+
+
+def order_field(platform: str, ckey: str) -> str:
+    """Field in ``session``: the counter numbering the session's verbs on one connection."""
+    return f"q{_SEP}{platform}{_SEP}{ckey}"
 
 
 def connections(platform: str) -> str:

@@ -158,6 +158,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds of silence before we PING an IRC server; twice that without an answer "
         "and the connection is taken for dead and reconnected.",
     ),
+    "SOCKETHUB_ORDER_GAP_WAIT": (
+        "order_gap_wait",
+        "10",
+        "Seconds an IRC/XMPP verb waits for an earlier verb of the same session and "
+        "connection that has not reached its worker (expired, lost with a dead worker) "
+        "before it runs anyway; at most 60.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -256,6 +263,7 @@ class Settings:
     irc_flood_rate: float = 1.0
     irc_flood_burst: int = 4
     irc_ping_interval: float = 60.0
+    order_gap_wait: float = 10.0
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

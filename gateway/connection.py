@@ -67,6 +67,14 @@ def _seq_of(fields: dict[bytes, bytes]) -> int:
         return 0  # control entries have none (the writer reads them), damaged ones neither
 
 
+# The number of a verb on its connection, counted in the session hash; never re-creates the
+# hash of a session that has just expired (a hash without a TTL would look alive).
+_NEXT_SEQ = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+"""
+
+
 def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
     """The range of frames a resume cannot deliver, because the stream no longer has them."""
     first = next((int(f[b"seq"]) for _, f in entries if b"seq" in f), None)
@@ -364,6 +372,8 @@ class Connection:
         if env.platform.persistent and ckey:
             # Later verbs go to the node that holds the connection; a new one to the pool.
             pipe.get(keys.lease(env.platform.name, ckey))
+            # Numbered per session and connection: the owner runs them in this order.
+            pipe.eval(_NEXT_SEQ, 1, keys.session(sid), keys.order_field(env.platform.name, ckey))
         _added, *lease = pipe.execute()
         payload = {
             "session": sid,
@@ -375,6 +385,8 @@ class Connection:
         queue = env.platform.queue
         if ckey:
             payload["connection"] = ckey
+        if lease:
+            payload["seq"] = int(lease[1])
         if lease and lease[0]:
             queue = lease[0].decode() if isinstance(lease[0], bytes) else str(lease[0])
         self.hub.metrics.inc("sockethub_requests_total", platform=env.platform.name, verb=env.verb)

@@ -51,8 +51,9 @@ class Runner:
         self.outbox = Outbox.from_settings(redis, settings, self.atrest)
         self.vault = Vault(redis, server)
         self._connectors: dict[str, Connector] = {}
-        self._managers: list[Manager] = []
+        self._managers: dict[str, Manager] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def start_persistent(self, queues: set[str] | None = None) -> None:
         """Start the connection managers now, so failover runs before any task arrives.
@@ -64,25 +65,51 @@ class Runner:
 
     def connector(self, platform: Platform) -> Connector:
         with self._lock:
+            if self._closed:  # a verb left in a lane at shutdown must not start it all again
+                raise UpstreamUnavailable("the worker is shutting down; send it again")
             conn = self._connectors.get(platform.name)
             if conn is None:
                 cls = load_connector_class(platform.connector)
                 conn = cls(platform, self.settings, self.outbox.event)
                 if isinstance(conn, PersistentConnector):
-                    self._managers.append(
-                        Manager(
-                            platform,
-                            conn,
-                            self.redis,
-                            self.outbox,
-                            self.vault,
-                            self.node_queue or f"{platform.name}.local",
-                        )
+                    self._managers[platform.name] = Manager(
+                        platform,
+                        conn,
+                        self.redis,
+                        self.outbox,
+                        self.vault,
+                        self.node_queue or f"{platform.name}.local",
                     )
                 self._connectors[platform.name] = conn
             return conn
 
     def run(self, platform_name: str, payload: dict[str, Any]) -> None:
+        """Run one task; a persistent connection's verbs in their session's order."""
+        key, seq = str(payload.get("connection") or ""), payload.get("seq")
+        try:
+            manager = self._manager(platform_name) if key and seq is not None else None
+        except SockethubError:
+            manager = None  # shutting down: ``_run`` answers with it
+        if manager is None:
+            self._run(platform_name, payload)
+            return
+        try:
+            manager.admit(key)
+        except Forward as fwd:
+            self._forward(platform_name, payload, fwd)
+            return
+        lane = (key, str(payload["session"]))
+        manager.in_order(lane, int(payload["seq"]), lambda: self._run(platform_name, payload))
+
+    def _manager(self, platform_name: str) -> Manager | None:
+        platform = self.registry.get(platform_name)
+        if platform is None or not platform.persistent:
+            return None
+        self.connector(platform)  # builds the manager on first use
+        with self._lock:
+            return self._managers.get(platform_name)
+
+    def _run(self, platform_name: str, payload: dict[str, Any]) -> None:
         sid, rid = payload["session"], payload["request"]
         try:  # the activity travels sealed (envelopes.atrest): open it before anything
             payload = self.atrest.open_task(payload)
@@ -98,14 +125,21 @@ class Runner:
         try:
             frame = self._answer(platform_name, payload, activity, deadline)
         except Forward as fwd:
-            hops = int(payload.get("hops", 0)) + 1
-            platform = self.registry.get(platform_name)
-            if self.forward is not None and platform is not None and hops <= MAX_HOPS:
-                log.info("forwarding %s/%s to %s", sid, rid, fwd.queue)
-                self.forward(platform, fwd.queue, {**payload, "hops": hops})
-                return
-            err = UpstreamUnavailable("the connection is moving between workers; try again")
-            frame = failure_frame(rid, err.to_dict(), activity)
+            self._forward(platform_name, payload, fwd)
+            return
+        if self.outbox.reply(sid, rid, frame) == 0:
+            log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+
+    def _forward(self, platform_name: str, payload: dict[str, Any], fwd: Forward) -> None:
+        sid, rid = payload["session"], payload["request"]
+        hops = int(payload.get("hops", 0)) + 1
+        platform = self.registry.get(platform_name)
+        if self.forward is not None and platform is not None and hops <= MAX_HOPS:
+            log.info("forwarding %s/%s to %s", sid, rid, fwd.queue)
+            self.forward(platform, fwd.queue, {**payload, "hops": hops})
+            return
+        err = UpstreamUnavailable("the connection is moving between workers; try again")
+        frame = failure_frame(rid, err.to_dict(), payload["activity"])
         if self.outbox.reply(sid, rid, frame) == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
 
@@ -144,7 +178,8 @@ class Runner:
 
     def close(self) -> None:
         with self._lock:
-            managers, self._managers = self._managers, []
+            self._closed = True
+            managers, self._managers = list(self._managers.values()), {}
             conns, self._connectors = list(self._connectors.values()), {}
         for manager in managers:
             manager.close()

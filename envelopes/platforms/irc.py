@@ -71,6 +71,9 @@ def connection_identity(creds: Mapping[str, Any]) -> tuple[str, bool]:
         "nick": creds["nick"],
         "username": creds.get("username") or creds["nick"],
         "password": creds.get("password"),
+        # A tab that wants the certificate checked must not ride on a connection that
+        # skipped the check.
+        "allowInvalidCert": bool(secure and creds.get("allowInvalidCert")),
     }
     return json.dumps(ident, sort_keys=True), bool(creds.get("password"))
 

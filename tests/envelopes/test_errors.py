@@ -71,6 +71,7 @@ def test_every_error_says_whether_retrying_can_help():
         errors.UpstreamUnavailable,
         errors.UpstreamTimeout,
         errors.UpstreamError,
+        errors.Reconnecting,
         errors.RequestTimeout,
     }
     for code, cls in errors.all_codes().items():

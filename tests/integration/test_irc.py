@@ -522,3 +522,172 @@ def test_tls_verifies_certificates_by_default(irc_stack, tmp_path_factory):
             assert w.wait_for(lambda ln: "PRIVMSG #tls" in ln).endswith(":over TLS")
         b.request("disconnect")
         b.close()
+
+
+def _pipelined_sends(b: Browser, target: dict, label: str, count: int = 20) -> list[str]:
+    """``count`` sends written to the socket back to back, before any reply is read."""
+    return [
+        b.client.send(
+            activity("irc", "send", actor=b.actor, target=target, object=msg(f"{label} {i:02d}"))
+        )
+        for i in range(count)
+    ]
+
+
+def test_pipelined_sends_reach_the_channel_in_order(browser, watcher):
+    w = watcher("w13", "#order")
+    b = browser("orderly")
+    b.ok("join", target=b.room("#order"))
+    w.wait_for(lambda ln: ln.startswith(":orderly!") and " JOIN " in ln)
+    for round_ in range(4):
+        label = f"round{round_}"
+        rids = _pipelined_sends(b, b.room("#order"), label)
+        got = [
+            w.wait_for(lambda ln, label=label: f"PRIVMSG #order :{label} " in ln).rsplit(" ", 1)[1]
+            for _ in rids
+        ]
+        assert got == [f"{i:02d}" for i in range(20)], got
+        for rid in rids:
+            assert b.client.reply(rid)["status"] == "completed"
+
+
+@pytest.fixture
+def two_workers(ircd):
+    s = Stack(
+        platforms=("irc",),
+        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "45"},
+    ).start()
+    try:
+        s.start_worker("irc", name="worker-irc-2")
+        yield s
+    finally:
+        s.stop()
+
+
+def test_sends_during_failover_reach_the_channel_after_the_rejoin_in_order(two_workers, ircd):
+    s = two_workers
+    with joined(s, ircd, "w14", "#held-z", "holder") as (w, b):
+        for i in range(12):  # rejoined before #held-z, so that takes a moment
+            b.ok("join", target=b.room(f"#held-{i:02d}"))
+        s.kill(_owner(s, b).split("@")[0])  # SIGKILL: the lease lapses in its own time
+        w.wait_for(lambda ln: ln.startswith(":holder!") and " QUIT " in ln, timeout=10)
+        # One line a second across the failover: the first ones wait in the dead node's
+        # queue, the later ones (sent once its lease lapsed) reach the survivor first.
+        rids = []
+        for i in range(20):
+            act = activity(
+                "irc", "send", actor=b.actor, target=b.room("#held-z"), object=msg(f"held {i:02d}")
+            )
+            rids.append(b.client.send(act))
+            time.sleep(1)
+        replies = [b.client.reply(rid, timeout=45) for rid in rids]
+        assert [r["status"] for r in replies] == ["completed"] * 20, replies
+        rejoin = w.wait_for(lambda ln: ln.startswith(":holder!") and " JOIN " in ln)
+        lines = [w.wait_for(lambda ln: "PRIVMSG #held-z" in ln) for _ in rids]
+        assert [ln.rsplit(":", 1)[1] for ln in lines] == [f"held {i:02d}" for i in range(20)]
+        assert w.lines.index(rejoin) < w.lines.index(lines[0])
+        b.close()
+
+
+def _password_tab(stack: Stack, server, nick: str, **creds) -> Browser:
+    b = Browser(stack, server, nick, password="same-secret", **creds)
+    b.ok("connect")
+    return b
+
+
+def test_a_room_held_only_by_a_session_that_left_is_not_rejoined(irc_stack, ircd_pw):
+    host, port = ircd_pw.host, ircd_pw.port
+    with (
+        RawIrcClient(host, port, "w15", password="same-secret") as gone,
+        RawIrcClient(host, port, "w16", password="same-secret") as kept,
+    ):
+        for client, channel in ((gone, "#gone"), (kept, "#kept")):
+            client.send(f"JOIN {channel}")
+            client.wait_for(lambda ln: " 366 " in ln)
+        a = _password_tab(irc_stack, ircd_pw, "roomer")
+        b = _password_tab(irc_stack, ircd_pw, "roomer")  # the same connection, shared
+        a.ok("join", target=a.room("#gone"))
+        gone.wait_for(lambda ln: ln.startswith(":roomer!") and " JOIN " in ln)
+        b.ok("join", target=b.room("#kept"))
+        kept.wait_for(lambda ln: ln.startswith(":roomer!") and " JOIN " in ln)
+        a.ok("disconnect")  # b keeps the connection; nobody holds #gone any more
+        b.forget()
+        kept.send("OPER oper operpass")
+        kept.wait_for(lambda ln: " 381 " in ln)
+        kept.send("KILL roomer :testing rejoin")
+        b.state("reconnecting")
+        b.state("connected", timeout=20)
+        kept.wait_for(lambda ln: ln.startswith(":roomer!") and " JOIN " in ln, timeout=20)
+        time.sleep(1.0)  # "#gone" sorts first: it would have been rejoined by now
+        assert [ln for ln in gone.lines if ln.startswith(":roomer!") and " JOIN " in ln] == [
+            next(ln for ln in gone.lines if ln.startswith(":roomer!") and " JOIN " in ln)
+        ]
+        assert not any(
+            f.get("kind") == "event"
+            and not f.get("_seen")
+            and f["activity"]["type"] == "join"
+            and f["activity"].get("target", {}).get("name") == "#gone"
+            for f in b.client.frames
+        )
+        b.ok("disconnect")
+        a.close()
+        b.close()
+
+
+def test_new_credentials_take_the_session_off_its_old_connection(browser, watcher, ircd):
+    w = watcher("w17", "#change")
+    b = browser("changer")
+    b.ok("join", target=b.room("#change"))
+    w.wait_for(lambda ln: ln.startswith(":changer!") and " JOIN " in ln)
+    creds = {"type": "credentials", "nick": "changer2", "server": ircd.host, "port": ircd.port}
+    b.ok("credentials", object={**creds, "secure": False})
+    # its only session now names another connection: the old one is closed
+    assert "no session left" in w.wait_for(
+        lambda ln: ln.startswith(":changer!") and " QUIT " in ln, timeout=15
+    )
+
+
+def test_failover_rebuilds_the_account_of_the_connection(ircd_pw):
+    s = Stack(
+        platforms=("irc",),
+        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "45"},
+    ).start()
+    try:
+        s.start_worker("irc", name="worker-irc-2")
+        with RawIrcClient(ircd_pw.host, ircd_pw.port, "w18", password="same-secret") as w:
+            w.send("JOIN #swap")
+            w.wait_for(lambda ln: " 366 " in ln)
+            a = _password_tab(s, ircd_pw, "swapper")
+            b = _password_tab(s, ircd_pw, "swapper")
+            b.ok("join", target=b.room("#swap"))
+            w.wait_for(lambda ln: ln.startswith(":swapper!") and " JOIN " in ln)
+            owner = _owner(s, b)
+            # tab a moves to another account; tab b still uses the old connection
+            creds = {"nick": "swapped", "server": ircd_pw.host, "port": ircd_pw.port}
+            new = {"type": "credentials", **creds, "secure": False, "password": "same-secret"}
+            a.ok("credentials", object=new)
+            s.kill(owner.split("@")[0])
+            b.state("connected", timeout=40)
+            back = w.wait_for(lambda ln: ln.startswith(":swap") and " JOIN " in ln, timeout=30)
+            assert back.startswith(":swapper!"), back
+            assert not any(ln.startswith(":swapped!") for ln in w.lines)
+            a.close()
+            b.close()
+    finally:
+        s.stop()
+
+
+def test_allow_invalid_cert_is_part_of_the_connection(irc_stack, tmp_path_factory):
+    tls = (TLS / "localhost.crt", TLS / "localhost.key")
+    server_dir = tmp_path_factory.mktemp("ircd-tls-pw")
+    with run_ngircd(server_dir, tls=tls, password="same-secret") as server:
+        tls_creds = {"port": server.tls_port, "secure": True}
+        lax = _password_tab(irc_stack, server, "certy", allowInvalidCert=True, **tls_creds)
+        strict = Browser(irc_stack, server, "certy", password="same-secret", **tls_creds)
+        # the same nick and secret, but this tab wants the certificate checked: it must
+        # not ride on the connection that skipped the check
+        reply = strict.request("connect")
+        assert reply["status"] == "failed" and reply["error"]["code"] == "tls-error", reply
+        lax.request("disconnect")
+        lax.close()
+        strict.close()

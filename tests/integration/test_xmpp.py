@@ -357,3 +357,80 @@ def test_same_account_without_the_secret_is_refused_not_shared(
     assert not any(
         f.get("kind") == "event" and "only for the owner" in str(f) for f in other.client.frames
     )
+
+
+def test_pipelined_messages_reach_the_contact_in_order(browser: Any, peer: Any):
+    from ..wsclient import activity
+
+    bob = peer("bob", "ordered")
+    a = browser("erin", resource="ordered")
+    for round_ in range(4):
+        bodies = [f"round{round_} {i:02d}" for i in range(20)]
+        rids = [
+            a.client.send(
+                activity("xmpp", "send", actor=a.actor, target=a.person("bob"), object=msg(body))
+            )
+            for body in bodies
+        ]
+        got = [
+            bob.wait_for(
+                lambda s, r=round_: s.name == "message" and s["body"].startswith(f"round{r} ")
+            )["body"]
+            for _ in bodies
+        ]
+        assert got == bodies, got
+        for rid in rids:
+            assert a.client.reply(rid)["status"] == "completed"
+
+
+def _send_room(a: Any, room: str, body: str) -> str:
+    from ..wsclient import activity
+
+    return a.client.send(
+        activity("xmpp", "send", actor=a.actor, target=a.room(room), object=msg(body))
+    )
+
+
+def test_room_message_during_a_server_restart_is_delivered(browser: Any, xmpp_server: XmppServer):
+    a = browser("alice", resource="held", name="Holder")
+    for i in range(8):  # rejoined before "zz-held", so that takes a moment
+        a.ok("join", target=a.room(f"held-{i}"))
+    a.ok("join", target=a.room("zz-held"))
+    xmpp_server.restart()  # the room is gone with the server until our rejoin makes it again
+    rid = _send_room(a, "zz-held", "sent while the server restarted")
+    bob = PlainClient(xmpp_server, "bob", "held")
+    try:
+        reply = a.client.reply(rid, timeout=25)
+        assert reply["status"] == "completed", reply
+        room = xmpp_server.room("zz-held")
+        bob.join(room, "bob")
+        bob.send_message(room, "are you there", mtype="groupchat")
+        assert a.event(lambda x: x["object"].get("content") == "are you there", timeout=15)
+    finally:
+        bob.close()
+
+
+def test_room_message_during_failover_is_delivered(xmpp_server: XmppServer):
+    s = xmpp_stack(xmpp_server)
+    s.env_overrides["SOCKETHUB_REQUEST_TIMEOUT"] = "45"
+    s.start()
+    bob = PlainClient(xmpp_server, "bob", "held-failover")
+    a = None
+    try:
+        s.start_worker("xmpp", name="worker-xmpp-2")
+        a = Browser(s, xmpp_server, "alice", resource="held-failover", name="Keeper")
+        a.ok("connect")
+        a.ok("join", target=a.room("kept"))
+        bob.join(xmpp_server.room("kept"), "bob")
+        field = keys.connection_key_field("xmpp", a.jid)
+        ckey = s.redis().hget(keys.session_creds(a.client.welcome["session"]), field).decode()
+        s.kill(s.redis().get(keys.lease("xmpp", ckey)).decode().split("@")[0])
+        rid = _send_room(a, "kept", "held during failover")
+        reply = a.client.reply(rid, timeout=45)
+        assert reply["status"] == "completed", reply
+        assert bob.wait_body("held during failover")
+    finally:
+        if a is not None:
+            a.close()
+        bob.close()
+        s.stop()
