@@ -29,7 +29,9 @@ what they catch onto one of these.
     │       ├── BlockedAddress       blocked-address   the host is not allowed
     │       ├── TooLarge             too-large    the upstream's answer is over the cap
     │       ├── NotAFeed             not-a-feed   what was fetched is not RSS or Atom
-    │       └── TlsError             tls-error    certificate or handshake failure
+    │       ├── TlsError             tls-error    certificate or handshake failure
+    │       └── ProtocolError        protocol-error  the upstream broke the protocol or a
+    │                                                cap (overlong line, endless list)
     ├── RequestTimeout               timeout      no terminal answer within the deadline
     └── SessionError                 session-*    resume refused, session expired
 
@@ -67,6 +69,7 @@ __all__ = [
     "TooLarge",
     "NotAFeed",
     "TlsError",
+    "ProtocolError",
     "RequestTimeout",
     "SessionError",
     "all_codes",
@@ -204,6 +207,13 @@ class NotAFeed(PermanentError):
 
 class TlsError(PermanentError):
     code = "tls-error"
+
+
+class ProtocolError(PermanentError):
+    """The upstream server sent what no well-behaved server sends (a line over the cap, a
+    list that never ends): the connection is closed and not retried."""
+
+    code = "protocol-error"
 
 
 class RequestTimeout(SockethubError):
