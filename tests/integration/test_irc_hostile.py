@@ -28,8 +28,8 @@ pytestmark = pytest.mark.integration
 class Browser(BaseBrowser):
     platform = "irc"
 
-    def __init__(self, stack: Stack, port: int, nick: str):
-        actor = {"id": f"{nick}@127.0.0.1", "type": "person", "name": nick}
+    def __init__(self, stack: Stack, port: int, nick: str, name: str | None = None):
+        actor = {"id": f"{nick}@127.0.0.1", "type": "person", "name": name or nick}
         creds = {"nick": nick, "server": "127.0.0.1", "port": port, "secure": False}
         super().__init__(stack, actor, creds)
 
@@ -149,3 +149,13 @@ def test_a_flooding_server_does_not_slow_or_bloat_the_worker(stack, hostile):
     assert end > time.time() - 3, "the spam connection's lines stopped"
     assert 100 < len(last) < 3 * 100 * 1.5, f"{len(last)} spam lines in its last 3 s"
     assert disconnect_event(hostiles["spam1"], 0.5) is None
+
+
+def test_a_cr_in_the_actor_name_fails_the_connect_and_sends_nothing(stack, hostile):
+    b = Browser(stack, hostile.port, "good9", name="Ann\rQUIT :injected")
+    reply = b.request("connect")
+    assert reply["status"] == "failed", reply
+    assert reply["error"]["code"] == "invalid-envelope"
+    assert reply["error"]["path"] == "actor.name"
+    assert "CR, LF or NUL" in reply["error"]["message"]
+    assert not any("injected" in line for line in hostile.received), hostile.received

@@ -11,7 +11,8 @@ what the server does depends on the nick the client registered with:
     spam…   short NOTICE lines without end
 
 Writes wait for ``drain``, so a client that stops reading slows the server down, as TCP
-would any real server. ``sent`` counts the bytes written to each nick.
+would any real server. ``sent`` counts the bytes written to each nick; ``received`` keeps
+every line received (split at LF only, so a stray CR shows).
 
     with HostileIrcServer() as srv:
         ... credentials {"server": "127.0.0.1", "port": srv.port, "secure": False}
@@ -33,6 +34,7 @@ class HostileIrcServer:
         self.interval = interval
         self.flood_bytes = flood_bytes
         self.sent: dict[str, int] = defaultdict(int)
+        self.received: list[str] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -81,7 +83,9 @@ class HostileIrcServer:
             raw = await reader.readline()
             if not raw:
                 return ""
-            cmd, _, rest = raw.decode("latin-1").rstrip("\r\n").partition(" ")
+            line = raw.decode("latin-1").removesuffix("\n").removesuffix("\r")
+            self.received.append(line)
+            cmd, _, rest = line.partition(" ")
             if cmd == "CAP" and rest.startswith("LS"):
                 writer.write(b":srv CAP * LS :multi-prefix\r\n")
             elif cmd == "CAP" and rest == "END":
