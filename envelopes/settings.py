@@ -145,6 +145,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Bytes waiting to be written to an IRC server that does not read them; past this "
         "the connection is closed and reconnected.",
     ),
+    "SOCKETHUB_XMPP_MAX_STANZA_BYTES": (
+        "xmpp_max_stanza_bytes",
+        "1048576",
+        "Largest stanza taken from an XMPP server, and most bytes it may send that do not "
+        "complete one (an endless tag, text between stanzas). More closes the stream with "
+        "`protocol-error`.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -214,6 +221,7 @@ class Settings:
     irc_max_channels: int = 1000
     irc_max_caps: int = 500
     irc_max_unsent_bytes: int = 262144
+    xmpp_max_stanza_bytes: int = 1048576
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4
