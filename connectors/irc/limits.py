@@ -38,7 +38,8 @@ def held_error(ctx: IrcContext, settings: Settings, host: str) -> ProtocolError 
 def overflow_error(exc: LineTooLong, host: str) -> ProtocolError:
     tags = exc.what == "IRCv3 tags"
     setting = "SOCKETHUB_IRC_MAX_TAG_BYTES" if tags else "SOCKETHUB_IRC_MAX_LINE_BYTES"
-    return ProtocolError(f"{host} sent {exc.what} longer than {exc.limit} bytes ({setting})")
+    what = "IRCv3 tags" if tags else "a line"
+    return ProtocolError(f"{host} sent {what} longer than {exc.limit} bytes ({setting})")
 
 
 def caps_error(host: str, limit: int) -> ProtocolError:
