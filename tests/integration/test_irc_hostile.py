@@ -2,9 +2,11 @@
 
 A scripted server (``tests/servers/hostileirc.py``) floods some connections of the worker
 (16 MB without a newline; 353s that never end; NOTICEs without end) while another
-connection on the same worker gets a PRIVMSG once a second. That one's send-to-arrival at
-the browser must stay low, the worker's memory must stay flat, and each flooded
-connection that broke a cap must end with a ``protocol-error`` the browser is told of.
+connection on the same worker gets a PRIVMSG ten times a second (often enough for a p99
+that one scheduling hiccup of a loaded machine does not decide). That one's
+send-to-arrival at the browser must stay low, the worker's memory must stay flat, and each
+flooded connection that broke a cap must end with a ``protocol-error`` the browser is told
+of.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def rss_mib(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def hostile():
-    with HostileIrcServer(interval=1.0) as server:
+    with HostileIrcServer(interval=0.1) as server:
         yield server
 
 
@@ -106,7 +108,7 @@ def test_a_flooding_server_does_not_slow_or_bloat_the_worker(stack, hostile):
     watch = Watch(good, pid)
     watch.start()
     deadline = time.time() + 10
-    while len(watch.latencies) < 2 and time.time() < deadline:
+    while len(watch.latencies) < 30 and time.time() < deadline:
         time.sleep(0.1)
     before = rss_mib(pid)
     quiet = list(watch.latencies)
@@ -126,12 +128,16 @@ def test_a_flooding_server_does_not_slow_or_bloat_the_worker(stack, hostile):
     spam.join(5)
     during = watch.latencies[len(quiet) :]
 
-    assert len(during) >= 5, f"the good connection got {len(during)} lines during the flood"
+    assert len(during) >= 50, f"the good connection got {len(during)} lines during the flood"
     ordered = sorted(during)
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    shown = [round(x) for x in during]
-    print(f"good send-to-arrival during the flood: p50 {p50:.1f} ms, p99 {p99:.1f} ms {shown}")
+    q = sorted(quiet)
+    print(
+        f"good send-to-arrival: before the flood p50 {statistics.median(q):.1f} ms, max "
+        f"{q[-1]:.1f} ms; during it ({len(ordered)} lines) p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"max {ordered[-1]:.1f} ms"
+    )
     assert p99 < 100, f"send-to-arrival p50 {p50:.1f} ms, p99 {p99:.1f} ms: {ordered}"
     growth = max(watch.rss) - before
     print(f"worker RSS growth {growth:.1f} MiB; spam lines seen {len(spam.arrivals)}")
