@@ -269,6 +269,9 @@ class XmppUpstream(Upstream):
             except UpstreamUnavailable as exc:
                 last = exc
                 continue
+            except ProtocolError as exc:
+                self.fatal = exc  # the browser's disconnect event names it
+                raise
             # From now on a close of this stream (and only this one) ends the upstream.
             x.add_event_handler("stream_error", self._on_stream_error)
             x.add_event_handler("disconnected", lambda r, x=x: self._closed_by(x, r))

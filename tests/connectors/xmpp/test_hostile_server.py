@@ -85,6 +85,8 @@ def test_a_server_flooding_the_stream_is_cut_off(opening, filler):
             with pytest.raises(ProtocolError, match="SOCKETHUB_XMPP_MAX_STANZA_BYTES") as info:
                 await asyncio.wait_for(up.connect(), 15)
             assert info.value.code == "protocol-error"
+            event = up.state_event("disconnected", reason=info.value.message)
+            assert event["object"]["code"] == "protocol-error"
             assert time.monotonic() - start < 5
             assert srv.sent < 8 * 1024 * 1024  # cut off early, not after 32 MB
 
