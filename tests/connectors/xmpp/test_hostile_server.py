@@ -14,43 +14,8 @@ from connectors.xmpp.client import Memory, XmppUpstream
 from envelopes.errors import ProtocolError
 from envelopes.settings import Settings
 
+from ...servers.hostilexmpp import HostileXmppServer
 from .test_upstream import run
-
-HEADER = (
-    b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-    b"xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0'>"
-)
-
-
-class HostileXmppServer:
-    """Answers the stream header with its own, then sends ``opening`` and ``filler``
-    (64 KiB at a time) until ``total`` bytes, as fast as the client reads."""
-
-    def __init__(self, opening: bytes, filler: bytes, total: int = 32 * 1024 * 1024):
-        self.opening, self.filler, self.total = opening, filler, total
-        self.sent = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b">")  # the client's stream header (or its XML decl)
-            writer.write(HEADER + self.opening)
-            chunk = self.filler * (65536 // len(self.filler))
-            while self.sent < self.total:
-                writer.write(chunk)
-                self.sent += len(chunk)
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    async def __aenter__(self) -> HostileXmppServer:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
 
 
 def upstream(port: int, settings: Settings) -> XmppUpstream:
