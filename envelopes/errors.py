@@ -47,7 +47,8 @@ the request may have been carried out (a message sent): the reply cannot know.
     │       ├── BlockedAddress       blocked-address       no   host not allowed
     │       ├── TooLarge             too-large             no   over the cap
     │       ├── NotAFeed             not-a-feed            no   not RSS or Atom
-    │       └── TlsError             tls-error             no   certificate, handshake
+    │       ├── TlsError             tls-error             no   certificate, handshake
+    │       └── ProtocolError        protocol-error        no   the upstream broke a cap
     ├── RequestTimeout               timeout               yes  no reply in time (it may
     │                                                           have happened: check first)
     └── SessionError                 session-error         no
@@ -94,6 +95,7 @@ __all__ = [
     "TooLarge",
     "NotAFeed",
     "TlsError",
+    "ProtocolError",
     "RequestTimeout",
     "SessionError",
     "SessionExpired",
@@ -265,6 +267,13 @@ class NotAFeed(PermanentError):
 
 class TlsError(PermanentError):
     code = "tls-error"
+
+
+class ProtocolError(PermanentError):
+    """The upstream server sent what no well-behaved server sends (a line over the cap, a
+    list that never ends): the connection is closed and not retried."""
+
+    code = "protocol-error"
 
 
 class RequestTimeout(SockethubError):

@@ -165,6 +165,61 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "connection that has not reached its worker (expired, lost with a dead worker) "
         "before it runs anyway; at most 60.",
     ),
+    "SOCKETHUB_IRC_MAX_LINE_BYTES": (
+        "irc_max_line_bytes",
+        "512",
+        "Longest line taken from an IRC server, after its IRCv3 tags, CR LF included (RFC "
+        "2812: 512). A longer one closes the connection with `protocol-error`.",
+    ),
+    "SOCKETHUB_IRC_MAX_TAG_BYTES": (
+        "irc_max_tag_bytes",
+        "8191",
+        "Longest IRCv3 tags part of a line from an IRC server (the spec's 8191). More closes "
+        "the connection with `protocol-error`.",
+    ),
+    "SOCKETHUB_IRC_LINE_RATE": (
+        "irc_line_rate",
+        "100",
+        "Lines per second read from one IRC server; past the burst, reading pauses and the "
+        "server waits (nothing is dropped). 0: no inbound budget.",
+    ),
+    "SOCKETHUB_IRC_LINE_BURST": (
+        "irc_line_burst",
+        "1000",
+        "Lines an IRC server may send at once (a MOTD, the NAMES of a big channel) before "
+        "the inbound rate applies.",
+    ),
+    "SOCKETHUB_IRC_MAX_NAMES": (
+        "irc_max_names",
+        "20000",
+        "Names an IRC server may send for NAMES lists it has not ended (353 without 366), "
+        "over all channels of a connection. More closes it with `protocol-error`.",
+    ),
+    "SOCKETHUB_IRC_MAX_CHANNELS": (
+        "irc_max_channels",
+        "1000",
+        "Channels one IRC connection may be in (a server can join us to channels). More "
+        "closes it with `protocol-error`.",
+    ),
+    "SOCKETHUB_IRC_MAX_CAPS": (
+        "irc_max_caps",
+        "500",
+        "Capabilities (and lines) accepted in an IRC server's `CAP LS` reply. More closes "
+        "the connection with `protocol-error`.",
+    ),
+    "SOCKETHUB_IRC_MAX_UNSENT_BYTES": (
+        "irc_max_unsent_bytes",
+        "262144",
+        "Bytes waiting to be written to an IRC server that does not read them; past this "
+        "the connection is closed and reconnected.",
+    ),
+    "SOCKETHUB_XMPP_MAX_STANZA_BYTES": (
+        "xmpp_max_stanza_bytes",
+        "1048576",
+        "Largest stanza taken from an XMPP server, and most bytes it may send that do not "
+        "complete one (an endless tag, text between stanzas). More closes the stream with "
+        "`protocol-error`.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -264,6 +319,15 @@ class Settings:
     irc_flood_burst: int = 4
     irc_ping_interval: float = 60.0
     order_gap_wait: float = 10.0
+    irc_max_line_bytes: int = 512
+    irc_max_tag_bytes: int = 8191
+    irc_line_rate: float = 100.0
+    irc_line_burst: int = 1000
+    irc_max_names: int = 20000
+    irc_max_channels: int = 1000
+    irc_max_caps: int = 500
+    irc_max_unsent_bytes: int = 262144
+    xmpp_max_stanza_bytes: int = 1048576
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

@@ -1,16 +1,20 @@
-"""One IRC connection on the worker's loop: jaraco ``irc``'s asyncio transport, our logic.
+"""One IRC connection on the worker's loop: our socket protocol (``wire``), our logic.
 
-jaraco's ``AioConnection`` carries the socket (TLS, lenient line decoding, line framing);
-every received line goes to ``translate`` and to the requests waiting for an answer.
-Registration is ours: ``CAP LS`` first, then SASL PLAIN when the server offers it and a
-password was given, else the server password (``PASS``), then ``NICK``/``USER``.
-Outgoing lines pass a token bucket (flood control); PING/PONG and QUIT skip it.
+``wire.IrcWire`` carries the socket: capped lines (``reader``), lenient decoding, an
+inbound line budget, and every outgoing line through ``lines.encode_line``. Every
+received line goes to ``translate`` and to the requests waiting for an answer;
+registration is ``register``. Outgoing lines pass a token bucket (flood control);
+PING/PONG and QUIT skip it.
+
+A server is chosen by a browser and may be hostile: what it can make us hold is capped
+(a line, NAMES lists without their end, the channels it joins us to, its CAP LS list,
+output it never reads), and breaking a cap closes the connection with a
+``ProtocolError`` (``protocol-error``), which is not retried.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import logging
 import ssl
@@ -19,13 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import irc.client_aio
-import irc.connection
-from jaraco.stream.buffer import LenientDecodingLineBuffer
-
 from envelopes.errors import (
-    AuthenticationFailed,
     BlockedAddress,
+    ProtocolError,
     SockethubError,
     TlsError,
     UpstreamTimeout,
@@ -37,17 +37,18 @@ from envelopes.settings import Settings, host_allowed
 from ..net.guard import resolve_checked
 from ..persistent import ConnectionSpec, Emit, Upstream
 from .context import IrcContext
-from .ids import person, service
+from .limits import held_error, overflow_error
 from .lines import MalformedLine, Message, TokenBucket, parse_line
 from .numerics import IrcError
-from .states import connection_event
+from .reader import LineReader, LineTooLong
+from .register import register
+from .states import connection_event, error_event
 from .translate import flush, translate
+from .wire import IrcWire
 
 __all__ = ["IrcUpstream", "Waiter"]
 
 log = logging.getLogger("sockethub.irc")
-
-ALT_NICKS = 3  # nick_, nick__, nick___ before giving up on a collision at connect
 
 
 @dataclass
@@ -58,28 +59,6 @@ class Waiter:
     check: Callable[[Message, list[Any]], Any]
     future: asyncio.Future[Any]
     results: list[Any] = field(default_factory=list)
-
-
-class _Connection(irc.client_aio.AioConnection):
-    buffer_class = LenientDecodingLineBuffer  # one latin-1 line must not kill the loop
-
-    def __init__(self, reactor: Any, owner: IrcUpstream):
-        super().__init__(reactor)
-        self.owner = owner
-
-    def _process_line(self, line: str) -> None:
-        self.owner._on_line(line)
-
-    def disconnect(self, message: str = "") -> None:
-        try:
-            del self.connected
-        except AttributeError:
-            return
-        try:
-            self.transport.close()
-        except Exception:
-            pass
-        self.owner._on_closed(message)
 
 
 class IrcUpstream(Upstream):
@@ -93,10 +72,16 @@ class IrcUpstream(Upstream):
         self.wanted_nick = str(c["nick"])
         self.password = c.get("password")
         self.username = str(c.get("username") or c["nick"])
-        self.realname = str(c.get("realname") or spec.actor.get("name") or c["nick"])
+        if c.get("realname"):
+            self.realname, self.realname_field = str(c["realname"]), "credentials.realname"
+        elif spec.actor.get("name"):
+            self.realname, self.realname_field = str(spec.actor["name"]), "actor.name"
+        else:
+            self.realname, self.realname_field = str(c["nick"]), "credentials.nick"
         self.verify = not c.get("allowInvalidCert", False)
         self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
-        self.conn: _Connection | None = None
+        self.wire: IrcWire | None = None
+        self.fatal: ProtocolError | None = None  # the cap a server broke, if it did
         self.waiters: list[Waiter] = []
         self.closed = asyncio.Event()
         self.close_reason = "connection closed"
@@ -110,7 +95,7 @@ class IrcUpstream(Upstream):
         self._send_lock = asyncio.Lock()
         self._last_rx = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._caps: set[str] = set()
+        self.caps: set[str] = set()
         self._flush_pending = False
 
     # -- events ----------------------------------------------------------------------------
@@ -119,25 +104,10 @@ class IrcUpstream(Upstream):
         return self.ctx.nick
 
     def state_event(self, state: str, **fields: Any) -> dict[str, Any]:
-        return connection_event(state, self.host, self.nick, **fields)
-
-    def _error_event(self, err: IrcError) -> dict[str, Any]:
-        exc = err.exception()  # the same code and condition a failed reply would carry
-        return {
-            "@context": connection_event("connected", self.host)["@context"],
-            "type": "error",
-            "actor": service(self.host),
-            "target": person(self.nick, self.host),
-            "object": {
-                "type": "error",
-                "code": exc.code,
-                "condition": err.code,
-                "retryable": exc.retryable,
-                "numeric": err.numeric,
-                "content": err.message,
-            },
-            "error": err.message,
-        }
+        event = connection_event(state, self.host, self.nick, **fields)
+        if state == "disconnected" and self.fatal is not None:
+            event["object"]["code"] = self.fatal.code  # why, for programs: protocol-error
+        return event
 
     # -- receiving -------------------------------------------------------------------------
     def _on_line(self, line: str) -> None:
@@ -148,7 +118,10 @@ class IrcUpstream(Upstream):
             log.debug("unparseable line from %s: %r", self.host, line[:200])
             return
         if msg.command == "PING":
-            self._raw(f"PONG :{msg.params[-1] if msg.params else ''}")
+            try:
+                self.raw(f"PONG :{msg.params[-1] if msg.params else ''}")
+            except SockethubError as exc:  # a token we cannot echo (NUL, too long)
+                log.debug("no PONG to %s: %s", self.host, exc.message)
             return
         if msg.command == "ERROR":
             self.close_reason = msg.params[-1] if msg.params else "closed by server"
@@ -157,8 +130,12 @@ class IrcUpstream(Upstream):
         except Exception:  # a translator bug must not take the connection down
             log.exception("could not translate %r", line[:200])
             results = []
+        if (held := held_error(self.ctx, self.settings, self.host)) is not None:
+            self.fail(held)
         claimed: set[int] = set()
         for waiter in list(self.waiters):
+            if self.closed.is_set():
+                return  # a cap was broken: the waiters have their error
             outcome = waiter.check(msg, results)
             if outcome is None:
                 continue
@@ -172,11 +149,11 @@ class IrcUpstream(Upstream):
                 claimed.update(id(r) for r in waiter.results)
                 waiter.future.set_result(outcome)
         for result in results:
-            if id(result) in claimed:
+            if id(result) in claimed or self.closed.is_set():
                 continue
             if isinstance(result, IrcError):
                 if self.registered:
-                    self.emit(self._error_event(result))
+                    self.emit(error_event(self.host, self.nick, result))
             elif self.registered:
                 self.emit(result)
         if self.ctx.topics and not self._flush_pending:
@@ -190,14 +167,32 @@ class IrcUpstream(Upstream):
             if not isinstance(result, IrcError):
                 self.emit(result)
 
+    def _on_overflow(self, exc: LineTooLong) -> None:
+        self.fail(overflow_error(exc, self.host))
+
+    def fail(self, err: ProtocolError) -> None:
+        """The server broke a cap: close now, fail every waiter with ``err``, no retry."""
+        if self.closed.is_set():
+            return
+        log.warning("closing IRC connection to %s: %s", self.host, err.message)
+        self.fatal = err
+        self.close_reason = f"protocol error: {err.message}"
+        if self.wire is not None:
+            self.wire.close(abort=True, reason=self.close_reason)
+        else:
+            self._on_closed(self.close_reason)
+
     def _on_closed(self, message: str) -> None:
+        if self.closed.is_set():
+            return
         if message:
             self.close_reason = message
         self.closed.set()
         for waiter in self.waiters:
             if not waiter.future.done():
                 waiter.future.set_exception(
-                    UpstreamUnavailable(f"connection to {self.host} lost: {self.close_reason}")
+                    self.fatal
+                    or UpstreamUnavailable(f"connection to {self.host} lost: {self.close_reason}")
                 )
         self.waiters.clear()
         for task in self._tasks:
@@ -219,11 +214,15 @@ class IrcUpstream(Upstream):
             ) from None
 
     # -- sending ---------------------------------------------------------------------------
-    def _raw(self, line: str) -> None:
-        """Send now, bypassing flood control (PONG, PING, QUIT, registration)."""
-        if self.conn is None or self.closed.is_set():
+    def raw(self, line: str, field: str | None = None) -> None:
+        """Send now, bypassing flood control (PONG, PING, QUIT, registration). The wire
+        refuses CR, LF, NUL and overlong lines, naming ``field`` when given."""
+        if self.wire is None or self.closed.is_set():
             raise UpstreamUnavailable(f"not connected to {self.host}")
-        self.conn.send_raw(line)
+        try:
+            self.wire.send(line, field)
+        except UpstreamUnavailable as exc:
+            raise UpstreamUnavailable(f"{self.host}: {exc.message}") from None
 
     async def send_lines(self, lines: list[str]) -> None:
         """Send ``lines`` in order, paced by the token bucket."""
@@ -233,7 +232,7 @@ class IrcUpstream(Upstream):
                     delay = self._bucket.take()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                self._raw(line)
+                self.raw(line)
 
     async def roundtrip(
         self, lines: list[str], fail_on: Callable[[IrcError], bool], timeout: float
@@ -251,7 +250,7 @@ class IrcUpstream(Upstream):
 
         waiter = self.expect(check)
         await self.send_lines(lines)
-        self._raw(f"PING :{token}")
+        self.raw(f"PING :{token}")
         await self.wait(waiter, timeout, "in time")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -269,15 +268,24 @@ class IrcUpstream(Upstream):
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
             kwargs = {"ssl": ctx, "server_hostname": self.host}
-        reactor = irc.client_aio.AioReactor(loop=asyncio.get_running_loop())
-        conn = _Connection(reactor, self)
-        conn.buffer = conn.buffer_class()
-        conn.real_nickname = self.wanted_nick
-        conn.server, conn.port = self.host, self.port
-        factory = irc.connection.AioFactory(**kwargs)
-        protocol = conn.protocol_class(conn, reactor.loop)
+        settings = self.settings
+        budget = (
+            TokenBucket(settings.irc_line_rate, max(1, settings.irc_line_burst))
+            if settings.irc_line_rate > 0
+            else None
+        )
+        wire = IrcWire(
+            LineReader(settings.irc_max_line_bytes, settings.irc_max_tag_bytes),
+            budget,
+            self._on_line,
+            self._on_overflow,
+            self._on_closed,
+            settings.irc_max_unsent_bytes,
+        )
         try:
-            transport, _ = await factory(protocol, (sockaddr[0], sockaddr[1]))
+            await asyncio.get_running_loop().create_connection(
+                lambda: wire, sockaddr[0], sockaddr[1], family=family, **kwargs
+            )
         except ssl.SSLError as exc:
             why = getattr(exc, "verify_message", None)
             detail = f"certificate verify failed: {why}" if why else (exc.reason or "handshake")
@@ -286,107 +294,19 @@ class IrcUpstream(Upstream):
             raise UpstreamUnavailable(
                 f"could not connect to {self.host}:{self.port}: {os_reason(exc)}"
             ) from None
-        conn.transport, conn.protocol, conn.connected = transport, protocol, True
-        self.conn = conn
+        self.wire = wire
 
     async def connect(self) -> None:
         await self._dial()
         try:
-            await self._register()
+            await register(self)
         except BaseException:
             self._abort()
             raise
+        if self.fatal is not None:
+            raise self.fatal  # the flood came with the welcome: fail the connect itself
         self.registered = True
         self._tasks.append(asyncio.get_running_loop().create_task(self._keepalive()))
-
-    async def _register(self) -> None:
-        caps = self.expect(
-            lambda m, _r: (
-                m.params[-1].split()
-                if m.command == "CAP" and len(m.params) > 2 and m.params[1] == "LS"
-                else ([] if m.command in ("421", "451", "001") else None)
-            )
-        )
-        self._raw("CAP LS 302")
-        try:
-            self._caps = set(await self.wait(caps, 5, "CAP LS"))
-        except UpstreamTimeout:
-            self._caps = set()
-        sasl = bool(self.password) and any(c.split("=")[0] == "sasl" for c in self._caps)
-        if self.password and not sasl:
-            self._raw(f"PASS {self.password}")
-        welcome = self.expect(self._registration_check)
-        self._raw(f"NICK {self.wanted_nick}")
-        self._raw(f"USER {self.username} 0 * :{self.realname}")
-        if sasl:
-            await self._sasl()
-        self._raw("CAP END")
-        await self.wait(welcome, 30, "the registration")
-        if self.nick != self.wanted_nick:
-            # Tell the browser its nick was taken and which one it got instead.
-            self.emit(
-                {
-                    "@context": connection_event("connected", self.host)["@context"],
-                    "type": "update",
-                    "actor": person(self.wanted_nick, self.host),
-                    "target": person(self.nick, self.host),
-                    "object": {"type": "address", "content": f"{self.wanted_nick} was in use"},
-                }
-            )
-
-    def _registration_check(self, msg: Message, results: list[Any]) -> Any:
-        if msg.command == "001":
-            return True
-        if msg.command in ("433", "432", "436", "437") and not self.registered:
-            tried = self.ctx.nick
-            if msg.command == "432" or len(tried) - len(self.wanted_nick) >= ALT_NICKS:
-                err = next((r for r in results if isinstance(r, IrcError)), None)
-                return err or IrcError(
-                    "nick-in-use", msg.command, f"nickname {tried} is not available", tried
-                )
-            self.ctx.nick = tried + "_"
-            self._raw(f"NICK {self.ctx.nick}")
-            return None
-        if msg.command in ("464", "465", "904", "905"):
-            return next(
-                (r for r in results if isinstance(r, IrcError)),
-                IrcError("auth-failed", msg.command, "authentication failed"),
-            )
-        if msg.command == "ERROR":
-            text = msg.params[-1] if msg.params else ""
-            # Some servers (ngircd) refuse a bad PASS with ERROR alone, no 464.
-            code = "auth-failed" if "password" in text.lower() else "closed"
-            return IrcError(code, "ERROR", f"{self.host} closed the connection: {text}")
-        return None
-
-    async def _sasl(self) -> None:
-        ack = self.expect(
-            lambda m, _r: (
-                (m.command == "CAP" and len(m.params) > 2 and m.params[1] in ("ACK", "NAK"))
-                and m.params[1]
-                or None
-            )
-        )
-        self._raw("CAP REQ :sasl")
-        if await self.wait(ack, 10, "CAP REQ") != "ACK":
-            raise AuthenticationFailed(f"{self.host} refused SASL")
-        go = self.expect(lambda m, _r: True if m.command == "AUTHENTICATE" else None)
-        self._raw("AUTHENTICATE PLAIN")
-        await self.wait(go, 10, "AUTHENTICATE")
-        done = self.expect(
-            lambda m, r: (
-                True
-                if m.command == "903"
-                else (
-                    IrcError("auth-failed", m.command, "SASL authentication failed")
-                    if m.command in ("902", "904", "905", "906")
-                    else None
-                )
-            )
-        )
-        blob = f"{self.username}\0{self.username}\0{self.password}".encode()
-        self._raw("AUTHENTICATE " + base64.b64encode(blob).decode())
-        await self.wait(done, 15, "SASL")
 
     async def _keepalive(self) -> None:
         interval = max(1.0, self.settings.irc_ping_interval)
@@ -399,16 +319,22 @@ class IrcUpstream(Upstream):
                 return
             if silent > interval:
                 try:
-                    self._raw("PING :keepalive")
+                    self.raw("PING :keepalive")
                 except SockethubError:
                     return
 
     def _abort(self) -> None:
-        if self.conn is not None:
-            self.conn.disconnect(self.close_reason)
+        if self.wire is not None:
+            self.wire.close(reason=self.close_reason)
 
     async def wait_closed(self) -> str:
         await self.closed.wait()
+        if self.fatal is not None:
+            # A server that broke a cap right after its welcome: let whoever waits for the
+            # connection see it up first (the runtime stops announcing it ready as soon as
+            # this raises, and would leave such a waiter waiting for ever).
+            await asyncio.sleep(0.1)
+            raise self.fatal  # a hostile server: reconnecting would only repeat it
         return self.close_reason
 
     async def restore(self, rooms: list[str]) -> None:
@@ -416,19 +342,14 @@ class IrcUpstream(Upstream):
             try:
                 await self.join(room, timeout=15)
             except SockethubError as exc:
-                self.emit(
-                    self._error_event(
-                        IrcError(
-                            "rejoin-failed", "", f"could not rejoin {room}: {exc.message}", room
-                        )
-                    )
-                )
+                err = IrcError("rejoin-failed", "", f"could not rejoin {room}: {exc.message}", room)
+                self.emit(error_event(self.host, self.nick, err))
 
     async def close(self, reason: str) -> None:
-        if self.conn is None or self.closed.is_set():
+        if self.wire is None or self.closed.is_set():
             return
         try:
-            self._raw(f"QUIT :{reason}")
+            self.raw(f"QUIT :{reason}")
         except SockethubError:
             pass
         try:

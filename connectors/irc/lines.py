@@ -20,6 +20,7 @@ __all__ = [
     "TokenBucket",
     "check_value",
     "decode_line",
+    "encode_line",
     "parse_line",
     "split_text",
 ]
@@ -159,6 +160,30 @@ def check_value(field: str, value: str) -> None:
         raise InvalidEnvelope(
             f"IRC values must not contain CR, LF or NUL characters ({field})", path=field
         )
+
+
+def encode_line(line: str, field: str | None = None) -> bytes:
+    """The one way a line reaches the wire: ``line`` + CR LF as UTF-8, or a refusal.
+
+    CR, LF or NUL anywhere would end the line early and let whatever follows run as a
+    command of its own (RFC 2812 §2.3.1), whichever field it came from, so they are refused
+    here for every line we write; so is a line over 512 bytes (RFC 2812 §2.3), which
+    servers cut. ``field`` names where the value came from, for the refusal's message.
+    """
+    where = f" ({field})" if field else ""
+    if any(ch in line for ch in _FORBIDDEN):
+        raise InvalidEnvelope(
+            f"IRC values must not contain CR, LF or NUL characters{where}; nothing was sent",
+            path=field,
+        )
+    data = line.encode("utf-8") + b"\r\n"
+    if len(data) > MAX_LINE_BYTES:
+        raise InvalidEnvelope(
+            f"too long for one IRC line ({len(data)} of {MAX_LINE_BYTES} bytes){where}; "
+            "nothing was sent",
+            path=field,
+        )
+    return data
 
 
 def split_text(

@@ -23,8 +23,9 @@ from typing import Any
 from ..persistent import CONNECTION_STATES
 from ..persistent import connection_event as _event
 from .ids import person, service
+from .numerics import IrcError
 
-__all__ = ["CONNECTION_STATES", "connection_event"]
+__all__ = ["CONNECTION_STATES", "connection_event", "error_event"]
 
 
 def connection_event(
@@ -41,3 +42,23 @@ def connection_event(
     return _event(
         "irc", state, service(server), target, attempt=attempt, delay=delay, reason=reason
     )
+
+
+def error_event(server: str, nick: str, err: IrcError) -> dict[str, Any]:
+    """An ``error`` event for a numeric error nobody was waiting for."""
+    exc = err.exception()  # the same code and condition a failed reply would carry
+    return {
+        "@context": connection_event("connected", server)["@context"],
+        "type": "error",
+        "actor": service(server),
+        "target": person(nick, server),
+        "object": {
+            "type": "error",
+            "code": exc.code,
+            "condition": err.code,
+            "retryable": exc.retryable,
+            "numeric": err.numeric,
+            "content": err.message,
+        },
+        "error": err.message,
+    }

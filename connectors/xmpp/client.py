@@ -24,6 +24,7 @@ from envelopes.context import context_for
 from envelopes.errors import (
     BlockedAddress,
     PermanentError,
+    ProtocolError,
     Refused,
     SockethubError,
     UpstreamTimeout,
@@ -87,6 +88,7 @@ class XmppUpstream(Upstream):
         self.close_reason = "connection closed"
         self._stream_error = ""
         self._leaving = False
+        self.fatal: ProtocolError | None = None  # the cap a server broke, if it did
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -103,7 +105,10 @@ class XmppUpstream(Upstream):
         return self.ctx.full_jid
 
     def state_event(self, state: str, **fields: Any) -> dict[str, Any]:
-        return connection_event(state, self.jid, **fields)
+        event = connection_event(state, self.jid, **fields)
+        if state == "disconnected" and self.fatal is not None:
+            event["object"]["code"] = self.fatal.code  # why, for programs: protocol-error
+        return event
 
     def _who(self, jid: str) -> dict[str, str]:
         parts = split_jid(jid)
@@ -182,7 +187,10 @@ class XmppUpstream(Upstream):
     def _on_closed(self, reason: Any) -> None:
         if self.closed.is_set():
             return
-        if self._leaving:
+        broke = self.xmpp.protocol_error if self.xmpp is not None else None
+        if broke is not None:  # a cap broken: not retried, the browser is told which
+            self.fatal, self.close_reason = broke, f"protocol error: {broke.message}"
+        elif self._leaving:
             pass  # we closed it: our reason stands
         elif self._stream_error:  # the server said why (RFC 6120 §4.9): that, not "EOF"
             self.close_reason = self._stream_error
@@ -197,7 +205,8 @@ class XmppUpstream(Upstream):
         for waiter in self.waiters:
             if not waiter.future.done():
                 waiter.future.set_exception(
-                    UpstreamUnavailable(f"connection to {self.domain} lost: {self.close_reason}")
+                    self.fatal
+                    or UpstreamUnavailable(f"connection to {self.domain} lost: {self.close_reason}")
                 )
         self.waiters.clear()
 
@@ -270,12 +279,16 @@ class XmppUpstream(Upstream):
                 verify=self.verify,
                 direct=direct,
                 on_stanza=self._on_stanza,
+                max_stanza=self.settings.xmpp_max_stanza_bytes,
             )
             try:
                 await log_in(x, str(addresses[0][1][0]), port, f"{host}:{port}")
             except UpstreamUnavailable as exc:
                 last = exc
                 continue
+            except ProtocolError as exc:
+                self.fatal = exc  # the browser's disconnect event names it
+                raise
             # From now on a close of this stream (and only this one) ends the upstream.
             x.add_event_handler("stream_error", self._on_stream_error)
             x.add_event_handler("disconnected", lambda r, x=x: self._closed_by(x, r))
@@ -309,6 +322,9 @@ class XmppUpstream(Upstream):
 
     async def wait_closed(self) -> str:
         await self.closed.wait()
+        if self.fatal is not None:
+            await asyncio.sleep(0.1)  # as for IRC: a connect waiting sees it up first
+            raise self.fatal  # a hostile server: reconnecting would only repeat it
         return self.close_reason
 
     async def close(self, reason: str) -> None:

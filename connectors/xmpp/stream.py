@@ -10,6 +10,12 @@ keepalive and see-other-host call ``reconnect()``; here a failed attempt fails w
 reconnects with its backoff and failover (and no redirect can lead a worker past the
 address guard). slixmpp dials the address the guard checked and verifies the certificate
 against the JID's domain (RFC 6120 §13.7.2.1), never against the host dialled.
+
+What we add: a cap on what a server (chosen by a browser) can make us hold. slixmpp feeds
+every byte to its XML pull parser, which keeps a stanza, a tag or text between stanzas
+in memory until it completes; ``Stream.max_stanza`` caps the bytes received since the last
+complete stanza (within one read of the cap), and going over it aborts the stream with a
+``ProtocolError`` kept in ``protocol_error``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from slixmpp.xmlstream.resolver import default_resolver, get_SRV
 
 from envelopes.errors import (
     AuthenticationFailed,
+    ProtocolError,
     SockethubError,
     TlsError,
     UpstreamUnavailable,
@@ -63,6 +70,32 @@ def tls_context(verify: bool) -> ssl.SSLContext:
 
 
 class Stream(slixmpp.ClientXMPP):  # type: ignore[misc]
+    max_stanza = 1048576  # SOCKETHUB_XMPP_MAX_STANZA_BYTES
+    protocol_error: ProtocolError | None = None
+    _held = 0  # bytes received since the stream opened or the last stanza completed
+
+    def data_received(self, data: bytes | str) -> None:
+        if self.protocol_error is not None:
+            return
+        self._held += len(data)
+        if self._held > self.max_stanza:
+            self.protocol_error = ProtocolError(
+                f"{self.boundjid.domain} sent more than {self.max_stanza} bytes without "
+                "completing a stanza (SOCKETHUB_XMPP_MAX_STANZA_BYTES)"
+            )
+            self.disconnect_reason = self.protocol_error.message
+            self.abort()
+            return
+        super().data_received(data)
+
+    def start_stream_handler(self, xml: Any) -> None:
+        self._held = 0
+        super().start_stream_handler(xml)
+
+    def _spawn_event(self, xml: Any) -> None:
+        self._held = 0  # a stanza is complete (what follows it in this read is not counted)
+        super()._spawn_event(xml)
+
     def reconnect(self, wait: float = 2.0, reason: str = "Reconnecting") -> None:
         # Called by the XEP-0199 keepalive on a timeout and on see-other-host
         # (RFC 6120 §4.9.3.19). Drop the stream; the runtime decides what comes next.
@@ -101,10 +134,12 @@ def make_stream(
     verify: bool,
     direct: bool,
     on_stanza: Callable[[Any], None],
+    max_stanza: int = 1048576,
 ) -> Stream:
     """A stream on the running loop; every message, presence and roster push goes to
     ``on_stanza``."""
     x = Stream(full_jid, password, loop=asyncio.get_running_loop(), ssl_context=tls_context(verify))
+    x.max_stanza = max_stanza
     x.enable_direct_tls, x.enable_starttls, x.enable_plaintext = direct, not direct, False
     x.auto_authorize = None  # subscription requests go to the browser, unanswered
     x.auto_subscribe = False
@@ -162,6 +197,8 @@ async def log_in(x: Stream, address: str, port: int, where: str) -> None:
         refused["text"] = str(error["text"] or "")
 
     def closed(reason: Any) -> None:
+        if x.protocol_error is not None:
+            fail(x.protocol_error)
         cond = refused.get("stream")
         if cond:
             text = f" ({refused['text']})" if refused.get("text") else ""

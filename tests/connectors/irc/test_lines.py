@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 
 import pytest
@@ -13,9 +14,11 @@ from connectors.irc.lines import (
     TokenBucket,
     check_value,
     decode_line,
+    encode_line,
     parse_line,
     split_text,
 )
+from connectors.irc.register import sasl_chunks
 from envelopes.errors import InvalidEnvelope
 
 # --- parse_line -------------------------------------------------------------------------
@@ -262,3 +265,30 @@ def test_bucket_ignores_a_clock_going_backwards():
 def test_bucket_refuses_nonsense(rate, burst):
     with pytest.raises(ValueError):
         TokenBucket(rate=rate, burst=burst)
+
+
+# -- encode_line: the one way a line reaches the wire ---------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["a\rb", "a\nb", "a\0b", "\r", "x\r\nQUIT"])
+def test_encode_line_refuses_what_would_end_a_line(bad):
+    with pytest.raises(InvalidEnvelope, match=r"CR, LF or NUL .*\(actor\.name\)") as info:
+        encode_line(f"USER u 0 * :{bad}", "actor.name")
+    assert info.value.path == "actor.name"
+
+
+def test_encode_line_adds_crlf_and_caps_at_512_bytes():
+    assert encode_line("PING :x") == b"PING :x\r\n"
+    assert len(encode_line("P" * 510)) == 512
+    with pytest.raises(InvalidEnvelope, match="too long"):
+        encode_line("P" * 511)
+    with pytest.raises(InvalidEnvelope, match="too long"):
+        encode_line("é" * 256)  # 512 bytes of UTF-8 before CR LF
+
+
+def test_sasl_chunks_follow_ircv3_sasl_3_1():
+    assert sasl_chunks(b"") == ["+"]
+    assert sasl_chunks(b"a\0a\0pw") == ["YQBhAHB3"]
+    assert [len(c) for c in sasl_chunks(b"x" * 300)] == [400, 1]
+    assert [len(c) for c in sasl_chunks(b"x" * 301)] == [400, 4]
+    assert "".join(sasl_chunks(b"y" * 1000)).encode() == base64.b64encode(b"y" * 1000)

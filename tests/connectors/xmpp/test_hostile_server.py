@@ -1,0 +1,58 @@
+"""XmppUpstream against scripted hostile XMPP servers on 127.0.0.1: a stanza that never
+ends, and bytes that never become a stanza, are capped and close with ``protocol-error``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import pytest
+
+from connectors.persistent import ConnectionSpec
+from connectors.xmpp.client import Memory, XmppUpstream
+from envelopes.errors import ProtocolError
+from envelopes.settings import Settings
+
+from ...servers.hostilexmpp import HostileXmppServer
+from .test_upstream import run
+
+
+def upstream(port: int, settings: Settings) -> XmppUpstream:
+    creds = {
+        "userAddress": "alice@localhost",
+        "password": "pw",
+        "resource": "web",
+        "server": "127.0.0.1",
+        "port": port,
+    }
+    spec = ConnectionSpec("k1", {"id": "alice@localhost", "type": "person"}, creds)
+    return XmppUpstream(spec, lambda a: None, settings, Memory())
+
+
+SETTINGS = replace(Settings(allow_private_addresses=True), xmpp_max_stanza_bytes=262144)
+
+
+@pytest.mark.parametrize(
+    ("opening", "filler"),
+    [
+        (b"<message to='alice@localhost'><body>", b"x"),  # one stanza without end
+        (b"", b" "),  # whitespace between stanzas, for ever
+        (b"<message a='", b"y"),  # a start tag that never closes (unparsed bytes)
+    ],
+    ids=["endless-stanza", "endless-whitespace", "endless-tag"],
+)
+def test_a_server_flooding_the_stream_is_cut_off(opening, filler):
+    async def go():
+        async with HostileXmppServer(opening, filler) as srv:
+            up = upstream(srv.port, SETTINGS)
+            start = time.monotonic()
+            with pytest.raises(ProtocolError, match="SOCKETHUB_XMPP_MAX_STANZA_BYTES") as info:
+                await asyncio.wait_for(up.connect(), 15)
+            assert info.value.code == "protocol-error"
+            event = up.state_event("disconnected", reason=info.value.message)
+            assert event["object"]["code"] == "protocol-error"
+            assert time.monotonic() - start < 5
+            assert srv.sent < 8 * 1024 * 1024  # cut off early, not after 32 MB
+
+    run(go())
