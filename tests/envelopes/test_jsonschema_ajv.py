@@ -1,7 +1,8 @@
 """The generated JSON Schemas and the gateway give the same verdict on every case.
 
 Every valid and invalid activity of our validation tests (``validation_cases.py``,
-``platform_cases.py``) goes through ``validate_envelope`` and through AJV in Node, which
+``platform_cases.py``, and the envelope refusals among the integration test's bad inputs)
+goes through ``validate_envelope`` and through AJV in Node, which
 compiles the registry payload's schemas as Sockethub's SDK does (``tests/js/``; install
 with ``npm ci --prefix tests/js``). The rules JSON Schema cannot state exactly
 (``envelopes.jsonschema.GAPS``) have their own cases below, where AJV must be the looser.
@@ -28,7 +29,22 @@ JS = Path(__file__).resolve().parent.parent / "js"
 SCRIPT = JS / "ajv-verdicts.js"
 INSTALL = "run `npm ci --prefix tests/js`"
 
-CASES = [*BASE, *PLATFORM_CASES]
+ENVELOPE_CODES = ("invalid-envelope", "unknown-platform", "unknown-verb")
+
+
+def _pipeline_cases() -> list[Case]:
+    """The envelope refusals of the integration test's bad inputs, on its dummy-only stack."""
+    from ..integration.test_dummy_pipeline import BAD_INPUTS
+
+    dummy_only = default_registry().only(["dummy"])
+    return [
+        Case(f"pipeline: {name}", bad.get("_activity", bad), ClientError, registry=dummy_only)
+        for name, bad, code, _words, _path in BAD_INPUTS
+        if isinstance(bad, dict) and code in ENVELOPE_CODES
+    ]
+
+
+CASES = [*BASE, *PLATFORM_CASES, *_pipeline_cases()]
 
 # Where JSON Schema is documented to be looser: the gateway refuses, AJV accepts.
 LOOSER = [
@@ -99,6 +115,7 @@ def test_every_case_gets_the_same_verdict_from_ajv_and_the_gateway():
         if v != c.valid
     ]
     assert not disagree, "\n".join(disagree)
+    assert all(gateway_verdict(c) is c.valid for c in CASES)
     # both verdicts occur for every platform, so a schema that accepts all would fail here
     for name in default_registry().names():
         seen = {c.valid for c in CASES if f"/platform/{name}/" in json.dumps(c.activity)}

@@ -184,6 +184,15 @@ BASE: list[Case] = [
         "actor.email",
         "Unknown",
     ),
+    # Lengths count code points, not UTF-16 units: 256 emoji are 512 units in JavaScript.
+    Case("actor name of 256 emoji", env(actor={**ACTOR, "name": "\U0001f600" * 256})),
+    bad(
+        "actor name of 257 emoji",
+        lambda d: d["actor"].update(name="\U0001f600" * 257),
+        InvalidEnvelope,
+        "actor.name",
+        "between",
+    ),
     bad("id a number", lambda d: d.update(id=7), InvalidEnvelope, "id", "Not a valid string"),
     bad(
         "target without type",
