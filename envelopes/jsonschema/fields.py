@@ -77,8 +77,8 @@ def _boolean(field: fields.Boolean) -> Json:
 def field_schema(field: fields.Field, where: str) -> Json:
     """The JSON Schema of one field's value (``where`` names it in errors)."""
     if isinstance(field, fields.Nested):
-        if field.many:
-            raise Untranslatable(f"{where}: Nested(many=True) is not translated")
+        if field.many or field.unknown is not None:
+            raise Untranslatable(f"{where}: Nested(many=..., unknown=...) is not translated")
         base = object_schema(field.schema, where)
     elif isinstance(field, fields.AwareDateTime):
         if field.format not in (None, "iso", "iso8601") or field.default_timezone is not None:

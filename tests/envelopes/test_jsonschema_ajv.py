@@ -61,6 +61,7 @@ LOOSER = [
     ),
     Case("since at 25 o'clock", f(object={"since": "2025-01-31T25:00:00Z"})),
     Case("bracketed host not an address", f(url="http://[not-ip]/feed")),
+    Case("host with a fullwidth solidus (NFKC: '/')", f(url="http://ex\uff0fample.org/feed")),
 ]
 
 
