@@ -104,9 +104,10 @@ XMPP: list[Case] = [
         x("credentials", object={**CREDS, "password": "p\x01w"}),
         "object.password",
     ),
-    Case(
-        "xmpp password with a final newline, as declared ($)",
+    xbad(
+        "xmpp password with a final newline",
         x("credentials", object={**CREDS, "password": "pw\n"}),
+        "object.password",
     ),
     xbad(
         "xmpp JID with a space",
@@ -193,8 +194,10 @@ IRC: list[Case] = [
         "object.nick",
     ),
     Case(
-        "irc nick with a final newline, as declared ($)",
+        "irc nick with a final newline",
         i("credentials", object={**ICREDS, "nick": "me\n"}),
+        InvalidEnvelope,
+        "object.nick",
     ),
     Case(
         "irc nick with two final newlines",
