@@ -12,6 +12,7 @@ import redis as redis_lib
 
 from envelopes import sealing
 from envelopes.atrest import AtRest
+from envelopes.errors import internal_error
 from envelopes.outbox import Outbox
 from envelopes.registry import Registry
 from envelopes.settings import Settings
@@ -177,9 +178,11 @@ class Hub:
                 pipe.llen(p.queue)
             depths = pipe.execute()
         except Exception as exc:
+            # No library text in an HTTP answer either: the log has it under the ref.
+            err = internal_error(log, "health check: Redis did not answer", exc)
             return False, {
                 "status": "unavailable",
-                "redis": {"ok": False, "error": f"{type(exc).__name__}: {exc}"},
+                "redis": {"ok": False, "error": f"Redis did not answer (ref {err.ref})"},
             }
         return True, {
             "status": "ok",
