@@ -3,14 +3,14 @@
     python bench/sockets.py [--sockets 2000] [--rounds 5] [--plain]
 
 Opens ``--sockets`` WebSockets (each with its own session) to ONE gateway process
-(gunicorn, gevent worker) and measures the process's resident memory growth per socket
-twice: idle (every session opened, nothing since) and busy (after ``--rounds`` rounds in
-which every socket sends an echo request and reads its reply, all sockets in flight at
-once). The clients negotiate as browsers do (they offer permessage-deflate, see
-``tests/browserws.py``); ``--plain`` uses websocket-client, which offers no extension. Prints
-one JSON line: sockets, kib_per_socket_idle, kib_per_socket_busy, open_per_s,
-echo_p50_ms and echo_p99_ms (one echo at a time, all sockets open), and the extensions
-the gateway accepted.
+(gunicorn, gevent worker), after one warm-up echo, and measures the process's resident
+memory growth per socket twice: idle (every session opened, nothing since) and busy
+(after ``--rounds`` rounds in which every socket sends an echo request and reads its
+reply, all sockets in flight at once). The clients negotiate as browsers do (they offer
+permessage-deflate, see ``tests/browserws.py``); ``--plain`` uses websocket-client, which
+offers no extension. Prints one JSON line: sockets, kib_per_socket_idle,
+kib_per_socket_busy, open_per_s, echo_p50_ms and echo_p99_ms (one echo at a time, all
+sockets open), and the extensions the gateway accepted.
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ def open_socket(url: str, plain: bool) -> Any:
     return ws
 
 
+def warm_up(url: str, plain: bool) -> None:
+    """One echo on one socket: gunicorn loads the app in its worker only when the first
+    request comes (after the port opens), and those imports are no socket's cost."""
+    ws = open_socket(url, plain)
+    echo_round([ws], "warm")
+    ws.close()
+
+
 def echo_round(sockets: list[Any], tag: str) -> None:
     """One echo on every socket, all sent before any reply is read."""
     for i, ws in enumerate(sockets):
@@ -74,6 +82,7 @@ def main() -> None:
     stack = bench_stack(SOCKETHUB_LOG_LEVEL="WARNING")
     try:
         pid = gateway_worker_pid(stack.procs["web0"].pid)
+        warm_up(stack.ws_url, args.plain)
         time.sleep(1)
         before = rss_kib(pid)
         sockets = []
