@@ -76,6 +76,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Bytes of frames queued for one socket; a socket further behind is closed with 4008 "
         "and resumes from its `lastSeq` (the session stream keeps what it missed).",
     ),
+    "SOCKETHUB_WS_DEFLATE": (
+        "ws_deflate",
+        "true",
+        "Accept the permessage-deflate offer browsers make, without context takeover: zlib "
+        "state lives only while one frame is compressed, not ~256 KiB per socket. `false`: "
+        "frames go uncompressed.",
+    ),
     "SOCKETHUB_ALLOWED_ORIGINS": (
         "allowed_origins",
         "",
@@ -304,6 +311,7 @@ class Settings:
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0
     send_buffer_bytes: int = 1048576
+    ws_deflate: bool = True
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 50.0
     rate_burst: int = 100
