@@ -24,6 +24,7 @@ Prints one JSON line:
 - failed_replies (not ``reconnecting``), reconnecting_replies (a send refused, honestly,
   because the connection was still being restored at its deadline), failed_codes,
   missing_replies (no reply by the end), arrived_despite_failure.
+Each failed send is also described on stderr (when it was sent, whether it arrived).
 
 Flood control is off on both sides (SOCKETHUB_IRC_FLOOD_RATE=0, ngircd MaxPenaltyTime 0):
 at its default of 1 line/s a connection sending 1 line/s can never catch up after a failover.
