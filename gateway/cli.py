@@ -54,15 +54,25 @@ PRIVATE_REDIS_MAXMEMORY = "1gb"
 
 
 def start_private_redis(
-    port: int | None = None, *, supervised: bool = False
+    port: int | None = None,
+    *,
+    supervised: bool = False,
+    workdir: str | None = None,
+    persist: bool = True,
 ) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start a throwaway Redis on 127.0.0.1; return (process, url, data dir).
+    """Start a private Redis on 127.0.0.1; return (process, url, data dir).
 
-    ``supervised``: in a process group of its own and stopped by the kernel if we die
-    (``gateway/supervisor.py``), for the all-in-one command.
+    ``persist``: an append-only file in the data dir, written every second, so a Redis
+    restarted on the same ``port`` and ``workdir`` comes back with its sessions, queues and
+    leases (browsers resume and lose nothing; docs/deployment.md). ``supervised``: in a
+    process group of its own and stopped by the kernel if we die (``gateway/supervisor.py``),
+    for the all-in-one command.
     """
     port = port or _free_port()
-    workdir = tempfile.mkdtemp(prefix="sockethub-redis-")
+    workdir = workdir or tempfile.mkdtemp(prefix="sockethub-redis-")
+    aof = (
+        ["--appendonly", "yes", "--appendfsync", "everysec"] if persist else ["--appendonly", "no"]
+    )
     proc = subprocess.Popen(
         [
             redis_server_binary(),
@@ -72,8 +82,7 @@ def start_private_redis(
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *aof,
             "--dir",
             workdir,
             "--protected-mode",

@@ -47,6 +47,8 @@ log = logging.getLogger("sockethub.connection")
 MAX_VERB_TIMEOUT = 600.0
 REPLAY_PAGE = 200  # stream entries read per round trip when a session resumes
 BEHIND_CODE = 4008  # close code: the socket fell SOCKETHUB_SEND_BUFFER_BYTES behind
+LOST_CODE = 4002  # close code: the session is gone from Redis (it lost its data)
+LOST_REASON = "session ended on the server; resume to be told, or start a new session"
 
 
 _TAKEN_OVER = object()
@@ -226,6 +228,14 @@ class Connection:
         finally:
             self._send_lock.release()
 
+    def lost(self) -> None:
+        """The session is gone from Redis: no reply can reach this socket any more. Close
+        it (in the background: never in the caller's way) so the browser resumes, is told
+        ``session-expired`` and starts a new session."""
+        threading.Thread(
+            target=self.close, args=(LOST_CODE, LOST_REASON), name="sockethub-lost", daemon=True
+        ).start()
+
     # -- outgoing ----------------------------------------------------------------------
     def deliver(self, fields: dict[bytes, bytes]) -> None:
         """Called by the pump for each stream entry; never waits."""
@@ -325,7 +335,8 @@ class Connection:
         echo = activity if isinstance(activity, dict) else None
         if echo is not None and ("object" in echo) and echo.get("type") == "credentials":
             echo = {k: v for k, v in echo.items() if k != "object"}  # never echo secrets
-        self.hub.outbox.push(self.session.sid, failure_frame(rid, exc.to_dict(), echo))  # type: ignore[union-attr]
+        if self.hub.outbox.push(self.session.sid, failure_frame(rid, exc.to_dict(), echo)) < 0:  # type: ignore[union-attr]
+            self.lost()
 
     def _request(self, frame: Inbound) -> None:
         sid = self.session.sid  # type: ignore[union-attr]
@@ -359,7 +370,8 @@ class Connection:
             identity = env.platform.connection_identity(obj)
         self.hub.vault.store(self.session.sid, env.platform.name, env.actor_id, obj, identity)  # type: ignore[union-attr]
         result = {k: v for k, v in env.activity.items() if k != "object"}
-        self.hub.outbox.push(self.session.sid, reply_frame(rid, result))  # type: ignore[union-attr]
+        if self.hub.outbox.push(self.session.sid, reply_frame(rid, result)) < 0:  # type: ignore[union-attr]
+            self.lost()
 
     def _enqueue(self, rid: str, env: Envelope, timeout: float, ckey: str | None) -> None:
         """Accept (marker ``a``, deadline, unsent entry: one script), publish, flip to ``p``.

@@ -57,6 +57,8 @@ class Pump:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called (in the pump's thread) when Redis answers again after failing.
+        self.on_recover: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sockethub-pump", daemon=True)
@@ -105,9 +107,15 @@ class Pump:
     def _run(self) -> None:
         wake_last = self._wake_start()
         swept = time.monotonic()
+        broken = False
         while not self._stop.is_set():
             try:
                 resp = self._redis.xread({self._wake: wake_last}, block=self._block_ms, count=5000)
+                if broken:
+                    # Redis is back (restarted, or the network healed): read every stream
+                    # (a wake-up may be lost), and let the hub find sessions it lost.
+                    broken, swept = False, 0.0
+                    self._recovered()
                 due: set[str] = set()
                 for _stream, entries in resp or []:
                     for entry_id, fields in entries:
@@ -125,7 +133,15 @@ class Pump:
                     self._read(subs[start : start + BATCH])
             except Exception:
                 log.exception("pump read failed; retrying in 1 s")
+                broken = True
                 self._stop.wait(1)
+
+    def _recovered(self) -> None:
+        if self.on_recover is not None:
+            try:
+                self.on_recover()
+            except Exception:
+                log.exception("checking sessions after Redis came back failed")
 
     def _read(self, subs: list[_Sub]) -> None:
         """Deliver what is new in these sessions' streams (one non-blocking XREAD)."""
