@@ -169,11 +169,14 @@ class Stack:
         proc.send_signal(sig)
         proc.wait(timeout=20)
 
-    def restart_redis(self, down: float = 1.0) -> None:
+    def restart_redis(self, down: float = 1.0, while_down: Any = None) -> None:
         """Stop the stack's Redis (SIGTERM: it shuts down as a restart does), leave it down
-        ``down`` seconds, start it again on the same port and data directory."""
+        ``down`` seconds (calling ``while_down()`` first), start it again on the same port
+        and data directory."""
         self._redis_proc.terminate()
         self._redis_proc.wait(timeout=10)
+        if while_down is not None:
+            while_down()
         time.sleep(down)
         port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
         self._redis_proc, _, _ = start_private_redis(

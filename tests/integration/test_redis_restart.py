@@ -44,8 +44,25 @@ def test_a_restart_of_the_private_redis_loses_nothing_a_browser_sees():
         creds = activity("dummy", "credentials", object={"type": "credentials", "password": "x"})
         assert c.request(creds)["status"] == "completed"
         assert echo(c, "before")["status"] == "completed"
-        s.restart_redis()
-        # The same socket carries on, and what Redis held is still there (the credentials).
+        during = activity("dummy", "echo", object={"type": "message", "content": "during"})
+        rid = None
+
+        def send_while_down() -> None:
+            nonlocal rid
+            rid = c.send(during)
+
+        s.restart_redis(while_down=send_while_down)
+        # What was sent while Redis was down is answered, on this socket or after a resume.
+        try:
+            reply = c.reply(rid, timeout=20)
+        except (websocket.WebSocketException, OSError, ValueError):
+            # The gateway could not take it (Redis down) and closed the socket (1011).
+            c = Client(s.ws_url, hello={"kind": "hello", "resume": c.resume_info})
+            assert c.welcome["resumed"] is True, c.welcome
+            c.send(during, rid)  # what a client does after a resume: send again, same id
+            reply = c.reply(rid, timeout=20)
+        assert reply["status"] == "completed", reply
+        # The socket carries on, and what Redis held is still there (the credentials).
         after = echo(c, "after")
         assert after["status"] == "completed", after
         assert greet(c)["status"] == "completed"
