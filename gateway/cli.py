@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from envelopes.registry import default_registry
 from envelopes.settings import ConfigError, Settings
@@ -186,6 +187,7 @@ def _run_all(settings: Settings) -> int:
     try:
         if not settings.redis_url:
             sup.redis, env["REDIS_URL"], redis_dir = start_private_redis(supervised=True)
+            sup.restart_redis = _restarter(env["REDIS_URL"], redis_dir)
             log.info(
                 "started private Redis at %s (set REDIS_URL to use your own)", env["REDIS_URL"]
             )
@@ -211,6 +213,13 @@ def _run_all(settings: Settings) -> int:
             shutil.rmtree(redis_dir, ignore_errors=True)
         log.info("stopped")
     return code
+
+
+def _restarter(url: str, workdir: str) -> Callable[[], subprocess.Popen[bytes]]:
+    """Starts the private Redis again where it was: same port (every part keeps its URL),
+    same data dir (its append-only file)."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    return lambda: start_private_redis(port, supervised=True, workdir=workdir)[0]
 
 
 def _children_env() -> tuple[dict[str, str], bool]:

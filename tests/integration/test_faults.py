@@ -1,17 +1,23 @@
 """Faults a browser must not notice, through real processes: a gateway killed while it
-hands a request to its workers (this file), Redis restarted mid-session
-(``test_redis_restart.py``)."""
+hands a request to its workers, the private Redis of ``sockethub`` killed (this file);
+Redis restarted mid-session (``test_redis_restart.py``)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import websocket
 
-from ..stack import Stack
+from ..stack import ROOT, Stack, free_port, wait_port
 from ..wsclient import Client, activity
+from .test_cli import children_of, clean_env, cmdline, sweep
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +106,57 @@ def test_a_request_sent_just_before_the_crash_runs_once_and_is_answered(stack):
         pass
     assert not [f for f in late if f.get("id") == rid], late
     c.close()
+
+
+@pytest.fixture
+def sockethub(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """``sockethub`` (all in one, its private Redis) in a process group of its own."""
+    port = free_port()
+    env = clean_env(SOCKETHUB_PORT=str(port), SOCKETHUB_PLATFORMS="dummy")
+    log_path = tmp_path / "sockethub.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc, port, log_path
+    finally:
+        sweep(env)
+        proc.wait(timeout=10)
+
+
+def redis_children(pid: int) -> set[int]:
+    return {child for child in children_of(pid) if b"redis-server" in cmdline(child)}
+
+
+def test_sockethub_restarts_its_private_redis_and_nothing_is_lost(sockethub):
+    proc, port, log_path = sockethub
+    wait_port(port, proc, timeout=60)
+    c = Client(f"ws://127.0.0.1:{port}/sockethub")
+    creds = activity("dummy", "credentials", object={"type": "credentials", "password": "x"})
+    assert c.request(creds, timeout=30)["status"] == "completed"
+    echo = activity("dummy", "echo", object={"type": "message", "content": "before"})
+    assert c.request(echo, timeout=30)["status"] == "completed"
+    (first,) = redis_children(proc.pid)
+    time.sleep(1.5)  # appendfsync everysec: what was written is on disk by now
+    os.kill(first, signal.SIGKILL)  # a crash, not a clean stop
+    deadline = time.monotonic() + 20
+    while not (redis_children(proc.pid) - {first}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, log_path.read_text()  # before the fix: it stopped everything
+    assert redis_children(proc.pid) - {first}, log_path.read_text()
+    # The same socket carries on; what Redis held came back (the credentials, the session).
+    greet = activity("dummy", "greet", object={"type": "message", "content": "back"})
+    reply = c.request(greet, timeout=30)
+    assert reply["status"] == "completed", reply
+    info = c.resume_info
+    c.close()
+    c2 = Client(f"ws://127.0.0.1:{port}/sockethub", hello={"kind": "hello", "resume": info})
+    assert c2.welcome["resumed"] is True, c2.welcome
+    c2.close()
+    assert "restarting it" in log_path.read_text()
