@@ -53,6 +53,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "30",
         "Seconds within which every request gets its terminal reply (a verb may set its own).",
     ),
+    "SOCKETHUB_UNSENT_GRACE": (
+        "unsent_grace",
+        "2",
+        "Seconds a gateway may take to hand an accepted request to its workers. One still "
+        "unsent after that (its gateway stopped) is answered `not-sent`, and its id may be "
+        "sent again.",
+    ),
     "SOCKETHUB_RESUME_GRACE": (
         "resume_grace",
         "60",
@@ -307,6 +314,7 @@ class Settings:
     port: int = 10550
     platforms: tuple[str, ...] = ()
     request_timeout: float = 30.0
+    unsent_grace: float = 2.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0

@@ -68,6 +68,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self._started = False
+        self.pump.on_recover = self.drop_lost_sessions
 
     def start(self) -> None:
         with self._lock:
@@ -150,6 +151,18 @@ class Hub:
         except Exception:
             log.exception("could not start the grace period of session %s", sid)
         log.info("session %s detached", sid)
+
+    def drop_lost_sessions(self) -> None:
+        """Close the sockets of sessions Redis no longer has (a Redis that kept nothing
+        restarted): their browsers resume, hear ``session-expired`` and start afresh,
+        instead of talking into a session no reply can reach."""
+        with self._lock:
+            conns = list(self._connections.values())
+        gone = self.sessions.missing([c.sid for c in conns if c.sid]) if conns else set()
+        for conn in conns:
+            if conn.sid in gone:
+                log.warning("session %s is gone from Redis: closing its socket", conn.sid)
+                conn.lost()
 
     def _touch(self) -> None:
         with self._lock:
