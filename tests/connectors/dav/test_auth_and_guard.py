@@ -80,6 +80,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(307, Location="/home/")
         if self.path.startswith("/to-private"):
             return self._send(307, Location=f"http://127.0.0.1:{self.server.server_address[1]}/")
+        if self.server.mode == "digest-stale" and len(self.server.seen) == 2:  # type: ignore[attr-defined]
+            self.server.seen.append(self.headers.get("Authorization", ""))  # type: ignore[attr-defined]
+            stale = 'Digest realm="dav", nonce="fresh", qop="auth", opaque="op", stale=true'
+            return self._send(401, WWW_Authenticate=stale)
         if not self._authorised():
             mode = self.server.mode  # type: ignore[attr-defined]
             algorithm = {"digest-md5": "MD5", "digest-sha-256-sess": "SHA-256-sess"}.get(
@@ -123,6 +127,16 @@ def test_digest_is_preferred_and_verified(scripted: ThreadingHTTPServer, mode: s
     assert seen[0] == "" and all(s.startswith("Digest ") for s in seen[1:])
     assert "alice-pw" not in " ".join(seen)  # Basic was offered too, and not taken
     assert re.search(r"nc=00000002", seen[-1])  # one challenge, counted up across requests
+
+
+def test_a_stale_nonce_is_answered_once_with_the_new_one(scripted: ThreadingHTTPServer) -> None:
+    """RFC 7616 §3.3: ``stale=true`` means the password was right, the nonce old: retry
+    with the new nonce, without asking anyone for anything."""
+    scripted.mode = "digest-stale"  # type: ignore[attr-defined]
+    found = connector("caldav").handle(job("fetch", creds(_url(scripted))))
+    assert found["totalItems"] == 1
+    seen = scripted.seen  # type: ignore[attr-defined]
+    assert 'nonce="n0nce"' in seen[2] and 'nonce="fresh"' in seen[-1]
 
 
 def test_bearer_token_from_the_first_request(scripted: ThreadingHTTPServer) -> None:

@@ -217,3 +217,22 @@ def test_missing_item_is_not_found(dav: DavServer) -> None:
     cal, login, target = connector("caldav"), creds(dav.url), _calendar(dav)
     missing = {"id": dav.calendar("alice") + "nothing.ics", "type": "event", "etag": '"x"'}
     failure(cal, job("delete", login, target=target, object=missing), "not-found", "not-found")
+
+
+def test_more_items_than_the_cap_is_too_large_naming_the_setting(dav: DavServer) -> None:
+    from envelopes.settings import Settings
+
+    capped = Settings(allow_private_addresses=True, dav_allow_http=True, dav_max_items=1)
+    cal, login, target = connector("caldav", capped), creds(dav.url), _calendar(dav)
+    for day in ("05", "06"):
+        event = {"type": "event", "name": f"Cap {day}", "startTime": f"2030-01-{day}T10:00:00Z"}
+        cal.handle(job("create", login, target=target, object=event))
+    asked = {
+        "type": "event",
+        "startTime": "2030-01-01T00:00:00Z",
+        "endTime": "2030-02-01T00:00:00Z",
+    }
+    with pytest.raises(Exception) as caught:
+        cal.handle(job("query", login, target=target, object=asked))
+    assert getattr(caught.value, "code", None) == "too-large"
+    assert "SOCKETHUB_DAV_MAX_ITEMS" in str(caught.value)
