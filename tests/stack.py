@@ -137,6 +137,10 @@ class Stack:
         node = f"{name}@127.0.0.1"
         e = self.env
         e.update(env)
+        # Workers log at INFO into their file whatever the test asked: ``wait_worker`` reads
+        # Celery's "ready." line, which a quieter worker does not print.
+        if e.get("SOCKETHUB_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
+            e["SOCKETHUB_LOG_LEVEL"] = "INFO"
         self._spawn(name, ["worker", platform, "-c", "4", "-n", node], e)
         self.wait_worker(node)
         return name
