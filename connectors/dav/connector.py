@@ -35,6 +35,10 @@ class DavConnector(Connector):
     dial: Dial = staticmethod(open_socket)  # type: ignore[assignment]
     ssl_context: ssl.SSLContext | None = None
 
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._basic_only: set[tuple[Any, ...]] = set()  # origins that take Basic: DavClient
+
     # -- what each platform supplies
 
     def new_uid(self) -> str:
@@ -125,6 +129,7 @@ class DavConnector(Connector):
             resolver=self.resolver,
             dial=self.dial,
             ssl_context=self.ssl_context,
+            basic_only=self._basic_only,
         )
 
     def _collection_url(self, client: DavClient, job: Job) -> str:

@@ -97,6 +97,8 @@ class Handler(BaseHTTPRequestHandler):
                 challenge = 'Bearer realm="dav"'
             if mode == "none":
                 challenge = "Negotiate"
+            if mode == "basic":
+                challenge = 'Basic realm="dav"'
             return self._send(401, WWW_Authenticate=challenge)
         self._send(
             207, HOME if self.path == "/home/" else MULTISTATUS, Content_Type="application/xml"
@@ -275,3 +277,38 @@ def test_an_item_outside_the_calendar_is_refused(scripted: ThreadingHTTPServer, 
         "invalid-resource",
     )
     assert err.path == "object.id"
+
+
+class _BasicOnly(Handler):
+    def _authorised(self) -> bool:
+        said = self.headers.get("Authorization", "")
+        self.server.seen.append(said)  # type: ignore[attr-defined]
+        return said == "Basic YWxpY2U6YWxpY2UtcHc="  # alice:alice-pw
+
+
+def test_a_basic_only_server_gets_basic_at_once_from_the_second_verb() -> None:
+    """The first verb learns the server offers Basic only; later verbs of the connector
+    skip the bare request (one round trip less each). Digest servers are never sent it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BasicOnly)
+    server.seen = []  # type: ignore[attr-defined]
+    server.mode = "basic"  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cal = connector("caldav")
+        cal.handle(job("fetch", creds(_url(server))))
+        first = list(server.seen)  # type: ignore[attr-defined]
+        assert first[0] == "" and first[1].startswith("Basic ")
+        server.seen.clear()  # type: ignore[attr-defined]
+        cal.handle(job("fetch", creds(_url(server))))
+        assert all(s.startswith("Basic ") for s in server.seen)  # type: ignore[attr-defined]
+        assert len(server.seen) == len(first) - 1  # type: ignore[attr-defined]
+        # A wrong password is still auth-failed, after one fresh challenge.
+        failure(
+            cal,
+            job("fetch", creds(_url(server), password="x")),
+            "auth-failed",
+            "authentication-failed",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
