@@ -236,3 +236,11 @@ def test_more_items_than_the_cap_is_too_large_naming_the_setting(dav: DavServer)
         cal.handle(job("query", login, target=target, object=asked))
     assert getattr(caught.value, "code", None) == "too-large"
     assert "SOCKETHUB_DAV_MAX_ITEMS" in str(caught.value)
+
+
+def test_creating_an_existing_uid_is_a_conflict_naming_its_etag(dav: DavServer) -> None:
+    cal, login, target = connector("caldav"), creds(dav.url), _calendar(dav)
+    event = {"type": "event", "uid": "twice", "name": "Once", "startTime": "2031-01-01T10:00:00Z"}
+    made = cal.handle(job("create", login, target=target, object=event))["object"]
+    err = failure(cal, job("create", login, target=target, object=event), "refused", "conflict")
+    assert err.details and err.details[0]["etag"] == made["etag"]
