@@ -283,6 +283,35 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Characters kept of each feed item's title, summary and content; longer ones are "
         "cut, end with `…` and the item says `truncated: true`.",
     ),
+    "SOCKETHUB_DAV_ALLOW_HTTP": (
+        "dav_allow_http",
+        "false",
+        "Let CalDAV/CardDAV credentials name an `http:` server (a LAN, tests); otherwise "
+        "only `https:` is spoken to, on every request and redirect.",
+    ),
+    "SOCKETHUB_DAV_MAX_BYTES": (
+        "dav_max_bytes",
+        "10485760",
+        "Largest answer read from a CalDAV/CardDAV server (one discovery, query or item), "
+        "after decompression; more is a `too-large` reply.",
+    ),
+    "SOCKETHUB_DAV_TIMEOUT": (
+        "dav_timeout",
+        "15",
+        "Seconds for one CalDAV/CardDAV request, redirects included (a verb makes two to four).",
+    ),
+    "SOCKETHUB_DAV_MAX_ITEMS": (
+        "dav_max_items",
+        "1000",
+        "Events, tasks or contacts in one `query` reply; a calendar with more in the range "
+        "is a `too-large` reply (narrow the range), contacts are cut to it.",
+    ),
+    "SOCKETHUB_DAV_MAX_OCCURRENCES": (
+        "dav_max_occurrences",
+        "500",
+        "Occurrences of one recurring event or task listed in a `query` reply's range; "
+        "past it the list is cut and the item says `occurrencesTruncated: true`.",
+    ),
     "SOCKETHUB_TASK_TIME_LIMIT_GRACE": (
         "task_time_limit_grace",
         "10",
@@ -353,6 +382,11 @@ class Settings:
     feed_items: int = 50
     feed_max_items: int = 100
     feed_item_max_chars: int = 8192
+    dav_allow_http: bool = False
+    dav_max_bytes: int = 10485760
+    dav_timeout: float = 15.0
+    dav_max_items: int = 1000
+    dav_max_occurrences: int = 500
     task_time_limit_grace: float = 10.0
     log_level: str = "INFO"
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..platforms import feeds, irc, xmpp
+from ..platforms import caldav, feeds, irc, xmpp
 from .regex import char_class, python_class
 
 __all__ = ["Twin", "VALIDATORS", "HOOKS", "DATETIME", "GAPS"]
@@ -91,6 +91,19 @@ HOOKS: dict[Callable[..., Any], Twin] = {
     xmpp.SendObject._needs_content: Twin(
         {"properties": {"content": {"minLength": 1}}, "required": ["content"]}
     ),
+    # CalDAV/CardDAV credentials: a token alone, or a username with a password.
+    caldav.DavCredentials._one_way: Twin(
+        {
+            "oneOf": [
+                {
+                    "required": ["token"],
+                    "not": {"anyOf": [{"required": ["username"]}, {"required": ["password"]}]},
+                },
+                {"required": ["username", "password"], "not": {"required": ["token"]}},
+            ]
+        }
+    ),
+    caldav.Recurrence._count_or_until: Twin({"not": {"required": ["count", "until"]}}),
     xmpp.UpdateObject._shape: Twin(
         {
             "allOf": [

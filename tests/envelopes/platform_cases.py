@@ -10,6 +10,7 @@ from typing import Any
 
 from envelopes.errors import InvalidEnvelope, UnknownVerb
 
+from .dav_cases import DAV
 from .validation_cases import Case, env
 
 __all__ = ["XMPP", "IRC", "FEEDS", "METADATA", "PLATFORM_CASES"]
@@ -338,4 +339,4 @@ METADATA: list[Case] = [
     ),
 ]
 
-PLATFORM_CASES: list[Case] = [*XMPP, *IRC, *FEEDS, *METADATA]
+PLATFORM_CASES: list[Case] = [*XMPP, *IRC, *FEEDS, *METADATA, *DAV]
