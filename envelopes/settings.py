@@ -79,9 +79,10 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     ),
     "SOCKETHUB_SEND_BUFFER_BYTES": (
         "send_buffer_bytes",
-        "1048576",
+        "262144",
         "Bytes of frames queued for one socket; a socket further behind is closed with 4008 "
-        "and resumes from its `lastSeq` (the session stream keeps what it missed).",
+        "and resumes from its `lastSeq` (the session stream keeps what it missed). One frame "
+        "larger than this still goes when nothing else waits.",
     ),
     "SOCKETHUB_WS_DEFLATE": (
         "ws_deflate",
@@ -347,7 +348,7 @@ class Settings:
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0
-    send_buffer_bytes: int = 1048576
+    send_buffer_bytes: int = 262144
     ws_deflate: bool = True
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 50.0
