@@ -55,7 +55,7 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     ReadOnlyError,
     OSError,
 )
-BATCH = 200  # events handed to ``deliver`` at once (two pipelines)
+BATCH = 200  # events handed to ``deliver`` at once (one or two pipelines)
 TURN = 16  # events of one connection per turn in a batch
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
@@ -208,10 +208,14 @@ class Publisher:
                 self._cond.notify_all()
 
     def _take(self) -> list[Item]:
-        """Up to ``BATCH`` events, ``TURN`` at a time from each connection in turn; a
-        connection's events stay in order (one batch at a time is written)."""
+        """Up to ``TURN`` events of each connection in turn, at most ``BATCH`` in all, one
+        pass: an event that arrives now waits behind at most one such batch, however much
+        another connection has queued. A connection's events stay in order (one batch at a
+        time is written)."""
         batch: list[Item] = []
-        while self._turns and len(batch) < BATCH:
+        for _ in range(len(self._turns)):
+            if len(batch) >= BATCH:
+                break
             key = self._turns.popleft()
             queue = self._queues[key]
             for _ in range(min(TURN, len(queue), BATCH - len(batch))):

@@ -8,7 +8,7 @@ import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tasks.publisher import Item, Publisher
+from tasks.publisher import TURN, Item, Publisher
 
 
 class Sink:
@@ -110,7 +110,7 @@ def test_a_flooding_connection_does_not_hold_back_the_others():
     sink.gate.set()
     assert p.settle("quiet", 5)
     before = [k for k, _n in sink.written[: sink.written.index(("quiet", "hello"))]]
-    assert len(before) < 400, f"{len(before)} flood events were written first"
+    assert len(before) <= 2 * TURN, f"{len(before)} flood events were written first"
     assert p.settle("flood", 10)
     assert [n for k, n in sink.written if k == "flood"] == list(range(5000))
     p.close()
