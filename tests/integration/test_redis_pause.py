@@ -65,7 +65,12 @@ def test_redis_pause_stalls_nothing_and_loses_nothing(tmp_path):
     with run_ngircd(tmp_path) as ircd:
         stack = Stack(
             platforms=("irc",),
-            env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "60"},
+            env_overrides={
+                "SOCKETHUB_IRC_FLOOD_RATE": "0",
+                "SOCKETHUB_REQUEST_TIMEOUT": "60",
+                # Shorter than the pause: the publisher's writes time out and are retried.
+                "SOCKETHUB_REDIS_TIMEOUT": "3",
+            },
         ).start()
         clients: list[Client] = []
         try:
