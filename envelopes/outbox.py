@@ -119,6 +119,11 @@ return seq
 _WAKE_KEY = keys.gateway_wake("\0").split("\0")  # prefix and suffix around the gateway id
 
 
+def _no_script(exc: BaseException) -> bool:
+    """redis-py's NoScriptError, named rather than imported (this module imports none)."""
+    return any(c.__name__ == "NoScriptError" for c in type(exc).__mro__)
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -252,28 +257,55 @@ class Outbox:
 
     def push(self, sid: str, frame: dict[str, Any]) -> int:
         """Any other frame (events, refusals of frames that never became requests)."""
+        sealed = self._sealed(sid, frame)
+        return -1 if sealed is None else int(self._push_sealed(sid, sealed, None))
+
+    def push_many(self, frames: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """``push`` for many ``(session, frame)`` in one round trip (a pipeline, not a
+        transaction: each write is atomic on its own). Each one's seq, or -1."""
+        out = [-1] * len(frames)
+        sealed = [(i, sid, self._sealed(sid, frame)) for i, (sid, frame) in enumerate(frames)]
+        todo = [(i, sid, f) for i, sid, f in sealed if f is not None]
+        if not todo:
+            return out
+        for attempt in (1, 2):
+            # EVALSHA straight away: a pipeline given the Script object would first ask
+            # Redis whether it knows it (SCRIPT EXISTS), one more round trip every time.
+            pipe = self._redis.pipeline(transaction=False)
+            for _i, sid, f in todo:
+                self._push_sealed(sid, f, None, pipe)
+            try:
+                seqs = pipe.execute()
+                break
+            except Exception as exc:
+                if attempt == 2 or not _no_script(exc):
+                    raise
+                # Redis restarted or was flushed: nothing ran; load it and go again.
+                self._event.sha = self._redis.script_load(_EVENT)
+        for (i, _sid, _f), seq in zip(todo, seqs, strict=True):
+            out[i] = int(seq)
+        return out
+
+    def _sealed(self, sid: str, frame: dict[str, Any]) -> bytes | None:
         reply = frame.get("kind") == "reply"
         try:
-            sealed = self.sealer.seal_frame(sid, self._encoded(frame, frame.get("id"), reply))
-        except SessionError:
-            return -1
-        return int(
-            self._event(
-                keys=[
-                    keys.session(sid),
-                    keys.session_seq(sid),
-                    keys.session_stream(sid),
-                    keys.session_stream_bytes(sid),
-                ],
-                args=[
-                    sealed,
-                    self._maxlen,
-                    sid,
-                    *_WAKE_KEY,
-                    self._max_bytes,
-                ],
-            )
-        )
+            return self.sealer.seal_frame(sid, self._encoded(frame, frame.get("id"), reply))
+        except SessionError:  # the session ended, its key with it
+            return None
+
+    def _push_sealed(self, sid: str, sealed: bytes, client: Any, pipe: Any = None) -> Any:
+        """The event script for one sealed frame: run by ``client``, or queued on ``pipe``
+        as a bare EVALSHA."""
+        k = [
+            keys.session(sid),
+            keys.session_seq(sid),
+            keys.session_stream(sid),
+            keys.session_stream_bytes(sid),
+        ]
+        a = [sealed, self._maxlen, sid, *_WAKE_KEY, self._max_bytes]
+        if pipe is not None:
+            return pipe.evalsha(self._event.sha, len(k), *k, *a)
+        return self._event(keys=k, args=a, client=client)
 
     def event(self, sid: str, activity: dict[str, Any]) -> int:
         return self.push(sid, event_frame(activity))

@@ -146,6 +146,25 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Largest reply or event written for a browser. A larger reply becomes a failed "
         "`too-large` reply; a larger event is replaced by a small one saying so.",
     ),
+    "SOCKETHUB_REDIS_TIMEOUT": (
+        "redis_timeout",
+        "10",
+        "Seconds a Redis connect or command may take before a worker or gateway gives up on "
+        "it (and retries, or answers with an error); at least 3.",
+    ),
+    "SOCKETHUB_EVENT_QUEUE_MAX": (
+        "event_queue_max",
+        "50000",
+        "Events a worker process holds while Redis is slow or unreachable (then writes, in "
+        "order). Past it new events are dropped and their sessions get an `error` event "
+        "saying how many (`too-large`, condition `events-dropped`); at most 10000000.",
+    ),
+    "SOCKETHUB_EVENT_QUEUE_BYTES": (
+        "event_queue_bytes",
+        "67108864",
+        "Bytes of events a worker process holds while Redis is slow or unreachable; past it "
+        "as for `SOCKETHUB_EVENT_QUEUE_MAX`. At most 4294967296.",
+    ),
     "SOCKETHUB_ALLOW_PRIVATE_ADDRESSES": (
         "allow_private_addresses",
         "false",
@@ -359,6 +378,9 @@ class Settings:
     stream_maxlen: int = 2000
     stream_max_bytes: int = 4194304
     max_reply_bytes: int = 1048576
+    redis_timeout: float = 10.0
+    event_queue_max: int = 50000
+    event_queue_bytes: int = 67108864
     allow_private_addresses: bool = False
     allowed_hosts: tuple[str, ...] = ()
     irc_flood_rate: float = 1.0

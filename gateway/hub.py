@@ -14,6 +14,7 @@ from envelopes import sealing
 from envelopes.atrest import AtRest
 from envelopes.errors import internal_error
 from envelopes.outbox import Outbox
+from envelopes.redisclient import redis_client as shared_redis_client
 from envelopes.registry import Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
@@ -34,12 +35,10 @@ VERSION = "0.1.0"
 log = logging.getLogger("sockethub.gateway")
 
 
-def redis_client(url: str, max_connections: int = 200) -> redis_lib.Redis:
-    # A blocking pool: under many greenlets the default pool raises instead of waiting.
-    pool = redis_lib.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=10
-    )
-    return redis_lib.Redis(connection_pool=pool)
+def redis_client(url: str, max_connections: int = 200, timeout: float = 10.0) -> redis_lib.Redis:
+    # A blocking pool with connect and read timeouts (envelopes/redisclient.py): a paused
+    # Redis holds a greenlet at most ``timeout`` seconds, never for ever.
+    return shared_redis_client(url, timeout=timeout, max_connections=max_connections)
 
 
 class Hub:
@@ -48,13 +47,15 @@ class Hub:
         self.registry = registry
         self.enqueuer = enqueuer
         self.gateway_id = secrets.token_hex(6)
-        self.redis = redis_client(settings.redis_url)
+        self.redis = redis_client(settings.redis_url, timeout=settings.redis_timeout)
         server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
         self.sessions = SessionStore(self.redis, server, settings.resume_grace)
         self.vault = Vault(self.redis, server)
         self.atrest = AtRest(self.redis, server)
         self.outbox = Outbox.from_settings(self.redis, settings, self.atrest)
-        self.pump = Pump(redis_client(settings.redis_url, 4), self.redis, self.gateway_id)
+        self.pump = Pump(
+            redis_client(settings.redis_url, 4, settings.redis_timeout), self.redis, self.gateway_id
+        )
         self.sweeper = Sweeper(self.redis, self.outbox)
         self.heartbeat = Heartbeat(self._touch, HEARTBEAT)
         self.metrics = Metrics()

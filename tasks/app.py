@@ -11,10 +11,10 @@ import threading
 import time
 from typing import Any
 
-import redis as redis_lib
 from celery import Celery, signals
 from kombu import Queue
 
+from envelopes.redisclient import redis_client
 from envelopes.registry import Platform, Registry, default_registry
 from envelopes.settings import ConfigError, Settings
 
@@ -51,13 +51,17 @@ class _Lazy:
         with self._lock:
             if self._runner is None:
                 self.settings.require("redis_url", "secret")
-                pool = redis_lib.BlockingConnectionPool.from_url(
-                    self.settings.redis_url, max_connections=64, timeout=10
+                # Timeouts on every call: a paused Redis must not hold the heartbeat (and
+                # with it our leases) or a task thread for ever.
+                client = redis_client(
+                    self.settings.redis_url,
+                    timeout=self.settings.redis_timeout,
+                    max_connections=64,
                 )
                 self._runner = Runner(
                     self.settings,
                     self.registry,
-                    redis_lib.Redis(connection_pool=pool),
+                    client,
                     node_queue=self.node_queue,
                     forward=self.forward,
                 )

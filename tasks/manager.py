@@ -8,7 +8,11 @@ leases lapse, and the janitor of any surviving node takes the connections over w
 stored credentials: the browser sees ``reconnecting`` then ``connected``.
 
 The supervisor is ``supervisor.py`` (asyncio only), the Redis record ``records.py``, the
-per-session order of verbs ``order.py``; this module holds ownership and the Runtime.
+per-session order of verbs ``order.py``; events leave the loop through ``publisher.py``
+and ``fanout.py``. This module holds ownership and the Runtime.
+
+Nothing here runs Redis on the loop: events are queued (``fanout``), and a verb's reply
+waits (``settle``) until the events it caused are written, so a browser sees them first.
 """
 
 from __future__ import annotations
@@ -27,42 +31,26 @@ from envelopes.outbox import Outbox
 from envelopes.registry import Platform
 from envelopes.vault import Vault
 
+from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
+from .leases import LEASE_MS, Leases
 from .loop import LoopThread
 from .order import LaneKey, Lanes
+from .publisher import RETRYABLE, Publisher
 from .records import Records
 from .records import text as _text
-from .supervisor import Supervisor
+from .supervisor import Supervisor, connection_state
 
 __all__ = ["Manager", "Forward", "Supervisor", "LEASE_MS", "HEARTBEAT", "REPLY_MARGIN"]
 
 log = logging.getLogger("sockethub.manager")
 
-LEASE_MS = 15_000
 HEARTBEAT = 5.0
 # A verb waiting for its connection to be restored gives up this long before its deadline,
 # so that its answer (``reconnecting``), not the sweeper's bare ``timeout``, reaches the
 # browser.
 REPLY_MARGIN = 1.0
+FORGET_TRIES = 6  # about 20 s of retries
 LANE_IDLE = 600.0  # an idle lane is forgotten after this long (its position stays in Redis)
-
-# Take a lease if it is free or still names the (dead) owner we saw.
-_CLAIM = """
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[2] and cur ~= ARGV[1] then return cur end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return ARGV[1]
-"""
-# Renew only what is still ours.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class Forward(Exception):
@@ -95,15 +83,22 @@ class Manager(Runtime):
             start=lambda lane: self.records.order(*lane),
             done=lambda lane, seq: self.records.ran(lane[0], lane[1], seq),
         )
+        settings = connector.settings
+        self._fanout = Fanout(platform.name, redis, self.records, outbox)
+        self.publisher = Publisher(
+            self._fanout.deliver,
+            self._fanout.gap,
+            max_events=min(settings.event_queue_max, QUEUE_MAX_CAP),
+            max_bytes=min(settings.event_queue_bytes, QUEUE_BYTES_CAP),
+            name=f"sockethub-{platform.name}-publisher",
+        )
         self.loop = LoopThread(f"sockethub-{platform.name}-loop")
         self.sups: dict[str, Supervisor] = {}
         self._lock = threading.Lock()  # guards ``sups``; never held across a loop call
         self._starting: dict[str, concurrent.futures.Future[Supervisor]] = {}
-        self._claim = redis.register_script(_CLAIM)
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self.leases = Leases(platform.name, redis, node_queue)
         self._stop = threading.Event()
-        self._alive()
+        self.leases.alive()
         connector.bind(self)
         threading.Thread(target=self._background, name="sockethub-janitor", daemon=True).start()
 
@@ -115,9 +110,9 @@ class Manager(Runtime):
         back what waited in the dead node's queue.)"""
         if self._local(key) is not None:
             return
-        owner = self.redis.get(keys.lease(self.platform.name, key))
-        if owner is not None and _text(owner) != self.queue and self._node_alive(_text(owner)):
-            raise Forward(_text(owner))
+        owner = self.leases.owner(key)
+        if owner is not None and owner != self.queue and self.leases.node_alive(owner):
+            raise Forward(owner)
 
     def in_order(self, lane: LaneKey, seq: int, run: Any) -> None:
         self.lanes.submit(lane, seq, run)
@@ -133,7 +128,10 @@ class Manager(Runtime):
         self._add_session(key, job)
         if sup is None:
             sup = self._start(spec, takeover=False)
-            return self.loop.call(sup.wait_up(), job.remaining, f"{self.platform.name} connect")
+            try:
+                return self.loop.call(sup.wait_up(), job.remaining, f"{self.platform.name} connect")
+            finally:
+                self._settle(key, job)
         return self._wait_up(sup, job)
 
     def upstream(self, job: Job) -> Upstream:
@@ -154,7 +152,9 @@ class Manager(Runtime):
         comes first fails saying the connection was being restored (and was not sent)."""
         name = self.platform.name
         try:
-            return self.loop.call(sup.wait_up(), job.remaining - REPLY_MARGIN, f"{name} connection")
+            up = self.loop.call(sup.wait_up(), job.remaining - REPLY_MARGIN, f"{name} connection")
+            self._settle(sup.spec.key, job)
+            return up
         except UpstreamTimeout:
             if sup.ready.is_set():
                 raise
@@ -165,22 +165,30 @@ class Manager(Runtime):
             ) from None
 
     def call(self, job: Job, coro: Any) -> Any:
-        return self.loop.call(coro, job.remaining, f"{self.platform.name} server")
+        try:
+            return self.loop.call(coro, job.remaining, f"{self.platform.name} server")
+        finally:
+            self._settle(job.connection, job)
+
+    def _settle(self, key: str, job: Job) -> None:
+        """The connection's events queued so far are written before this verb's reply
+        (bounded by its deadline: with Redis down the reply could not be written either)."""
+        self.publisher.settle(key, job.remaining - REPLY_MARGIN)
 
     def disconnect(self, job: Job) -> None:
         key = job.connection
         if not key:
             return
-        name = self.platform.name
         self.records.leave(key, job.session)
+        self._fanout.changed(key)
         self.lanes.drop(key, job.session)
         if self.records.members(key):
             return  # others still use it
         sup = self._local(key)
         if sup is None:
-            owner = self.redis.get(keys.lease(name, key))
-            if owner and _text(owner) != self.queue and self._node_alive(_text(owner)):
-                raise Forward(_text(owner))
+            owner = self.leases.owner(key)
+            if owner and owner != self.queue and self.leases.node_alive(owner):
+                raise Forward(owner)
             self._drop_record(key)
             return
         self.loop.call(self._close(sup, "disconnect requested"), 10, "disconnect")
@@ -190,9 +198,8 @@ class Manager(Runtime):
 
     # -- fan-out ---------------------------------------------------------------------------
     def fanout(self, key: str, activity: dict[str, Any]) -> None:
-        for sid in self.records.members(key):
-            if self.outbox.event(sid, activity) < 0:  # that session has ended
-                self.records.leave(key, sid)
+        """Called on the loop: only queues (``tasks/publisher.py`` writes it)."""
+        self.publisher.emit(key, activity)
 
     def rooms(self, key: str) -> list[str]:
         return self.records.rooms(key)
@@ -202,52 +209,37 @@ class Manager(Runtime):
         with self._lock:
             return self.sups.get(key)
 
-    def _node_alive(self, queue: str) -> bool:
-        return bool(self.redis.exists(keys.node_alive(queue)))
-
-    def _alive(self) -> None:
-        self.redis.set(keys.node_alive(self.queue), "1", px=LEASE_MS)
-
     def _adopt(self, key: str) -> Supervisor:
         """Take over a recorded connection whose owner is gone."""
         self._take(key)
         try:
             spec = self.records.spec(key, self.queue)
         except SockethubError:
-            self._release(keys=[keys.lease(self.platform.name, key)], args=[self.queue])
+            self.leases.release(key)
             raise
         return self._start(spec, takeover=True)
 
     def _take(self, key: str) -> None:
         """Claim the lease, or raise ``Forward`` to its live owner."""
-        lease = keys.lease(self.platform.name, key)
-        seen = self.redis.get(lease)
-        if seen is not None and _text(seen) != self.queue and self._node_alive(_text(seen)):
-            raise Forward(_text(seen))
-        got = _text(self._claim(keys=[lease], args=[self.queue, _text(seen or ""), LEASE_MS]))
+        seen = self.leases.owner(key)
+        if seen is not None and seen != self.queue and self.leases.node_alive(seen):
+            raise Forward(seen)
+        got = self.leases.claim(key, seen)
         if got != self.queue:
             raise Forward(got)
         # Verbs the gateway routed to the previous owner wait in its direct queue.
         previous = self.records.owner(key)
-        for queue in {_text(q) for q in (seen, previous) if q is not None}:
-            if queue != self.queue and not self._node_alive(queue):
-                self._drain(queue)
-
-    def _drain(self, dead_queue: str) -> None:
-        """Move what was sent to a dead node's queue back to the shared one (oldest first:
-        each lane puts them back in order by their seq)."""
-        moved = 0
-        while self.redis.lmove(dead_queue, self.platform.queue, "RIGHT", "LEFT") is not None:
-            moved += 1
-        if moved:
-            log.info("moved %d task(s) from dead node queue %s", moved, dead_queue)
+        for queue in {q for q in (seen, previous) if q is not None}:
+            if queue != self.queue and not self.leases.node_alive(queue):
+                self.leases.drain(queue, self.platform.queue)
 
     def _add_session(self, key: str, job: Job) -> None:
         self.records.join(key, job.session, str(job.activity["actor"]["id"]))
+        self._fanout.changed(key)  # it hears the very next event
 
     def _drop_record(self, key: str) -> None:
         self.records.drop(key)
-        self._release(keys=[keys.lease(self.platform.name, key)], args=[self.queue])
+        self.leases.release(key)
 
     def _start(self, spec: ConnectionSpec, takeover: bool) -> Supervisor:
         async def make() -> Supervisor:
@@ -286,14 +278,25 @@ class Manager(Runtime):
         return sup
 
     async def forget(self, key: str, sup: Supervisor) -> None:
-        """A connection that will not come back: drop it everywhere."""
-        await asyncio.to_thread(self._forget, key, sup)  # Redis: off the loop
+        """A connection that will not come back: drop it everywhere. Redis failing is
+        retried for a while: a record left behind would be adopted and reconnected."""
+        for attempt in range(FORGET_TRIES):
+            try:
+                await asyncio.to_thread(self._forget, key, sup)  # Redis: off the loop
+                return
+            except RETRYABLE as exc:
+                log.warning("dropping the record of %s failed (%s); retrying", key[:8], exc)
+                await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+        log.error("could not drop the record of %s connection %s", self.platform.name, key[:8])
 
-    def _forget(self, key: str, sup: Supervisor) -> None:
+    def _forget(self, key: str, sup: Supervisor | None) -> None:
         with self._lock:
             if self.sups.get(key) is sup:
                 del self.sups[key]
         self.lanes.drop(key)
+        # Its last events (``disconnected``) go to its sessions before the record that
+        # names them is dropped.
+        self.publisher.settle(key, 5)
         self._drop_record(key)
 
     async def _close(self, sup: Supervisor, reason: str) -> None:
@@ -311,12 +314,21 @@ class Manager(Runtime):
                 log.exception("heartbeat failed")
 
     def _heartbeat(self) -> None:
-        self._alive()
+        self.leases.alive()
         name = self.platform.name
         with self._lock:
             held = list(self.sups.items())
         for key, sup in held:
-            if not self._renew(keys=[keys.lease(name, key)], args=[self.queue, LEASE_MS]):
+            if sup.task is not None and sup.task.done() and not sup.closing:
+                # Never renew the lease of a supervisor that is gone: nobody would ever
+                # reconnect the connection. (``Supervisor.run`` catches everything; this is
+                # the backstop for what it cannot, e.g. a task cancelled from outside.)
+                log.error("%s connection %s lost its supervisor; releasing it", name, key[:8])
+                reason = "the worker lost this connection's supervisor"
+                self.fanout(key, connection_state(sup, "disconnected", reason=reason))
+                self._forget(key, sup)
+                continue
+            if not self.leases.renew(key):
                 log.warning("lost the lease of %s connection %s; closing it", name, key[:8])
                 with self._lock:
                     self.sups.pop(key, None)
@@ -332,7 +344,7 @@ class Manager(Runtime):
         name = self.platform.name
         for raw in self.redis.smembers(keys.connections(name)):
             key = _text(raw)
-            if self._local(key) is not None or self.redis.exists(keys.lease(name, key)):
+            if self._local(key) is not None or self.leases.held(key):
                 continue
             try:
                 self._adopt(key)
@@ -355,7 +367,8 @@ class Manager(Runtime):
             self.loop.call(stop_all(), 10, "shutdown")
         except Exception:
             log.exception("shutdown of %s connections failed", self.platform.name)
+        self.publisher.close(5)  # their ``disconnected`` events, and what waited
         for sup in held:
-            self._release(keys=[keys.lease(self.platform.name, sup.spec.key)], args=[self.queue])
-        self.redis.delete(keys.node_alive(self.queue))
+            self.leases.release(sup.spec.key)
+        self.leases.gone()
         self.loop.stop()

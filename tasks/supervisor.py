@@ -3,7 +3,15 @@
 Connect, announce ``connected``, rejoin the rooms after a reconnect or a takeover, and
 only then let verbs through (``ready``): a verb held during a failover must not reach a
 channel we have not rejoined yet. Then wait for the drop, announce ``reconnecting`` and
-back off. Everything that touches Redis goes through ``asyncio.to_thread``.
+back off. Everything that touches Redis goes through ``asyncio.to_thread``, and events
+only enter the publisher's queue (``tasks/publisher.py``): nothing here waits on Redis.
+
+A supervisor cannot die quietly: whatever its own steps raise (an ``announce`` that
+fails, a connector bug) is logged under a reference, the upstream is closed and the
+connection retried with backoff, like a drop. After ``MAX_CRASHES`` such failures in a row
+with no connection established in between, the connection is released instead: sessions
+get ``disconnected`` naming the reference, the lease and the record are dropped. (The
+manager's heartbeat is the backstop: it never renews the lease of a finished supervisor.)
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from connectors.persistent import ConnectionSpec, Upstream
+from connectors.persistent import ConnectionSpec, Upstream, connection_event
 from envelopes.errors import (
     NotConnected,
     PermanentError,
@@ -26,9 +34,26 @@ from envelopes.errors import (
 if TYPE_CHECKING:
     from .manager import Manager
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "connection_state", "MAX_CRASHES"]
 
 log = logging.getLogger("sockethub.manager")
+
+MAX_CRASHES = 5  # supervisor failures in a row, with no connection in between, then release
+
+
+def connection_state(sup: Supervisor, state: str, **fields: Any) -> dict[str, Any]:
+    """The connector's state event; if building it fails, the plain shape every platform
+    shares (``connection_event``), so the sessions are told either way."""
+    try:
+        up = sup.up or sup.manager.connector.new_upstream(sup.spec, sup.emit)
+        event = up.state_event(state, **fields)
+        if event is not None:
+            return event
+    except Exception:
+        log.exception("building the %s event of %s failed", state, sup.spec.key[:8])
+    name = sup.manager.platform.name
+    service = {"type": "service", "id": name, "name": name}
+    return connection_event(name, state, service, sup.spec.actor or None, **fields)
 
 
 def _connect_error(exc: Exception, timeout: float, key: str) -> SockethubError:
@@ -54,6 +79,7 @@ class Supervisor:
         self.first: asyncio.Future[Upstream] = asyncio.get_running_loop().create_future()
         self.closing = False
         self.task: asyncio.Task[None] | None = None
+        self.ups = 0  # times it came up (connected, rooms rejoined)
         # Why verbs are waiting, for the error of one whose deadline comes first.
         self.restoring = "worker node lost" if takeover else ""
 
@@ -78,9 +104,52 @@ class Supervisor:
             self.first.exception()  # mark retrieved: a failed connect is reported, not logged
 
     async def run(self) -> None:
+        """Keep the connection; on a failure of our own, retry, and in the end release."""
+        crashes, ups = 0, 0
+        while True:
+            try:
+                await self._run(attempt=crashes)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.ups != ups:  # it was up since the last failure: count afresh
+                    crashes, ups = 0, self.ups
+                crashes += 1
+                err = internal_error(log, f"supervisor of {self.spec.key[:8]} raised", exc)
+                await self._drop_upstream(err.message)
+                if self.closing:
+                    return
+                if crashes >= MAX_CRASHES:
+                    await self._release(err)
+                    return
+                delay = self.manager.connector.backoff.delay(crashes)
+                self.restoring = err.message
+                self._tell("reconnecting", attempt=crashes, delay=delay, reason=err.message)
+                await asyncio.sleep(delay)
+
+    def _tell(self, state: str, **fields: Any) -> None:
+        """Announce, even when the connector's own announcement is what fails."""
+        self.emit(connection_state(self, state, **fields))
+
+    async def _drop_upstream(self, reason: str) -> None:
+        self.ready.clear()
+        up, self.up = self.up, None
+        if up is not None:
+            try:
+                await asyncio.wait_for(up.close(reason), 5)
+            except Exception:
+                log.debug("close of %s failed", self.spec.key, exc_info=True)
+
+    async def _release(self, err: SockethubError) -> None:
+        log.error("giving up %s connection %s", self.manager.platform.name, self.spec.key[:8])
+        self._fail_first(err)
+        self._tell("disconnected", reason=err.message)
+        await self.manager.forget(self.spec.key, self)
+
+    async def _run(self, attempt: int) -> None:
         connector = self.manager.connector
-        attempt = 0
-        if self.takeover:
+        if self.takeover and not attempt:
             attempt = 1
             self.announce("reconnecting", attempt=1, delay=0, reason="worker node lost")
         while not self.closing:
@@ -113,6 +182,7 @@ class Supervisor:
                 # Only now: what waited during the reconnect finds its rooms rejoined.
                 self.restoring = ""
                 self.ready.set()
+                self.ups += 1
                 if not self.first.done():
                     self.first.set_result(up)
                 attempt = 0
@@ -144,4 +214,4 @@ class Supervisor:
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
         self._fail_first(NotConnected("connection closed"))
-        self.announce("disconnected", reason=reason)
+        self._tell("disconnected", reason=reason)

@@ -34,7 +34,8 @@ from envelopes.errors import (
 )
 from envelopes.settings import Settings, host_allowed
 
-from ..net.guard import resolve_checked
+from ..net.dial import dial_each
+from ..net.guard import Address, Resolver, system_resolver
 from ..persistent import ConnectionSpec, Emit, Upstream
 from .context import IrcContext
 from .limits import held_error, overflow_error
@@ -62,6 +63,9 @@ class Waiter:
 
 
 class IrcUpstream(Upstream):
+    # Where a name's addresses come from; tests put a ``StaticResolver`` here.
+    resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
+
     def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings):
         super().__init__(spec, emit)
         c = spec.credentials
@@ -257,10 +261,17 @@ class IrcUpstream(Upstream):
     async def _dial(self) -> None:
         if not host_allowed(self.host, self.settings.allowed_hosts):
             raise BlockedAddress(f"{self.host} is not an allowed server (SOCKETHUB_ALLOWED_HOSTS)")
-        addresses = await asyncio.to_thread(
-            resolve_checked, self.host, self.port, self.settings.allow_private_addresses
+        # Every address the name resolves to, in order (connectors/net/dial.py).
+        self.wire = await dial_each(
+            self.host,
+            self.port,
+            self.settings.allow_private_addresses,
+            self._dial_one,
+            resolver=self.resolver,
         )
-        family, sockaddr = addresses[0]
+
+    async def _dial_one(self, address: Address) -> IrcWire:
+        family, sockaddr = address
         kwargs: dict[str, Any] = {}
         if self.secure:
             ctx = ssl.create_default_context()
@@ -294,7 +305,7 @@ class IrcUpstream(Upstream):
             raise UpstreamUnavailable(
                 f"could not connect to {self.host}:{self.port}: {os_reason(exc)}"
             ) from None
-        self.wire = wire
+        return wire
 
     async def connect(self) -> None:
         await self._dial()

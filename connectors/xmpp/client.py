@@ -5,7 +5,8 @@ it receives goes to ``translate``, then to the requests waiting for an answer (a
 waits for the room's self-presence, a room message for its reflection), and what no
 request claims goes to the browser as an event. Where we connect is decided before
 slixmpp sees it: the browser-given host, or the domain's SRV records, each passed through
-``resolve_checked`` and the operator's allowlist.
+``resolve_checked`` and the operator's allowlist, trying every address of each in turn
+(``connectors/net/dial.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from envelopes.errors import (
 )
 from envelopes.settings import Settings, host_allowed
 
-from ..net.guard import resolve_checked
+from ..net.dial import dial_each
+from ..net.guard import Address, Resolver, system_resolver
 from ..persistent import ConnectionSpec, Emit, Upstream
 from .context import XmppContext
 from .errors import XmppError, error_of
@@ -69,6 +71,9 @@ class Waiter:
 
 
 class XmppUpstream(Upstream):
+    # Where a name's addresses come from; tests put a ``StaticResolver`` here.
+    resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
+
     def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings, memory: Memory):
         super().__init__(spec, emit)
         c = spec.credentials
@@ -270,19 +275,25 @@ class XmppUpstream(Upstream):
             raise BlockedAddress(f"{named} is not an allowed server (SOCKETHUB_ALLOWED_HOSTS)")
         last: SockethubError = UpstreamUnavailable(f"no address found for {self.domain}")
         for host, port, direct in await targets(self.domain, self.server, self.port):
-            addresses = await asyncio.to_thread(
-                resolve_checked, host, port, self.settings.allow_private_addresses
-            )
-            x = self.xmpp = make_stream(
-                f"{self.jid}/{self.resource}",
-                self.password,
-                verify=self.verify,
-                direct=direct,
-                on_stanza=self._on_stanza,
-                max_stanza=self.settings.xmpp_max_stanza_bytes,
-            )
+
+            async def at(
+                address: Address, host: str = host, port: int = port, direct: bool = direct
+            ) -> Stream:
+                x = self.xmpp = make_stream(
+                    f"{self.jid}/{self.resource}",
+                    self.password,
+                    verify=self.verify,
+                    direct=direct,
+                    on_stanza=self._on_stanza,
+                    max_stanza=self.settings.xmpp_max_stanza_bytes,
+                )
+                await log_in(x, str(address[1][0]), port, f"{host}:{port}")
+                return x
+
             try:
-                await log_in(x, str(addresses[0][1][0]), port, f"{host}:{port}")
+                # Every address of this target, in order (connectors/net/dial.py).
+                allow = self.settings.allow_private_addresses
+                x = await dial_each(host, port, allow, at, resolver=self.resolver)
             except UpstreamUnavailable as exc:
                 last = exc
                 continue
