@@ -140,12 +140,16 @@ class FetchConnector(Connector):
     def _make_cache(self) -> _Getter:
         if not self.settings.redis_url:
             return DirectFetch()
-        import redis  # the worker has it; importing here keeps the module light
+        # The worker has redis-py; importing here keeps the module light. Timeouts as every
+        # other client of ours has them (SOCKETHUB_REDIS_TIMEOUT): a paused Redis must not
+        # hold a fetch thread for ever.
+        from envelopes.redisclient import redis_client
 
-        self._pool = redis.BlockingConnectionPool.from_url(
-            self.settings.redis_url, max_connections=32, timeout=10
+        client = redis_client(
+            self.settings.redis_url, timeout=self.settings.redis_timeout, max_connections=32
         )
-        return HttpCache(redis.Redis(connection_pool=self._pool), self.options.cache_config())
+        self._pool = client.connection_pool
+        return HttpCache(client, self.options.cache_config())
 
     def get(self, url: str, job: Job) -> Cached:
         """``url``'s answer, from the cache or upstream; an ``envelopes.errors`` error that
