@@ -25,6 +25,8 @@ __all__ = [
     "activity",
     "bench_stack",
     "connect",
+    "cpu_seconds",
+    "descendants",
     "latency",
     "log_in",
     "ms",
@@ -33,6 +35,7 @@ __all__ = [
     "ramp",
     "report",
     "rss_kib",
+    "server_pids",
 ]
 
 # The gateway's per-session rate limit is for browsers, not for a benchmark.
@@ -70,9 +73,28 @@ def report(figures: dict[str, Any]) -> None:
     print(json.dumps(figures))
 
 
+class _QuietStack(Stack):
+    """A stack whose workers log at WARNING, as ``sockethub`` runs them by default: Celery's
+    per-task INFO lines would be part of every figure. Celery says " ready." only at INFO,
+    so a worker is ready when it answers a remote-control ping instead."""
+
+    def wait_worker(self, node: str, timeout: float = 60) -> None:
+        from celery import Celery
+
+        control = Celery(broker=self.redis_url).control
+        proc = self.procs[node.split("@")[0]]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{node} exited: {self.log(node.split('@')[0])[-2000:]}")
+            if control.ping(destination=[node], timeout=0.5):
+                return
+        raise RuntimeError(f"{node} did not answer a ping in {timeout} s")
+
+
 def bench_stack(platforms: tuple[str, ...] = ("dummy",), **env: str) -> Stack:
     """A started stack (private Redis, a worker per platform, one gateway), unthrottled."""
-    return Stack(platforms=platforms, env_overrides={**UNLIMITED, **env}).start()
+    return _QuietStack(platforms=platforms, env_overrides={**UNLIMITED, **env}).start()
 
 
 def connect(url: str, timeout: float) -> websocket.WebSocket:
@@ -109,6 +131,55 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (gunicorn's worker, a Celery pool's
+    children), found by each process's parent in /proc."""
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone since listed
+        parents.setdefault(ppid, []).append(int(name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(parents.get(p, ()))
+    return found
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User plus system CPU time of ``pids`` so far, every thread of each included (the
+    kernel sums a process's threads in /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited: its time is lost to the figure, not double counted
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / _TICK
+
+
+def server_pids(stack: Stack) -> dict[str, list[int]]:
+    """The stack's server processes by kind: ``gateway``, ``worker``, ``redis``."""
+    kinds: dict[str, list[int]] = {"gateway": [], "worker": [], "redis": []}
+    for name, proc in stack.procs.items():
+        kind = "worker" if name.startswith("worker") else "gateway"
+        kinds[kind].extend(descendants(proc.pid))
+    if stack._redis_proc is not None:
+        kinds["redis"].append(stack._redis_proc.pid)
+    return kinds
 
 
 def log_in(c: Client, platform: str, actor: dict, creds: dict, timeout: float) -> dict:
