@@ -73,28 +73,9 @@ def report(figures: dict[str, Any]) -> None:
     print(json.dumps(figures))
 
 
-class _QuietStack(Stack):
-    """A stack whose workers log at WARNING, as ``sockethub`` runs them by default: Celery's
-    per-task INFO lines would be part of every figure. Celery says " ready." only at INFO,
-    so a worker is ready when it answers a remote-control ping instead."""
-
-    def wait_worker(self, node: str, timeout: float = 60) -> None:
-        from celery import Celery
-
-        control = Celery(broker=self.redis_url).control
-        proc = self.procs[node.split("@")[0]]
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{node} exited: {self.log(node.split('@')[0])[-2000:]}")
-            if control.ping(destination=[node], timeout=0.5):
-                return
-        raise RuntimeError(f"{node} did not answer a ping in {timeout} s")
-
-
 def bench_stack(platforms: tuple[str, ...] = ("dummy",), **env: str) -> Stack:
     """A started stack (private Redis, a worker per platform, one gateway), unthrottled."""
-    return _QuietStack(platforms=platforms, env_overrides={**UNLIMITED, **env}).start()
+    return Stack(platforms=platforms, env_overrides={**UNLIMITED, **env}).start()
 
 
 def connect(url: str, timeout: float) -> websocket.WebSocket:

@@ -34,6 +34,7 @@ from common import (
     report,
     server_pids,
 )
+from profiling import Profiler
 
 from envelopes.context import context_for
 
@@ -166,6 +167,9 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=200)
     parser.add_argument("--ws", default=None, help="use a running gateway at this ws:// URL")
     parser.add_argument("--redis", default=None, help="its REDIS_URL (for the floors)")
+    parser.add_argument(
+        "--profile", default=None, help="py-spy the throughput phase into this folder"
+    )
     args = parser.parse_args()
     stack = None
     cpu: dict[str, float] = {}
@@ -177,8 +181,13 @@ def main() -> None:
     try:
         ours = sequential(url, args.requests)
         pids = server_pids(stack) if stack is not None else {}
+        spy = Profiler(args.profile, pids, redis_url) if args.profile and pids else None
+        if spy is not None:
+            spy.start()
         before = {kind: cpu_seconds(p) for kind, p in pids.items()}
         throughput, lost = concurrent(url, args.clients, args.per_client)
+        if spy is not None:
+            print("profile:", spy.stop(), file=sys.stderr)
         n = args.clients * args.per_client
         cpu = {
             f"{kind}_cpu_ms": round((cpu_seconds(p) - before[kind]) * 1000 / n, 3)

@@ -142,7 +142,11 @@ class Stack:
         return name
 
     def wait_worker(self, node: str, timeout: float = 30) -> None:
-        """Until the worker's log says it is ready."""
+        """Until the worker's log says it is ready, or it answers a remote-control ping
+        (Celery says " ready." only at INFO; it answers pings once its ready handlers ran)."""
+        from celery import Celery
+
+        control = None
         name = node.split("@")[0]
         path = os.path.join(self.logdir, f"{name}.log")
         deadline = time.time() + timeout
@@ -153,7 +157,9 @@ class Stack:
             with open(path, "rb") as f:
                 if b" ready." in f.read():
                     return
-            time.sleep(0.1)
+            control = control or Celery(broker=self.redis_url).control
+            if control.ping(destination=[node], timeout=0.3):
+                return
         raise RuntimeError(f"{name} not ready in {timeout} s: {self.log(name)[-2000:]}")
 
     def log(self, name: str) -> str:
