@@ -73,9 +73,26 @@ def report(figures: dict[str, Any]) -> None:
     print(json.dumps(figures))
 
 
-def bench_stack(platforms: tuple[str, ...] = ("dummy",), **env: str) -> Stack:
-    """A started stack (private Redis, a worker per platform, one gateway), unthrottled."""
-    return Stack(platforms=platforms, env_overrides={**UNLIMITED, **env}).start()
+def bench_stack(
+    platforms: tuple[str, ...] = ("dummy",), workers: tuple[str, ...] | None = None, **env: str
+) -> Stack:
+    """A started stack (private Redis, a worker per platform of ``workers``, default all,
+    one gateway serving every platform), unthrottled.
+
+    Workers log at INFO whatever ``env`` says: the stack knows a worker is up by the
+    "ready." line Celery logs at that level only."""
+    from gateway.cli import start_private_redis
+
+    stack = Stack(platforms=platforms, env_overrides={**UNLIMITED, **env})
+    stack._redis_proc, stack.redis_url, _ = start_private_redis()
+    try:
+        for platform in platforms if workers is None else workers:
+            stack.start_worker(platform, SOCKETHUB_LOG_LEVEL="INFO")
+        stack.start_gateway()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
 
 
 def connect(url: str, timeout: float) -> websocket.WebSocket:

@@ -5,7 +5,7 @@ Everything that carries a session's activities is sealed under that session's ow
 sealed value copied to another session, request or purpose does not open:
 
     stream entry ``f``    frame JSON           "frame", sid
-    request marker        ``p`` + activity     "marker", sid, rid   (the ``p`` stays clear)
+    request marker        ``a`` + activity     "marker", sid, rid   (the state stays clear)
     Celery task payload   ``sealed`` activity  "task", sid, rid, verb
     connection record     the actor JSON       "record", platform, connection key
 
@@ -139,12 +139,13 @@ class AtRest:
 
     # -- request markers ----------------------------------------------------------------
     def marker(self, sid: str, rid: str, activity: dict[str, Any]) -> bytes:
-        """``p`` (pending, read by the outbox script) and the sealed activity."""
-        return b"p" + seal(self.session_key(sid), _json(activity), "marker", sid, rid)
+        """``a`` (accepted, not yet sent: ``envelopes.markers``) and the sealed activity."""
+        return b"a" + seal(self.session_key(sid), _json(activity), "marker", sid, rid)
 
     def open_marker(self, sid: str, rid: str, raw: bytes | str | None) -> dict[str, Any] | None:
-        """The activity of a pending request, or None if there is none to echo."""
-        if not raw or _bytes(raw)[:1] != b"p":
+        """The activity of a request in flight (``a`` or ``p``), or None if there is none
+        to echo."""
+        if not raw or _bytes(raw)[:1] not in (b"a", b"p"):
             return None
         try:
             value = json.loads(unseal(self.session_key(sid), _bytes(raw)[1:], "marker", sid, rid))

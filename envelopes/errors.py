@@ -51,6 +51,8 @@ the request may have been carried out (a message sent): the reply cannot know.
     │       └── ProtocolError        protocol-error        no   the upstream broke a cap
     ├── RequestTimeout               timeout               yes  no reply in time (it may
     │                                                           have happened: check first)
+    ├── NotSent                      not-sent              yes  its gateway stopped before
+    │                                                           it left: it did not run
     └── SessionError                 session-error         no
         ├── SessionExpired           session-expired       no   the session ended
         └── SessionRefused           session-refused       no   wrong resume token
@@ -97,6 +99,7 @@ __all__ = [
     "TlsError",
     "ProtocolError",
     "RequestTimeout",
+    "NotSent",
     "SessionError",
     "SessionExpired",
     "SessionRefused",
@@ -278,6 +281,14 @@ class ProtocolError(PermanentError):
 
 class RequestTimeout(SockethubError):
     code = "timeout"
+    retryable = True
+
+
+class NotSent(SockethubError):
+    """Accepted by a gateway that stopped before handing it to a worker: it never ran, and
+    its id may be sent again (``envelopes.markers``)."""
+
+    code = "not-sent"
     retryable = True
 
 

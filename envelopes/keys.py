@@ -14,6 +14,7 @@ __all__ = [
     "session_stream_bytes",
     "request",
     "deadlines",
+    "unsent",
     "deadline_member",
     "split_deadline_member",
     "gateway_wake",
@@ -63,13 +64,20 @@ def session_seq(sid: str) -> str:
 
 
 def request(sid: str, rid: str) -> str:
-    """``pending`` while a request is in flight, ``done`` once its terminal reply is out."""
+    """The request's marker (``envelopes.markers``): ``a``/``p`` + its sealed activity
+    while in flight, ``done`` once answered, ``n`` once answered ``not-sent``."""
     return f"{PREFIX}:s:{sid}:r:{rid}"
 
 
 def deadlines() -> str:
     """Sorted set of in-flight requests scored by their reply deadline (epoch seconds)."""
     return f"{PREFIX}:deadlines"
+
+
+def unsent() -> str:
+    """Sorted set of accepted requests not yet handed to their workers, scored by when
+    they count as lost (their gateway stopped): ``deadline_member`` → epoch seconds."""
+    return f"{PREFIX}:unsent"
 
 
 def deadline_member(sid: str, rid: str) -> str:

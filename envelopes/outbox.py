@@ -29,6 +29,7 @@ from typing import Any
 from . import keys
 from .atrest import AtRest
 from .errors import SessionError, TooLarge
+from .markers import Markers
 from .settings import Settings
 
 __all__ = ["Outbox", "frame_with_seq", "reply_frame", "failure_frame", "event_frame"]
@@ -69,17 +70,24 @@ if gw then
 end
 """
 
-# KEYS: session, request, seq, stream, deadlines, stream bytes
-# ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix, max bytes
+# The request's marker (``envelopes.markers``) says whether this reply is the first: any
+# in-flight state (``a`` accepted, ``p`` sent) for a reply, only ``a`` for ``not-sent``
+# (which then leaves ``n``, so the id may be sent again). A ``not-sent`` that finds the
+# request sent after all leaves its deadline in place: its timeout is still owed.
+# KEYS: session, request, seq, stream, deadlines, stream bytes, unsent
+# ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix, max bytes,
+#       states answered, state after
 _REPLY = (
     """
 local cur = redis.call('GET', KEYS[2])
-redis.call('ZREM', KEYS[5], ARGV[3])
-if (not cur) or string.sub(cur, 1, 1) ~= 'p' then return 0 end
+local ok = cur and #cur > 0 and string.find(ARGV[8], string.sub(cur, 1, 1), 1, true)
+redis.call('ZREM', KEYS[7], ARGV[3])
+if ok or ARGV[8] ~= 'a' then redis.call('ZREM', KEYS[5], ARGV[3]) end
+if not ok then return 0 end
 local ttl = redis.call('TTL', KEYS[1])
 if ttl == -2 then redis.call('DEL', KEYS[2]) return -1 end
 if ttl == -1 then ttl = 86400 end
-redis.call('SET', KEYS[2], 'done', 'EX', ttl)
+redis.call('SET', KEYS[2], ARGV[9], 'EX', ttl)
 local seq = redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ttl)
 """
@@ -180,6 +188,7 @@ class Outbox:
         self._max_bytes = max(1, max_bytes)
         self._max_frame = max(1, max_frame)
         self.sealer = sealer  # what writes here seals, what reads opens (gateway, sweeper)
+        self.markers = Markers(redis)  # the request markers this outbox's replies end
         self._reply = redis.register_script(_REPLY)
         self._event = redis.register_script(_EVENT)
 
@@ -204,14 +213,16 @@ class Outbox:
             return _dumps(_too_large_reply(rid, size, self._max_frame))
         return _dumps(_dropped_event(frame, size, self._max_frame))
 
-    def reply(self, sid: str, rid: str, frame: dict[str, Any]) -> int:
-        """Terminal reply for a pending request: its seq, 0 if already answered, -1 if the
-        session is gone."""
+    def reply(self, sid: str, rid: str, frame: dict[str, Any], *, unsent: bool = False) -> int:
+        """Terminal reply for a request in flight: its seq, 0 if already answered, -1 if
+        the session is gone. ``unsent``: only if it was never handed to its workers
+        (the ``not-sent`` answer; the id may then be used again)."""
         try:
             sealed = self.sealer.seal_frame(sid, self._encoded(frame, rid, reply=True))
         except SessionError:  # its key is gone with it: clear what the script would
             pipe = self._redis.pipeline(transaction=False)
             pipe.zrem(keys.deadlines(), keys.deadline_member(sid, rid))
+            pipe.zrem(keys.unsent(), keys.deadline_member(sid, rid))
             pipe.delete(keys.request(sid, rid))
             pipe.execute()
             return -1
@@ -224,6 +235,7 @@ class Outbox:
                     keys.session_stream(sid),
                     keys.deadlines(),
                     keys.session_stream_bytes(sid),
+                    keys.unsent(),
                 ],
                 args=[
                     sealed,
@@ -232,6 +244,8 @@ class Outbox:
                     sid,
                     *_WAKE_KEY,
                     self._max_bytes,
+                    "a" if unsent else "ap",
+                    "n" if unsent else "done",
                 ],
             )
         )

@@ -32,6 +32,8 @@ PLATFORM_MODULES: tuple[str, ...] = (
     "envelopes.platforms.feeds",
     "envelopes.platforms.metadata",
     "envelopes.platforms.xmpp",
+    "envelopes.platforms.caldav",
+    "envelopes.platforms.carddav",
 )
 
 

@@ -53,6 +53,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "30",
         "Seconds within which every request gets its terminal reply (a verb may set its own).",
     ),
+    "SOCKETHUB_UNSENT_GRACE": (
+        "unsent_grace",
+        "2",
+        "Seconds a gateway may take to hand an accepted request to its workers. One still "
+        "unsent after that (its gateway stopped) is answered `not-sent`, and its id may be "
+        "sent again.",
+    ),
     "SOCKETHUB_RESUME_GRACE": (
         "resume_grace",
         "60",
@@ -72,9 +79,17 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     ),
     "SOCKETHUB_SEND_BUFFER_BYTES": (
         "send_buffer_bytes",
-        "1048576",
+        "262144",
         "Bytes of frames queued for one socket; a socket further behind is closed with 4008 "
-        "and resumes from its `lastSeq` (the session stream keeps what it missed).",
+        "and resumes from its `lastSeq` (the session stream keeps what it missed). One frame "
+        "larger than this still goes when nothing else waits.",
+    ),
+    "SOCKETHUB_WS_DEFLATE": (
+        "ws_deflate",
+        "true",
+        "Accept the permessage-deflate offer browsers make, without context takeover: zlib "
+        "state lives only while one frame is compressed, not ~256 KiB per socket. `false`: "
+        "frames go uncompressed.",
     ),
     "SOCKETHUB_ALLOWED_ORIGINS": (
         "allowed_origins",
@@ -269,6 +284,35 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Characters kept of each feed item's title, summary and content; longer ones are "
         "cut, end with `…` and the item says `truncated: true`.",
     ),
+    "SOCKETHUB_DAV_ALLOW_HTTP": (
+        "dav_allow_http",
+        "false",
+        "Let CalDAV/CardDAV credentials name an `http:` server (a LAN, tests); otherwise "
+        "only `https:` is spoken to, on every request and redirect.",
+    ),
+    "SOCKETHUB_DAV_MAX_BYTES": (
+        "dav_max_bytes",
+        "10485760",
+        "Largest answer read from a CalDAV/CardDAV server (one discovery, query or item), "
+        "after decompression; more is a `too-large` reply.",
+    ),
+    "SOCKETHUB_DAV_TIMEOUT": (
+        "dav_timeout",
+        "15",
+        "Seconds for one CalDAV/CardDAV request, redirects included (a verb makes two to four).",
+    ),
+    "SOCKETHUB_DAV_MAX_ITEMS": (
+        "dav_max_items",
+        "1000",
+        "Events, tasks or contacts in one `query` reply; a calendar with more in the range "
+        "is a `too-large` reply (narrow the range), contacts are cut to it.",
+    ),
+    "SOCKETHUB_DAV_MAX_OCCURRENCES": (
+        "dav_max_occurrences",
+        "500",
+        "Occurrences of one recurring event or task listed in a `query` reply's range; "
+        "past it the list is cut and the item says `occurrencesTruncated: true`.",
+    ),
     "SOCKETHUB_TASK_TIME_LIMIT_GRACE": (
         "task_time_limit_grace",
         "10",
@@ -300,10 +344,12 @@ class Settings:
     port: int = 10550
     platforms: tuple[str, ...] = ()
     request_timeout: float = 30.0
+    unsent_grace: float = 2.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0
-    send_buffer_bytes: int = 1048576
+    send_buffer_bytes: int = 262144
+    ws_deflate: bool = True
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 50.0
     rate_burst: int = 100
@@ -337,6 +383,11 @@ class Settings:
     feed_items: int = 50
     feed_max_items: int = 100
     feed_item_max_chars: int = 8192
+    dav_allow_http: bool = False
+    dav_max_bytes: int = 10485760
+    dav_timeout: float = 15.0
+    dav_max_items: int = 1000
+    dav_max_occurrences: int = 500
     task_time_limit_grace: float = 10.0
     log_level: str = "INFO"
 

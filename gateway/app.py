@@ -77,6 +77,7 @@ def create_app(
         "/sockethub",
         sockethub,
         send_timeout=settings.send_timeout,
+        deflate=settings.ws_deflate,  # without context takeover: no zlib state per socket
         options={
             # Frames up to HARD_FRAME_FACTOR times our limit are read (and refused with a
             # frame-too-large reply); larger ones close the socket with 1009 as they arrive,

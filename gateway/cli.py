@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from envelopes.registry import default_registry
 from envelopes.settings import ConfigError, Settings
@@ -54,15 +55,25 @@ PRIVATE_REDIS_MAXMEMORY = "1gb"
 
 
 def start_private_redis(
-    port: int | None = None, *, supervised: bool = False
+    port: int | None = None,
+    *,
+    supervised: bool = False,
+    workdir: str | None = None,
+    persist: bool = True,
 ) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start a throwaway Redis on 127.0.0.1; return (process, url, data dir).
+    """Start a private Redis on 127.0.0.1; return (process, url, data dir).
 
-    ``supervised``: in a process group of its own and stopped by the kernel if we die
-    (``gateway/supervisor.py``), for the all-in-one command.
+    ``persist``: an append-only file in the data dir, written every second, so a Redis
+    restarted on the same ``port`` and ``workdir`` comes back with its sessions, queues and
+    leases (browsers resume and lose nothing; docs/deployment.md). ``supervised``: in a
+    process group of its own and stopped by the kernel if we die (``gateway/supervisor.py``),
+    for the all-in-one command.
     """
     port = port or _free_port()
-    workdir = tempfile.mkdtemp(prefix="sockethub-redis-")
+    workdir = workdir or tempfile.mkdtemp(prefix="sockethub-redis-")
+    aof = (
+        ["--appendonly", "yes", "--appendfsync", "everysec"] if persist else ["--appendonly", "no"]
+    )
     proc = subprocess.Popen(
         [
             redis_server_binary(),
@@ -72,8 +83,7 @@ def start_private_redis(
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *aof,
             "--dir",
             workdir,
             "--protected-mode",
@@ -177,6 +187,7 @@ def _run_all(settings: Settings) -> int:
     try:
         if not settings.redis_url:
             sup.redis, env["REDIS_URL"], redis_dir = start_private_redis(supervised=True)
+            sup.restart_redis = _restarter(env["REDIS_URL"], redis_dir)
             log.info(
                 "started private Redis at %s (set REDIS_URL to use your own)", env["REDIS_URL"]
             )
@@ -202,6 +213,13 @@ def _run_all(settings: Settings) -> int:
             shutil.rmtree(redis_dir, ignore_errors=True)
         log.info("stopped")
     return code
+
+
+def _restarter(url: str, workdir: str) -> Callable[[], subprocess.Popen[bytes]]:
+    """Starts the private Redis again where it was: same port (every part keeps its URL),
+    same data dir (its append-only file)."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    return lambda: start_private_redis(port, supervised=True, workdir=workdir)[0]
 
 
 def _children_env() -> tuple[dict[str, str], bool]:

@@ -26,6 +26,7 @@ from envelopes.errors import (
     SockethubError,
     internal_error,
 )
+from envelopes.markers import tag_of
 from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
 from envelopes.validate import Envelope, validate_envelope
 
@@ -46,6 +47,8 @@ log = logging.getLogger("sockethub.connection")
 MAX_VERB_TIMEOUT = 600.0
 REPLAY_PAGE = 200  # stream entries read per round trip when a session resumes
 BEHIND_CODE = 4008  # close code: the socket fell SOCKETHUB_SEND_BUFFER_BYTES behind
+LOST_CODE = 4002  # close code: the session is gone from Redis (it lost its data)
+LOST_REASON = "session ended on the server; resume to be told, or start a new session"
 
 
 _TAKEN_OVER = object()
@@ -225,6 +228,14 @@ class Connection:
         finally:
             self._send_lock.release()
 
+    def lost(self) -> None:
+        """The session is gone from Redis: no reply can reach this socket any more. Close
+        it (in the background: never in the caller's way) so the browser resumes, is told
+        ``session-expired`` and starts a new session."""
+        threading.Thread(
+            target=self.close, args=(LOST_CODE, LOST_REASON), name="sockethub-lost", daemon=True
+        ).start()
+
     # -- outgoing ----------------------------------------------------------------------
     def deliver(self, fields: dict[bytes, bytes]) -> None:
         """Called by the pump for each stream entry; never waits."""
@@ -324,7 +335,8 @@ class Connection:
         echo = activity if isinstance(activity, dict) else None
         if echo is not None and ("object" in echo) and echo.get("type") == "credentials":
             echo = {k: v for k, v in echo.items() if k != "object"}  # never echo secrets
-        self.hub.outbox.push(self.session.sid, failure_frame(rid, exc.to_dict(), echo))  # type: ignore[union-attr]
+        if self.hub.outbox.push(self.session.sid, failure_frame(rid, exc.to_dict(), echo)) < 0:  # type: ignore[union-attr]
+            self.lost()
 
     def _request(self, frame: Inbound) -> None:
         sid = self.session.sid  # type: ignore[union-attr]
@@ -358,29 +370,39 @@ class Connection:
             identity = env.platform.connection_identity(obj)
         self.hub.vault.store(self.session.sid, env.platform.name, env.actor_id, obj, identity)  # type: ignore[union-attr]
         result = {k: v for k, v in env.activity.items() if k != "object"}
-        self.hub.outbox.push(self.session.sid, reply_frame(rid, result))  # type: ignore[union-attr]
+        if self.hub.outbox.push(self.session.sid, reply_frame(rid, result)) < 0:  # type: ignore[union-attr]
+            self.lost()
 
     def _enqueue(self, rid: str, env: Envelope, timeout: float, ckey: str | None) -> None:
+        """Accept (marker ``a``, deadline, unsent entry: one script), publish, flip to ``p``.
+        A crash in between leaves ``a``: answered ``not-sent`` soon, never a lost request
+        (``envelopes.markers``)."""
         sid = self.session.sid  # type: ignore[union-attr]
-        deadline = time.time() + timeout
+        now = time.time()
+        deadline = now + timeout
         marker = self.hub.atrest.marker(sid, rid, env.activity)
-        redis = self.hub.redis
-        if not redis.set(keys.request(sid, rid), marker, nx=True, ex=int(timeout) + 120):
-            raise DuplicateRequest(f"request id {rid} was already used in this session")
-        pipe = redis.pipeline(transaction=False)
-        pipe.zadd(keys.deadlines(), {keys.deadline_member(sid, rid): deadline})
+        markers = self.hub.outbox.markers
+        lost_at = now + self.hub.settings.unsent_grace
+        if not markers.accept(sid, rid, marker, int(timeout) + 120, deadline, lost_at, now):
+            raise DuplicateRequest(
+                f"request id {rid} was already used in this session (its reply comes, or "
+                "came, on this session)"
+            )
+        lease: list[Any] = []
         if env.platform.persistent and ckey:
+            pipe = self.hub.redis.pipeline(transaction=False)
             # Later verbs go to the node that holds the connection; a new one to the pool.
             pipe.get(keys.lease(env.platform.name, ckey))
             # Numbered per session and connection: the owner runs them in this order.
             pipe.eval(_NEXT_SEQ, 1, keys.session(sid), keys.order_field(env.platform.name, ckey))
-        _added, *lease = pipe.execute()
+            lease = pipe.execute()
         payload = {
             "session": sid,
             "request": rid,
             "verb": env.verb,
             "activity": env.activity,
             "deadline": deadline,
+            "tag": tag_of(marker),  # which acceptance this task is (a resend replaces it)
         }
         queue = env.platform.queue
         if ckey:
@@ -395,3 +417,10 @@ class Connection:
         except Exception as exc:
             err = internal_error(log, f"enqueue to {queue} failed", exc)
             self.hub.outbox.reply(sid, rid, failure_frame(rid, err.to_dict(), env.activity))
+            return
+        try:
+            markers.sent(sid, rid, marker)
+        except Exception:
+            # Still ``a``: the worker's claim flips it, or the sweeper answers ``not-sent``
+            # and the worker then drops the task. Either way one answer, one run.
+            log.warning("could not mark %s/%s as sent", sid, rid, exc_info=True)

@@ -12,6 +12,7 @@ import redis as redis_lib
 
 from envelopes import sealing
 from envelopes.atrest import AtRest
+from envelopes.errors import internal_error
 from envelopes.outbox import Outbox
 from envelopes.registry import Registry
 from envelopes.settings import Settings
@@ -67,6 +68,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self._started = False
+        self.pump.on_recover = self.drop_lost_sessions
 
     def start(self) -> None:
         with self._lock:
@@ -150,6 +152,18 @@ class Hub:
             log.exception("could not start the grace period of session %s", sid)
         log.info("session %s detached", sid)
 
+    def drop_lost_sessions(self) -> None:
+        """Close the sockets of sessions Redis no longer has (a Redis that kept nothing
+        restarted): their browsers resume, hear ``session-expired`` and start afresh,
+        instead of talking into a session no reply can reach."""
+        with self._lock:
+            conns = list(self._connections.values())
+        gone = self.sessions.missing([c.sid for c in conns if c.sid]) if conns else set()
+        for conn in conns:
+            if conn.sid in gone:
+                log.warning("session %s is gone from Redis: closing its socket", conn.sid)
+                conn.lost()
+
     def _touch(self) -> None:
         with self._lock:
             sids = list(self._connections)
@@ -177,9 +191,11 @@ class Hub:
                 pipe.llen(p.queue)
             depths = pipe.execute()
         except Exception as exc:
+            # No library text in an HTTP answer either: the log has it under the ref.
+            err = internal_error(log, "health check: Redis did not answer", exc)
             return False, {
                 "status": "unavailable",
-                "redis": {"ok": False, "error": f"{type(exc).__name__}: {exc}"},
+                "redis": {"ok": False, "error": f"Redis did not answer (ref {err.ref})"},
             }
         return True, {
             "status": "ok",

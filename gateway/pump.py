@@ -8,7 +8,8 @@ anything written between its replay and its subscription is read at once; a full
 every subscription every ``SWEEP`` seconds catches anything a lost wake-up would hide.
 Entries go to each session's ``deliver`` callback, which only queues them: a slow browser
 never holds up the pump. The sweeper answers ``timeout`` for requests whose deadline
-passed; any gateway may do it, the outbox guarantees one reply.
+passed, and ``not-sent`` for requests a stopped gateway accepted but never handed to a
+worker; any gateway may do it, the outbox guarantees one reply.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from envelopes import keys
-from envelopes.errors import RequestTimeout
+from envelopes.errors import NotSent, RequestTimeout, SockethubError
 from envelopes.outbox import Outbox, failure_frame
 
 __all__ = ["Pump", "Sweeper", "Heartbeat", "SWEEP"]
@@ -56,6 +57,8 @@ class Pump:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called (in the pump's thread) when Redis answers again after failing.
+        self.on_recover: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sockethub-pump", daemon=True)
@@ -104,9 +107,15 @@ class Pump:
     def _run(self) -> None:
         wake_last = self._wake_start()
         swept = time.monotonic()
+        broken = False
         while not self._stop.is_set():
             try:
                 resp = self._redis.xread({self._wake: wake_last}, block=self._block_ms, count=5000)
+                if broken:
+                    # Redis is back (restarted, or the network healed): read every stream
+                    # (a wake-up may be lost), and let the hub find sessions it lost.
+                    broken, swept = False, 0.0
+                    self._recovered()
                 due: set[str] = set()
                 for _stream, entries in resp or []:
                     for entry_id, fields in entries:
@@ -124,7 +133,15 @@ class Pump:
                     self._read(subs[start : start + BATCH])
             except Exception:
                 log.exception("pump read failed; retrying in 1 s")
+                broken = True
                 self._stop.wait(1)
+
+    def _recovered(self) -> None:
+        if self.on_recover is not None:
+            try:
+                self.on_recover()
+            except Exception:
+                log.exception("checking sessions after Redis came back failed")
 
     def _read(self, subs: list[_Sub]) -> None:
         """Deliver what is new in these sessions' streams (one non-blocking XREAD)."""
@@ -188,7 +205,9 @@ class _Periodic:
 
 
 class Sweeper(_Periodic):
-    """Answers ``timeout`` for every request whose deadline has passed."""
+    """Answers ``not-sent`` for every request whose gateway stopped before it left (its
+    marker still ``a`` past ``SOCKETHUB_UNSENT_GRACE``), and ``timeout`` for every request
+    whose deadline has passed. Any gateway sharing the Redis may answer either."""
 
     interval = 0.25
     name = "sockethub-sweeper"
@@ -200,35 +219,51 @@ class Sweeper(_Periodic):
         self._clock = clock
 
     def tick(self) -> int:
-        due = self._redis.zrangebyscore(keys.deadlines(), "-inf", self._clock(), 0, 200)
+        now = self._clock()
+        answered = self._sweep(keys.unsent(), now, unsent=True)
+        return answered + self._sweep(keys.deadlines(), now, unsent=False)
+
+    def _sweep(self, zset: str, now: float, unsent: bool) -> int:
+        due = self._redis.zrangebyscore(zset, "-inf", now, 0, 200)
         answered = 0
         for member in due:
             try:
-                answered += self._answer(member)
+                answered += self._answer(member, unsent)
             except (RedisConnectionError, RedisTimeoutError):
                 raise  # Redis trouble, not this entry's: the next tick tries again
             except Exception:
                 # One entry we cannot answer must not hold up everyone else's timeouts
                 # (every gateway sharing this Redis sweeps the same set): drop it, say so.
-                log.exception("dropping deadline entry %r that cannot be answered", member)
-                self._redis.zrem(keys.deadlines(), member)
+                log.exception("dropping %s entry %r that cannot be answered", zset, member)
+                self._redis.zrem(zset, member)
         return answered
 
-    def _answer(self, member: bytes | str) -> int:
+    def _answer(self, member: bytes | str, unsent: bool) -> int:
         text = member.decode() if isinstance(member, bytes) else member
         sid, rid = keys.split_deadline_member(text)
         raw = self._redis.get(keys.request(sid, rid))
         activity = self._outbox.sealer.open_marker(sid, rid, raw)
-        error = RequestTimeout(
-            "no reply from the platform's workers within the deadline "
-            "(the worker may have stopped, or no worker serves this platform)"
-        )
+        error: SockethubError
+        if unsent:
+            error = NotSent(
+                "the gateway stopped before your request left for the platform's workers: "
+                "it did not run; send it again"
+            )
+        else:
+            error = RequestTimeout(
+                "no reply from the platform's workers within the deadline "
+                "(the worker may have stopped, or no worker serves this platform)"
+            )
         try:
-            seq = self._outbox.reply(sid, rid, failure_frame(rid, error.to_dict(), activity))
+            seq = self._outbox.reply(
+                sid, rid, failure_frame(rid, error.to_dict(), activity), unsent=unsent
+            )
         except (UnicodeError, TypeError, ValueError):
             # The stored activity cannot be echoed (not encodable): answer without it.
-            log.warning("timeout reply for %s without its activity (not encodable)", text)
-            seq = self._outbox.reply(sid, rid, failure_frame(rid, error.to_dict(), None))
+            log.warning("%s reply for %s without its activity (not encodable)", error.code, text)
+            seq = self._outbox.reply(
+                sid, rid, failure_frame(rid, error.to_dict(), None), unsent=unsent
+            )
         return 1 if seq > 0 else 0
 
 

@@ -164,6 +164,14 @@ class SessionStore:
         pipe.execute()
         self._vault.rewrap(sids)
 
+    def missing(self, sids: list[str]) -> set[str]:
+        """The sessions Redis no longer has (ended, or lost by a Redis restarted without
+        persistence)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.exists(keys.session(sid))
+        return {sid for sid, found in zip(sids, pipe.execute(), strict=True) if not found}
+
     def detach(self, sid: str, gen: int) -> None:
         """Start the grace period, unless another socket has resumed the session."""
         if self.current_gen(sid) != gen:

@@ -29,6 +29,7 @@ __all__ = ["Supervisor", "orphan_proof"]
 log = logging.getLogger("sockethub")
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+REDIS_RESTARTS = 3  # a private Redis that dies more often than this a minute stops it all
 
 
 def _prctl() -> Any:
@@ -64,6 +65,10 @@ class Supervisor:
     parts: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     stopping: bool = False
     hurry: bool = False  # a second Ctrl-C: kill what is still stopping
+    # Starts the private Redis again (same port and data dir: its append-only file brings
+    # everything back); None: a Redis that exits stops everything.
+    restart_redis: Callable[[], subprocess.Popen[bytes]] | None = None
+    _redis_restarts: list[float] = field(default_factory=list)
 
     def install_signals(self) -> None:
         def stop(_signum: int, _frame: object) -> None:
@@ -101,12 +106,32 @@ class Supervisor:
 
     def run(self) -> int:
         while not self.stopping:
+            self._keep_redis()
             failure = self.failed()
             if failure:
                 log.error("%s; stopping everything", failure)
                 return 1
             time.sleep(0.2)
         return 0
+
+    def _keep_redis(self) -> None:
+        """Restart a private Redis that died, up to ``REDIS_RESTARTS`` times a minute (more
+        means it cannot run: then ``failed`` stops everything, saying so)."""
+        if self.redis is None or self.restart_redis is None or self.redis.poll() is None:
+            return
+        now = time.monotonic()
+        self._redis_restarts = [t for t in self._redis_restarts if now - t < 60]
+        if len(self._redis_restarts) >= REDIS_RESTARTS:
+            return
+        self._redis_restarts.append(now)
+        log.warning(
+            "private Redis exited with %s; restarting it (its append-only file keeps the data)",
+            self.redis.returncode,
+        )
+        try:
+            self.redis = self.restart_redis()
+        except Exception as exc:  # failed() reports the dead one and stops everything
+            log.error("could not restart the private Redis: %s", exc)
 
     def stop(self) -> None:
         """The gateway and the workers together (they close upstream connections and

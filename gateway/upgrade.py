@@ -20,7 +20,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from .wire import LINGER, Wire, abort, capped
 
-__all__ = ["websocket_route", "CLOSE_WAIT"]
+__all__ = ["websocket_route", "deflate_offer", "CLOSE_WAIT"]
 
 log = logging.getLogger("sockethub.gateway")
 
@@ -29,8 +29,39 @@ CLOSE_WAIT = 1.0  # seconds a close frame may take before the socket is cut inst
 _SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 
 
-def _accept(environ: dict[str, Any], send_timeout: float, options: dict[str, Any]) -> Server:
+_OFFER = "HTTP_SEC_WEBSOCKET_EXTENSIONS"
+# Both sides drop their zlib state after every message (RFC 7692 §7.1.1: a server may
+# answer with either parameter even when the offer did not name it).
+_NO_TAKEOVER = ("server_no_context_takeover", "client_no_context_takeover")
+
+
+def deflate_offer(offer: str | None, enabled: bool) -> str | None:
+    """The extension offer the library gets to answer, rewritten from the browser's.
+
+    simple-websocket accepts permessage-deflate with wsproto's defaults, context takeover
+    and 15-bit windows: each socket then keeps a compressor (~256 KiB with zlib's
+    memLevel 8) and a decompressor for its whole life. Without context takeover both are
+    made per message and freed at once; frames still compress, only without the history
+    of earlier ones. The library accepts what the offer names, so the offer is where the
+    parameters go; only the first permessage-deflate offer is kept (wsproto would merge
+    several), and nothing else is offered (it supports nothing else)."""
+    if not enabled or not offer:
+        return None
+    for choice in offer.split(","):
+        params = [p.strip() for p in choice.split(";")]
+        if params[0].lower() == "permessage-deflate":
+            kept = [p for p in params[1:] if p and p not in _NO_TAKEOVER]
+            return "; ".join(["permessage-deflate", *kept, *_NO_TAKEOVER])
+    return None
+
+
+def _accept(
+    environ: dict[str, Any], send_timeout: float, deflate: bool, options: dict[str, Any]
+) -> Server:
     env = dict(environ)  # the handshake reads the headers from the environ
+    offer = deflate_offer(env.pop(_OFFER, None), deflate)
+    if offer is not None:
+        env[_OFFER] = offer
     for key in _SOCKET_KEYS:
         if key in env:
             env[key] = Wire(env[key], send_timeout)
@@ -59,10 +90,11 @@ def websocket_route(
     handler: Callable[[Server], None],
     *,
     send_timeout: float,
+    deflate: bool,
     options: dict[str, Any],
 ) -> None:
     def route() -> Response:
-        ws = _accept(request.environ, send_timeout, options)
+        ws = _accept(request.environ, send_timeout, deflate, options)
         try:
             handler(ws)
         except ConnectionClosed:

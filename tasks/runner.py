@@ -122,6 +122,11 @@ class Runner:
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
             return
+        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or "")):
+            # Answered already (``not-sent``, ``timeout``), or a resend of the id took this
+            # copy's place: running it now would run the request twice.
+            log.info("dropping %s/%s: answered already, or replaced by a resend", sid, rid)
+            return
         try:
             frame = self._answer(platform_name, payload, activity, deadline)
         except Forward as fwd:

@@ -53,7 +53,9 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     gateways: list[int] = field(default_factory=list)
     logdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="sockethub-test-"))
+    redis_persist: bool = True  # the private Redis's append-only file (a restart keeps all)
     _redis_proc: Any = None
+    _redis_dir: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -105,7 +107,9 @@ class Stack:
         )
 
     def start(self) -> Stack:
-        self._redis_proc, self.redis_url, _ = start_private_redis()
+        self._redis_proc, self.redis_url, self._redis_dir = start_private_redis(
+            persist=self.redis_persist
+        )
         for platform in self.platforms:
             self.start_worker(platform)
         self.start_gateway()
@@ -137,6 +141,10 @@ class Stack:
         node = f"{name}@127.0.0.1"
         e = self.env
         e.update(env)
+        # Workers log at INFO into their file whatever the test asked: ``wait_worker`` reads
+        # Celery's "ready." line, which a quieter worker does not print.
+        if e.get("SOCKETHUB_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
+            e["SOCKETHUB_LOG_LEVEL"] = "INFO"
         self._spawn(name, ["worker", platform, "-c", "4", "-n", node], e)
         self.wait_worker(node)
         return name
@@ -170,6 +178,20 @@ class Stack:
         proc = self.procs.pop(name)
         proc.send_signal(sig)
         proc.wait(timeout=20)
+
+    def restart_redis(self, down: float = 1.0, while_down: Any = None) -> None:
+        """Stop the stack's Redis (SIGTERM: it shuts down as a restart does), leave it down
+        ``down`` seconds (calling ``while_down()`` first), start it again on the same port
+        and data directory."""
+        self._redis_proc.terminate()
+        self._redis_proc.wait(timeout=10)
+        if while_down is not None:
+            while_down()
+        time.sleep(down)
+        port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
+        self._redis_proc, _, _ = start_private_redis(
+            port, workdir=self._redis_dir, persist=self.redis_persist
+        )
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -1,4 +1,4 @@
-"""The one HTTP client every outbound fetch goes through (feeds, page metadata).
+"""The one HTTP client every outbound request goes through (feeds, page metadata, DAV).
 
 What it guarantees, whatever URL a browser sends:
 
@@ -11,6 +11,9 @@ What it guarantees, whatever URL a browser sends:
   TLS handshake, status line, headers, body), however slowly a server drips its bytes;
   a body cap enforced while streaming, also on the decompressed size;
 * every failure is an ``envelopes.errors`` error whose message names the URL.
+
+GET by default; DAV names a ``method``, a ``body``, and ``any_status`` to read any answer.
+Redirects keep method and body; writes follow 307/308 only (RFC 9110 §15.4).
 
 Proxies from the environment are deliberately not honoured: a proxy would connect to
 addresses we never checked. Name resolution itself is bounded only by the system
@@ -50,27 +53,23 @@ from envelopes.errors import (
 from .answer import REDIRECTS, Decoder, raise_for_status
 from .guard import Address, Dial, Resolver, open_socket, resolve_checked, system_resolver
 
-__all__ = [
-    "USER_AGENT",
-    "DEFAULT_MAX_BYTES",
-    "Response",
-    "fetch",
-]
+__all__ = ["USER_AGENT", "DEFAULT_MAX_BYTES", "Response", "fetch"]
 
 USER_AGENT = "Sockethub-py/0.1 (+https://github.com/sockethub/sockethub)"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 _CHUNK = 64 * 1024
 # Set by the client itself: the body cap and decoding depend on them.
 _RESERVED = frozenset({"host", "accept-encoding", "connection", "content-length"})
+# Methods that change nothing (RFC 9110 §9.2.1, RFC 4918 §9.1, RFC 3253 §3.6).
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
 # Not carried to another origin on a redirect, as browsers and requests do.
 _ORIGIN_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 # A DNS name (after IDNA) or an IP literal; anything else is not worth a lookup.
 _HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+(%[a-z0-9._-]+)?")
 # Characters left as they are in a request path; the rest is percent-encoded (UTF-8).
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"
-_default_tls = functools.cache(
-    ssl.create_default_context
-)  # loading the CAs takes ~15 ms: do it once
+# Loading the CAs takes ~15 ms: do it once.
+_default_tls = functools.cache(ssl.create_default_context)
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,13 @@ class _Options:
     context: ssl.SSLContext
     resolver: Resolver
     dial: Dial
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    body: bytes | None
+    any_status: bool  # read the body of every answer, not only of a 2xx
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,13 @@ def fetch(
     ssl_context: ssl.SSLContext | None = None,
     resolver: Resolver = system_resolver,
     dial: Dial = open_socket,
+    method: str = "GET",
+    body: bytes | None = None,
+    any_status: bool = False,
+    same_origin: bool = False,
 ) -> Response:
     """GET ``url`` through the guard; a 2xx or 304 ``Response``, or an error naming it.
+    With ``any_status``, the final answer of any status (body read, under the same cap).
 
     Errors: ``BlockedAddress`` (scheme, or an address the guard refuses, on any hop),
     ``UpstreamUnavailable`` (DNS, refused, reset), ``UpstreamTimeout``, ``TlsError``,
@@ -149,18 +160,24 @@ def fetch(
     sent = _request_headers(user_agent, headers)
     target = _target(url, url)
     redirects: list[str] = []
+    request = _Request(method, body, any_status)
     while True:
-        status, got, body = _exchange(target, sent, opts)
+        status, got, answer = _exchange(target, sent, opts, request)
         location = (got.get("location") or "").strip()
         if status not in REDIRECTS or not location:
-            raise_for_status(status, got, target.where)
-            return Response(target.url, status, got, body, redirects)
+            if not any_status:
+                raise_for_status(status, got, target.where)
+            return Response(target.url, status, got, answer, redirects)
         if len(redirects) >= max_redirects:
             raise Refused(f"cannot fetch {url}: more than {max_redirects} redirects")
+        if method not in _SAFE and status not in (307, 308):
+            raise Refused(f"cannot {method} {url}: a {status} redirect would drop the request")
         redirects.append(target.url)
         following = urljoin(target.url, location)
         nxt = _target(following, f"{following} (redirected from {url})")
         if nxt.origin != target.origin:
+            if same_origin:
+                raise Refused(f"cannot fetch {url}: redirected to another origin ({following})")
             sent = {k: v for k, v in sent.items() if k.lower() not in _ORIGIN_BOUND}
         target = nxt
 
@@ -299,9 +316,10 @@ _HTTP_WORDS: dict[type[Exception], str] = {
 
 
 def _exchange(
-    target: _Target, sent: Mapping[str, str], opts: _Options
+    target: _Target, sent: Mapping[str, str], opts: _Options, request: _Request
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
-    """One request on one fresh connection: status, headers, body (2xx only)."""
+    """One request on one fresh connection: status, headers, body (2xx, or any status when
+    the request says so; never for HEAD, 204, 304)."""
     try:
         addresses = resolve_checked(
             target.host, target.port, opts.allow_private, resolver=opts.resolver
@@ -317,11 +335,12 @@ def _exchange(
         phase = f"waiting for an answer (limit {opts.read_timeout:g} s)"
         assert conn.live is not None
         conn.live.settimeout(_budget(opts.read_timeout, opts.deadline))
-        conn.request("GET", target.path, headers=dict(sent))
+        conn.request(request.method, target.path, body=request.body, headers=dict(sent))
         response = conn.getresponse()
         got = response.msg
         body = b""
-        if 200 <= response.status < 300:
+        wanted = request.any_status or 200 <= response.status < 300
+        if wanted and request.method != "HEAD" and response.status not in (204, 304):
             phase = f"reading the body (limit {opts.read_timeout:g} s between reads)"
             body = _read_body(response, target.where, opts)
         return response.status, got, body

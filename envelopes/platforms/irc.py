@@ -24,7 +24,7 @@ from ..schema import StrictSchema, TargetSchema, content_string, id_string, shor
 
 __all__ = ["PLATFORM", "IrcCredentials", "connection_identity"]
 
-_NO_CONTROL = validate.Regexp(r"^[^\r\n\x00]*$", error="must not contain CR, LF or NUL")
+_NO_CONTROL = validate.Regexp(r"^[^\r\n\x00]*\Z", error="must not contain CR, LF or NUL")
 
 
 class IrcCredentials(StrictSchema):

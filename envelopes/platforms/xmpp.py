@@ -41,8 +41,8 @@ __all__ = [
 
 # RFC 7622 §3.3.1: these may not appear in a localpart; whitespace and controls neither.
 _BARE = r"[^\s\"&'/:<>@\x00-\x1f]{1,1023}@[^\s/@\x00-\x1f]{1,1023}"
-_BARE_JID = validate.Regexp(rf"^{_BARE}$", error="must be a bare JID (local@domain)")
-_NO_CONTROL = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
+_BARE_JID = validate.Regexp(rf"^{_BARE}\Z", error="must be a bare JID (local@domain)")
+_NO_CONTROL = validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error="must not contain control characters")
 PRESENCE_STATES = ("online", "away", "chat", "dnd", "xa", "offline")
 
 
@@ -63,7 +63,7 @@ class XmppCredentials(StrictSchema):
     server = fields.String(
         validate=[
             validate.Length(1, 253),
-            validate.Regexp(r"^[^\s/@\x00-\x1f]+$", error="must be a host name"),
+            validate.Regexp(r"^[^\s/@\x00-\x1f]+\Z", error="must be a host name"),
         ]
     )
     port = fields.Integer(validate=validate.Range(1, 65535), strict=True)

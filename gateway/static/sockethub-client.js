@@ -704,6 +704,13 @@
         rec.resolve(frame.result);
         return;
       }
+      if (code === 'not-sent' && !rec.notSentAgain && this._socket && this._welcomed) {
+        // The gateway that accepted it stopped before it left: it did not run, and its id
+        // may be sent again. Once, with the same id, as if it had been lost on the way.
+        rec.notSentAgain = true;
+        this._sendRecord(rec);
+        return;
+      }
       var err = frame.error || {};
       this._forget(rec.activity);
       rec.reject(new SockethubError(err.code || 'internal', err.message || 'request failed', {

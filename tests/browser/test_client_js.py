@@ -584,3 +584,96 @@ def test_backoff_resets_only_after_a_connection_stayed_up(fake_page: Any) -> Non
     flapping, after_stable = out[:5], out[5]
     assert flapping == sorted(flapping) and flapping[4] >= 160, out  # 20, 40, 80, 160, 320
     assert after_stable <= 20, out
+
+
+# ---- against a stack whose Redis restarts -----------------------------------------------------
+
+
+@pytest.fixture
+def forgetful_stack() -> Any:
+    """A stack whose Redis keeps nothing across a restart (an external one without
+    persistence): this file's own, since its tests restart it."""
+    from ..stack import Stack
+
+    s = Stack(env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "20"}, redis_persist=False).start()
+    yield s
+    s.stop()
+
+
+def test_redis_that_kept_nothing_restarts_the_client_starts_fresh_and_replays(
+    page: Any, forgetful_stack: Any
+) -> None:
+    page.goto(forgetful_stack.url + "/")
+    page.add_script_tag(url="/static/sockethub-client.js")
+    page.wait_for_function("typeof window.SockethubClient === 'function'")
+    page.add_script_tag(content=LIVE_HELPERS)
+    before = page.evaluate(
+        """async () => {
+            const sc = window.sc = client(200);
+            window.states = [];
+            sc.on('connection', (i) => states.push(i));
+            await sc.credentials('dummy', 'me', {password: 'pw'});
+            const greet = await sc.send({platform: 'dummy', type: 'greet', actor: 'me',
+                                         object: {type: 'message', content: 'before'}});
+            return {session: sc.session, greet: greet.object.content};
+        }"""
+    )
+    assert before["greet"] == "Hello before"
+    forgetful_stack.restart_redis()
+    out = page.evaluate(
+        """async () => {
+            const sc = window.sc;
+            const fresh = (i) => i.state === 'new-session';
+            for (const end = Date.now() + 30000; !states.some(fresh) && Date.now() < end;) {
+                await new Promise((r) => setTimeout(r, 50));
+            }
+            // The page does nothing but send: the client replayed its credentials itself.
+            const greet = await sc.send({platform: 'dummy', type: 'greet', actor: 'me',
+                                         object: {type: 'message', content: 'after'}});
+            const info = states.find(fresh);
+            sc.close();
+            return {greet: greet.object.content, session: sc.session,
+                    resumeError: info.resumeError, closes: states.filter(
+                        (i) => i.state === 'closed').map((i) => i.code)};
+        }"""
+    )
+    assert out["resumeError"]["code"] == "session-expired", out
+    assert out["session"] != before["session"]
+    assert out["greet"] == "Hello after"
+    assert 4002 in out["closes"], out  # the gateway said so at once, not after a timeout
+
+
+def test_not_sent_is_sent_again_once_with_the_same_id(fake_page: Any) -> None:
+    """``not-sent``: the gateway that accepted the request stopped before it left; the id
+    may be used again, so the client sends it once more by itself."""
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient();
+            const ws = await nthSocket(1);
+            ws.welcome();
+            const notSent = {code: 'not-sent', message: 'the gateway stopped', retryable: true};
+            const a = echo(sc, 'once more');
+            await until(() => ws.requests().length === 1);
+            const first = ws.requests()[0];
+            ws.push({kind: 'reply', seq: 1, id: first.id, status: 'failed', error: notSent});
+            await until(() => ws.requests().length === 2);
+            const again = ws.requests()[1];
+            ws.push({kind: 'reply', seq: 2, id: again.id, status: 'completed', result: {n: 1}});
+            const result = await a;
+            // A second not-sent for the same request is the caller's to handle.
+            const b = echo(sc, 'twice');
+            await until(() => ws.requests().length === 3);
+            const third = ws.requests()[2];
+            ws.push({kind: 'reply', seq: 3, id: third.id, status: 'failed', error: notSent});
+            await until(() => ws.requests().length === 4);
+            ws.push({kind: 'reply', seq: 4, id: third.id, status: 'failed', error: notSent});
+            const code = await b.then(() => null, (e) => e.code);
+            await new Promise((r) => setTimeout(r, 30));
+            const total = ws.requests().length;
+            sc.close();
+            return {sameId: again.id === first.id, result, code, total};
+        }"""
+    )
+    assert out["sameId"] and out["result"] == {"n": 1}
+    assert out["code"] == "not-sent"
+    assert out["total"] == 4  # sent again once, not for ever

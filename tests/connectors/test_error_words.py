@@ -15,7 +15,7 @@ import pytest
 from connectors.net.guard import resolve_checked
 from connectors.net.http import fetch
 from envelopes.errors import SockethubError, UpstreamUnavailable
-from tasks.manager import _connect_error
+from tasks.supervisor import _connect_error
 from tests.stack import free_port
 
 # Words of http.client's, zlib's and the socket module's own that must not reach a reply.

@@ -72,7 +72,7 @@ def test_request_marker_is_sealed_and_the_sweeper_echoes_it(world):
     r.set(keys.request(sess.sid, "q"), atrest.marker(sess.sid, "q", act))
     r.zadd(keys.deadlines(), {keys.deadline_member(sess.sid, "q"): time.time() - 1})
     raw = r.get(keys.request(sess.sid, "q"))
-    assert raw[:1] == b"p" and said.encode() not in raw
+    assert raw[:1] == b"a" and said.encode() not in raw
     assert Sweeper(r, outbox).tick() == 1
     (entry,) = _raw(r, sess.sid)
     frame = json.loads(atrest.open_frame(sess.sid, entry) or "{}")

@@ -73,6 +73,7 @@ def test_every_error_says_whether_retrying_can_help():
         errors.UpstreamError,
         errors.Reconnecting,
         errors.RequestTimeout,
+        errors.NotSent,
     }
     for code, cls in errors.all_codes().items():
         data = cls("m").to_dict()

@@ -1,0 +1,125 @@
+"""A request's marker: what Redis knows of one request id of a session, from its
+acceptance by a gateway to its one terminal reply.
+
+The first byte is its state; the scripts here and the outbox's reply script move it on,
+each atomically, so a gateway killed at any point leaves a state someone can finish:
+
+    a + sealed activity   accepted by a gateway, not yet handed to Celery
+    p + sealed activity   handed to Celery (the gateway flipped it after the publish,
+                          or the worker did when it picked the task up)
+    done                  answered (the worker's reply, ``timeout``, or a failure)
+    n                     answered ``not-sent``: the id may be used again
+
+A gateway writes ``a``, the deadline and an entry in ``keys.unsent()`` together
+(``accept``), publishes, then flips ``a`` to ``p`` (``sent``). If it dies between the two,
+the marker stays ``a``: after ``SOCKETHUB_UNSENT_GRACE`` seconds the sweeper answers
+``not-sent`` (``Outbox.reply(..., unsent=True)`` acts on ``a`` only), and a resend of the
+same id takes its place instead of being refused as ``duplicate-request``. A worker picking
+a task up ``claim``s it: ``a`` becomes ``p``, so the sweeper can no longer say ``not-sent``
+for a request that runs; a task whose request was already answered (``not-sent``,
+``timeout``), or whose marker a resend replaced, is dropped unrun. The ``tag`` that tells
+the copies apart is the sealed activity's nonce: random per acceptance, and not secret.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from . import keys
+
+__all__ = ["Markers", "ACCEPTED", "SENT", "tag_of"]
+
+ACCEPTED = b"a"
+SENT = b"p"
+_TAG = slice(1, 25)  # the Aead nonce (24 bytes) after the state byte
+
+# KEYS: request, deadlines, unsent. ARGV: marker, ttl, member, deadline, lost at, now.
+# 0: the id is taken (in flight or answered); 1: accepted; 2: accepted in place of a copy
+# that never left (answered ``not-sent``, or ``a`` past its grace).
+_ACCEPT = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local state = string.sub(cur, 1, 1)
+  if state == 'a' then
+    local lost = redis.call('ZSCORE', KEYS[3], ARGV[3])
+    if lost and tonumber(lost) > tonumber(ARGV[6]) then return 0 end
+  elseif state ~= 'n' then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+if cur then return 2 end
+return 1
+"""
+
+# KEYS: request, unsent. ARGV: marker as accepted, member. After the publish: ``a`` to ``p``
+# if it is still this acceptance (never a marker already answered or replaced).
+_SENT = """
+redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SETRANGE', KEYS[1], 0, 'p') end
+"""
+
+# KEYS: request, unsent. ARGV: tag ('' for a task without one), member.
+# 1: run it; 0: drop it (answered already, or replaced by a resend).
+_CLAIM = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 1 end
+local state = string.sub(cur, 1, 1)
+if state ~= 'a' and state ~= 'p' then return 0 end
+if ARGV[1] ~= '' and string.sub(cur, 2, 25) ~= ARGV[1] then return 0 end
+if state == 'a' then
+  redis.call('SETRANGE', KEYS[1], 0, 'p')
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+
+def tag_of(marker: bytes) -> str:
+    """The acceptance's tag, as the task payload carries it (URL-safe base64)."""
+    return base64.urlsafe_b64encode(marker[_TAG]).decode()
+
+
+class Markers:
+    def __init__(self, redis: Any):
+        self._accept = redis.register_script(_ACCEPT)
+        self._sent = redis.register_script(_SENT)
+        self._claim = redis.register_script(_CLAIM)
+
+    def accept(
+        self,
+        sid: str,
+        rid: str,
+        marker: bytes,
+        ttl: int,
+        deadline: float,
+        lost_at: float,
+        now: float,
+    ) -> int:
+        """Write the marker with its deadline and unsent entry, unless the id is taken."""
+        member = keys.deadline_member(sid, rid)
+        return int(
+            self._accept(
+                keys=[keys.request(sid, rid), keys.deadlines(), keys.unsent()],
+                args=[marker, ttl, member, deadline, lost_at, now],
+            )
+        )
+
+    def sent(self, sid: str, rid: str, marker: bytes) -> None:
+        self._sent(
+            keys=[keys.request(sid, rid), keys.unsent()],
+            args=[marker, keys.deadline_member(sid, rid)],
+        )
+
+    def claim(self, sid: str, rid: str, tag: str = "") -> bool:
+        """Whether a worker should run this task (and, if so, it counts as sent)."""
+        raw = base64.urlsafe_b64decode(tag) if tag else b""
+        return bool(
+            self._claim(
+                keys=[keys.request(sid, rid), keys.unsent()],
+                args=[raw, keys.deadline_member(sid, rid)],
+            )
+        )

@@ -1,0 +1,59 @@
+"""Test-only: a gateway that dies at the moment it hands a request to Celery.
+
+Put this folder first on ``PYTHONPATH`` of one gateway and set ``SOCKETHUB_CRASH_AT_PUBLISH``
+to ``before`` (killed instead of publishing: the request never left) or ``after`` (killed
+right after the publish, before it marks the request as sent). The gateway process and its
+gunicorn master get SIGKILL, as a machine losing power would: no handler runs. Everything
+else in that gateway is the real code; the patch is installed when ``gateway.enqueue`` is
+first imported (not before: nothing may import ssl before gevent patches it).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os
+import signal
+import sys
+from typing import Any
+
+_WHEN = os.environ.get("SOCKETHUB_CRASH_AT_PUBLISH", "")
+
+
+def _die() -> None:
+    os.kill(os.getppid(), signal.SIGKILL)  # the gunicorn master: no new worker takes over
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _patch(module: Any) -> None:
+    original = module.CeleryEnqueuer.send
+
+    def send(self: Any, *args: Any, **kwargs: Any) -> None:
+        if _WHEN == "after":
+            original(self, *args, **kwargs)
+        _die()
+
+    module.CeleryEnqueuer.send = send
+
+
+class _Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "gateway.enqueue":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader: Any = spec.loader
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _patch(module)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+if _WHEN in ("before", "after"):
+    sys.meta_path.insert(0, _Hook())
