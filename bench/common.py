@@ -79,15 +79,15 @@ def bench_stack(
     """A started stack (private Redis, a worker per platform of ``workers``, default all,
     one gateway serving every platform), unthrottled.
 
-    Workers log at INFO whatever ``env`` says: the stack knows a worker is up by the
-    "ready." line Celery logs at that level only."""
+    Workers log at WARNING unless ``env`` says otherwise, as ``sockethub`` runs them:
+    Celery's per-task INFO lines would be part of every CPU figure."""
     from gateway.cli import start_private_redis
 
-    stack = Stack(platforms=platforms, env_overrides={**UNLIMITED, **env})
+    stack = Stack(platforms=platforms, env_overrides={**UNLIMITED, **env}, quiet_workers=True)
     stack._redis_proc, stack.redis_url, _ = start_private_redis()
     try:
         for platform in platforms if workers is None else workers:
-            stack.start_worker(platform, SOCKETHUB_LOG_LEVEL="INFO")
+            stack.start_worker(platform)
         stack.start_gateway()
     except BaseException:
         stack.stop()

@@ -4,7 +4,8 @@ per-command counters, and a summary of both as Markdown tables (bench/profile.md
     python bench/echo.py --profile /tmp/prof    # then read /tmp/prof/summary.md
 
 py-spy (``pip install py-spy``) samples a running process from outside, so the servers run
-unchanged; ``--idle`` is off, so a sample is a moment the process was on the CPU.
+unchanged; ``--gil`` keeps only the samples of a thread holding the GIL: moments the
+process ran Python, not waits.
 """
 
 from __future__ import annotations
