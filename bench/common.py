@@ -25,6 +25,8 @@ __all__ = [
     "activity",
     "bench_stack",
     "connect",
+    "cpu_seconds",
+    "descendants",
     "latency",
     "log_in",
     "ms",
@@ -33,6 +35,7 @@ __all__ = [
     "ramp",
     "report",
     "rss_kib",
+    "server_pids",
 ]
 
 # The gateway's per-session rate limit is for browsers, not for a benchmark.
@@ -76,15 +79,15 @@ def bench_stack(
     """A started stack (private Redis, a worker per platform of ``workers``, default all,
     one gateway serving every platform), unthrottled.
 
-    Workers log at INFO whatever ``env`` says: the stack knows a worker is up by the
-    "ready." line Celery logs at that level only."""
+    Workers log at WARNING unless ``env`` says otherwise, as ``sockethub`` runs them:
+    Celery's per-task INFO lines would be part of every CPU figure."""
     from gateway.cli import start_private_redis
 
-    stack = Stack(platforms=platforms, env_overrides={**UNLIMITED, **env})
+    stack = Stack(platforms=platforms, env_overrides={**UNLIMITED, **env}, quiet_workers=True)
     stack._redis_proc, stack.redis_url, _ = start_private_redis()
     try:
         for platform in platforms if workers is None else workers:
-            stack.start_worker(platform, SOCKETHUB_LOG_LEVEL="INFO")
+            stack.start_worker(platform)
         stack.start_gateway()
     except BaseException:
         stack.stop()
@@ -126,6 +129,55 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (gunicorn's worker, a Celery pool's
+    children), found by each process's parent in /proc."""
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone since listed
+        parents.setdefault(ppid, []).append(int(name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(parents.get(p, ()))
+    return found
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User plus system CPU time of ``pids`` so far, every thread of each included (the
+    kernel sums a process's threads in /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited: its time is lost to the figure, not double counted
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / _TICK
+
+
+def server_pids(stack: Stack) -> dict[str, list[int]]:
+    """The stack's server processes by kind: ``gateway``, ``worker``, ``redis``."""
+    kinds: dict[str, list[int]] = {"gateway": [], "worker": [], "redis": []}
+    for name, proc in stack.procs.items():
+        kind = "worker" if name.startswith("worker") else "gateway"
+        kinds[kind].extend(descendants(proc.pid))
+    if stack._redis_proc is not None:
+        kinds["redis"].append(stack._redis_proc.pid)
+    return kinds
 
 
 def log_in(c: Client, platform: str, actor: dict, creds: dict, timeout: float) -> dict:

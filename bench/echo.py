@@ -5,7 +5,10 @@
 Prints one JSON line: p50_ms, p99_ms (sequential echo round trips through the WebSocket),
 throughput_per_s and lost (20 concurrent clients), celery_p50_ms (a trivial task's send,
 run and result), redis_p50_ms (a PING round trip), and our ratio to each.
-Without --ws it starts its own stack (private Redis, a dummy worker, one gateway).
+Without --ws it starts its own stack (private Redis, a dummy worker, one gateway) and also
+prints the server CPU time one request of the throughput phase cost, from /proc (user plus
+system, every thread and child process): gateway_cpu_ms, worker_cpu_ms, redis_cpu_ms and
+their sum cpu_ms_per_request. bench/profile.md says where that time goes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ import time
 
 import redis
 import websocket
-from common import bench_stack, connect, latency, ms, pct, race, report
+from common import (
+    bench_stack,
+    connect,
+    cpu_seconds,
+    latency,
+    ms,
+    pct,
+    race,
+    report,
+    server_pids,
+)
+from profiling import Profiler
 
 from envelopes.context import context_for
 
@@ -153,8 +167,12 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=200)
     parser.add_argument("--ws", default=None, help="use a running gateway at this ws:// URL")
     parser.add_argument("--redis", default=None, help="its REDIS_URL (for the floors)")
+    parser.add_argument(
+        "--profile", default=None, help="py-spy the throughput phase into this folder"
+    )
     args = parser.parse_args()
     stack = None
+    cpu: dict[str, float] = {}
     if args.ws:
         url, redis_url = args.ws, args.redis or os.environ.get("REDIS_URL", "")
     else:
@@ -162,7 +180,19 @@ def main() -> None:
         url, redis_url = stack.ws_url, stack.redis_url
     try:
         ours = sequential(url, args.requests)
+        pids = server_pids(stack) if stack is not None else {}
+        spy = Profiler(args.profile, pids, redis_url) if args.profile and pids else None
+        if spy is not None:
+            spy.start()
+        before = {kind: cpu_seconds(p) for kind, p in pids.items()}
         throughput, lost = concurrent(url, args.clients, args.per_client)
+        if spy is not None:
+            print("profile:", spy.stop(), file=sys.stderr)
+        n = args.clients * args.per_client
+        cpu = {
+            f"{kind}_cpu_ms": round((cpu_seconds(p) - before[kind]) * 1000 / n, 3)
+            for kind, p in pids.items()
+        }
         floor_celery = celery_floor(redis_url, args.requests)
         floor_redis = redis_floor(redis_url, args.requests)
     finally:
@@ -174,6 +204,7 @@ def main() -> None:
             **latency("", ours),
             "throughput_per_s": round(throughput, 1),
             "lost": lost,
+            **({"cpu_ms_per_request": round(sum(cpu.values()), 3), **cpu} if cpu else {}),
             "celery_p50_ms": ms(c50),
             "redis_p50_ms": ms(r50),
             "ratio_vs_celery": round(p50 / c50, 2),

@@ -87,7 +87,14 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        # No ack emulation on the Redis transport: it writes every task into kombu's
+        # ``unacked`` hash and index as a worker takes it and removes it at the ack (two
+        # transactions and two new redis-py clients per task, a third of the worker's CPU
+        # in bench/profile.md), to put back a task whose worker died after the visibility
+        # timeout, long past its request's deadline: it would only expire. Nothing is
+        # lost that was not already: the sweeper answers a lost request ``timeout``; a
+        # clean stop still puts back what a worker took but did not start.
+        broker_transport_options={"ack_emulation": False},
     )
     lazy = _Lazy(settings, registry)
 

@@ -91,12 +91,26 @@ class _Watch:
     seq: int
     thread: int = field(compare=False)
     hard_at: float = field(compare=False)
-    exc: type[TaskTimeLimit] = field(compare=False)
+    what: str = field(compare=False)
+    limit: float = field(compare=False)
     on_hard: Callable[[TaskTimeLimit], None] = field(compare=False)
     label: str = field(compare=False)
     lock: threading.Lock = field(compare=False, default_factory=threading.Lock)
     done: bool = field(compare=False, default=False)
     fired: bool = field(compare=False, default=False)
+    _exc: type[TaskTimeLimit] | None = field(compare=False, default=None)
+
+    @property
+    def exc(self) -> type[TaskTimeLimit]:
+        # Built when a limit fires, not for every task: a class per task cost more than
+        # the rest of the watch (bench/profile.md).
+        if self._exc is None:
+            said = (
+                f"{self.what} ran past its {self.limit:.1f} s time limit on the worker "
+                "and was stopped"
+            )
+            self._exc = type("TaskTimeLimit", (TaskTimeLimit,), {"said": said})
+        return self._exc
 
 
 def _raise_in(thread: int, exc: type[BaseException] | None) -> int:
@@ -130,17 +144,24 @@ class Watchdog:
         ``grace`` later. ``what`` is named in the error, ``label`` (default ``what``) in
         the log. ``TaskTimeLimit`` may escape the block: the caller answers it."""
         limit = max(0.0, soft_at - time.time())
-        said = f"{what} ran past its {limit:.1f} s time limit on the worker and was stopped"
-        label = label or what
-        exc = type("TaskTimeLimit", (TaskTimeLimit,), {"said": said})
         with self._cond:
             self._seq += 1
             w = _Watch(
-                soft_at, self._seq, threading.get_ident(), soft_at + self.grace, exc, on_hard, label
+                soft_at,
+                self._seq,
+                threading.get_ident(),
+                soft_at + self.grace,
+                what,
+                limit,
+                on_hard,
+                label or what,
             )
             heapq.heappush(self._heap, w)
             self._start()
-            self._cond.notify()
+            # The thread sleeps until the earliest limit: wake it only if this one is it
+            # (a later limit, the usual case, is found when it wakes).
+            if self._heap[0] is w:
+                self._cond.notify()
         try:
             yield
         finally:

@@ -108,3 +108,27 @@ def test_a_task_stuck_in_one_blocking_call_is_answered_at_the_hard_limit(
     assert done.wait(6)
     assert len(_frames(redis_client, sid)) == 1  # its late exception answered nothing
     app.sockethub.close()
+
+
+def test_the_limits_thread_is_woken_only_when_the_earliest_limit_changes():
+    # Every task is watched: waking the limits thread for each one (it then finds nothing
+    # due and sleeps again) was a context switch per task for nothing.
+    from tasks.limits import Watchdog
+
+    class Counting(threading.Condition):
+        wakes = 0
+
+        def notify(self, n: int = 1) -> None:
+            Counting.wakes += 1
+            super().notify(n)
+
+    wd = Watchdog(grace=1)
+    wd._cond = Counting()
+    now = time.time()
+    with wd.watch(now + 60, "the outer task", lambda exc: None):
+        for i in range(20):  # later limits, as tasks taken one after another have
+            with wd.watch(now + 120 + i, "a task", lambda exc: None):
+                pass
+        with wd.watch(now + 30, "a task due sooner", lambda exc: None):
+            pass
+    assert Counting.wakes == 2
