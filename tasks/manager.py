@@ -244,6 +244,10 @@ class Manager(Runtime):
     def _start(self, spec: ConnectionSpec, takeover: bool) -> Supervisor:
         async def make() -> Supervisor:
             sup = Supervisor(self, spec, takeover)
+            # Known before its task can run: a connect that fails at once forgets it (from
+            # another thread), and must find it here, or a dead supervisor would stay.
+            with self._lock:  # held only for the dict: never across a wait
+                self.sups[spec.key] = sup
             sup.task = asyncio.get_running_loop().create_task(sup.run())
             return sup
 
@@ -266,7 +270,6 @@ class Manager(Runtime):
             pending.set_exception(exc)
             raise
         with self._lock:
-            self.sups[key] = sup
             self._starting.pop(key, None)
         pending.set_result(sup)
         log.info(

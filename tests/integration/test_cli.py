@@ -9,6 +9,7 @@ behind, even when it is itself killed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -123,11 +124,14 @@ def healthy(port: int) -> dict:
         return json.loads(resp.read())
 
 
-@pytest.fixture
-def all_in_one(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    """``sockethub`` in a process group of its own, as a terminal would start it."""
+@contextlib.contextmanager
+def running_all_in_one(
+    tmp_path: Path, platforms: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """``sockethub`` in a process group of its own, as a terminal would start it; every
+    process it started is swept away afterwards."""
     port = free_port()
-    env = clean_env(SOCKETHUB_PORT=str(port), SOCKETHUB_PLATFORMS="dummy,feeds")
+    env = clean_env(SOCKETHUB_PORT=str(port), SOCKETHUB_PLATFORMS=platforms)
     log_path = tmp_path / "sockethub.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -143,6 +147,12 @@ def all_in_one(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, P
     finally:
         sweep(env)
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def all_in_one(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    with running_all_in_one(tmp_path, "dummy,feeds") as running:
+        yield running
 
 
 # ---- the all-in-one command ---------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 import pytest
 import websocket
 
-from ..stack import ROOT, Stack, free_port, wait_port
+from ..stack import Stack, wait_port
 from ..wsclient import Client, activity
-from .test_cli import children_of, clean_env, cmdline, sweep
+from .test_cli import children_of, cmdline, running_all_in_one
 
 pytestmark = pytest.mark.integration
 
@@ -111,23 +110,8 @@ def test_a_request_sent_just_before_the_crash_runs_once_and_is_answered(stack):
 @pytest.fixture
 def sockethub(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     """``sockethub`` (all in one, its private Redis) in a process group of its own."""
-    port = free_port()
-    env = clean_env(SOCKETHUB_PORT=str(port), SOCKETHUB_PLATFORMS="dummy")
-    log_path = tmp_path / "sockethub.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc, port, log_path
-    finally:
-        sweep(env)
-        proc.wait(timeout=10)
+    with running_all_in_one(tmp_path, "dummy") as running:
+        yield running
 
 
 def redis_children(pid: int) -> set[int]:
