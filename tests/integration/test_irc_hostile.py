@@ -54,7 +54,14 @@ def hostile():
 def stack(tmp_path_factory):
     s = Stack(
         platforms=("irc",),
-        env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "20"},
+        env_overrides={
+            "SOCKETHUB_REQUEST_TIMEOUT": "20",
+            # This test reads the spam session only once the three connects are done: its
+            # backlog may pass the default send buffer meanwhile, and the gateway would close
+            # it with 4008 (a browser resumes; this reader does not). The worker side is what
+            # is measured here; the gateway's backlog close has tests of its own.
+            "SOCKETHUB_SEND_BUFFER_BYTES": str(16 << 20),
+        },
         logdir=str(tmp_path_factory.mktemp("logs")),
     ).start()
     yield s
