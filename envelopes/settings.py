@@ -448,11 +448,16 @@ class Settings:
 
 
 def _convert(raw: str, kind: str) -> Any:
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        value = float(raw)
-        if value < 0:
+    if kind in ("int", "float"):
+        try:
+            value: int | float = int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(
+                "must be a whole number" if kind == "int" else "must be a number"
+            ) from None
+        if value != value:
+            raise ValueError("must be a number")
+        if value < 0:  # a negative size, count or time has no meaning here
             raise ValueError("must not be negative")
         return value
     if kind == "bool":
