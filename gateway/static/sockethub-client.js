@@ -39,7 +39,27 @@
   // Event names of the client itself: activities of these types go to 'message' only.
   var RESERVED_EVENTS = { message: 1, connection: 1, welcome: 1, error: 1 };
   // Close codes after which reconnecting cannot help (docs/protocol.md, close codes).
-  var FINAL_CLOSE_CODES = { 1008: 'origin-not-allowed', 4001: 'session-resumed-elsewhere' };
+  var FINAL_CLOSE_CODES = { 4001: 'session-resumed-elsewhere' };
+  // 1008 is a policy close: final when the origin is refused, but the rate and per-address
+  // limits pass with time, so those reconnect after the longest backoff. The reason text
+  // (docs/protocol.md, close codes) says which it was.
+  var POLICY_CLOSES = [
+    [/^origin not allowed/, 'origin-not-allowed', true],
+    [/^rate limit/, 'rate-limited', false],
+    [/^too many sockets/, 'too-many-sockets', false],
+    [/^too many new sessions/, 'too-many-sessions', false],
+  ];
+
+  /** [code, final] for a close the gateway made on purpose, or null. */
+  function closeVerdict(code, reason) {
+    if (FINAL_CLOSE_CODES[code]) return [FINAL_CLOSE_CODES[code], true];
+    if (code !== 1008) return null;
+    var text = String(reason || '');
+    for (var i = 0; i < POLICY_CLOSES.length; i++) {
+      if (POLICY_CLOSES[i][0].test(text)) return [POLICY_CLOSES[i][1], POLICY_CLOSES[i][2]];
+    }
+    return ['policy-violation', true]; // a policy we do not know: do not hammer it
+  }
   var SOCKET_OPEN = 1;
 
   // The client's own codes after which sending the same request again may succeed
@@ -568,14 +588,17 @@
 
     _scheduleReconnect(ws, info) {
       if (this._closed) return;
-      var final = FINAL_CLOSE_CODES[info.code];
-      if (final) {
-        this._emit('error', new SockethubError(final, info.reason || final));
-        this._shutdown(info.code, info.reason, final);
+      var verdict = closeVerdict(info.code, info.reason);
+      if (verdict && verdict[1]) {
+        this._emit('error', new SockethubError(verdict[0], info.reason || verdict[0]));
+        this._shutdown(info.code, info.reason, verdict[0]);
         return;
       }
+      if (verdict) this._emit('error', new SockethubError(verdict[0], info.reason || verdict[0]));
       var r = this.options.reconnect;
-      var ceiling = Math.min(r.maxDelayMs, r.minDelayMs * Math.pow(2, Math.max(0, this._attempt - 1)));
+      // After a limit close, come back no sooner than the longest backoff allows.
+      var attempt = verdict ? Infinity : Math.max(0, this._attempt - 1);
+      var ceiling = Math.min(r.maxDelayMs, r.minDelayMs * Math.pow(2, attempt));
       // Jitter within the upper half, so a gateway restart is not met by a synchronised herd.
       var delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
       if (info.code === 1001) {
