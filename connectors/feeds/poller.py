@@ -1,0 +1,232 @@
+"""The poller of followed feeds: one per feeds worker process, all sharing one schedule.
+
+Where it runs, and why: in the feeds worker process, as one scheduler thread and a pool
+of ``SOCKETHUB_FOLLOW_POLLS`` poll threads, started when the worker starts
+(``Platform.background``). Not on an asyncio loop: the guarded HTTP client and the shared
+cache are blocking code, a poll holds no socket between polls, and nothing here must stay
+connected. Not as a Celery task per poll either: 10,000 feeds would be 10,000 broker
+messages an interval to do what a sorted set in Redis does with one script call. Any
+number of feeds workers share the schedule (``follows.Follows.claim``): each feed is
+polled by one of them at a time, and a worker that dies leaves its feeds to the others
+once their leases lapse. Events are written by the poll thread itself with one pipeline
+per new item (``broadcast``); a thread, unlike a loop, may wait for Redis.
+
+One poll (``poll``): the feed's followers, pruned of ended sessions (none left: the feed
+is dropped); the feed through the shared cache (``FetchConnector.get``: conditional GET,
+single flight, per-host limit); when the body's digest is the one parsed last (a ``304``,
+or the same bytes), nothing is parsed; otherwise the items are parsed, checked against
+the seen-set (``dedupe``), the new ones sent oldest first to every follower, and their
+identities remembered. A feed's first poll (followed by OPML import, nothing seen yet)
+only remembers. Then the next poll time (``schedule``) and the lease released.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from envelopes.context import context_for
+from envelopes.errors import SockethubError
+from envelopes.settings import Settings
+
+from ..net.cache import Cached
+from . import dedupe, schedule
+from .follows import Follows, history
+
+__all__ = ["Poller", "Fetch", "Parse"]
+
+log = logging.getLogger("sockethub.follow")
+
+Fetch = Callable[[str, float], Cached]  # URL, deadline (epoch) → the answer
+Parse = Callable[[Cached], dict[str, Any]]  # → a ``parse_feed`` collection
+Broadcast = Callable[[list[str], dict[str, Any]], list[int]]
+
+IDLE = 1.0  # seconds the scheduler sleeps at most when nothing is due
+BACKOFF = 2.0  # seconds after the schedule could not be read (Redis down)
+
+
+class Poller:
+    def __init__(
+        self,
+        follows: Follows,
+        settings: Settings,
+        fetch: Fetch,
+        parse: Parse,
+        broadcast: Broadcast,
+    ) -> None:
+        self.follows = follows
+        self.settings = settings
+        self.fetch = fetch
+        self.parse = parse
+        self.broadcast = broadcast
+        self.bounds = schedule.Bounds(settings.follow_min_interval, settings.follow_max_interval)
+        self.slots = max(1, settings.follow_polls)
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="sockethub-follow")
+        self._thread = threading.Thread(target=self._run, name="sockethub-follow", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the scheduler thread -------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self._tick()
+            except Exception as exc:  # Redis down or failing: the schedule waits there
+                log.warning("cannot read the follow schedule (%s); retrying", exc)
+                wait = BACKOFF
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _tick(self) -> float:
+        with self._lock:
+            free = self.slots - self._busy
+        now = time.time()
+        taken = self.follows.claim(now, free)
+        with self._lock:
+            self._busy += len(taken)
+        for fid in taken:
+            self._pool.submit(self._poll_one, fid)
+        if len(taken) == free and free:
+            return 0.0 if self._busy < self.slots else IDLE  # more may be due
+        due = self.follows.next_due()
+        return IDLE if due is None else min(IDLE, max(0.01, due - time.time()))
+
+    def _poll_one(self, fid: str) -> None:
+        try:
+            self.poll(fid)
+        except Exception:
+            log.exception("polling followed feed %s failed", fid)
+            try:
+                self.follows.finish(fid, time.time() + self.bounds.low, {}, {"errors": 1})
+            except Exception:
+                pass  # its lease lapses and it is due again
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self._wake.set()
+
+    # -- one poll -------------------------------------------------------------------------
+    def poll(self, fid: str) -> None:
+        state = self.follows.state(fid)
+        if "url" not in state:  # unfollowed by all since it was claimed
+            self.follows.release(fid)
+            return
+        followers = self.follows.live_followers(fid)
+        if not followers:
+            return  # the last follower's session ended: the feed went with it
+        url = state["url"]
+        now = time.time()
+        counts = {"polls": 1}
+        fields: dict[str, str | float | int] = {}
+        try:
+            cached = self.fetch(url, now + self.settings.fetch_timeout + 5)
+        except SockethubError as exc:
+            log.info("followed feed %s: %s", url, exc.message)
+            self._reschedule(fid, state, now, fields, {**counts, "errors": 1}, failed=True)
+            return
+        if cached.source == "revalidated":
+            counts["notmod"] = 1
+        if cached.digest == state.get("digest"):
+            self._reschedule(fid, state, now, fields, counts, cached=cached)
+            return
+        counts["parses"] = 1
+        try:
+            collection = self.parse(cached)
+        except SockethubError as exc:
+            log.info("followed feed %s: %s", url, exc.message)
+            self._reschedule(fid, state, now, fields, {**counts, "errors": 1}, failed=True)
+            return
+        found = self._deliver(fid, state, collection, followers)
+        hints = schedule.hints(cached.body)
+        times = history(state.get("history"))
+        times += [
+            i["object"]["datenum"] / 1000
+            for i in collection["items"][: schedule.HISTORY]
+            if "datenum" in i["object"]
+        ]
+        if found:
+            times.append(now)
+        fields.update(
+            digest=cached.digest,
+            history=json.dumps(sorted(set(times))[-schedule.HISTORY :]),
+            ttl=hints.ttl or "",
+            skiph=",".join(map(str, sorted(hints.skip_hours))),
+            skipd=",".join(map(str, sorted(hints.skip_days))),
+            hub=hints.hub or "",
+        )
+        state = {**state, **{k: str(v) for k, v in fields.items()}}
+        self._reschedule(fid, state, now, fields, counts, cached=cached)
+
+    def _deliver(
+        self,
+        fid: str,
+        state: dict[str, str],
+        collection: dict[str, Any],
+        followers: list[str],
+    ) -> int:
+        """Send the new items (none on a feed's first poll); the count sent."""
+        items = collection["items"]
+        actor = collection["actor"]
+        broken = [k for k in state.get("broken", "").split(",") if k]
+        seen = self.follows.seen(fid)
+        verdict = dedupe.new_items(items, actor, seen, broken)
+        if verdict.broken:
+            log.info("followed feed %s: its %s changes every fetch", state["url"], verdict.broken)
+            self.follows.distrust(fid, [*broken, *verdict.broken])
+        fresh = verdict.new if state.get("digest") else []  # first poll: all is old
+        fresh = fresh[: self.settings.feed_items]
+        context = context_for("feeds")
+        for item in reversed(fresh):  # oldest first, as they were published
+            sent = self.broadcast(followers, {"@context": context, **item})
+            gone = [sid for sid, seq in zip(followers, sent, strict=True) if seq < 0]
+            if gone:
+                self.follows.leave(gone)
+                followers = [s for s in followers if s not in gone]
+        self.follows.remember(fid, verdict.remember, len(items))
+        return len(fresh)
+
+    def _reschedule(
+        self,
+        fid: str,
+        state: dict[str, str],
+        now: float,
+        fields: dict[str, str | float | int],
+        counts: dict[str, int],
+        *,
+        failed: bool = False,
+        cached: Cached | None = None,
+    ) -> None:
+        previous = float(state["interval"]) if state.get("interval") else None
+        hints = schedule.Hints(
+            ttl=float(state["ttl"]) if state.get("ttl") else None,
+            skip_hours=frozenset(int(h) for h in state.get("skiph", "").split(",") if h),
+            skip_days=frozenset(int(d) for d in state.get("skipd", "").split(",") if d),
+        )
+        due, interval = schedule.next_poll(
+            now,
+            self.bounds,
+            previous=previous,
+            history=history(state.get("history")),
+            failed=failed,
+            feed_hints=hints,
+            cache_max_age=schedule.max_age(cached.cache_control) if cached else None,
+        )
+        fields["interval"] = round(interval, 3)
+        fields["polled"] = round(now, 3)
+        self.follows.finish(fid, due, fields, counts)
