@@ -64,7 +64,9 @@ class Poller:
         self.fetch = fetch
         self.parse = parse
         self.broadcast = broadcast
-        self.bounds = schedule.Bounds(settings.follow_min_interval, settings.follow_max_interval)
+        # A poll sooner than the shared cache's fresh window would be answered from it.
+        low = max(settings.follow_min_interval, settings.fetch_fresh)
+        self.bounds = schedule.Bounds(low, max(low, settings.follow_max_interval))
         self.slots = max(1, settings.follow_polls)
         self._busy = 0
         self._lock = threading.Lock()

@@ -126,7 +126,8 @@ def test_each_new_item_arrives_once_at_every_follower_with_one_poll_per_interval
     assert 3 <= polls <= 9, polls
     for c in (one, two):
         assert events_for(c, 0.5) == [secret], c.frames
-    # The item's text travelled sealed: nothing of it can be read in Redis.
+    # The item's text travelled sealed: following stored none of it (the shared cache's
+    # copy of the public feed is compressed, and no part of this rule).
     assert leaks(stack.redis(), {"title": secret}) == []
 
 
