@@ -338,6 +338,19 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Polls of followed feeds one feeds worker process runs at once (each through the "
         "shared cache and the per-host limit).",
     ),
+    "SOCKETHUB_PUBLIC_URL": (
+        "public_url",
+        "",
+        "The gateway's public base URL (`https://hub.example.org`), as WebSub hubs reach "
+        "it: followed feeds that name a hub are then subscribed there, with the callback "
+        "`<this>/websub/<feed>`. Empty: followed feeds are only polled.",
+    ),
+    "SOCKETHUB_WEBSUB_LEASE": (
+        "websub_lease",
+        "86400",
+        "Seconds of WebSub subscription asked of a hub; renewed at three quarters of "
+        "what the hub grants.",
+    ),
     "SOCKETHUB_DAV_ALLOW_HTTP": (
         "dav_allow_http",
         "false",
@@ -446,6 +459,8 @@ class Settings:
     follow_max_feeds: int = 100000
     follow_seen: int = 1000
     follow_polls: int = 16
+    public_url: str = ""
+    websub_lease: float = 86400.0
     dav_allow_http: bool = False
     dav_max_bytes: int = 10485760
     dav_timeout: float = 15.0

@@ -25,16 +25,19 @@ from marshmallow import ValidationError
 
 from envelopes.errors import NotAFeed, NotFound, SockethubError, UpstreamUnavailable
 from envelopes.platforms.feeds import _check_url
+from envelopes.sealing import server_key
 
 from ..base import Job
 from ..net.cache import Cached
-from ..net.fetching import FetchConnector
-from . import dedupe
+from ..net.fetching import CONNECT_TIMEOUT, READ_TIMEOUT, FetchConnector
+from ..net.http import fetch
+from . import dedupe, schedule
 from .discover import feed_links
 from .follows import Follows, feed_id
 from .opml import read_opml, write_opml
 from .parse import select_items
 from .poller import Poller
+from .websub import Subscriber
 
 __all__ = ["FollowVerbs"]
 
@@ -70,8 +73,22 @@ class FollowVerbs(FetchConnector):
     def start(self) -> None:
         if not self.settings.redis_url or self._poller is not None:
             return
+        subscriber = None
+        if self.settings.public_url:
+            subscriber = Subscriber(
+                self.follows,
+                server_key(self.settings.secret),
+                self.settings.public_url,
+                self.settings.websub_lease,
+                self._hub_post,
+            )
         self._poller = Poller(
-            self.follows, self.settings, self._poll_fetch, self._parsed, self.broadcast
+            self.follows,
+            self.settings,
+            self._poll_fetch,
+            self._parsed,
+            self.broadcast,
+            subscriber,
         )
         self._poller.start()
         log.info("polling followed feeds (%d at a time)", self._poller.slots)
@@ -84,6 +101,23 @@ class FollowVerbs(FetchConnector):
     def _poll_fetch(self, url: str, deadline: float) -> Cached:
         return self.get(url, Job(verb="poll", activity={}, deadline=deadline))
 
+    def _hub_post(self, hub: str, form: bytes) -> None:
+        """A WebSub subscription request (§5.1), through the guarded client."""
+        fetch(
+            hub,
+            method="POST",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            allow_private=self.settings.allow_private_addresses,
+            max_bytes=65536,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            total_timeout=self.options.timeout,
+            ssl_context=self.ssl_context,
+            resolver=self.resolver,
+            dial=self.dial,
+        )
+
     def _parsed(self, cached: Cached) -> dict[str, Any]:
         return self.memo.get("feed", cached, self._parse)
 
@@ -91,13 +125,20 @@ class FollowVerbs(FetchConnector):
     def follow(self, job: Job) -> dict[str, Any]:
         activity = job.activity
         url, cached, collection = self._feed_of(str(activity["actor"]["id"]), job)
-        created = self.follows.follow(
-            job.session, url, due=time.time() + self.settings.follow_min_interval
-        )
-        if created == 1:  # the first follower: what the feed holds now is not news
+        found = schedule.hints(cached.body)
+        # A feed with a WebSub hub gets its first poll (which subscribes) at once.
+        soon = bool(found.hub and self.settings.public_url)
+        now = time.time()
+        due = now if soon else now + self.settings.follow_min_interval
+        if self.follows.follow(job.session, url, due=due) == 1:
+            # The first follower: what the feed holds now is not news.
             verdict = dedupe.new_items(collection["items"], collection["actor"], set())
             self.follows.seed(
-                feed_id(url), cached.digest, verdict.remember, len(collection["items"])
+                feed_id(url),
+                cached.digest,
+                verdict.remember,
+                len(collection["items"]),
+                schedule.hint_fields(found),
             )
         params = activity.get("object") or {}
         since = params.get("since")

@@ -90,7 +90,15 @@ if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 local sets = tonumber(ARGV[4])
 for i = 5, 4 + 2 * sets, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 for i = 5 + 2 * sets, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+-- What the gateway recorded while we polled: a WebSub push waiting (poll again now), a
+-- subscription verified (renew it in time).
+local due = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+if redis.call('HEXISTS', KEYS[3], 'ws_push') == 1 then due = now end
+local renew = tonumber(redis.call('HGET', KEYS[3], 'ws_renew') or '')
+if renew and renew > now and renew < due then due = renew end
+redis.call('ZADD', KEYS[1], 'XX', due, ARGV[1])
 return 1
 """
 
@@ -183,7 +191,18 @@ class Follows:
         return float(first[0][1]) if first else None
 
     def state(self, fid: str) -> dict[str, str]:
-        return {_text(k): _text(v) for k, v in self.redis.hgetall(keys.follow_feed(fid)).items()}
+        """The feed's record as text; a pushed body (sealed bytes) is ``take_push``'s."""
+        raw = self.redis.hgetall(keys.follow_feed(fid))
+        return {_text(k): _text(v) for k, v in raw.items() if k != b"ws_push"}
+
+    def take_push(self, fid: str) -> tuple[bytes, str] | None:
+        """The body a WebSub hub pushed last (sealed) and its type, taken off the record."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(keys.follow_feed(fid), "ws_push")
+        pipe.hget(keys.follow_feed(fid), "ws_type")
+        pipe.hdel(keys.follow_feed(fid), "ws_push")
+        sealed, kind, _ = pipe.execute()
+        return None if not sealed else (sealed, _text(kind or b""))
 
     def live_followers(self, fid: str) -> list[str]:
         """The followers whose session still exists; the others leave (with their list)."""
@@ -205,10 +224,17 @@ class Follows:
                 self._leave_feed(sid, _text(raw))
             self.redis.delete(keys.follow_session(sid))
 
-    def seed(self, fid: str, digest: str, identities: list[str], present: int) -> None:
-        """A new feed's current items, seen; its body's digest, parsed."""
+    def seed(
+        self,
+        fid: str,
+        digest: str,
+        identities: list[str],
+        present: int,
+        fields: Mapping[str, str],
+    ) -> None:
+        """A new feed's current items, seen; its body's digest, parsed; its hints."""
         self.remember(fid, identities, present)
-        self.redis.hset(keys.follow_feed(fid), "digest", digest)
+        self.redis.hset(keys.follow_feed(fid), mapping={**fields, "digest": digest})
 
     def distrust(self, fid: str, kinds: list[str]) -> None:
         """The identity kinds (``dedupe.KINDS``) this feed changes on every fetch."""

@@ -37,6 +37,7 @@ from envelopes.settings import Settings
 from ..net.cache import Cached
 from . import dedupe, schedule
 from .follows import Follows, history
+from .websub import Subscriber
 
 __all__ = ["Poller", "Fetch", "Parse"]
 
@@ -58,8 +59,10 @@ class Poller:
         fetch: Fetch,
         parse: Parse,
         broadcast: Broadcast,
+        subscriber: Subscriber | None = None,
     ) -> None:
         self.follows = follows
+        self.subscriber = subscriber
         self.settings = settings
         self.fetch = fetch
         self.parse = parse
@@ -137,7 +140,8 @@ class Poller:
         counts = {"polls": 1}
         fields: dict[str, str | float | int] = {}
         try:
-            cached = self.fetch(url, now + self.settings.fetch_timeout + 5)
+            pushed = self.subscriber.pushed(fid, url) if self.subscriber else None
+            cached = pushed or self.fetch(url, now + self.settings.fetch_timeout + 5)
         except SockethubError as exc:
             log.info("followed feed %s: %s", url, exc.message)
             self._reschedule(fid, state, now, fields, {**counts, "errors": 1}, failed=True)
@@ -167,10 +171,7 @@ class Poller:
         fields.update(
             digest=cached.digest,
             history=json.dumps(sorted(set(times))[-schedule.HISTORY :]),
-            ttl=hints.ttl or "",
-            skiph=",".join(map(str, sorted(hints.skip_hours))),
-            skipd=",".join(map(str, sorted(hints.skip_days))),
-            hub=hints.hub or "",
+            **schedule.hint_fields(hints),
         )
         state = {**state, **{k: str(v) for k, v in fields.items()}}
         self._reschedule(fid, state, now, fields, counts, cached=cached)
@@ -229,6 +230,10 @@ class Poller:
             feed_hints=hints,
             cache_max_age=schedule.max_age(cached.cache_control) if cached else None,
         )
+        if self.subscriber is not None:
+            self.subscriber.maybe_subscribe(fid, state, fields, now)
+            now_state = {**state, **{k: str(v) for k, v in fields.items()}}
+            due = self.subscriber.due(now_state, due, now, self.bounds.high)
         fields["interval"] = round(interval, 3)
         fields["polled"] = round(now, 3)
         self.follows.finish(fid, due, fields, counts)

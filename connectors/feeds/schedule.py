@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Bounds", "Hints", "hints", "max_age", "next_poll", "HISTORY"]
+__all__ = ["Bounds", "Hints", "hints", "hint_fields", "max_age", "next_poll", "HISTORY"]
 
 HISTORY = 10  # update times kept per feed
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -80,6 +80,17 @@ def hints(body: bytes) -> Hints:
         hub=hub,
         self_url=self_url,
     )
+
+
+def hint_fields(found: Hints) -> dict[str, str]:
+    """``found`` as a feed's record keeps it (``Follows``)."""
+    return {
+        "ttl": f"{found.ttl:g}" if found.ttl else "",
+        "skiph": ",".join(map(str, sorted(found.skip_hours))),
+        "skipd": ",".join(map(str, sorted(found.skip_days))),
+        "hub": found.hub or "",
+        "self": found.self_url or "",
+    }
 
 
 def max_age(cache_control: str | None) -> float | None:

@@ -12,7 +12,7 @@ Routes::
     /page/<name>   an HTML page naming /feed/<name> in <link rel="alternate">
 
 A feed may change its GUIDs on every request (``changing_guids``), like a broken CMS,
-carry a ``<ttl>``, ``<skipHours>`` and a ``Cache-Control`` header.
+carry a ``<ttl>``, ``<skipHours>``, a ``Cache-Control`` header and a WebSub hub.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Feed:
     ttl: int | None = None  # minutes (RSS 2.0 <ttl>)
     skip_hours: tuple[int, ...] = ()
     cache_control: str | None = None
+    hub: str | None = None  # a WebSub hub named with rel="hub" (and rel="self")
     served: int = 0  # bodies built: with changing GUIDs, each has other GUIDs
     changed_at: float = 0.0  # epoch of the last ``add``
 
@@ -134,6 +135,11 @@ class FeedServer:
         feed = self.feeds[name]
         feed.served += 1
         extra = f"<ttl>{feed.ttl}</ttl>" if feed.ttl is not None else ""
+        if feed.hub:
+            extra += (
+                f'<atom:link rel="hub" href="{escape(feed.hub)}"/>'
+                f'<atom:link rel="self" href="{self.url(name)}"/>'
+            )
         if feed.skip_hours:
             hours = "".join(f"<hour>{h}</hour>" for h in feed.skip_hours)
             extra += f"<skipHours>{hours}</skipHours>"
@@ -147,7 +153,8 @@ class FeedServer:
                 f"<pubDate>{email.utils.formatdate(when, usegmt=True)}</pubDate></item>"
             )
         return (
-            '<?xml version="1.0"?><rss version="2.0"><channel>'
+            '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
+            "<channel>"
             f"<title>Feed {escape(name)}</title><link>http://example.org/{escape(name)}</link>"
             f"<description>changing</description>{extra}{''.join(items)}</channel></rss>"
         ).encode()
