@@ -67,6 +67,14 @@ end
 return 1
 """
 
+# KEYS: feed, followers, seen, lease, due. ARGV: fid.
+_DROP = """
+if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[1])
+return 1
+"""
+
 # KEYS: due. ARGV: now, lease ms, owner, how many, lease key prefix. → the feed ids taken
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[4])
@@ -120,6 +128,7 @@ class Follows:
         self._unfollow = redis.register_script(_UNFOLLOW)
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
+        self._drop = redis.register_script(_DROP)
 
     @property
     def lease_ms(self) -> int:
@@ -235,6 +244,22 @@ class Follows:
         """A new feed's current items, seen; its body's digest, parsed; its hints."""
         self.remember(fid, identities, present)
         self.redis.hset(keys.follow_feed(fid), mapping={**fields, "digest": digest})
+
+    def drop(self, fid: str) -> bool:
+        """A feed nobody follows: its record, seen-set, schedule entry and lease go (unless
+        someone followed it meanwhile)."""
+        return bool(
+            self._drop(
+                keys=[
+                    keys.follow_feed(fid),
+                    keys.follow_followers(fid),
+                    keys.follow_seen(fid),
+                    keys.lease("feeds", fid),
+                    keys.follow_due(),
+                ],
+                args=[fid],
+            )
+        )
 
     def distrust(self, fid: str, kinds: list[str]) -> None:
         """The identity kinds (``dedupe.KINDS``) this feed changes on every fetch."""

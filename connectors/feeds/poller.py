@@ -47,7 +47,9 @@ Fetch = Callable[[str, float], Cached]  # URL, deadline (epoch) → the answer
 Parse = Callable[[Cached], dict[str, Any]]  # → a ``parse_feed`` collection
 Broadcast = Callable[[list[str], dict[str, Any]], list[int]]
 
-IDLE = 1.0  # seconds the scheduler sleeps at most when nothing is due
+# Seconds the scheduler sleeps at most when nothing is due: a WebSub push makes its feed
+# due now, and waits at most this long for its poll (four cheap reads a second, idle).
+IDLE = 0.25
 BACKOFF = 2.0  # seconds after the schedule could not be read (Redis down)
 
 
@@ -133,8 +135,10 @@ class Poller:
             self.follows.release(fid)
             return
         followers = self.follows.live_followers(fid)
-        if not followers:
-            return  # the last follower's session ended: the feed went with it
+        if not followers:  # the last follower's session ended: the feed goes with it
+            if not self.follows.drop(fid):  # followed again meanwhile: poll it soon
+                self.follows.release(fid)
+            return
         url = state["url"]
         now = time.time()
         counts = {"polls": 1}

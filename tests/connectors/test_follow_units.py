@@ -165,3 +165,24 @@ def test_opml_round_trip_and_refusals() -> None:
     ):
         with pytest.raises(InvalidEnvelope):
             read_opml(bad)
+
+
+def test_when_to_subscribe_and_renew() -> None:
+    from connectors.feeds.websub import RETRY, Subscriber, subscribe_due
+
+    hub, url = "https://hub.e.org/", "https://gw.e.org"
+    assert not subscribe_due({}, None, url, NOW)  # no hub
+    assert not subscribe_due({}, hub, "", NOW)  # no public URL
+    assert subscribe_due({}, hub, url, NOW)
+    pending = {"ws_hub": hub, "ws_state": "pending", "ws_asked": str(NOW)}
+    assert not subscribe_due(pending, hub, url, NOW + 10)
+    assert subscribe_due(pending, hub, url, NOW + RETRY)
+    assert subscribe_due({**pending, "ws_hub": "https://other/"}, hub, url, NOW + 10)
+    active = {"ws_hub": hub, "ws_state": "active", "ws_until": str(NOW + 100)}
+    active["ws_renew"] = str(NOW + 75)
+    assert not subscribe_due(active, hub, url, NOW + 74)
+    assert subscribe_due(active, hub, url, NOW + 75)
+    sub = Subscriber(None, b"k" * 32, url, 100, lambda h, f: None)  # type: ignore[arg-type]
+    # While pushes come: polled at the longest interval, but renewed in time.
+    assert sub.due(active, NOW + 60, NOW, 3600) == NOW + 75
+    assert sub.due(pending, NOW + 60, NOW, 3600) == NOW + 60

@@ -129,3 +129,19 @@ def test_a_poll_delivers_new_items_once_and_prunes_ended_sessions(redis_client: 
     state = f.state(fid)
     assert state["polls"] == "4" and state["parses"] == "2"
     assert 60 <= float(state["interval"]) <= 600
+
+
+def test_a_feed_whose_followers_all_ended_is_dropped_at_its_poll(redis_client: Any) -> None:
+    f = Follows(redis_client, SETTINGS, "me")
+    f.follow("gone", URL, due=0)
+    fetched: list[str] = []
+    poller = Poller(
+        f, SETTINGS, lambda u, d: fetched.append(u) or cached(rss()), parse_feed, lambda s, a: []
+    )
+    assert f.claim(time.time(), 1) == [feed_id(URL)]
+    poller.poll(feed_id(URL))
+    assert fetched == []  # nobody to poll it for
+    assert redis_client.zcard(keys.follow_due()) == 0
+    assert not redis_client.exists(keys.follow_feed(feed_id(URL)))
+    assert not redis_client.exists(keys.lease("feeds", feed_id(URL)))
+    assert f.urls("gone") == []

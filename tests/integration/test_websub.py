@@ -108,7 +108,7 @@ def test_subscribed_verified_and_a_push_delivered_within_a_second(
     assert hub.publish(topic, body_of(server, "w")) == 202
     wait_title(client, "Two of w", timeout=10)
     took = time.time() - pushed_at
-    assert took < 2.0, took  # a second on a quiet machine; polls are 30 s apart here
+    assert took < 1.0, took  # 0.2 s measured on a loaded machine; polls are 30 s apart
     assert server.hits["w"] == asked  # the pushed body was used: upstream was not asked
     assert events_for(client, 0.5) == ["Two of w"]
 
@@ -160,3 +160,18 @@ def test_unverified_intent_is_refused(stack: Stack, server: FeedServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as got:
         urllib.request.urlopen(f"{stack.url}/websub/{fid}?{query}", timeout=5)
     assert got.value.code == 404
+
+
+def test_a_hub_that_refuses_leaves_the_feed_polled(
+    stack: Stack, server: FeedServer, client: Client
+) -> None:
+    server.feed("x", hub=server.url("nowhere"))  # the hub answers 404
+    server.add("x", "x1", "One of x")
+    topic = server.url("x")
+    completed(client, follow(topic))
+    deadline = time.time() + 15
+    while record(stack, topic).get("ws_state") != "failed":
+        assert time.time() < deadline, record(stack, topic)
+        time.sleep(0.1)
+    server.add("x", "x2", "Two of x")
+    wait_title(client, "Two of x", timeout=75)  # by the next poll, 30 to 60 s on
