@@ -84,10 +84,15 @@ class Poller:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """No more claims; polls under way get ``timeout`` seconds to end and hand their
+        feeds back (one cut short leaves a lease that lapses: its feed is polled later)."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # -- the scheduler thread -------------------------------------------------------------
     def _run(self) -> None:

@@ -10,6 +10,7 @@ window is off, so every poll is an upstream request the server counts.
 from __future__ import annotations
 
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -213,6 +214,27 @@ def test_opml_import_then_export(server: FeedServer, clients: Any) -> None:
     server.add("o2", "o2-2", "Two of o2")
     wait_title(c, "Two of o2")
     assert "One of o2" not in events_for(c, 0.5)
+
+
+def test_two_workers_still_poll_each_feed_once_per_interval(
+    stack: Stack, server: FeedServer, clients: Any
+) -> None:
+    stack.start_worker("feeds", name="worker-feeds-2")
+    try:
+        server.feed("t")
+        server.add("t", "t1", "One of t")
+        c = clients.new()
+        completed(c, follow(server.url("t")))
+        time.sleep(2)
+        before = server.hits["t"]
+        time.sleep(6)
+        polls = server.hits["t"] - before
+        assert 3 <= polls <= 9, polls  # one a second, whichever worker polls it
+        server.add("t", "t2", "Two of t")
+        wait_title(c, "Two of t")
+        assert events_for(c, 2) == ["Two of t"]
+    finally:
+        stack.kill("worker-feeds-2", signal.SIGTERM)
 
 
 def test_follows_survive_a_worker_restart(stack: Stack, server: FeedServer, clients: Any) -> None:
