@@ -39,7 +39,7 @@ from . import dedupe, schedule
 from .follows import Follows, history
 from .websub import Subscriber
 
-__all__ = ["Poller", "Fetch", "Parse"]
+__all__ = ["Poller", "Fetch", "Parse", "FAIL_NOTICE", "failure_event"]
 
 log = logging.getLogger("sockethub.follow")
 
@@ -51,6 +51,25 @@ Broadcast = Callable[[list[str], dict[str, Any]], list[int]]
 # due now, and waits at most this long for its poll (four cheap reads a second, idle).
 IDLE = 0.25
 BACKOFF = 2.0  # seconds after the schedule could not be read (Redis down)
+FAIL_NOTICE = 3  # polls failed in a row before the followers are told
+
+
+def failure_event(url: str, exc: SockethubError, failing: int) -> dict[str, Any]:
+    """What followers see of a feed that keeps failing (it is still polled)."""
+    said = f"{exc.message} ({failing} polls in a row failed; it is still polled)"
+    return {
+        "@context": context_for("feeds"),
+        "type": "error",
+        "actor": {"type": "feed", "id": url},
+        "object": {
+            "type": "error",
+            "code": exc.code,
+            "condition": "feed-failing",
+            "retryable": exc.retryable,
+            "content": said,
+        },
+        "error": said,
+    }
 
 
 class Poller:
@@ -152,9 +171,9 @@ class Poller:
             pushed = self.subscriber.pushed(fid, url) if self.subscriber else None
             cached = pushed or self.fetch(url, now + self.settings.fetch_timeout + 5)
         except SockethubError as exc:
-            log.info("followed feed %s: %s", url, exc.message)
-            self._reschedule(fid, state, now, fields, {**counts, "errors": 1}, failed=True)
+            self._failed(fid, state, now, counts, followers, exc)
             return
+        fields["failing"] = 0
         if cached.source == "revalidated":
             counts["notmod"] = 1
         if cached.digest == state.get("digest"):
@@ -164,8 +183,7 @@ class Poller:
         try:
             collection = self.parse(cached)
         except SockethubError as exc:
-            log.info("followed feed %s: %s", url, exc.message)
-            self._reschedule(fid, state, now, fields, {**counts, "errors": 1}, failed=True)
+            self._failed(fid, state, now, counts, followers, exc)
             return
         found = self._deliver(fid, state, collection, followers)
         hints = schedule.hints(cached.body)
@@ -212,6 +230,25 @@ class Poller:
                 followers = [s for s in followers if s not in gone]
         self.follows.remember(fid, verdict.remember, len(items))
         return len(fresh)
+
+    def _failed(
+        self,
+        fid: str,
+        state: dict[str, str],
+        now: float,
+        counts: dict[str, int],
+        followers: list[str],
+        exc: SockethubError,
+    ) -> None:
+        """A poll that failed: polled again later (the interval doubles); its followers
+        hear of it once, at the ``FAIL_NOTICE``-th failure in a row."""
+        url = state["url"]
+        log.info("followed feed %s: %s", url, exc.message)
+        failing = int(state.get("failing") or 0) + 1
+        if failing == FAIL_NOTICE:
+            self.broadcast(followers, failure_event(url, exc, failing))
+        fields: dict[str, str | float | int] = {"failing": failing}
+        self._reschedule(fid, state, now, fields, {**counts, "errors": 1}, failed=True)
 
     def _reschedule(
         self,

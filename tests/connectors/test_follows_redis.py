@@ -145,3 +145,25 @@ def test_a_feed_whose_followers_all_ended_is_dropped_at_its_poll(redis_client: A
     assert not redis_client.exists(keys.follow_feed(feed_id(URL)))
     assert not redis_client.exists(keys.lease("feeds", feed_id(URL)))
     assert f.urls("gone") == []
+
+
+def test_followers_hear_once_of_a_feed_that_keeps_failing(redis_client: Any) -> None:
+    from envelopes.errors import NotFound
+
+    f = Follows(redis_client, SETTINGS, "me")
+    session(redis_client, "alive")
+    f.follow("alive", URL, due=0)
+    sent: list[dict[str, Any]] = []
+
+    def fetch(url: str, deadline: float) -> Cached:
+        raise NotFound(f"{url} answered 404 Not Found")
+
+    poller = Poller(f, SETTINGS, fetch, parse_feed, lambda s, a: sent.append(a) or [1])
+    intervals = []
+    for _ in range(5):
+        f.claim(time.time() + 10_000_000, 1)
+        poller.poll(feed_id(URL))
+        intervals.append(float(f.state(feed_id(URL))["interval"]))
+    assert [e["object"]["condition"] for e in sent] == ["feed-failing"]
+    assert sent[0]["object"]["code"] == "not-found" and URL in sent[0]["error"]
+    assert intervals == sorted(intervals) and intervals[-1] == 600  # backing off, bounded
