@@ -37,6 +37,7 @@ from envelopes.settings import Settings
 from ..net.cache import Cached
 from . import dedupe, schedule
 from .follows import Follows, history
+from .schedule import HISTORY
 from .websub import Subscriber
 
 __all__ = ["Poller", "Fetch", "Parse", "FAIL_NOTICE", "failure_event"]
@@ -190,16 +191,14 @@ class Poller:
         times = history(state.get("history"))
         times += [
             i["object"]["datenum"] / 1000
-            for i in collection["items"][: schedule.HISTORY]
+            for i in collection["items"][:HISTORY]
             if "datenum" in i["object"]
         ]
         if found:
             times.append(now)
-        fields.update(
-            digest=cached.digest,
-            history=json.dumps(sorted(set(times))[-schedule.HISTORY :]),
-            **schedule.hint_fields(hints),
-        )
+        fields.update(digest=cached.digest, history=json.dumps(sorted(set(times))[-HISTORY:]))
+        if cached.source != "pushed":  # a push may hold only the new entries, no hub link
+            fields.update(schedule.hint_fields(hints))
         state = {**state, **{k: str(v) for k, v in fields.items()}}
         self._reschedule(fid, state, now, fields, counts, cached=cached)
 
