@@ -167,3 +167,27 @@ def test_followers_hear_once_of_a_feed_that_keeps_failing(redis_client: Any) -> 
     assert [e["object"]["condition"] for e in sent] == ["feed-failing"]
     assert sent[0]["object"]["code"] == "not-found" and URL in sent[0]["error"]
     assert intervals == sorted(intervals) and intervals[-1] == 600  # backing off, bounded
+
+
+def test_the_shared_cache_keeps_cache_control_for_the_schedule(redis_client: Any) -> None:
+    from connectors.feeds.schedule import max_age
+    from connectors.net.cache import CacheConfig, HttpCache
+    from connectors.net.http import fetch
+    from tests.servers.feedserver import FeedServer
+
+    server = FeedServer()
+    try:
+        server.feed("cc", cache_control="public, max-age=900")
+        server.add("cc", "g", "t")
+        url = server.url("cc")
+        cache = HttpCache(redis_client, CacheConfig(fresh=0))
+
+        def go(headers: Any, timeout: float) -> Any:
+            return fetch(url, allow_private=True, headers=headers, total_timeout=timeout)
+
+        first = cache.get(url, go, deadline=time.time() + 10, private=True)
+        second = cache.get(url, go, deadline=time.time() + 10, private=True)
+        assert (first.source, second.source) == ("fetched", "revalidated")
+        assert max_age(first.cache_control) == max_age(second.cache_control) == 900
+    finally:
+        server.stop()
