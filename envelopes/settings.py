@@ -303,6 +303,54 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Characters kept of each feed item's title, summary and content; longer ones are "
         "cut, end with `…` and the item says `truncated: true`.",
     ),
+    "SOCKETHUB_FOLLOW_MIN_INTERVAL": (
+        "follow_min_interval",
+        "300",
+        "Fewest seconds between two polls of a followed feed, whatever its history says "
+        "(its `ttl`, `Cache-Control: max-age` and `skipHours` may make it longer).",
+    ),
+    "SOCKETHUB_FOLLOW_MAX_INTERVAL": (
+        "follow_max_interval",
+        "21600",
+        "Most seconds between two polls of a followed feed (a feed's `ttl` or `max-age` "
+        "asking for longer is cut to this).",
+    ),
+    "SOCKETHUB_FOLLOW_MAX_PER_SESSION": (
+        "follow_max_per_session",
+        "500",
+        "Feeds one session may follow; one more is a `too-large` reply (unfollow some).",
+    ),
+    "SOCKETHUB_FOLLOW_MAX_FEEDS": (
+        "follow_max_feeds",
+        "100000",
+        "Distinct feeds followed across the deployment; a follow of one more is a "
+        "`too-large` reply.",
+    ),
+    "SOCKETHUB_FOLLOW_SEEN": (
+        "follow_seen",
+        "1000",
+        "Item identities remembered per followed feed (at least three times the items the "
+        "feed holds are kept): an item that falls out and comes back is sent again.",
+    ),
+    "SOCKETHUB_FOLLOW_POLLS": (
+        "follow_polls",
+        "16",
+        "Polls of followed feeds one feeds worker process runs at once (each through the "
+        "shared cache and the per-host limit).",
+    ),
+    "SOCKETHUB_PUBLIC_URL": (
+        "public_url",
+        "",
+        "The gateway's public base URL (`https://hub.example.org`), as WebSub hubs reach "
+        "it: followed feeds that name a hub are then subscribed there, with the callback "
+        "`<this>/websub/<feed>`. Empty: followed feeds are only polled.",
+    ),
+    "SOCKETHUB_WEBSUB_LEASE": (
+        "websub_lease",
+        "86400",
+        "Seconds of WebSub subscription asked of a hub; renewed at three quarters of "
+        "what the hub grants.",
+    ),
     "SOCKETHUB_DAV_ALLOW_HTTP": (
         "dav_allow_http",
         "false",
@@ -405,6 +453,14 @@ class Settings:
     feed_items: int = 50
     feed_max_items: int = 100
     feed_item_max_chars: int = 8192
+    follow_min_interval: float = 300.0
+    follow_max_interval: float = 21600.0
+    follow_max_per_session: int = 500
+    follow_max_feeds: int = 100000
+    follow_seen: int = 1000
+    follow_polls: int = 16
+    public_url: str = ""
+    websub_lease: float = 86400.0
     dav_allow_http: bool = False
     dav_max_bytes: int = 10485760
     dav_timeout: float = 15.0

@@ -17,6 +17,7 @@ from .enqueue import CeleryEnqueuer, Enqueuer
 from .frames import HARD_FRAME_FACTOR
 from .hub import Hub
 from .upgrade import websocket_route
+from .websub import register as register_websub
 
 __all__ = ["create_app", "origin_allowed"]
 
@@ -86,6 +87,8 @@ def create_app(
             "ping_interval": 25,
         },
     )
+
+    register_websub(app, hub.redis, settings)  # followed feeds' WebSub callback
 
     @app.get("/healthz")
     def healthz() -> Any:
