@@ -72,6 +72,8 @@ class Stack:
             # sets them (tests/integration/test_rate_limits.py).
             SOCKETHUB_MAX_SOCKETS_PER_ADDRESS="0",
             SOCKETHUB_NEW_SESSIONS_PER_MINUTE="0",
+            # No balancer in front unless a test puts one (tests/integration/test_haproxy.py).
+            SOCKETHUB_DRAIN_SECONDS="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.env_overrides)
