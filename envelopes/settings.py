@@ -24,8 +24,9 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "REDIS_URL": (
         "redis_url",
         "",
-        "Redis for broker, sessions and events. Empty: `sockethub` starts a private Redis; "
-        "`sockethub web`/`worker` refuse to start.",
+        "Redis for broker, sessions and events: `redis://host:6379/0`, or Sentinels, "
+        "`redis+sentinel://host1:26379,host2:26379/mymaster/0` (docs/deployment.md). Empty: "
+        "`sockethub` starts a private Redis; `sockethub web`/`worker` refuse to start.",
     ),
     "SOCKETHUB_SECRET": (
         "secret",

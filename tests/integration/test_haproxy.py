@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 import websocket
 
+from tests.loadclient import EchoSession
 from tests.servers.haproxy import HAProxy, running
 from tests.stack import Stack
-from tests.wsclient import Client, activity
+from tests.wsclient import Client
 
 pytestmark = pytest.mark.integration
 
 DRAIN = 3.0  # seconds; HAProxy's checks here: every 0.3 s, down after 2 failures
 INSECURE = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
 MSG = {"type": "message", "content": "hi"}
-_rids = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -81,78 +81,6 @@ def test_metrics_are_not_reachable_through_haproxy(fleet):
     assert status == 200 and json.loads(body)["status"] == "ok"
 
 
-class Browser:
-    """A session through HAProxy that sends an echo every ``pace`` seconds, resumes through
-    HAProxy when its socket is closed, and then sends again what is still unanswered
-    (as sockethub-client.js does: a copy that did arrive is refused as a duplicate)."""
-
-    def __init__(self, url: str, pace: float = 0.25):
-        self.url, self.pace = url, pace
-        self.client = Client(url, sslopt=INSECURE)
-        self.sid = self.client.welcome["session"]
-        self.token = self.client.welcome["token"]
-        self.last_seq = 0
-        self.events: list[str] = []
-        self.replies: dict[str, list[str]] = {}  # rid -> statuses (duplicates left out)
-        self.unanswered: list[str] = []
-        self.closes: list[tuple[float, int]] = []  # (when, code)
-        self.resumed: list[bool] = []
-        self.sending = True
-        self.error: BaseException | None = None
-
-    def _send(self, rid: str) -> None:
-        act = activity("dummy", "echo", object=MSG)
-        self.client.ws.send(json.dumps({"kind": "request", "id": rid, "activity": act}))
-
-    def _frame(self, frame: dict[str, Any]) -> None:
-        if "seq" in frame:
-            if frame["seq"] <= self.last_seq:
-                return  # never expected: a resume sends each seq once
-            self.last_seq = frame["seq"]
-        if frame.get("kind") == "event":
-            self.events.append(frame["activity"]["object"]["content"])
-        elif frame.get("kind") == "reply":
-            if frame.get("error", {}).get("code") == "duplicate-request":
-                return
-            self.replies.setdefault(frame["id"], []).append(frame["status"])
-            if frame["id"] in self.unanswered:
-                self.unanswered.remove(frame["id"])
-
-    def _resume(self) -> None:
-        hello = {
-            "kind": "hello",
-            "resume": {"session": self.sid, "token": self.token, "lastSeq": self.last_seq},
-        }
-        self.client = Client(self.url, hello=hello, sslopt=INSECURE)
-        self.resumed.append(bool(self.client.welcome["resumed"]))
-        self.token = self.client.welcome["token"]
-        for rid in list(self.unanswered):
-            self._send(rid)
-
-    def run(self, until: threading.Event) -> None:
-        try:
-            next_send = time.monotonic()
-            while not until.is_set():
-                if self.sending and time.monotonic() >= next_send:
-                    rid = f"r{next(_rids)}"
-                    self.unanswered.append(rid)
-                    self._send(rid)
-                    next_send += self.pace
-                self.client.ws.settimeout(0.05)
-                try:
-                    opcode, data = self.client.ws.recv_data(control_frame=True)
-                except websocket.WebSocketTimeoutException:
-                    continue
-                if opcode == websocket.ABNF.OPCODE_TEXT:
-                    self._frame(json.loads(data))
-                elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                    self.closes.append((time.monotonic(), int.from_bytes(data[:2], "big")))
-                    self.client.close()
-                    self._resume()
-        except BaseException as exc:  # the test reports it
-            self.error = exc
-
-
 def _inject(stack: Stack, sids: list[str], stop: threading.Event, sent: list[int]) -> None:
     outbox = stack.outbox()
     for i in itertools.count():
@@ -169,7 +97,7 @@ def _inject(stack: Stack, sids: list[str], stop: threading.Event, sent: list[int
 def test_a_stopping_gateway_drains_and_its_sessions_resume_on_the_other(fleet):
     stack, proxy = fleet
     url = f"wss://127.0.0.1:{proxy.https_port}/sockethub"
-    browsers = [Browser(url) for _ in range(8)]
+    browsers = [EchoSession(url, sslopt=INSECURE) for _ in range(8)]
     # leastconn spreads the sockets over both gateways.
     held = [_direct(port, "/healthz")[1]["sessions"] for port in stack.gateways]
     assert all(n > 0 for n in held) and sum(held) == 8, held
