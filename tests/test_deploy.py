@@ -214,41 +214,75 @@ def _fetch(port: int, path: str, source: str, method: str = "GET") -> str:
         conn.close()
 
 
+def _engineio_sticks(fetch) -> None:  # type: ignore[no-untyped-def]
+    """Ten browsers, each from its own address: every request of an Engine.IO session
+    reaches the stub that answered its handshake; sessions of different addresses are
+    spread; our own WebSocket is not pinned to an address (``fetch(path, source, method)``
+    is one request through the proxy, its body)."""
+    owners = set()
+    for i in range(1, 11):
+        source = f"127.0.0.{i}"
+        opened = fetch("/sockethub/?EIO=4&transport=polling", source)
+        sid = json.loads(opened[1:])["sid"]
+        owner = sid.split("-")[0]
+        owners.add(owner)
+        for method in ("GET", "POST", "GET"):
+            path = f"/sockethub/?EIO=4&transport=polling&sid={sid}"
+            assert fetch(path, source, method).startswith(f"gateway {owner} "), sid
+    assert owners == {"gw1", "gw2"}, "sessions of different addresses are spread"
+    # (Caddy's least_conn picks at random among idle gateways: 20 tries.)
+    plain = {fetch("/sockethub", "127.0.0.1").split()[1] for _ in range(20)}
+    assert plain == {"gw1", "gw2"}, "our own WebSocket is not pinned to an address"
+
+
 def test_nginx_example_keeps_an_engineio_session_on_one_gateway(tmp_path: Path):
     # Socket.IO long-polling: the handshake and every later request of its session must
     # reach the same gateway process; our own WebSocket may go anywhere (least_conn).
     with stub_gateways(2) as stubs, _nginx(tmp_path, [port for port, _ in stubs]) as port:
-        owners = set()
-        for i in range(1, 11):  # ten browsers, each from its own address
-            source = f"127.0.0.{i}"
-            opened = _fetch(port, "/sockethub/?EIO=4&transport=polling", source)
-            sid = json.loads(opened[1:])["sid"]
-            owner = sid.split("-")[0]
-            owners.add(owner)
-            for method in ("GET", "POST", "GET"):
-                path = f"/sockethub/?EIO=4&transport=polling&sid={sid}"
-                assert _fetch(port, path, source, method).startswith(f"gateway {owner} "), sid
-        assert owners == {"gw1", "gw2"}, "sessions of different addresses are spread"
-        plain = {_fetch(port, "/sockethub", "127.0.0.1").split()[1] for _ in range(4)}
-        assert plain == {"gw1", "gw2"}, "our own WebSocket is not pinned to an address"
+        _engineio_sticks(lambda path, source, method="GET": _fetch(port, path, source, method))
 
 
-def test_caddy_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
+@contextlib.contextmanager
+def _caddy(tmp_path: Path, gateways: list[int]) -> Iterator[int]:
+    """The example running in front of ``gateways`` (plain HTTP on a test port); the port."""
     caddy = shutil.which("caddy")
     if caddy is None:
         missing("caddy", "apt-get install caddy")
-    gateway, seen = stub_gateway
     port = free_port()
     conf = CADDYFILE.read_text()
     # Plain HTTP on a test port instead of a certificate from ACME; the rest as shipped.
     conf = conf.replace(
         f"{HOST} {{", f"{{\n\tadmin off\n\tauto_https off\n}}\n\nhttp://{HOST}:{port} {{"
     )
-    conf = conf.replace("127.0.0.1:10551 127.0.0.1:10552", f"127.0.0.1:{gateway}")
+    upstreams = " ".join(f"127.0.0.1:{gateway}" for gateway in gateways)
+    assert conf.count("127.0.0.1:10551 127.0.0.1:10552") == 2
+    conf = conf.replace("127.0.0.1:10551 127.0.0.1:10552", upstreams)
     conf = conf.replace(f"http://{HOST}:{port} {{", f"http://{HOST}:{port} {{\n\tbind 127.0.0.1")
     (tmp_path / "Caddyfile").write_text(conf)
     # Caddy keeps its state under HOME: a test's own, not root's.
     env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "PATH": os.environ["PATH"]}
     argv = [caddy, "run", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"]
     with _running(argv, tmp_path / "console.log", port, env):
+        yield port
+
+
+def test_caddy_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
+    gateway, seen = stub_gateway
+    with _caddy(tmp_path, [gateway]) as port:
         _check_paths(port, seen, tls=False)
+
+
+def test_caddy_example_keeps_an_engineio_session_on_one_gateway(tmp_path: Path):
+    with stub_gateways(2) as stubs, _caddy(tmp_path, [port for port, _ in stubs]) as port:
+        _engineio_sticks(lambda path, source, method="GET": _plain(port, path, source, method))
+
+
+def _plain(port: int, path: str, source: str, method: str = "GET") -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request(method, path, body=b"40" if method == "POST" else None, headers={"Host": HOST})
+        answer = conn.getresponse()
+        assert answer.status == 200, (path, answer.status)
+        return answer.read().decode()
+    finally:
+        conn.close()
