@@ -157,3 +157,26 @@ def test_a_stopping_gateway_drains_and_its_sessions_resume_on_the_other(fleet):
         # Each event once, in order, none missing: the ones sent while it moved included.
         got = [int(c) for c in b.events]
         assert got == list(range(sent[0])), (got[-3:], sent)
+
+
+def test_a_socket_refused_by_a_draining_gateway_is_sent_to_another(tmp_path_factory):
+    # Before the health check has seen it (checks every 10 s here), a draining gateway
+    # still gets new sockets from HAProxy: it answers 503, and HAProxy tries another.
+    stack = Stack(env_overrides={"SOCKETHUB_DRAIN_SECONDS": "8"}).start()
+    try:
+        stack.start_gateway()
+        with running(tmp_path_factory.mktemp("haproxy"), stack.gateways, inter_ms=10000) as proxy:
+            assert _direct(stack.gateways[1], "/healthz")[0] == 200  # its worker is serving
+            stack.procs["web1"].send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 4
+            while _direct(stack.gateways[1], "/healthz")[0] != 503:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            url = f"wss://127.0.0.1:{proxy.https_port}/sockethub"
+            clients = [Client(url, sslopt=INSECURE) for _ in range(6)]
+            assert proxy.status()["gw2"] == "UP", "not the health check's doing"
+            assert _direct(stack.gateways[0], "/healthz")[1]["sessions"] == 6
+            for c in clients:
+                c.close()
+    finally:
+        stack.stop()
