@@ -24,8 +24,9 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "REDIS_URL": (
         "redis_url",
         "",
-        "Redis for broker, sessions and events. Empty: `sockethub` starts a private Redis; "
-        "`sockethub web`/`worker` refuse to start.",
+        "Redis for broker, sessions and events: `redis://host:6379/0`, or Sentinels, "
+        "`redis+sentinel://host1:26379,host2:26379/mymaster/0` (docs/deployment.md). Empty: "
+        "`sockethub` starts a private Redis; `sockethub web`/`worker` refuse to start.",
     ),
     "SOCKETHUB_SECRET": (
         "secret",
@@ -59,6 +60,14 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds a gateway may take to hand an accepted request to its workers. One still "
         "unsent after that (its gateway stopped) is answered `not-sent`, and its id may be "
         "sent again.",
+    ),
+    "SOCKETHUB_DRAIN_SECONDS": (
+        "drain_seconds",
+        "5",
+        "Seconds a gateway told to stop (SIGTERM) answers `/healthz` with 503 and refuses new "
+        "sockets (503) before it closes its own with 1001: the load balancer's health check "
+        "takes it out first, so its browsers resume on another gateway. At most 120; 0 for a "
+        "gateway with no balancer in front.",
     ),
     "SOCKETHUB_RESUME_GRACE": (
         "resume_grace",
@@ -412,6 +421,7 @@ class Settings:
     platforms: tuple[str, ...] = ()
     request_timeout: float = 30.0
     unsent_grace: float = 2.0
+    drain_seconds: float = 5.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from envelopes.redisurl import celery_broker
 from envelopes.registry import Platform
 
 __all__ = ["Enqueuer", "CeleryEnqueuer"]
@@ -25,8 +26,10 @@ class CeleryEnqueuer:
     def __init__(self, broker_url: str):
         from celery import Celery
 
-        self.app = Celery("sockethub-gateway", broker=broker_url, set_as_current=False)
+        broker, options = celery_broker(broker_url)  # a Sentinel URL in kombu's spelling
+        self.app = Celery("sockethub-gateway", broker=broker, set_as_current=False)
         self.app.conf.update(
+            broker_transport_options=options,
             broker_connection_retry_on_startup=True,
             task_ignore_result=True,
             broker_pool_limit=50,
