@@ -206,6 +206,55 @@ def test_member_list_follows_joins_nicks_modes_parts_and_quits(
     disconnect(page)
 
 
+def test_a_reload_keeps_the_irc_session(
+    page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
+) -> None:
+    witness = others("witness", "#reload")
+    connect(page, irc_stack, ircd, "reloady")
+    join(page, "#reload")
+    expect(members(page)).to_have_count(2)
+    say(page, "said before the reload")
+    witness.wait_for(lambda ln: ln.startswith(":reloady!") and "said before the reload" in ln)
+    witness.send("PRIVMSG #reload :heard before the reload")
+    expect(log(page, "#reload").filter(has_text="heard before the reload")).to_have_count(1)
+    seen_before = len(witness.lines)
+
+    page.reload()
+    # The same IRC connection, shown connected, with no new connect and no second nick.
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#me")).to_have_text("reloady")
+    expect(page.locator("#nick")).to_have_value("reloady")  # the form, without the password
+    expect(page.locator("#port")).to_have_value(str(ircd.port))
+    page.click('#rooms button[data-room="#reload"]')
+    expect(page.locator('#members li[data-nick="reloady"]')).to_have_count(1)
+    expect(page.locator('#members li[data-nick="witness"]')).to_have_attribute(
+        "data-role", "operator"
+    )
+    # The scrollback, rebuilt from the session's replayed stream: theirs and our own.
+    heard = log(page, "#reload").filter(has_text="heard before the reload")
+    expect(heard).to_have_attribute("data-from", "witness")
+    said = log(page, "#reload").filter(has_text="said before the reload")
+    expect(said).to_have_attribute("data-own", "true")
+    expect(said).to_have_count(1)
+    expect(page.locator("#send")).to_be_enabled()
+
+    say(page, "said after the reload")
+    line = witness.wait_for(lambda ln: "said after the reload" in ln)
+    assert line.startswith(":reloady!")
+    witness.send("PRIVMSG #reload :heard after the reload")
+    expect(log(page, "#reload").filter(has_text="heard after the reload")).to_have_count(1)
+    # Nobody in the channel saw the reload: no QUIT, no JOIN, no nick change.
+    after = witness.lines[seen_before:]
+    assert not [ln for ln in after if " QUIT" in ln or " JOIN " in ln or " NICK " in ln], after
+    # A second reload rebuilds the same: a rotated token was stored each time.
+    page.reload()
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    page.click('#rooms button[data-room="#reload"]')
+    expect(log(page, "#reload").filter(has_text="heard after the reload")).to_have_count(1)
+    disconnect(page)
+    witness.wait_for(lambda ln: ln.startswith(":reloady!") and " QUIT" in ln)
+
+
 def test_a_lost_gateway_session_replays_credentials_connect_and_join(
     page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
 ) -> None:
