@@ -341,14 +341,6 @@ const irc = (type, parts = {}) => sc.send({ platform: 'irc', type, actor: page.c
 const roomOf = (name) => ({ type: 'room', id: `${name}@${page.conn.server}`, name });
 const personOf = (nick) => ({ type: 'person', id: `${nick}@${page.conn.server}`, name: nick });
 
-/** What a failed connect says, with a hint where the user can fix it. */
-function connectProblem(err) {
-  if (err.code === 'tls-error' && $('secure').checked) {
-    return { message: `${err.message} (is this a plain-text port? try with TLS off)`, code: err.code, condition: err.condition };
-  }
-  return err;
-}
-
 async function connect() {
   const nick = $('nick').value.trim();
   const server = $('server').value.trim();
@@ -372,9 +364,9 @@ async function connect() {
     remember();
     $('channel').focus();
   } catch (err) {
-    const shown = connectProblem(err);
-    setState('disconnected', `${err.code}: ${shown.message}`);
-    connectionLine('Connect failed', null, shown);
+    // The message says what to change (tls-error against a plain port: turn TLS off).
+    setState('disconnected', `${err.code}: ${err.message}`);
+    connectionLine('Connect failed', null, err);
     sc.clearCredentials();
     remember();
   }

@@ -322,9 +322,44 @@ def test_a_failed_connect_shows_why(page: Any, irc_stack: Stack, ircd: IrcServer
     page.fill("#port", str(ircd.port))
     page.check("#secure")  # TLS to a plain-text port: the handshake fails
     page.click("#connect")
+    # The server window is the one shown from the start: progress and errors go there.
+    expect(page.locator('#log ul[data-kind="status"] li').first).to_contain_text("Connecting")
+    expect(page.locator('#log ul[data-kind="status"] li').first).to_be_visible()
     expect(page.locator("#state")).to_have_attribute("data-state", "disconnected", timeout=60_000)
-    expect(page.locator("#log li.error")).to_contain_text("Connect failed")
+    failed = page.locator("#log li.error")
+    expect(failed).to_contain_text("Connect failed")
+    expect(failed).to_be_visible()
+    # It says what went wrong and what to change, not an empty reason.
+    expect(failed).to_have_attribute("data-code", "tls-error")
+    expect(failed).to_contain_text("TLS")
+    expect(failed).to_contain_text("TLS off")
     expect(page.locator("#connect")).to_be_enabled()
+
+
+def test_while_the_gateway_is_unreachable_the_pills_say_so_and_send_is_off(
+    page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
+) -> None:
+    friend = others("patient", "#offline")
+    connect(page, irc_stack, ircd, "offliner")
+    join(page, "#offline")
+    expect(members(page)).to_have_count(2)
+    # The gateway goes away: its socket closes and every reconnect attempt fails.
+    page.evaluate(
+        "() => { window.realUrl = sc.url; sc.url = 'ws://127.0.0.1:9/sockethub';"
+        " sc._socket.close(); }"
+    )
+    expect(page.locator("#socket")).to_have_attribute("data-state", re.compile("closed|connecting"))
+    expect(page.locator("#state")).to_have_attribute("data-state", "unreachable")
+    expect(page.locator("#state")).to_have_text("gateway unreachable")
+    expect(page.locator("#send")).to_be_disabled()
+    # It comes back: the session resumes and IRC was connected all along.
+    page.evaluate("() => { sc.url = window.realUrl; sc._reconnectNow(); }")
+    expect(page.locator("#socket")).to_have_attribute("data-state", "resumed")
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#send")).to_be_enabled()
+    say(page, "back online")
+    assert friend.wait_for(lambda ln: "back online" in ln).startswith(":offliner!")
+    disconnect(page)
 
 
 def test_the_landing_page_lists_the_gateway_platforms(page: Any, irc_stack: Stack) -> None:
