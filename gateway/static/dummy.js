@@ -48,8 +48,7 @@ function logFailure(verb, err) {
     { kind: 'reply', status: 'failed', verb, code: err.code, condition: err.condition || '', retryable: String(err.retryable) });
 }
 
-sc.on('reply', (frame, meta) => {
-  if (!meta.replayed) return;
+sc.on('reply', (frame) => {
   if (frame.status === 'completed') {
     logReply((frame.result && frame.result.type) || 'request', frame.result);
   } else {

@@ -66,6 +66,16 @@
     };
   }
 
+  /**
+   * Say, with `line(text, data)`, that a resume could not replay everything: the session's
+   * stream is bounded and its start (`missed`: {from, to, reason} of the welcome) is gone.
+   */
+  function missedLine(missed, line) {
+    const count = missed.to - missed.from + 1;
+    line(`${count} older event(s) of this session are no longer kept, so older lines are not shown`
+      + ` (${missed.reason})`, { event: 'missed' });
+  }
+
   // ---- the chat pages (irc, xmpp): a window per conversation, a tab each ---------------
 
   /**
@@ -170,7 +180,7 @@
   }
 
   globalThis.Examples = {
-    $, startClient, showState, followConnection, textElement, logLine, pageMemory,
+    $, startClient, showState, followConnection, textElement, logLine, pageMemory, missedLine,
     addWindow, selectWindow, chatLog,
     isWeb, showStatus, fetchInto, urlForm,
   };

@@ -8,13 +8,14 @@
 //   and the page rebuilds its windows from them. The IRC connection never noticed.
 import '/static/sockethub-client.js';
 import {
-  page, fold, isChannel, nameOf, isMe, conversation, status, channel, privateChat,
-  nameStatus, closeWindow, show, renderTopic, renderMembers, renderControls, renderState,
+  page, fold, isChannel, nameOf, conversation, status, channel, privateChat,
+  nameStatus, closeWindow, show, renderTopic, renderControls, renderState,
   setState, entry, info, problem, connectionLine,
 } from '/static/irc-view.js';
+import { ircEvent, isIrc, ours, onAttendance } from '/static/irc-events.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, pageMemory } = globalThis.Examples;
+const { $, startClient, showState, pageMemory, missedLine } = globalThis.Examples;
 
 // The backstop for requests: above the IRC connect's own limit of 45 s, which the welcome
 // does not announce (the default would be requestTimeout + 5 s). storageName: this page's
@@ -95,174 +96,22 @@ function onConnectionEvent(a) {
   if (!restoring) remember();
 }
 
-// ---- events from IRC -----------------------------------------------------------------
+// ---- events from IRC (irc-events.js) ----------------------------------------------------
 
-const isIrc = (a) => Array.isArray(a['@context'])
-  && a['@context'].some((u) => typeof u === 'string' && u.includes('/platform/irc/'));
-
-/** Whether an event concerns this page's connection (its ids end in @<server>). */
-function ours(a) {
-  if (!page.conn) return false;
-  const host = page.conn.server.toLowerCase();
-  return [a.actor, a.target].some((e) => {
-    const id = String((e && e.id) || '').toLowerCase();
-    return id === host || id.endsWith('@' + host);
-  });
-}
-
-function removeMember(c, nick) {
-  for (const k of c.members.keys()) {
-    if (fold(k) === fold(nick)) { c.members.delete(k); return true; }
-  }
-  return false;
-}
-const hasMember = (c, nick) => [...c.members.keys()].some((k) => fold(k) === fold(nick));
-
-function onSend(a) {
-  const o = a.object || {};
-  const from = nameOf(a.actor);
-  const kind = o.type === 'me' ? 'action' : o.type === 'notice' ? 'notice' : 'message';
-  let c;
-  if (a.target && a.target.type === 'room') c = channel(nameOf(a.target));
-  else if (a.actor && a.actor.type === 'service') c = status();
-  else if (kind === 'notice' && !page.convs.has(fold(from))) c = page.convs.get(page.current) || status();
-  else c = privateChat(from);
-  entry(c, kind, { from, text: o.content || '', when: a.published, data: { id: o.id } });
-}
-
-function onJoin(a) {
-  const nick = nameOf(a.actor);
-  const c = channel(nameOf(a.target));
-  if (isMe(nick)) {
-    c.joined = true;
-    info(c, `You joined ${c.name}`, { event: 'join', nick });
-  } else {
-    info(c, `${nick} joined ${c.name}`, { event: 'join', nick });
-  }
-  if (!hasMember(c, nick)) c.members.set(nick, 'member');
-  if (c.key === page.current) { renderMembers(); renderTopic(); renderControls(); }
-}
-
-function onLeave(a) {
-  const nick = nameOf(a.actor);
-  const o = a.object || {};
-  if (a.target && a.target.type === 'service') { // QUIT: every channel shared with them
-    for (const c of page.convs.values()) {
-      if ((c.kind === 'channel' && removeMember(c, nick)) || (c.kind === 'private' && fold(c.name) === fold(nick))) {
-        info(c, `${nick} quit (${o.content || ''})`, { event: 'quit', nick });
-      }
-    }
-    renderMembers();
-    return;
-  }
-  const c = page.convs.get(fold(nameOf(a.target)));
-  if (!c) return; // a channel whose window was closed when we left it
-  removeMember(c, nick);
-  if (o.type === 'kick') {
-    info(c, `${nick} was kicked by ${nameOf(o.by)} (${o.content || ''})`, { event: 'kick', nick });
-  } else {
-    info(c, `${nick} left ${c.name} (${o.content || ''})`, { event: 'part', nick });
-  }
-  if (isMe(nick)) { c.joined = false; c.members.clear(); }
-  if (c.key === page.current) { renderMembers(); renderTopic(); renderControls(); }
-}
-
-function onNick(a) {
-  const { conn } = page;
-  const old = nameOf(a.actor);
-  const now = nameOf(a.target);
-  const mine = isMe(old);
-  if (mine) { conn.nick = now; $('me').textContent = now; }
-  if (mine && conn.replaying) {
-    // Registering again after a lost session, and the nick was taken (by our old
-    // connection, until its session expires): not a rename in the channels.
-    info(status(), `Registered as ${now} (${old} is in use)`, { event: 'nick', nick: now });
-    return;
-  }
-  if (mine) info(status(), `You are now known as ${now}`, { event: 'nick', nick: now });
-  for (const c of page.convs.values()) {
-    if (c.kind === 'channel') {
-      const role = [...c.members.entries()].find(([k]) => fold(k) === fold(old));
-      if (!role) continue;
-      removeMember(c, old);
-      c.members.set(now, role[1]);
-    } else if (c.kind !== 'private' || fold(c.name) !== fold(old)) {
-      continue;
-    }
-    info(c, `${old} is now known as ${now}`, { event: 'nick', nick: now, old });
-  }
-  renderMembers();
-  if (mine && !restoring) remember();
-}
-
-function onUpdate(a) {
-  const o = a.object || {};
-  if (o.type === 'address') { onNick(a); return; }
-  const c = channel(nameOf(a.target));
-  const by = a.actor && a.actor.type !== 'service' ? nameOf(a.actor) : null;
-  if (o.type === 'topic') {
-    c.topic = o.content || '';
-    const text = c.topic
-      ? (by ? `${by} set the topic: ${c.topic}` : `Topic: ${c.topic}`)
-      : (by ? `${by} cleared the topic` : 'No topic is set');
-    info(c, text, { event: 'topic', by });
-    if (c.key === page.current) renderTopic();
-  } else if (o.type === 'mode') {
-    info(c, `${by || nameOf(a.actor)} sets mode ${o.content || ''}`, { event: 'mode', by });
-  }
-}
-
-function onRole(a) { // MODE +o/-o, +v/-v ...: add|remove a role
-  const o = a.object || {};
-  if (o.relationship !== 'role' || !o.object) return;
-  const c = channel(nameOf(o.object));
-  const nick = nameOf(a.target);
-  const by = nameOf(a.actor);
-  const entryOf = [...c.members.keys()].find((k) => fold(k) === fold(nick)) || nick;
-  if (a.type === 'add') c.members.set(entryOf, o.role);
-  else if (c.members.get(entryOf) === o.role) c.members.set(entryOf, 'member');
-  const text = a.type === 'add' ? `${by} gives ${o.role} to ${nick}` : `${by} takes ${o.role} from ${nick}`;
-  info(c, text, { event: 'mode', by, nick });
-  if (c.key === page.current) renderMembers();
-}
-
-function onAttendance(a) { // NAMES: the whole member list of a channel
-  const o = a.object || {};
-  if (o.type !== 'attendance') return;
-  const c = channel(nameOf(a.actor));
-  c.members = new Map();
-  const roles = o.roles || {};
-  for (const nick of o.members || Object.keys(roles)) c.members.set(nick, roles[nick] || 'member');
-  if (c.key === page.current) renderMembers();
-}
-
-sc.on('message', (a) => {
-  if (!isIrc(a) || !ours(a)) return;
-  const o = a.object || {};
-  switch (a.type) {
-    case 'connect':
-    case 'disconnect':
-      if (o.type === 'connection') onConnectionEvent(a);
-      break;
-    case 'send': onSend(a); break;
-    case 'join': onJoin(a); break;
-    case 'leave': onLeave(a); break;
-    case 'update': onUpdate(a); break;
-    case 'add':
-    case 'remove': onRole(a); break;
-    case 'query': onAttendance(a); break;
-    default: info(status(), `${a.type}: ${JSON.stringify(o)}`);
-  }
-});
+sc.on('message', (a) => ircEvent(a, {
+  onConnection: onConnectionEvent,
+  onMyNick: () => { if (!restoring) remember(); },
+}));
 
 /**
  * After a reload, the replies to the page before arrive here (no promise waits for them).
  * IRC does not echo our own messages: a `send` reply is how our lines get back into the
  * scrollback; `join`, `leave` and `disconnect` replies say what the page did.
  */
-sc.on('reply', (frame, meta) => {
+sc.on('reply', (frame) => {
+  if (frame.status === 'failed') { onOldFailure(frame); return; }
   const a = frame.result;
-  if (!meta.replayed || frame.status !== 'completed' || !a || !isIrc(a) || !ours(a)) return;
+  if (!a || !isIrc(a) || !ours(a)) return;
   const target = a.target || {};
   if (a.type === 'send') {
     const text = (a.object && a.object.content) || '';
@@ -282,6 +131,17 @@ sc.on('reply', (frame, meta) => {
     setState('connected');
   }
 });
+
+/** A `connect` of the page before the reload failed: show it as that page would have. */
+function onOldFailure(frame) {
+  const a = frame.activity;
+  if (!a || a.type !== 'connect' || !isIrc(a) || !ours(a)) return;
+  const e = frame.error || {};
+  const err = new SockethubClient.SockethubError(e.code, e.message, e);
+  setState('disconnected', `${err.code}: ${err.message}`);
+  connectionLine('Connect failed', null, err);
+  remember();
+}
 
 // ---- the gateway connection -----------------------------------------------------------
 
@@ -327,6 +187,7 @@ sc.on('connection', (info_) => {
 sc.on('welcome', (w) => {
   page.ircServed = (w.platforms || []).some((p) => p.name === 'irc');
   if (!page.ircServed) info(conversation('server', 'status'), 'This gateway does not serve the irc platform.');
+  if (w.resumed && w.missed) missedLine(w.missed, connectionLine);
   renderControls();
 });
 
@@ -353,6 +214,7 @@ async function connect() {
   page.conn = { actor: { type: 'person', id: `${nick}@${server}`, name: nick }, nick, server, state: 'connecting' };
   nameStatus(server);
   setState('connecting');
+  remember(); // a reload while connecting picks the connection up when it is done
   connectionLine(`Connecting to ${server}${port ? `:${port}` : ''}${creds.secure ? ' (TLS)' : ''} as ${nick}`);
   try {
     await sc.credentials('irc', page.conn.actor, creds);

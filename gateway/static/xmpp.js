@@ -5,111 +5,20 @@
 // gateway replays the session's stream, and the page rebuilds its windows from the events
 // and from the replies to the page before (`sc.on('reply')`). The server sees nothing.
 import '/static/sockethub-client.js';
+import {
+  page, bare, isXmpp, roomTarget, conversation, status, show, render, accountLine,
+  setState, entry, info, problem,
+} from '/static/xmpp-view.js';
 
 const { SockethubClient } = globalThis;
-const {
-  $, startClient, showState, textElement, addWindow, selectWindow, chatLog, pageMemory,
-} = globalThis.Examples;
+const { $, startClient, showState, textElement, pageMemory, missedLine } = globalThis.Examples;
 
 // Above the XMPP connect's own limit of 45 s, which the welcome does not announce.
 // storageName: this page's session is its own, apart from the other example pages.
 const sc = startClient({ requestTimeoutMs: 50000, storageName: 'xmpp' });
 
-const STATUS = '*'; // the key of the account window; no JID is spelled so
-let conn = null; // {actor, nick, jid (the full JID we are), state} of this page's account
-let gatewayUp = false; // the client's socket is welcomed
+const send = (type, extra = {}) => sc.send({ platform: 'xmpp', type, actor: page.conn.actor, ...extra });
 let restoring = false; // a reload's replay is coming in
-let current = STATUS;
-const convs = new Map(); // lower-cased bare JID → a window (the account, a chat, a room)
-
-const bare = (jid) => String(jid || '').split('/')[0].toLowerCase();
-const isXmpp = (a) => Array.isArray(a['@context'])
-  && a['@context'].some((u) => typeof u === 'string' && u.includes('/platform/xmpp/'));
-const roomTarget = (c) => ({ id: c.jid, type: 'room', name: c.jid.split('@')[0] });
-const send = (type, extra = {}) => sc.send({ platform: 'xmpp', type, actor: conn.actor, ...extra });
-
-// ---- windows ---------------------------------------------------------------------------
-
-function conversation(jid, kind) {
-  const key = kind === 'status' ? STATUS : bare(jid);
-  let c = convs.get(key);
-  if (c) return c;
-  c = { key, jid: kind === 'status' ? jid : bare(jid), kind, members: new Map(), topic: null, joined: false };
-  addWindow(c, c.jid, kind === 'status' ? 'account' : c.jid, () => show(key));
-  convs.set(key, c);
-  // The window shown stays shown; the first one (the account window) is shown at once.
-  if (key === current || !convs.has(current)) show(key);
-  return c;
-}
-const status = () => conversation('account', 'status');
-
-function show(key) {
-  if (!convs.has(key)) key = STATUS;
-  current = key;
-  selectWindow(convs.values(), key);
-  render();
-}
-
-function render() {
-  const c = convs.get(current);
-  const topic = $('topic');
-  topic.hidden = !c || c.kind === 'status';
-  topic.textContent = !c ? '' : c.kind === 'room'
-    ? (c.topic || (c.joined ? '(no topic)' : '(not in the room)')) : `Chat with ${c.jid}`;
-  topic.dataset.empty = String(!(c && c.topic));
-  const list = $('members');
-  list.textContent = '';
-  const people = c && c.kind !== 'status' ? [...c.members.entries()].sort() : [];
-  for (const [name, p] of people) {
-    const li = document.createElement('li');
-    li.dataset.nick = name;
-    li.dataset.presence = p.presence;
-    if (c.kind === 'room' && name === c.nick) li.classList.add('me');
-    const dot = document.createElement('span');
-    dot.className = 'presence';
-    dot.dataset.presence = p.presence;
-    dot.title = p.presence + (p.status ? `: ${p.status}` : '');
-    li.append(dot, textElement('span', 'nick', name + (p.role === 'moderator' ? ' (moderator)' : '')));
-    list.append(li);
-  }
-  $('member-count').textContent = people.length ? `(${people.length})` : '';
-  const on = !!conn && conn.state !== 'disconnected';
-  for (const id of ['jid', 'password', 'resource', 'server', 'port', 'nick']) $(id).disabled = on;
-  $('connect').disabled = on || !gatewayUp;
-  for (const id of ['disconnect', 'set-presence', 'chat', 'join', 'add-contact']) $(id).disabled = !on || !gatewayUp;
-  $('leave').disabled = !on || !gatewayUp || !c || c.kind !== 'room' || !c.joined;
-  const canSend = on && !!c && (c.kind === 'chat' || (c.kind === 'room' && c.joined));
-  $('message').disabled = !canSend;
-  $('send').disabled = !canSend || !gatewayUp;
-  renderState();
-}
-
-/** The XMPP pill; while the gateway is unreachable it says so, whatever XMPP was doing. */
-function renderState() {
-  const state = conn ? conn.state : 'disconnected';
-  if (!gatewayUp && conn && state !== 'disconnected') showState($('state'), 'unreachable', 'gateway unreachable');
-  else showState($('state'), state);
-  $('me').textContent = conn && conn.jid && state !== 'disconnected' ? `as ${conn.jid}` : '';
-}
-
-// One line in a window: entry(c, kind, { from, text, when, data }), info and problem.
-const { entry, info, problem } = chatLog({ current: () => current });
-
-/** A line about the account: in its window, and in the one the user is looking at. */
-function accountLine(text, data, err) {
-  const home = status();
-  const line = err ? problem(home, text, err) : info(home, text, data);
-  const here = convs.get(current);
-  if (here && here !== home) (err ? problem(here, text, err) : info(here, text)).dataset.mirror = 'true';
-  return line;
-}
-
-function setState(state, detail = '') {
-  if (conn) conn.state = state;
-  $('state-detail').textContent = detail;
-  if (state !== 'connected') for (const c of convs.values()) if (c.kind === 'room') c.joined = false;
-  render();
-}
 
 // ---- what a reload keeps ---------------------------------------------------------------
 
@@ -120,12 +29,12 @@ const FORM = ['jid', 'resource', 'server', 'port', 'nick'];
 
 function remember() {
   const form = Object.fromEntries(FORM.map((id) => [id, $(id).value]));
-  const windows = [...convs.values()].filter((c) => c.kind !== 'status');
+  const windows = [...page.convs.values()].filter((c) => c.kind !== 'status');
   memory.save({
     form,
-    conn: conn && conn.state !== 'disconnected' ? { actor: conn.actor, nick: conn.nick, jid: conn.jid } : null,
+    conn: page.conn && page.conn.state !== 'disconnected' ? { actor: page.conn.actor, nick: page.conn.nick, jid: page.conn.jid } : null,
     windows: windows.map((c) => ({ jid: c.jid, kind: c.kind, nick: c.nick, joined: c.joined })),
-    current: convs.get(current)?.jid ?? null,
+    current: page.convs.get(page.current)?.jid ?? null,
   });
 }
 
@@ -133,7 +42,7 @@ function recall() {
   const saved = memory.load();
   for (const id of FORM) if (saved.form && saved.form[id]) $(id).value = saved.form[id];
   if (saved.conn && sc.session) {
-    conn = { ...saved.conn, state: 'restoring' };
+    page.conn = { ...saved.conn, state: 'restoring' };
     setState('restoring', 'resuming the gateway session');
   }
   return saved;
@@ -142,27 +51,27 @@ function recall() {
 /** The replay is in: fill in what the (bounded) stream may no longer hold. */
 async function finishRestore(saved) {
   restoring = false;
-  if (!conn) return;
-  if (conn.state === 'restoring') {
+  if (!page.conn) return;
+  if (page.conn.state === 'restoring') {
     // No connection state in what was replayed: `connect` on the session's live login
     // answers at once, as it is (shared, not redone).
     try {
-      const reply = await sc.connect('xmpp', conn.actor);
-      conn.jid = reply.object.jid;
+      const reply = await sc.connect('xmpp', page.conn.actor);
+      page.conn.jid = reply.object.jid;
       setState('connected');
     } catch (err) {
       accountLine('The XMPP login is gone', null, err);
       setState('disconnected', err.code);
     }
   }
-  if (conn.state === 'disconnected') { remember(); return; }
+  if (page.conn.state === 'disconnected') { remember(); return; }
   for (const w of saved.windows || []) {
     const c = conversation(w.jid, w.kind);
     if (w.kind === 'room') { c.nick = c.nick || w.nick; c.joined = c.joined || w.joined; }
   }
-  const wanted = [...convs.values()].find((c) => c.jid === saved.current);
+  const wanted = [...page.convs.values()].find((c) => c.jid === saved.current);
   if (wanted) show(wanted.key);
-  for (const c of convs.values()) if (c.kind === 'room' && c.joined) attendance(c);
+  for (const c of page.convs.values()) if (c.kind === 'room' && c.joined) attendance(c);
   render();
   remember();
 }
@@ -193,7 +102,7 @@ function onPresence(a) {
     if (o.presence === 'offline') c.members.delete(nick);
     else c.members.set(nick, { presence: o.presence, status: o.content || '', role: o.role });
   } else {
-    const c = convs.get(bare(a.actor.id));
+    const c = page.convs.get(bare(a.actor.id));
     if (!c) return;
     c.members.set(a.actor.name || a.actor.id, { presence: o.presence, status: o.content || '' });
     info(c, `${a.actor.id} is ${o.presence}${o.content ? ` (${o.content})` : ''}`, { event: 'presence' });
@@ -217,7 +126,7 @@ function onFriendRequest(a) {
 }
 
 function onEvent(a) {
-  if (!isXmpp(a) || !conn) return;
+  if (!isXmpp(a) || !page.conn) return;
   const o = a.object || {};
   if (o.type === 'connection') {
     const detail = [o.attempt != null && `attempt ${o.attempt}`, o.reason].filter(Boolean).join(': ');
@@ -239,7 +148,7 @@ function onEvent(a) {
     render();
   } else if (a.type === 'request-friend') onFriendRequest(a);
   else if (a.type === 'make-friend') info(status(), `${a.actor.id} accepted you as a contact`, { event: 'make-friend' });
-  else if (a.type === 'error') problem(convs.get(bare(a.actor.id)) || status(), 'Error', { message: a.error, code: o.code });
+  else if (a.type === 'error') problem(page.convs.get(bare(a.actor.id)) || status(), 'Error', { message: a.error, code: o.code });
 }
 
 sc.on('message', onEvent);
@@ -262,20 +171,21 @@ async function attendance(c) {
  * our own lines in a chat (a room reflects them, a chat does not), the rooms joined and
  * left, who was in them, the account we logged in as.
  */
-sc.on('reply', (frame, meta) => {
+sc.on('reply', (frame) => {
+  if (frame.status === 'failed') { onOldFailure(frame); return; }
   const a = frame.result;
-  if (!meta.replayed || frame.status !== 'completed' || !a || !isXmpp(a) || !conn) return;
+  if (!a || !isXmpp(a) || !page.conn) return;
   const o = a.object || {};
   const target = a.target || {};
   if (a.type === 'connect' && o.jid) {
-    conn.jid = o.jid;
+    page.conn.jid = o.jid;
     setState('connected');
   } else if (a.type === 'send' && target.type !== 'room') {
     const c = conversation(target.id, 'chat');
-    entry(c, 'message', { from: conn.nick, text: o.content || '', data: { own: 'true', status: 'completed', id: o.id } });
+    entry(c, 'message', { from: page.conn.nick, text: o.content || '', data: { own: 'true', status: 'completed', id: o.id } });
   } else if (a.type === 'join' && target.type === 'room') {
     const c = conversation(target.id, 'room');
-    c.nick = conn.nick;
+    c.nick = page.conn.nick;
     c.joined = true;
   } else if (a.type === 'leave' && target.type === 'room') {
     conversation(target.id, 'room').joined = false;
@@ -287,6 +197,18 @@ sc.on('reply', (frame, meta) => {
   render();
 });
 
+/** A `connect` of the page before the reload failed: show it as that page would have. */
+function onOldFailure(frame) {
+  const a = frame.activity;
+  if (!a || a.type !== 'connect' || !isXmpp(a) || !page.conn) return;
+  const e = frame.error || {};
+  accountLine('Connect failed', null, new SockethubClient.SockethubError(e.code, e.message, e));
+  setState('disconnected', e.code);
+  page.conn = null;
+  render();
+  remember();
+}
+
 // ---- the gateway connection --------------------------------------------------------------
 
 let saved = {};
@@ -295,20 +217,22 @@ sc.on('connection', (info_) => {
   let text = info_.state;
   if (info_.state === 'closed' && info_.willReconnect) text += ` (retrying in ${info_.delayMs} ms)`;
   showState($('socket'), info_.state, text);
-  gatewayUp = ['open', 'resumed', 'new-session'].includes(info_.state);
+  page.gatewayUp = ['open', 'resumed', 'new-session'].includes(info_.state);
   if (info_.state === 'resumed' && info_.restored) {
     restoring = true; // the session's stream follows; ready() once it is all in
     sc.ready().then(() => finishRestore(saved), () => { restoring = false; });
-  } else if (info_.restored && conn) {
+  } else if (info_.restored && page.conn) {
     // A reload, but the session did not outlive it (it expired): log in again.
     const why = SockethubClient.describeError(info_.resumeError);
     accountLine(`The gateway session ended${why ? ` (${why})` : ''}; connect again`, { event: 'new-session' });
     setState('disconnected', 'the gateway session ended');
-    conn = null;
+    page.conn = null;
     remember();
   }
   render();
 });
+
+sc.on('welcome', (w) => { if (w.resumed && w.missed) missedLine(w.missed, accountLine); });
 
 // ---- the user's actions ----------------------------------------------------------------
 
@@ -320,19 +244,20 @@ $('connect-form').addEventListener('submit', async (ev) => {
   const creds = { userAddress: jid, password: $('password').value, resource: $('resource').value.trim() };
   if ($('server').value.trim()) creds.server = $('server').value.trim();
   if ($('port').value) creds.port = Number($('port').value);
-  conn = { actor, nick, state: 'connecting' };
+  page.conn = { actor, nick, state: 'connecting' };
   setState('connecting');
+  remember(); // a reload while logging in picks the login up when it is done
   accountLine(`Logging in as ${jid}`);
   try {
     await sc.credentials('xmpp', actor, creds);
     const reply = await sc.connect('xmpp', actor);
-    conn.jid = reply.object.jid;
+    page.conn.jid = reply.object.jid;
     setState('connected');
-    accountLine(`Logged in as ${conn.jid}`, { event: 'connected' });
+    accountLine(`Logged in as ${page.conn.jid}`, { event: 'connected' });
   } catch (err) {
     accountLine('Connect failed', null, err);
     setState('disconnected', err.code);
-    conn = null;
+    page.conn = null;
     render();
   }
   remember();
@@ -341,7 +266,7 @@ $('connect-form').addEventListener('submit', async (ev) => {
 $('disconnect').addEventListener('click', async () => {
   try { await send('disconnect'); } catch (err) { accountLine('Disconnect failed', null, err); }
   setState('disconnected');
-  conn = null;
+  page.conn = null;
   render();
   remember();
 });
@@ -362,7 +287,7 @@ $('open-form').addEventListener('submit', (ev) => { // Chat: a window for a cont
 
 $('join').addEventListener('click', async () => {
   const c = conversation(bare($('address').value.trim()), 'room');
-  c.nick = conn.nick;
+  c.nick = page.conn.nick;
   show(c.key);
   try {
     await send('join', { target: roomTarget(c) });
@@ -374,7 +299,7 @@ $('join').addEventListener('click', async () => {
 });
 
 $('leave').addEventListener('click', async () => {
-  const c = convs.get(current);
+  const c = page.convs.get(page.current);
   try { await send('leave', { target: roomTarget(c) }); } catch (err) { problem(c, 'Leave failed', err); }
   render();
   remember();
@@ -388,13 +313,13 @@ $('add-contact').addEventListener('click', async () => {
 
 $('send-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  const c = convs.get(current);
+  const c = page.convs.get(page.current);
   const content = $('message').value;
   if (!c || !content) return;
   $('message').value = '';
   const target = c.kind === 'room' ? roomTarget(c) : { id: c.jid, type: 'person' };
   // A room reflects our message back (that is what we show); a chat is shown here.
-  const li = c.kind === 'chat' ? entry(c, 'message', { from: conn.nick, text: content, data: { own: 'true', status: 'sending' } }) : null;
+  const li = c.kind === 'chat' ? entry(c, 'message', { from: page.conn.nick, text: content, data: { own: 'true', status: 'sending' } }) : null;
   try {
     const result = await send('send', { target, object: { type: 'message', content } });
     if (li) { li.dataset.status = 'completed'; li.dataset.id = result.object.id; }

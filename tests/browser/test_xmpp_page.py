@@ -154,3 +154,35 @@ def test_a_reload_keeps_the_xmpp_session(
         if s.name == "presence" and str(s["from"]) == f"{room}/Alice"
     ]
     assert presences == [], presences
+
+
+def test_the_account_window_is_shown_and_an_unreachable_gateway_turns_send_off(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    page.goto(xmpp_stack.url + "/xmpp.html")
+    page.fill("#jid", xmpp_server.jid("alice"))
+    page.fill("#password", "not the password")
+    page.fill("#server", xmpp_server.host)
+    page.fill("#port", str(xmpp_server.port))
+    page.click("#connect")
+    # Progress and the failure are where the user is looking: the account window, shown.
+    failed = page.locator('#log ul[data-kind="status"] li.error')
+    expect(failed).to_contain_text("Connect failed")
+    expect(failed).to_be_visible()
+    expect(failed).to_have_attribute("data-code", "auth-failed")
+
+    page.evaluate("() => sessionStorage.clear()")  # a fresh session for log_in
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", xmpp_server.jid("bob"))
+    page.click("#chat")
+    expect(page.locator("#send")).to_be_enabled()
+    page.evaluate(
+        "() => { window.realUrl = sc.url; sc.url = 'ws://127.0.0.1:9/sockethub';"
+        " sc._socket.close(); }"
+    )
+    expect(page.locator("#state")).to_have_attribute("data-state", "unreachable")
+    expect(page.locator("#state")).to_have_text("gateway unreachable")
+    expect(page.locator("#send")).to_be_disabled()
+    page.evaluate("() => { sc.url = window.realUrl; sc._reconnectNow(); }")
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#send")).to_be_enabled()
