@@ -255,3 +255,28 @@ def test_close_forgets_the_stored_session(app_page: Any) -> None:
         }"""
     )
     assert stored(app_page) is None
+
+
+def test_a_late_reply_to_this_page_is_a_reply_event_and_a_late_failure_an_error(
+    fake_page: Any,
+) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({requestTimeoutMs: 50});
+            const seen = {replies: [], errors: []};
+            sc.on('reply', (f, meta) => seen.replies.push([f.status, meta.replayed]));
+            sc.on('error', (e) => seen.errors.push(e.code));
+            const ws = await nthSocket(1);
+            ws.welcome();
+            const late = echo(sc, 'slow').catch((e) => e.code);
+            await until(() => ws.requests().length === 1);
+            seen.first = await late;
+            ws.push({kind: 'reply', seq: 1, id: ws.requests()[0].id, status: 'failed',
+                     error: {code: 'refused', message: 'too late'}});
+            sc.close();
+            return seen;
+        }"""
+    )
+    assert out["first"] == "timeout"
+    assert out["replies"] == [["failed", False]]
+    assert out["errors"] == ["refused"]  # a failure of this page's own request: as before
