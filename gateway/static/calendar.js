@@ -258,8 +258,11 @@ function openEditor(item, { name, start, end }) {
   editor.etag = item && item.etag;
   $('editor-title').textContent = item ? 'Edit event' : 'New event';
   $('ev-name').value = name;
-  $('ev-start').value = toInputValue(start);
-  $('ev-end').value = toInputValue(end);
+  // An all-day event is edited as dates, its last day shown (the stored end is exclusive).
+  const allDay = !!(item && item.allDay);
+  $('ev-start').type = $('ev-end').type = allDay ? 'date' : 'datetime-local';
+  $('ev-start').value = allDay ? dayKey(start) : toInputValue(start);
+  $('ev-end').value = allDay ? dayKey(addDays(end, -1)) : toInputValue(end);
   $('ev-location').value = (item && item.location) || '';
   $('ev-content').value = (item && item.content) || '';
   const repeats = item && item.recurrence;
@@ -278,9 +281,11 @@ function openEditor(item, { name, start, end }) {
 /** The event as the form says, over the item it edits (whose other fields are kept). */
 function fromForm() {
   const base = editor.item ? writable(editor.item) : { type: 'event' };
-  const start = new Date($('ev-start').value);
-  const end = new Date($('ev-end').value);
+  const allDay = !!base.allDay;
+  const start = allDay ? parseDay($('ev-start').value) : new Date($('ev-start').value);
+  const end = allDay ? addDays(parseDay($('ev-end').value), 1) : new Date($('ev-end').value);
   const obj = { ...base, name: $('ev-name').value.trim() };
+  if (!obj.name || !(end > start)) return { obj, ok: false }; // (an empty input: no date)
   obj.startTime = writeTime(start, obj);
   obj.endTime = writeTime(end, obj);
   for (const [field, id] of [['location', 'ev-location'], ['content', 'ev-content']]) {
@@ -288,7 +293,7 @@ function fromForm() {
     if (value) obj[field] = value; else delete obj[field];
   }
   if (editor.item) obj.etag = editor.etag;
-  return { obj, ok: obj.name && end > start };
+  return { obj, ok: true };
 }
 
 async function save() {

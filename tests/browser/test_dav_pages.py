@@ -265,3 +265,72 @@ def test_the_landing_page_links_the_calendar_and_contacts_pages(
     for platform, href in (("caldav", "/calendar.html"), ("carddav", "/contacts.html")):
         link = page.locator(f'#platforms li[data-platform="{platform}"] a')
         expect(link).to_have_attribute("href", href)
+
+
+WEEKLY = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//tests//EN\r
+BEGIN:VEVENT\r
+UID:weekly-ny\r
+DTSTAMP:20261001T000000Z\r
+DTSTART;TZID=America/New_York:20261005T090000\r
+DTEND;TZID=America/New_York:20261005T093000\r
+RRULE:FREQ=WEEKLY;COUNT=8\r
+SUMMARY:New York sync\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+ALL_DAY = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//tests//EN\r
+BEGIN:VEVENT\r
+UID:offsite\r
+DTSTAMP:20261001T000000Z\r
+DTSTART;VALUE=DATE:20261022\r
+DTEND;VALUE=DATE:20261023\r
+SUMMARY:Offsite\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def put_event(dav: DavServer, name: str, body: str) -> None:
+    requests.put(
+        dav.calendar("alice") + name,
+        data=body.encode(),
+        auth=AUTH,
+        timeout=10,
+        headers={"Content-Type": "text/calendar"},
+    ).raise_for_status()
+
+
+def test_the_week_shows_occurrences_in_the_browsers_zone_and_all_day_events_by_date(
+    prague: Any, dav_stack: Stack, dav: DavServer
+) -> None:
+    put_event(dav, "weekly-ny.ics", WEEKLY)
+    put_event(dav, "offsite.ics", ALL_DAY)
+    cal = sign_in(prague, dav_stack, dav, "calendar.html", f"&week={WEEK}")
+    # 09:00 in New York (still on summer time) is 15:00 in Prague, in the week's occurrence.
+    sync = event_in(cal, "2026-10-19", "New York sync")
+    expect(sync).to_contain_text("15:00")
+    expect(sync).to_have_class("event repeats")
+    assert sync.get_attribute("draggable") is None  # a series is edited, not dragged
+    expect(cal.locator('.event[data-name="New York sync"]')).to_have_count(1)
+
+    offsite = cal.locator('#all-day .event[data-name="Offsite"]')
+    expect(offsite).to_have_count(1)
+    offsite.click()
+    expect(cal.locator("#ev-start")).to_have_attribute("type", "date")
+    expect(cal.locator("#ev-start")).to_have_value("2026-10-22")
+    expect(cal.locator("#ev-end")).to_have_value("2026-10-22")  # its last day
+    cal.fill("#ev-end", "2026-10-23")
+    cal.click("#save")
+    expect(cal.locator("#editor")).to_be_hidden()
+    expect(cal.locator('#all-day .event[data-name="Offsite"]')).to_have_count(2)
+    stored = stored_events(dav)["Offsite"]
+    assert (str(stored["DTSTART"].dt), str(stored["DTEND"].dt)) == ("2026-10-22", "2026-10-24")
+
+    sync.click()  # the series, from its first occurrence, in the browser's zone
+    expect(cal.locator("#ev-start")).to_have_value("2026-10-05T15:00")
+    expect(cal.locator("#ev-repeats")).to_contain_text("Repeats weekly")
+    expect(cal.locator("#delete")).to_have_text("Delete the series")
