@@ -75,7 +75,7 @@ if (askedWeek && /^\d{4}-\d{2}-\d{2}$/.test(askedWeek)) view.week = startOfWeek(
 
 /** Ask for the events of the week shown and draw them; then say `done`, or how many. */
 async function load(done = null) {
-  const load = ++view.loads;
+  const ticket = ++view.loads;
   const end = addDays(view.week, 7);
   $('week-label').textContent = `${dayLabel(view.week)} – ${dayLabel(addDays(end, -1))}`;
   weekStatus('loading…', 'loading');
@@ -85,12 +85,12 @@ async function load(done = null) {
       // The range in UTC; the platform expands recurring events into it.
       object: { type: 'event', startTime: toUtc(view.week), endTime: toUtc(end) },
     });
-    if (load !== view.loads) return;
+    if (ticket !== view.loads) return;
     view.items = new Map((found.items || []).map((i) => [i.id, i]));
     draw();
     weekStatus(done || `${view.items.size} event(s)`, 'completed');
   } catch (err) {
-    if (load === view.loads) weekStatus(explain(err), 'failed');
+    if (ticket === view.loads) weekStatus(explain(err), 'failed');
   }
 }
 
@@ -172,7 +172,9 @@ function place(col, list) {
   }
   for (const p of list) {
     const el = chip(p.item, p);
-    const minutes = (t) => (t - p.day) / 60e3;
+    // By the clock on the wall, as the hour rows are: on the day summer time ends, 14:00
+    // is 15 hours after midnight, and it still belongs in the 14:00 row.
+    const minutes = (t) => (dayKey(t) === dayKey(p.day) ? t.getHours() * 60 + t.getMinutes() : 24 * 60);
     el.style.top = `calc(var(--hour) * ${minutes(p.start) / 60})`;
     el.style.height = `calc(var(--hour) * ${Math.max(minutes(p.end) - minutes(p.start), 20) / 60})`;
     el.style.left = `${(p.lane / laneEnds.length) * 100}%`;
