@@ -263,6 +263,33 @@ def test_the_contacts_page_lists_and_edits_a_contact(
     )
 
 
+def test_a_contact_changed_elsewhere_is_not_overwritten_unasked(
+    page: Any, dav_stack: Stack, dav: DavServer
+) -> None:
+    card = CARD_V3.replace("dora-1", "finn-1").replace("Dora Page", "Finn Other")
+    href = dav.book("alice") + "finn-1.vcf"
+    requests.put(href, data=card.encode(), auth=AUTH, timeout=10).raise_for_status()
+    book = sign_in(page, dav_stack, dav, "contacts.html")
+    book.locator('#contacts button[data-uid="finn-1"]').click()
+    book.fill("#c-org", "Mine Ltd")
+
+    theirs = card.replace("END:VCARD", "ORG:Theirs Ltd\r\nEND:VCARD")
+    requests.put(href, data=theirs.encode(), auth=AUTH, timeout=10).raise_for_status()
+    book.click("#save")
+    expect(book.locator("#conflict")).to_be_visible()
+    expect(book.locator("#conflict-text")).to_contain_text("Finn Other was changed on the server")
+    assert stored_card(dav, "finn-1.vcf").org.value == ["Theirs Ltd"]
+
+    book.click("#reload")  # take theirs: the form shows what the server has now
+    expect(book.locator("#conflict")).to_be_hidden()
+    expect(book.locator("#c-org")).to_have_value("Theirs Ltd")
+    book.fill("#c-title", "Editor")
+    book.click("#save")  # with the ETag that came with theirs
+    expect(book.locator("#list-status")).to_have_text("saved “Finn Other”")
+    saved = stored_card(dav, "finn-1.vcf")
+    assert (saved.org.value, saved.title.value) == (["Theirs Ltd"], "Editor")
+
+
 def test_the_landing_page_links_the_calendar_and_contacts_pages(
     page: Any, dav_stack: Stack
 ) -> None:
