@@ -52,6 +52,7 @@ async function unfollow(url) {
     // not-found: the gateway had already forgotten it (a new session); drop it all the same
     if (err.code !== 'not-found') { showStatus('failed', `${err.code}: ${err.message}`, err.code); return; }
   }
+  if (!feeds.has(url)) return; // a second click while the first was on its way
   feeds.get(url).li.remove();
   feeds.delete(url);
   for (const [key, item] of items) if (item.post.actor.id === url) items.delete(key);
