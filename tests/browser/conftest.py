@@ -7,6 +7,7 @@ except under CI (``CI`` set), where a missing browser is a failure, not a skip.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,15 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page; an uncaught error in it fails the test."""
-    context = browser.new_context()
+    with watched_page(browser) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def watched_page(browser: Any, **context_options: Any) -> Iterator[Any]:
+    """A fresh page in a context of its own (``timezone_id``, ``locale``, ...); an uncaught
+    error in it fails the test."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []
