@@ -14,7 +14,9 @@ A gateway writes ``a``, the deadline and an entry in ``keys.unsent()`` together
 (``accept``), publishes, then flips ``a`` to ``p`` (``sent``). If it dies between the two,
 the marker stays ``a``: after ``SOCKETHUB_UNSENT_GRACE`` seconds the sweeper answers
 ``not-sent`` (``Outbox.reply(..., unsent=True)`` acts on ``a`` only), and a resend of the
-same id takes its place instead of being refused as ``duplicate-request``. A worker picking
+same id takes its place instead of being refused as ``duplicate-request``. Where nothing
+has to be looked up between the two (a stateless platform), ``accept_sent`` does both and
+the queue's ``LPUSH`` in one script: ``p`` at once, no window to crash in. A worker picking
 a task up ``claim``s it: ``a`` becomes ``p``, so the sweeper can no longer say ``not-sent``
 for a request that runs; a task whose request was already answered (``not-sent``,
 ``timeout``), or whose marker a resend replaced, is dropped unrun. The ``tag`` that tells
@@ -37,7 +39,7 @@ _TAG = slice(1, 25)  # the Aead nonce (24 bytes) after the state byte
 # KEYS: request, deadlines, unsent. ARGV: marker, ttl, member, deadline, lost at, now.
 # 0: the id is taken (in flight or answered); 1: accepted; 2: accepted in place of a copy
 # that never left (answered ``not-sent``, or ``a`` past its grace).
-_ACCEPT = """
+_TAKEN = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local state = string.sub(cur, 1, 1)
@@ -50,8 +52,35 @@ if cur then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+"""
+_ACCEPT = (
+    _TAKEN
+    + """
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
 if cur then return 2 end
+return 1
+"""
+)
+
+# ``_ACCEPT`` and the publish at once: KEYS[4] the queue's list, ARGV[7] the message.
+_ACCEPT_SENT = (
+    _TAKEN
+    + """
+redis.call('SETRANGE', KEYS[1], 0, 'p')
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('LPUSH', KEYS[4], ARGV[7])
+if cur then return 2 end
+return 1
+"""
+)
+
+# KEYS: request, unsent, queue. ARGV: marker as accepted, member, message. The publish of
+# an acceptance and its ``a`` to ``p``, together; nothing if it was answered meanwhile.
+_SEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('LPUSH', KEYS[3], ARGV[3])
+redis.call('SETRANGE', KEYS[1], 0, 'p')
+redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 """
 
@@ -88,6 +117,8 @@ class Markers:
         self._accept = redis.register_script(_ACCEPT)
         self._sent = redis.register_script(_SENT)
         self._claim = redis.register_script(_CLAIM)
+        self._accept_sent = redis.register_script(_ACCEPT_SENT)
+        self._send = redis.register_script(_SEND)
 
     def accept(
         self,
@@ -105,6 +136,37 @@ class Markers:
             self._accept(
                 keys=[keys.request(sid, rid), keys.deadlines(), keys.unsent()],
                 args=[marker, ttl, member, deadline, lost_at, now],
+            )
+        )
+
+    def accept_sent(
+        self,
+        sid: str,
+        rid: str,
+        marker: bytes,
+        ttl: int,
+        deadline: float,
+        now: float,
+        queue: str,
+        message: bytes,
+    ) -> int:
+        """``accept`` and ``send`` in one script (``accept``'s answer): the message is on
+        ``queue`` exactly when the id was free."""
+        member = keys.deadline_member(sid, rid)
+        return int(
+            self._accept_sent(
+                keys=[keys.request(sid, rid), keys.deadlines(), keys.unsent(), queue],
+                args=[marker, ttl, member, deadline, 0, now, message],
+            )
+        )
+
+    def send(self, sid: str, rid: str, marker: bytes, queue: str, message: bytes) -> bool:
+        """Publish an accepted request and mark it sent; False (nothing published) if it
+        was answered or replaced since."""
+        return bool(
+            self._send(
+                keys=[keys.request(sid, rid), keys.unsent(), queue],
+                args=[marker, keys.deadline_member(sid, rid), message],
             )
         )
 
