@@ -11,15 +11,16 @@ each atomically, so a gateway killed at any point leaves a state someone can fin
     n                     answered ``not-sent``: the id may be used again
 
 A gateway writes ``a``, the deadline and an entry in ``keys.unsent()`` together
-(``accept``), publishes, then flips ``a`` to ``p`` (``sent``). If it dies between the two,
+(``accept``), then publishes and flips ``a`` to ``p`` (``send``). If it dies between the two,
 the marker stays ``a``: after ``SOCKETHUB_UNSENT_GRACE`` seconds the sweeper answers
 ``not-sent`` (``Outbox.reply(..., unsent=True)`` acts on ``a`` only), and a resend of the
 same id takes its place instead of being refused as ``duplicate-request``. Where nothing
 has to be looked up between the two (a stateless platform), ``accept_sent`` does both and
-the queue's ``LPUSH`` in one script: ``p`` at once, no window to crash in. A worker picking
-a task up ``claim``s it: ``a`` becomes ``p``, so the sweeper can no longer say ``not-sent``
-for a request that runs; a task whose request was already answered (``not-sent``,
-``timeout``), or whose marker a resend replaced, is dropped unrun. The ``tag`` that tells
+the queue's ``LPUSH`` in one script, for one request or a batch: ``p`` at once, no window
+to crash in. A worker picking a task up ``claim``s it: ``a`` becomes ``p``, so the
+sweeper can no longer say ``not-sent`` for a request that runs; a task whose request was
+already answered (``not-sent``, ``timeout``), or whose marker a resend replaced, is
+dropped unrun. The ``tag`` that tells
 the copies apart is the sealed activity's nonce: random per acceptance, and not secret.
 """
 
@@ -39,7 +40,7 @@ _TAG = slice(1, 25)  # the Aead nonce (24 bytes) after the state byte
 # KEYS: request, deadlines, unsent. ARGV: marker, ttl, member, deadline, lost at, now.
 # 0: the id is taken (in flight or answered); 1: accepted; 2: accepted in place of a copy
 # that never left (answered ``not-sent``, or ``a`` past its grace).
-_TAKEN = """
+_ACCEPT = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local state = string.sub(cur, 1, 1)
@@ -52,27 +53,45 @@ if cur then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-"""
-_ACCEPT = (
-    _TAKEN
-    + """
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
 if cur then return 2 end
 return 1
 """
-)
 
-# ``_ACCEPT`` and the publish at once: KEYS[4] the queue's list, ARGV[7] the message.
-_ACCEPT_SENT = (
-    _TAKEN
-    + """
-redis.call('SETRANGE', KEYS[1], 0, 'p')
-redis.call('ZREM', KEYS[3], ARGV[3])
-redis.call('LPUSH', KEYS[4], ARGV[7])
-if cur then return 2 end
-return 1
+# ``_ACCEPT`` of several requests and the publish of their one message, at once.
+# KEYS: deadlines, unsent, queue, then each request's. ARGV: message, now, then for each
+# request: marker, ttl, member, deadline. Each one's answer as ``_ACCEPT``'s; the message is
+# queued if any was accepted (a worker drops the payload of one refused: ``_CLAIM``).
+_ACCEPT_SENT = """
+local out, any, now = {}, false, tonumber(ARGV[2])
+for i = 4, #KEYS do
+  local b = 3 + (i - 4) * 4
+  local member = ARGV[b + 2]
+  local cur = redis.call('GET', KEYS[i])
+  local free = true
+  if cur then
+    local state = string.sub(cur, 1, 1)
+    if state == 'a' then
+      local lost = redis.call('ZSCORE', KEYS[2], member)
+      if lost and tonumber(lost) > now then free = false end
+    elseif state ~= 'n' then
+      free = false
+    end
+  end
+  if free then
+    redis.call('SET', KEYS[i], ARGV[b], 'EX', ARGV[b + 1])
+    redis.call('SETRANGE', KEYS[i], 0, 'p')
+    redis.call('ZADD', KEYS[1], ARGV[b + 3], member)
+    redis.call('ZREM', KEYS[2], member)
+    any = true
+    out[#out + 1] = cur and 2 or 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if any then redis.call('LPUSH', KEYS[3], ARGV[1]) end
+return out
 """
-)
 
 # KEYS: request, unsent, queue. ARGV: marker as accepted, member, message. The publish of
 # an acceptance and its ``a`` to ``p``, together; nothing if it was answered meanwhile.
@@ -141,24 +160,20 @@ class Markers:
 
     def accept_sent(
         self,
-        sid: str,
-        rid: str,
-        marker: bytes,
-        ttl: int,
-        deadline: float,
+        requests: list[tuple[str, str, bytes, int, float]],
         now: float,
         queue: str,
         message: bytes,
-    ) -> int:
-        """``accept`` and ``send`` in one script (``accept``'s answer): the message is on
-        ``queue`` exactly when the id was free."""
-        member = keys.deadline_member(sid, rid)
-        return int(
-            self._accept_sent(
-                keys=[keys.request(sid, rid), keys.deadlines(), keys.unsent(), queue],
-                args=[marker, ttl, member, deadline, 0, now, message],
-            )
-        )
+    ) -> list[int]:
+        """``accept`` for each ``(sid, rid, marker, ttl, deadline)`` and, if any was free,
+        ``message`` (their one task) onto ``queue``, in one script: ``p`` at once. Each
+        request's answer, as ``accept``'s."""
+        k = [keys.deadlines(), keys.unsent(), queue]
+        a: list[Any] = [message, now]
+        for sid, rid, marker, ttl, deadline in requests:
+            k.append(keys.request(sid, rid))
+            a += [marker, ttl, keys.deadline_member(sid, rid), deadline]
+        return [int(x) for x in self._accept_sent(keys=k, args=a)]
 
     def send(self, sid: str, rid: str, marker: bytes, queue: str, message: bytes) -> bool:
         """Publish an accepted request and mark it sent; False (nothing published) if it

@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,14 +27,16 @@ import orjson
 from envelopes.markers import Markers
 from envelopes.registry import Platform
 
-__all__ = ["Enqueuer", "Acceptance", "RedisEnqueuer", "task_message"]
+__all__ = ["Enqueuer", "Acceptance", "RedisEnqueuer", "task_message", "MAX_BATCH"]
 
+MAX_BATCH = 256  # SOCKETHUB_ENQUEUE_BATCH's cap: one script's keys stay few
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"gateway{os.getpid()}@{socket.gethostname()}"
 
 
-def task_message(task: str, payload: dict[str, Any], queue: str) -> bytes:
-    """One task, ``task(payload)``, as kombu's Redis transport stores it on ``queue``."""
+def task_message(task: str, payload: dict[str, Any] | list[Any], queue: str) -> bytes:
+    """One task, ``task(payload)``, as kombu's Redis transport stores it on ``queue``
+    (``payload`` a list: a batch, ``tasks.app`` runs each)."""
     task_id = str(uuid.uuid4())
     body = orjson.dumps([[payload], {}, _EMBED])
     headers: dict[str, Any] = {
@@ -101,20 +105,103 @@ class Enqueuer(Protocol):
     def close(self) -> None: ...
 
 
+class _Waiting:
+    """One request in a lane: its result once a publish took it, or the lead."""
+
+    __slots__ = ("acceptance", "payload", "result", "error", "finished", "woken")
+
+    def __init__(self, acceptance: Acceptance, payload: dict[str, Any]):
+        self.acceptance = acceptance
+        self.payload = payload
+        self.result = 0
+        self.error: BaseException | None = None
+        self.finished = False
+        self.woken = threading.Event()
+
+
 class RedisEnqueuer:
-    def __init__(self, markers: Markers):
+    """``batch``: requests of one ``batchable`` platform (its verbs wait on no network)
+    that arrive while a publish to its queue is in flight wait for it to return, then go
+    together, up to ``batch`` in one message (one script, one Celery task: both fixed
+    costs paid once, bench/profile.md). The first of them leads: a request arriving when
+    nothing is in flight is published at once, so a lone request never waits for company;
+    under load each publish takes what came during the one before. Other platforms' verbs
+    go one per message: a fetch must not wait behind another in one task, and a
+    persistent platform's verb has its own queue and order number."""
+
+    def __init__(self, markers: Markers, batch: int = 1):
         self.markers = markers
+        self.batch = max(1, min(batch, MAX_BATCH))
+        self._lanes: dict[str, list[_Waiting]] = {}
+        self._lock = threading.Lock()
 
     def send(
         self, platform: Platform, payload: dict[str, Any], queue: str, acceptance: Acceptance
     ) -> int:
         a = acceptance
-        message = task_message(platform.task_name, payload, queue)
         if a.accepted:
+            message = task_message(platform.task_name, payload, queue)
             return int(self.markers.send(a.sid, a.rid, a.marker, queue, message))
-        return self.markers.accept_sent(
-            a.sid, a.rid, a.marker, a.ttl, a.deadline, a.now, queue, message
-        )
+        if not platform.batchable or platform.persistent or self.batch == 1:
+            return self._publish(platform.task_name, queue, [_Waiting(a, payload)])[0]
+        me = _Waiting(a, payload)
+        with self._lock:
+            lane = self._lanes.get(queue)
+            lead = lane is None
+            if lead:
+                self._lanes[queue] = lane = []
+            lane.append(me)  # type: ignore[union-attr]
+        if not lead:
+            me.woken.wait()  # a publish took it, or handed it the lead
+        if not me.finished:
+            self._lead(platform.task_name, queue)
+        if me.error is not None:
+            raise me.error
+        return me.result
+
+    def _lead(self, task: str, queue: str) -> None:
+        """Publish what waits in the lane (this caller's request first), then hand the
+        lead to the first of what came meanwhile, or close the lane."""
+        with self._lock:
+            lane = self._lanes[queue]
+            taken, lane[:] = lane[: self.batch], lane[self.batch :]
+        try:
+            self._publish(task, queue, taken)
+        finally:
+            with self._lock:
+                if lane:
+                    nxt: _Waiting | None = lane[0]
+                else:
+                    nxt = None
+                    del self._lanes[queue]
+            for w in taken:
+                w.finished = True
+                w.woken.set()
+            if nxt is not None:
+                nxt.woken.set()
+
+    def _publish(self, task: str, queue: str, taken: list[_Waiting]) -> list[int]:
+        try:
+            payloads = [w.payload for w in taken]
+            message = task_message(task, payloads[0] if len(taken) == 1 else payloads, queue)
+            requests = [
+                (
+                    w.acceptance.sid,
+                    w.acceptance.rid,
+                    w.acceptance.marker,
+                    w.acceptance.ttl,
+                    w.acceptance.deadline,
+                )
+                for w in taken
+            ]
+            results = self.markers.accept_sent(requests, time.time(), queue, message)
+        except BaseException as exc:
+            for w in taken:
+                w.error = exc
+            raise
+        for w, result in zip(taken, results, strict=True):
+            w.result = result
+        return results
 
     def close(self) -> None:
         pass  # the hub's Redis client is the hub's to close

@@ -53,7 +53,7 @@ class Hub:
         self.atrest = AtRest(self.redis, server)
         self.outbox = Outbox.from_settings(self.redis, settings, self.atrest)
         # Tasks go onto their queues with the request's marker, on this same client.
-        self.enqueuer = enqueuer or RedisEnqueuer(self.outbox.markers)
+        self.enqueuer = enqueuer or RedisEnqueuer(self.outbox.markers, settings.enqueue_batch)
         self.pump = Pump(
             redis_client(settings.redis_url, 4, settings.redis_timeout), self.redis, self.gateway_id
         )

@@ -121,8 +121,9 @@ def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) 
     if platform.persistent:  # the loop does the work; the task waits with its own timeout
 
         @app.task(name=platform.task_name, ignore_result=True, shared=False)
-        def run(payload: dict[str, Any]) -> None:
-            lazy.get().run(platform.name, payload)
+        def run(payload: dict[str, Any] | list[dict[str, Any]]) -> None:
+            for one in payload if isinstance(payload, list) else [payload]:
+                lazy.get().run(platform.name, one)
 
         return
     # Time limits (tasks/limits.py): ours on every pool; Celery's hard one kills a prefork
@@ -131,8 +132,10 @@ def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) 
     hard = soft + lazy.settings.task_time_limit_grace
 
     @app.task(name=platform.task_name, ignore_result=True, shared=False, time_limit=hard)
-    def run_fetch(payload: dict[str, Any]) -> None:
-        run_limited(lazy.get(), watchdog, platform, payload, soft)
+    def run_fetch(payload: dict[str, Any] | list[dict[str, Any]]) -> None:
+        # A list: the requests a gateway batched (gateway/enqueue.py), each under its limit.
+        for one in payload if isinstance(payload, list) else [payload]:
+            run_limited(lazy.get(), watchdog, platform, one, soft)
 
 
 def _default() -> Celery:
