@@ -19,7 +19,7 @@ from envelopes.registry import Platform, Registry, default_registry
 from envelopes.settings import ConfigError, Settings
 
 from . import startup
-from .limits import Watchdog, run_limited, soft_limit
+from .limits import Watchdog, run_limited, run_limited_many, soft_limit
 from .runner import Runner
 
 __all__ = ["app", "make_celery", "routes_for", "queues_for"]
@@ -133,9 +133,10 @@ def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) 
 
     @app.task(name=platform.task_name, ignore_result=True, shared=False, time_limit=hard)
     def run_fetch(payload: dict[str, Any] | list[dict[str, Any]]) -> None:
-        # A list: the requests a gateway batched (gateway/enqueue.py), each under its limit.
-        for one in payload if isinstance(payload, list) else [payload]:
-            run_limited(lazy.get(), watchdog, platform, one, soft)
+        if isinstance(payload, list):  # a gateway's batch (gateway/enqueue.py)
+            run_limited_many(lazy.get(), watchdog, platform, payload, soft)
+        else:
+            run_limited(lazy.get(), watchdog, platform, payload, soft)
 
 
 def _default() -> Celery:
