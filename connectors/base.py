@@ -24,10 +24,12 @@ from envelopes.errors import SockethubError, UnknownVerb
 from envelopes.registry import Platform
 from envelopes.settings import Settings
 
-__all__ = ["Job", "Connector", "EventSink", "load_connector_class"]
+__all__ = ["Job", "Connector", "EventSink", "Broadcast", "load_connector_class"]
 
 # (session id, activity) → anything (the outbox returns the event's sequence number)
 EventSink = Callable[[str, dict[str, Any]], object]
+# (session ids, activity) → per session its event's sequence number, or -1 if it ended
+Broadcast = Callable[[list[str], dict[str, Any]], list[int]]
 
 
 def _no_events(_sid: str, _activity: dict[str, Any]) -> None:
@@ -66,6 +68,17 @@ class Connector:
         self.platform = platform
         self.settings = settings
         self.events = events
+
+    def broadcast(self, sids: list[str], activity: dict[str, Any]) -> list[int]:
+        """One event to many sessions; the worker replaces this with one round trip."""
+        out = []
+        for sid in sids:
+            got = self.events(sid, activity)
+            out.append(got if isinstance(got, int) else 0)
+        return out
+
+    def start(self) -> None:
+        """Start background work (a ``background`` platform's worker calls it at start-up)."""
 
     def handle(self, job: Job) -> dict[str, Any] | None:
         if job.verb not in self.platform.verbs:

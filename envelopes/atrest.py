@@ -181,6 +181,18 @@ class AtRest:
     def seal_record(self, platform: str, ckey: str, value: Any) -> bytes:
         return seal(self._record_key(platform, ckey), _json(value), "record", platform, ckey)
 
+    def reseal_record(self, platform: str, ckey: str, sealed: bytes | str) -> bytes | None:
+        """``sealed`` under the current secret if an earlier one sealed it, else None (it
+        is current already). Raises if no secret opens it."""
+        if not self._keyring.previous:
+            return None
+        try:
+            unseal(self._record_key(platform, ckey), _bytes(sealed), "record", platform, ckey)
+            return None
+        except SockethubError:
+            pass
+        return self.seal_record(platform, ckey, self.open_record(platform, ckey, sealed))
+
     def open_record(self, platform: str, ckey: str, sealed: bytes | str) -> Any:
         """Sealed under the current secret, or (during a rotation) an earlier one."""
         servers = (self._keyring.current, *self._keyring.previous)

@@ -32,6 +32,11 @@ __all__ = [
     "http_host",
     "http_cache_books",
     "address_sessions",
+    "follow_due",
+    "follow_feed",
+    "follow_followers",
+    "follow_seen",
+    "follow_session",
 ]
 
 PREFIX = "sh"
@@ -168,3 +173,33 @@ def http_host(host: str) -> str:
 def address_sessions(addr: str, minute: int) -> str:
     """Counter of new sessions opened from one client address in one minute."""
     return f"{PREFIX}:addr:{addr}:new:{minute}"
+
+
+# -- followed feeds (connectors/feeds/follows.py) ------------------------------------------
+def follow_due() -> str:
+    """Sorted set: feed id → when it is next polled (epoch seconds); while a poller holds
+    the feed's lease (``lease("feeds", fid)``), when that lease ends."""
+    return f"{PREFIX}:follow:due"
+
+
+def follow_feed(fid: str) -> str:
+    """Hash: the feed's URL, schedule and counters (``interval``, ``digest`` of the body
+    last parsed, ``history`` of change times, ``polls``, ``parses``, ``notmod``). Routing
+    data only: no item text."""
+    return f"{PREFIX}:follow:f:{fid}"
+
+
+def follow_followers(fid: str) -> str:
+    """Set: the session ids following the feed."""
+    return f"{PREFIX}:follow:f:{fid}:who"
+
+
+def follow_seen(fid: str) -> str:
+    """Sorted set: digests of the identities (GUID, link, content) of the feed's items
+    already delivered → when last seen; trimmed to the newest."""
+    return f"{PREFIX}:follow:f:{fid}:seen"
+
+
+def follow_session(sid: str) -> str:
+    """Hash: feed id → feed URL, every feed the session follows."""
+    return f"{PREFIX}:follow:s:{sid}"

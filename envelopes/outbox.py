@@ -135,11 +135,35 @@ def reply_frame(rid: str | None, result: dict[str, Any]) -> dict[str, Any]:
 def failure_frame(
     rid: str | None, error: dict[str, Any], activity: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A failed reply. ``activity`` is echoed with Sockethub's ``error`` string added."""
+    """A failed reply. ``activity`` is echoed with Sockethub's ``error`` string added.
+
+    A request over ``ECHO_MAX_BYTES`` is echoed by its short fields only, marked
+    ``truncated``: a browser sending near-limit junk must not get each frame back whole."""
     frame: dict[str, Any] = {"kind": "reply", "id": rid, "status": "failed", "error": error}
     if activity is not None:
-        frame["activity"] = {**activity, "error": error.get("message", "")}
+        frame["activity"] = {**_echo_of(activity), "error": error.get("message", "")}
     return frame
+
+
+ECHO_MAX_BYTES = 16384
+_ECHO_KEPT = ("@context", "id", "type", "context", "platform", "actor", "target")
+
+
+def _echo_of(activity: dict[str, Any]) -> dict[str, Any]:
+    try:
+        if len(_dumps(activity)) <= ECHO_MAX_BYTES:
+            return activity
+    except (TypeError, ValueError):
+        pass
+    small: dict[str, Any] = {"truncated": True}
+    for name in _ECHO_KEPT:
+        value = activity.get(name)
+        try:
+            if value is not None and len(_dumps(value)) <= 2048:
+                small[name] = value
+        except (TypeError, ValueError):
+            continue
+    return small
 
 
 def event_frame(activity: dict[str, Any]) -> dict[str, Any]:

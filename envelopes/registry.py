@@ -42,10 +42,13 @@ class Verb:
     """One verb of a platform: which parts of the envelope it takes, and how.
 
     ``object``/``target`` name a marshmallow schema for that part, or ``None`` when the verb
-    refuses it. ``timeout`` overrides the gateway's reply deadline for slow verbs.
+    refuses it. ``actor`` overrides the platform's actor schema for this verb (a verb about
+    the session rather than one upstream thing). ``timeout`` overrides the gateway's reply
+    deadline for slow verbs.
     """
 
     name: str
+    actor: type[Schema] | None = None
     object: type[Schema] | None = None
     object_required: bool = False
     target: type[Schema] | None = None
@@ -62,6 +65,9 @@ class Platform:
     credentials: type[Schema] | None = None  # schema of a credentials envelope's object
     actor: type[Schema] | None = None  # overrides the shared actor schema
     persistent: bool = False
+    # A worker serving this platform starts its connector at start-up, not at the first
+    # request (feeds: the poller of followed feeds must run with no request coming).
+    background: bool = False
     # Persistent platforms: credentials → (identity of the upstream connection, whether it
     # holds a secret). Only identical secret-bearing credentials share a connection.
     connection_identity: Callable[[Mapping[str, Any]], tuple[str, bool]] | None = None

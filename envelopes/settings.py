@@ -24,8 +24,9 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "REDIS_URL": (
         "redis_url",
         "",
-        "Redis for broker, sessions and events. Empty: `sockethub` starts a private Redis; "
-        "`sockethub web`/`worker` refuse to start.",
+        "Redis for broker, sessions and events: `redis://host:6379/0`, or Sentinels, "
+        "`redis+sentinel://host1:26379,host2:26379/mymaster/0` (docs/deployment.md). Empty: "
+        "`sockethub` starts a private Redis; `sockethub web`/`worker` refuse to start.",
     ),
     "SOCKETHUB_SECRET": (
         "secret",
@@ -68,6 +69,14 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "together when it is done, up to this many (at most 256) in one Celery message: one "
         "script, one task, the fixed costs paid once. A lone request never waits for "
         "company. 1: one message per request.",
+    ),
+    "SOCKETHUB_DRAIN_SECONDS": (
+        "drain_seconds",
+        "5",
+        "Seconds a gateway told to stop (SIGTERM) answers `/healthz` with 503 and refuses new "
+        "sockets (503) before it closes its own with 1001: the load balancer's health check "
+        "takes it out first, so its browsers resume on another gateway. At most 120; 0 for a "
+        "gateway with no balancer in front.",
     ),
     "SOCKETHUB_RESUME_GRACE": (
         "resume_grace",
@@ -312,6 +321,54 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Characters kept of each feed item's title, summary and content; longer ones are "
         "cut, end with `…` and the item says `truncated: true`.",
     ),
+    "SOCKETHUB_FOLLOW_MIN_INTERVAL": (
+        "follow_min_interval",
+        "300",
+        "Fewest seconds between two polls of a followed feed, whatever its history says "
+        "(its `ttl`, `Cache-Control: max-age` and `skipHours` may make it longer).",
+    ),
+    "SOCKETHUB_FOLLOW_MAX_INTERVAL": (
+        "follow_max_interval",
+        "21600",
+        "Most seconds between two polls of a followed feed (a feed's `ttl` or `max-age` "
+        "asking for longer is cut to this).",
+    ),
+    "SOCKETHUB_FOLLOW_MAX_PER_SESSION": (
+        "follow_max_per_session",
+        "500",
+        "Feeds one session may follow; one more is a `too-large` reply (unfollow some).",
+    ),
+    "SOCKETHUB_FOLLOW_MAX_FEEDS": (
+        "follow_max_feeds",
+        "100000",
+        "Distinct feeds followed across the deployment; a follow of one more is a "
+        "`too-large` reply.",
+    ),
+    "SOCKETHUB_FOLLOW_SEEN": (
+        "follow_seen",
+        "1000",
+        "Item identities remembered per followed feed (at least three times the items the "
+        "feed holds are kept): an item that falls out and comes back is sent again.",
+    ),
+    "SOCKETHUB_FOLLOW_POLLS": (
+        "follow_polls",
+        "16",
+        "Polls of followed feeds one feeds worker process runs at once (each through the "
+        "shared cache and the per-host limit).",
+    ),
+    "SOCKETHUB_PUBLIC_URL": (
+        "public_url",
+        "",
+        "The gateway's public base URL (`https://hub.example.org`), as WebSub hubs reach "
+        "it: followed feeds that name a hub are then subscribed there, with the callback "
+        "`<this>/websub/<feed>`. Empty: followed feeds are only polled.",
+    ),
+    "SOCKETHUB_WEBSUB_LEASE": (
+        "websub_lease",
+        "86400",
+        "Seconds of WebSub subscription asked of a hub; renewed at three quarters of "
+        "what the hub grants.",
+    ),
     "SOCKETHUB_DAV_ALLOW_HTTP": (
         "dav_allow_http",
         "false",
@@ -374,6 +431,7 @@ class Settings:
     request_timeout: float = 30.0
     unsent_grace: float = 2.0
     enqueue_batch: int = 32
+    drain_seconds: float = 5.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0
@@ -415,6 +473,14 @@ class Settings:
     feed_items: int = 50
     feed_max_items: int = 100
     feed_item_max_chars: int = 8192
+    follow_min_interval: float = 300.0
+    follow_max_interval: float = 21600.0
+    follow_max_per_session: int = 500
+    follow_max_feeds: int = 100000
+    follow_seen: int = 1000
+    follow_polls: int = 16
+    public_url: str = ""
+    websub_lease: float = 86400.0
     dav_allow_http: bool = False
     dav_max_bytes: int = 10485760
     dav_timeout: float = 15.0
@@ -458,11 +524,16 @@ class Settings:
 
 
 def _convert(raw: str, kind: str) -> Any:
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        value = float(raw)
-        if value < 0:
+    if kind in ("int", "float"):
+        try:
+            value: int | float = int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(
+                "must be a whole number" if kind == "int" else "must be a number"
+            ) from None
+        if value != value:
+            raise ValueError("must be a number")
+        if value < 0:  # a negative size, count or time has no meaning here
             raise ValueError("must not be negative")
         return value
     if kind == "bool":

@@ -118,7 +118,8 @@ def _verb_schema(platform: Platform, verb: str) -> Schema:
 
 
 def _build_schema(platform: Platform, verb: str) -> Schema:
-    actor = platform.actor or ActorSchema
+    own = platform.verbs[verb].actor if verb in platform.verbs else None
+    actor = own or platform.actor or ActorSchema
     spec: dict[str, fields.Field] = {
         "@context": fields.List(fields.String(), required=True),
         "type": fields.String(required=True),

@@ -17,6 +17,7 @@ from .enqueue import Enqueuer
 from .frames import HARD_FRAME_FACTOR
 from .hub import Hub
 from .upgrade import websocket_route
+from .websub import register as register_websub
 
 __all__ = ["create_app", "origin_allowed"]
 
@@ -87,9 +88,20 @@ def create_app(
         },
     )
 
+    register_websub(app, hub.redis, settings)  # followed feeds' WebSub callback
+
+    @app.before_request
+    def refuse_while_draining() -> Any:
+        # A stopping gateway takes no new socket: a balancer retries the 503 elsewhere.
+        if hub.draining and request.path == "/sockethub":
+            return jsonify({"status": "draining", "gateway": hub.gateway_id}), 503
+        return None
+
     @app.get("/healthz")
     def healthz() -> Any:
         ok, body = hub.health()
+        if hub.draining:  # the balancer's check takes us out before the sockets close
+            ok, body = False, {**body, "status": "draining"}
         return jsonify(body), (200 if ok else 503)
 
     @app.get("/metrics")

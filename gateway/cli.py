@@ -28,6 +28,7 @@ from envelopes.registry import default_registry
 from envelopes.settings import ConfigError, Settings
 from tasks.startup import check_config, check_redis
 
+from .hub import MAX_DRAIN
 from .supervisor import Supervisor, orphan_proof
 
 __all__ = ["check_port", "main", "start_private_redis", "web_command", "worker_command"]
@@ -115,7 +116,12 @@ def start_private_redis(
     return proc, f"redis://127.0.0.1:{port}/0", workdir
 
 
-def web_command(host: str, port: int, workers: int = 1, loglevel: str = "INFO") -> list[str]:
+def web_command(
+    host: str, port: int, workers: int = 1, loglevel: str = "INFO", drain: float = 0.0
+) -> list[str]:
+    # gunicorn's master kills its workers this long after SIGTERM: the drain
+    # (SOCKETHUB_DRAIN_SECONDS, gateway/gunicorn_conf.py), then 5 s to close the sockets.
+    graceful = 5 + min(drain, MAX_DRAIN)
     return [
         sys.executable,
         "-m",
@@ -129,7 +135,7 @@ def web_command(host: str, port: int, workers: int = 1, loglevel: str = "INFO") 
         "-b",
         f"{host}:{port}",
         "--graceful-timeout",
-        "5",
+        f"{graceful:g}",
         "--timeout",
         "60",
         "--no-control-socket",
@@ -181,6 +187,8 @@ def _run_all(settings: Settings) -> int:
     check_port(host, port)
     env, quiet = _children_env()
     level = env["SOCKETHUB_LOG_LEVEL"]
+    # One gateway and no balancer to take it out of rotation: nothing to drain for.
+    env.setdefault("SOCKETHUB_DRAIN_SECONDS", "0")
     sup = Supervisor()
     sup.install_signals()  # before any child exists: Ctrl-C from here on is an orderly stop
     redis_dir = None
@@ -197,7 +205,8 @@ def _run_all(settings: Settings) -> int:
         for name in names:
             sup.spawn(f"worker {name}", worker_command([name], loglevel=level), env, quiet_out)
         log.info("workers for %s: one Celery pool each", ", ".join(names))
-        sup.spawn("gateway", web_command(host, port, loglevel=level), env)
+        drain = float(env["SOCKETHUB_DRAIN_SECONDS"] or 0)
+        sup.spawn("gateway", web_command(host, port, loglevel=level, drain=drain), env)
         if _wait_listening(sup, host, port):
             log.info(
                 "gateway at http://%s:%s/ (example pages there); Ctrl-C stops everything%s",
@@ -300,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                 host = os.environ.get("SOCKETHUB_HOST", "0.0.0.0")
             check_redis(settings.redis_url)
             check_port(host, port, variable)
-            cmd = web_command(host, port, args.workers, loglevel=settings.log_level)
+            cmd = web_command(host, port, args.workers, settings.log_level, settings.drain_seconds)
         elif args.command == "worker":
             check_config(settings)
             try:

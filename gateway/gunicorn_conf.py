@@ -1,8 +1,11 @@
-"""gunicorn settings for the gateway: close WebSockets ourselves on shutdown.
+"""gunicorn settings for the gateway: drain, then close WebSockets ourselves on shutdown.
 
 On SIGTERM gunicorn stops accepting, then waits ``--graceful-timeout`` for open requests,
 and WebSockets never finish by themselves: they would be cut without a close frame. We
-send 1001 first, at once, so browsers resume on another process straight away.
+send 1001 first, so browsers resume on another process straight away. Before that, for
+``SOCKETHUB_DRAIN_SECONDS``, the process drains (``Hub.drain``): it keeps accepting, so a
+load balancer's health check can read the 503 on ``/healthz`` and take it out of rotation
+before the browsers resume. Ctrl-C (SIGINT, SIGQUIT) does not drain: someone is waiting.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ def post_worker_init(worker: Any) -> None:
     # Runs after gunicorn installed its own handlers: wrap the SIGTERM one.
     original = worker.handle_exit
 
-    def handle_exit(sig: int, frame: Any) -> None:
+    def close_and_exit(sig: int, frame: Any) -> None:
         hub = _hub(worker)
         if hub is not None:
             try:
@@ -29,7 +32,23 @@ def post_worker_init(worker: Any) -> None:
                 gevent.spawn(hub.shutdown)  # blocking sends: not inside the handler
             except ImportError:
                 hub.shutdown()
-        original(sig, frame)
+        original(sig, frame)  # stops accepting, then waits for the sockets to end
+
+    def drain_then_exit(hub: Any, sig: int, frame: Any) -> None:
+        hub.drain()  # accepting all along: /healthz says 503 to the balancer
+        close_and_exit(sig, frame)
+
+    draining: list[bool] = []
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        hub = _hub(worker)
+        if sig != signal.SIGTERM or hub is None or not hub.settings.drain_seconds:
+            close_and_exit(sig, frame)
+        elif not draining:  # a second SIGTERM changes nothing
+            draining.append(True)
+            import gevent
+
+            gevent.spawn(drain_then_exit, hub, sig, frame)
 
     worker.handle_exit = handle_exit
     signal.signal(signal.SIGTERM, handle_exit)

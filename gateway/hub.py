@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Hub", "VERSION", "redis_client"]
 
 VERSION = "0.1.0"
+MAX_DRAIN = 120.0  # cap of SOCKETHUB_DRAIN_SECONDS: a stop must not hang for long
 log = logging.getLogger("sockethub.gateway")
 
 
@@ -70,6 +71,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         self._started = False
+        self.draining = False  # told to stop: out of the balancer, sockets still served
         self.pump.on_recover = self.drop_lost_sessions
 
     def start(self) -> None:
@@ -83,6 +85,22 @@ class Hub:
         log.info(
             "gateway %s serving platforms: %s", self.gateway_id, ", ".join(self.registry.names())
         )
+
+    def drain(self) -> None:
+        """Told to stop: from now on ``/healthz`` answers 503 and new sockets are refused
+        (503, which a balancer retries on another gateway) for ``SOCKETHUB_DRAIN_SECONDS``,
+        while the open sockets are still served. The balancer's health check takes this
+        process out meanwhile, so when ``shutdown`` then closes the sockets (1001) their
+        browsers resume on a gateway still in rotation, not back here."""
+        self.draining = True
+        wait = min(self.settings.drain_seconds, MAX_DRAIN)
+        log.info(
+            "gateway %s draining: %d sockets closed in %.1f s",
+            self.gateway_id,
+            len(self._connections),
+            wait,
+        )
+        time.sleep(wait)
 
     def shutdown(self) -> None:
         """Close every socket with 1001 so browsers resume on another process at once.

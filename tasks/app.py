@@ -15,6 +15,7 @@ from celery import Celery, signals
 from kombu import Queue
 
 from envelopes.redisclient import redis_client
+from envelopes.redisurl import celery_broker
 from envelopes.registry import Platform, Registry, default_registry
 from envelopes.settings import ConfigError, Settings
 
@@ -75,7 +76,9 @@ class _Lazy:
 
 
 def make_celery(settings: Settings, registry: Registry) -> Celery:
-    app = Celery("sockethub", broker=settings.redis_url or "redis://127.0.0.1:6379/0")
+    # A Sentinel REDIS_URL becomes kombu's sentinel:// broker and its group option.
+    broker, sentinel_options = celery_broker(settings.redis_url or "redis://127.0.0.1:6379/0")
+    app = Celery("sockethub", broker=broker)
     app.conf.update(
         task_routes=routes_for(registry),
         task_queues=queues_for(registry),
@@ -94,7 +97,7 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
         # timeout, long past its request's deadline: it would only expire. Nothing is
         # lost that was not already: the sweeper answers a lost request ``timeout``; a
         # clean stop still puts back what a worker took but did not start.
-        broker_transport_options={"ack_emulation": False},
+        broker_transport_options={"ack_emulation": False, **sentinel_options},
     )
     lazy = _Lazy(settings, registry)
 

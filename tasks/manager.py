@@ -342,6 +342,11 @@ class Manager(Runtime):
             if not self.records.live(key):
                 log.info("%s connection %s has no session left; closing", name, key[:8])
                 self.loop.submit(self._close(sup, "no session left"))
+                continue
+            try:
+                self.records.reseal(key)  # a rotation in progress: under the new secret
+            except SockethubError:
+                log.warning("%s connection %s: its record opens under no secret", name, key[:8])
 
     def _janitor(self) -> None:
         name = self.platform.name

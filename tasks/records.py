@@ -26,6 +26,15 @@ return 0
 """
 
 
+# Only while the record lives, and only over the copy that was read.
+_RESEAL = """
+if redis.call('HGET', KEYS[1], 'actor') == ARGV[1] then
+  return redis.call('HSET', KEYS[1], 'actor', ARGV[2])
+end
+return -1
+"""
+
+
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -37,6 +46,7 @@ class Records:
         self.vault = vault
         self.sealer = sealer  # the actor is sealed at rest under a key of the connection
         self._ran = redis.register_script(_RAN)
+        self._reseal = redis.register_script(_RESEAL)
 
     def exists(self, key: str) -> bool:
         return bool(self.redis.exists(keys.connection(self.platform, key)))
@@ -69,6 +79,18 @@ class Records:
         pipe.srem(keys.connections(name), key)
         pipe.execute()
 
+    def reseal(self, key: str) -> bool:
+        """During a secret rotation, seal the record under the new secret, so it still
+        opens once the old one is gone (docs/deployment.md). True if it was resealed."""
+        record = keys.connection(self.platform, key)
+        sealed = self.redis.hget(record, "actor")
+        if not sealed:
+            return False
+        fresh = self.sealer.reseal_record(self.platform, key, sealed)
+        if fresh is None:
+            return False
+        return self._reseal(keys=[record], args=[sealed, fresh]) != -1
+
     def spec(self, key: str, owner: str) -> ConnectionSpec:
         """Rebuild a connection from a session whose credentials still open *this*
         connection: a session that changed its credentials since (its stored connection
@@ -76,6 +98,8 @@ class Records:
         name = self.platform
         sealed = self.redis.hget(keys.connection(name, key), "actor")
         actor = self.sealer.open_record(name, key, sealed) if sealed else {}
+        if sealed:
+            self.reseal(key)
         for sid, actor_id in self.members(key).items():
             if not self._holds(sid, actor_id, key):
                 self.leave(key, sid)

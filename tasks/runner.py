@@ -16,7 +16,7 @@ from connectors.persistent import PersistentConnector
 from envelopes import sealing
 from envelopes.atrest import AtRest
 from envelopes.errors import SockethubError, UpstreamUnavailable, internal_error
-from envelopes.outbox import Outbox, failure_frame, reply_frame
+from envelopes.outbox import Outbox, event_frame, failure_frame, reply_frame
 from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
@@ -68,8 +68,12 @@ class Runner:
 
         ``queues``: the queues this worker consumes; other platforms are left alone."""
         for platform in self.registry:
-            if platform.persistent and (queues is None or platform.queue in queues):
+            if queues is not None and platform.queue not in queues:
+                continue
+            if platform.persistent:
                 self.connector(platform)
+            elif platform.background:  # feeds: the poller of followed feeds
+                self.connector(platform).start()
 
     def connector(self, platform: Platform) -> Connector:
         with self._lock:
@@ -79,6 +83,7 @@ class Runner:
             if conn is None:
                 cls = load_connector_class(platform.connector)
                 conn = cls(platform, self.settings, self.outbox.event)
+                conn.broadcast = self._broadcast  # type: ignore[method-assign]
                 if isinstance(conn, PersistentConnector):
                     self._managers[platform.name] = Manager(
                         platform,
@@ -90,6 +95,10 @@ class Runner:
                     )
                 self._connectors[platform.name] = conn
             return conn
+
+    def _broadcast(self, sids: list[str], activity: dict[str, Any]) -> list[int]:
+        """One event into many sessions' streams, one pipeline (``Outbox.push_many``)."""
+        return self.outbox.push_many([(sid, event_frame(activity)) for sid in sids])
 
     def run(self, platform_name: str, payload: dict[str, Any]) -> None:
         """Run one task; a persistent connection's verbs in their session's order."""

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_lib
 
+from envelopes.redisclient import redis_client
 from envelopes.registry import Registry, default_registry
 from envelopes.settings import ConfigError, Settings
 
@@ -81,8 +82,10 @@ def check_redis(
     """
     deadline = time.monotonic() + wait
     while True:
-        client = redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client = None
         try:
+            # The one factory: a Sentinel URL is checked through its Sentinels' primary.
+            client = redis_client(url, timeout=2, max_connections=2, min_timeout=0)
             client.ping()
             return
         except (redis_lib.RedisError, OSError, ValueError) as exc:
@@ -92,7 +95,8 @@ def check_redis(
                     f"cannot reach Redis at REDIS_URL={redacted(url)} ({reason}): {hint}"
                 ) from None
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         time.sleep(0.25)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import redis
 
+from envelopes.redisclient import redis_client
+from envelopes.redisurl import celery_broker
 from gateway.cli import start_private_redis
 
 __all__ = ["Stack", "free_port", "wait_port", "SECRET"]
@@ -72,6 +74,8 @@ class Stack:
             # sets them (tests/integration/test_rate_limits.py).
             SOCKETHUB_MAX_SOCKETS_PER_ADDRESS="0",
             SOCKETHUB_NEW_SESSIONS_PER_MINUTE="0",
+            # No balancer in front unless a test puts one (tests/integration/test_haproxy.py).
+            SOCKETHUB_DRAIN_SECONDS="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.env_overrides)
@@ -89,7 +93,8 @@ class Stack:
         return f"ws://127.0.0.1:{self.gateways[index]}/sockethub"
 
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+        # The project's factory: a Sentinel URL (tests/servers/sentinel.py) works too.
+        return redis_client(self.redis_url, timeout=10, max_connections=16)
 
     def outbox(self, maxlen: int = 2000) -> Any:
         """An outbox writing into this stack's sessions as a worker would (sealed, with the
@@ -110,9 +115,10 @@ class Stack:
         )
 
     def start(self) -> Stack:
-        self._redis_proc, self.redis_url, self._redis_dir = start_private_redis(
-            persist=self.redis_persist
-        )
+        if not self.redis_url:  # else the test's own Redis (a Sentinel group, ...)
+            self._redis_proc, self.redis_url, self._redis_dir = start_private_redis(
+                persist=self.redis_persist
+            )
         for platform in self.platforms:
             self.start_worker(platform)
         self.start_gateway()
@@ -169,7 +175,11 @@ class Stack:
             with open(path, "rb") as f:
                 if b" ready." in f.read():
                     return
-            control = control or Celery(broker=self.redis_url).control
+            if control is None:
+                broker, options = celery_broker(self.redis_url)
+                celery = Celery(broker=broker)
+                celery.conf.broker_transport_options = options
+                control = celery.control
             if control.ping(destination=[node], timeout=0.3):
                 return
         raise RuntimeError(f"{name} not ready in {timeout} s: {self.log(name)[-2000:]}")

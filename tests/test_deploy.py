@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers.common import missing
+from tests.servers.stubgateway import stub_gateways
 from tests.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,11 +150,12 @@ def _running(
             proc.wait(timeout=10)
 
 
-def test_nginx_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
+@contextlib.contextmanager
+def _nginx(tmp_path: Path, gateways: list[int]) -> Iterator[int]:
+    """The example running (``nginx -t`` first) in front of ``gateways``; its HTTPS port."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if nginx is None:
         missing("nginx", "apt-get install nginx-light")
-    gateway, seen = stub_gateway
     key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
@@ -163,11 +166,12 @@ def test_nginx_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
     )
     http_port, https_port = free_port(), free_port()
     conf = NGINX_CONF.read_text()
-    conf = re.sub(
-        r"server 127\.0\.0\.1:10551 [^;]*;\n\s*server 127\.0\.0\.1:10552 [^;]*;",
-        (f"server 127.0.0.1:{gateway};"),
-        conf,
+    # Each upstream block lists the test's gateways instead of 10551 and 10552.
+    servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in gateways)
+    conf, n = re.subn(
+        r"server 127\.0\.0\.1:10551 [^;]*;\n\s*server 127\.0\.0\.1:10552 [^;]*;", servers, conf
     )
+    assert n == 2, "both upstream blocks list the gateways"
     conf = re.sub(r"listen \[::\]:\d+[^;]*;\n", "", conf)
     conf = conf.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
     conf = conf.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
@@ -185,27 +189,100 @@ def test_nginx_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
     argv = [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
     test = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30)
     assert test.returncode == 0, test.stderr
-    log = tmp_path / "console.log"
-    with _running([*argv, "-g", "daemon off;"], log, https_port):
-        _check_paths(https_port, seen, tls=True)
+    with _running([*argv, "-g", "daemon off;"], tmp_path / "console.log", https_port):
+        yield https_port
 
 
-def test_caddy_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
+def test_nginx_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
+    gateway, seen = stub_gateway
+    with _nginx(tmp_path, [gateway]) as port:
+        _check_paths(port, seen, tls=True)
+
+
+def _fetch(port: int, path: str, source: str, method: str = "GET") -> str:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=10, source_address=(source, 0), context=ctx
+    )
+    try:
+        conn.request(method, path, body=b"40" if method == "POST" else None, headers={"Host": HOST})
+        answer = conn.getresponse()
+        assert answer.status == 200, (path, answer.status)
+        return answer.read().decode()
+    finally:
+        conn.close()
+
+
+def _engineio_sticks(fetch) -> None:  # type: ignore[no-untyped-def]
+    """Ten browsers, each from its own address: every request of an Engine.IO session
+    reaches the stub that answered its handshake; sessions of different addresses are
+    spread; our own WebSocket is not pinned to an address (``fetch(path, source, method)``
+    is one request through the proxy, its body)."""
+    owners = set()
+    for i in range(1, 11):
+        source = f"127.0.0.{i}"
+        opened = fetch("/sockethub/?EIO=4&transport=polling", source)
+        sid = json.loads(opened[1:])["sid"]
+        owner = sid.split("-")[0]
+        owners.add(owner)
+        for method in ("GET", "POST", "GET"):
+            path = f"/sockethub/?EIO=4&transport=polling&sid={sid}"
+            assert fetch(path, source, method).startswith(f"gateway {owner} "), sid
+    assert owners == {"gw1", "gw2"}, "sessions of different addresses are spread"
+    # (Caddy's least_conn picks at random among idle gateways: 20 tries.)
+    plain = {fetch("/sockethub", "127.0.0.1").split()[1] for _ in range(20)}
+    assert plain == {"gw1", "gw2"}, "our own WebSocket is not pinned to an address"
+
+
+def test_nginx_example_keeps_an_engineio_session_on_one_gateway(tmp_path: Path):
+    # Socket.IO long-polling: the handshake and every later request of its session must
+    # reach the same gateway process; our own WebSocket may go anywhere (least_conn).
+    with stub_gateways(2) as stubs, _nginx(tmp_path, [port for port, _ in stubs]) as port:
+        _engineio_sticks(lambda path, source, method="GET": _fetch(port, path, source, method))
+
+
+@contextlib.contextmanager
+def _caddy(tmp_path: Path, gateways: list[int]) -> Iterator[int]:
+    """The example running in front of ``gateways`` (plain HTTP on a test port); the port."""
     caddy = shutil.which("caddy")
     if caddy is None:
         missing("caddy", "apt-get install caddy")
-    gateway, seen = stub_gateway
     port = free_port()
     conf = CADDYFILE.read_text()
     # Plain HTTP on a test port instead of a certificate from ACME; the rest as shipped.
     conf = conf.replace(
         f"{HOST} {{", f"{{\n\tadmin off\n\tauto_https off\n}}\n\nhttp://{HOST}:{port} {{"
     )
-    conf = conf.replace("127.0.0.1:10551 127.0.0.1:10552", f"127.0.0.1:{gateway}")
+    upstreams = " ".join(f"127.0.0.1:{gateway}" for gateway in gateways)
+    assert conf.count("127.0.0.1:10551 127.0.0.1:10552") == 2
+    conf = conf.replace("127.0.0.1:10551 127.0.0.1:10552", upstreams)
     conf = conf.replace(f"http://{HOST}:{port} {{", f"http://{HOST}:{port} {{\n\tbind 127.0.0.1")
     (tmp_path / "Caddyfile").write_text(conf)
     # Caddy keeps its state under HOME: a test's own, not root's.
     env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "PATH": os.environ["PATH"]}
     argv = [caddy, "run", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"]
     with _running(argv, tmp_path / "console.log", port, env):
+        yield port
+
+
+def test_caddy_example_in_front_of_a_gateway(tmp_path: Path, stub_gateway):
+    gateway, seen = stub_gateway
+    with _caddy(tmp_path, [gateway]) as port:
         _check_paths(port, seen, tls=False)
+
+
+def test_caddy_example_keeps_an_engineio_session_on_one_gateway(tmp_path: Path):
+    with stub_gateways(2) as stubs, _caddy(tmp_path, [port for port, _ in stubs]) as port:
+        _engineio_sticks(lambda path, source, method="GET": _plain(port, path, source, method))
+
+
+def _plain(port: int, path: str, source: str, method: str = "GET") -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request(method, path, body=b"40" if method == "POST" else None, headers={"Host": HOST})
+        answer = conn.getresponse()
+        assert answer.status == 200, (path, answer.status)
+        return answer.read().decode()
+    finally:
+        conn.close()

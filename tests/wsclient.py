@@ -24,12 +24,19 @@ def activity(platform: str, verb: str, **parts: Any) -> dict[str, Any]:
 
 
 class Client:
-    def __init__(self, url: str, *, hello: dict[str, Any] | None = None, origin: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        hello: dict[str, Any] | None = None,
+        origin: str | None = None,
+        sslopt: dict[str, Any] | None = None,
+    ):
         self.url = url
         self.ws = (
-            websocket.create_connection(url, timeout=15, origin=origin)
+            websocket.create_connection(url, timeout=15, origin=origin, sslopt=sslopt)
             if origin
-            else (websocket.create_connection(url, timeout=15, suppress_origin=True))
+            else (websocket.create_connection(url, timeout=15, suppress_origin=True, sslopt=sslopt))
         )
         self.frames: list[dict[str, Any]] = []  # everything received, in order
         self.ws.send(json.dumps(hello or {"kind": "hello"}))

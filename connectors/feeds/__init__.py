@@ -1,4 +1,5 @@
-"""The feeds connector: ``fetch`` an RSS or Atom feed through the guarded, cached client.
+"""The feeds connector: ``fetch`` an RSS or Atom feed through the guarded, cached client;
+``follow`` one (``following``, ``poller``).
 
 The reply is Sockethub's ``collection`` (``parse.parse_feed``) with the request's
 ``@context`` and ``id``. ``since`` and ``limit`` narrow what the shared cache holds, so
@@ -18,13 +19,13 @@ from envelopes.errors import InvalidEnvelope
 
 from ..base import Job
 from ..net.cache import Cached
-from ..net.fetching import FetchConnector
+from .following import FollowVerbs
 from .parse import parse_feed, select_items
 
 __all__ = ["FeedsConnector"]
 
 
-class FeedsConnector(FetchConnector):
+class FeedsConnector(FollowVerbs):
     def fetch(self, job: Job) -> dict[str, Any]:
         activity = job.activity
         url = str(activity["actor"]["id"])

@@ -27,7 +27,6 @@ from envelopes.errors import (
     BlockedAddress,
     ProtocolError,
     SockethubError,
-    TlsError,
     UpstreamTimeout,
     UpstreamUnavailable,
     os_reason,
@@ -36,6 +35,7 @@ from envelopes.settings import Settings, host_allowed
 
 from ..net.dial import dial_each
 from ..net.guard import Address, Resolver, system_resolver
+from ..net.tls import handshake_error
 from ..persistent import ConnectionSpec, Emit, Upstream
 from .context import IrcContext
 from .limits import held_error, overflow_error
@@ -297,11 +297,10 @@ class IrcUpstream(Upstream):
             await asyncio.get_running_loop().create_connection(
                 lambda: wire, sockaddr[0], sockaddr[1], family=family, **kwargs
             )
-        except ssl.SSLError as exc:
-            why = getattr(exc, "verify_message", None)
-            detail = f"certificate verify failed: {why}" if why else (exc.reason or "handshake")
-            raise TlsError(f"TLS with {self.host}:{self.port} failed: {detail}") from None
-        except OSError as exc:
+        except OSError as exc:  # ssl.SSLError included
+            tls = handshake_error(f"{self.host}:{self.port}", exc) if self.secure else None
+            if tls is not None:
+                raise tls from None
             raise UpstreamUnavailable(
                 f"could not connect to {self.host}:{self.port}: {os_reason(exc)}"
             ) from None

@@ -88,6 +88,7 @@ class Cached:
     fetched: float  # epoch seconds of the last upstream answer (200 or 304)
     source: str  # "cache" | "fetched" | "revalidated" (304) | "shared" (another's flight)
     packed: bytes = field(repr=False, default=b"")  # the body, zlib-compressed
+    cache_control: str | None = None  # upstream's, kept for the poller of followed feeds
 
     @cached_property
     def body(self) -> bytes:
@@ -137,6 +138,7 @@ def _from_entry(url: str, raw: Mapping[bytes, bytes], source: str) -> Cached:
         fetched=float(raw.get(b"fetched") or 0),
         source=source,
         packed=raw.get(b"body") or b"",
+        cache_control=_text(raw.get(b"cc")),
     )
 
 
@@ -311,6 +313,7 @@ class HttpCache:
                 "digest": hashlib.sha256(response.body).hexdigest()[:32],
                 "etag": got.get("etag") or "",
                 "lm": got.get("last-modified") or "",
+                "cc": got.get("cache-control") or "",
                 "body": packed,
             }
             source = "fetched"
@@ -319,6 +322,7 @@ class HttpCache:
             fields = {k.decode(): v for k, v in stale.items()}
             fields["etag"] = got.get("etag") or fields.get("etag") or ""
             fields["lm"] = got.get("last-modified") or fields.get("lm") or ""
+            fields["cc"] = got.get("cache-control") or fields.get("cc") or ""
             source = "revalidated"
         fields["fetched"] = repr(now)
         cfg = self.config
@@ -371,4 +375,5 @@ class DirectFetch:
             fetched=time.time(),
             source="fetched",
             packed=zlib.compress(response.body, 1),
+            cache_control=response.headers.get("cache-control"),
         )

@@ -123,6 +123,7 @@ class FetchConnector(Connector):
         self.memo = ParsedMemo()
         self._cache: _Getter | None = None
         self._pool: Any = None
+        self.redis: Any = None  # the cache's client, once built (None without Redis)
         self._lock = threading.Lock()
 
     @property
@@ -149,6 +150,7 @@ class FetchConnector(Connector):
             self.settings.redis_url, timeout=self.settings.redis_timeout, max_connections=32
         )
         self._pool = client.connection_pool
+        self.redis = client
         return HttpCache(client, self.options.cache_config())
 
     def get(self, url: str, job: Job) -> Cached:

@@ -49,6 +49,33 @@
     return li;
   }
 
+  /**
+   * What a page keeps in the tab's sessionStorage under `name` so that a reload can show
+   * the same thing again: form values, which connection and windows were open. Never a
+   * password: the gateway session keeps the credentials, sealed, and the client resumes it.
+   */
+  function pageMemory(name) {
+    const key = `sockethub-example:${name}`;
+    return {
+      load() {
+        try { return JSON.parse(sessionStorage.getItem(key)) || {}; } catch (e) { return {}; }
+      },
+      save(value) {
+        try { sessionStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* not kept */ }
+      },
+    };
+  }
+
+  /**
+   * Say, with `line(text, data)`, that a resume could not replay everything: the session's
+   * stream is bounded and its start (`missed`: {from, to, reason} of the welcome) is gone.
+   */
+  function missedLine(missed, line) {
+    const count = missed.to - missed.from + 1;
+    line(`${count} older event(s) of this session are no longer kept, so older lines are not shown`
+      + ` (${missed.reason})`, { event: 'missed' });
+  }
+
   // ---- the chat pages (irc, xmpp): a window per conversation, a tab each ---------------
 
   /**
@@ -153,7 +180,7 @@
   }
 
   globalThis.Examples = {
-    $, startClient, showState, followConnection, textElement, logLine,
+    $, startClient, showState, followConnection, textElement, logLine, pageMemory, missedLine,
     addWindow, selectWindow, chatLog,
     isWeb, showStatus, fetchInto, urlForm,
   };

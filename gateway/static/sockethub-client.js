@@ -34,12 +34,37 @@
     pingIntervalMs: 20000,
     pingTimeoutMs: 10000,
     WebSocket: null, // a WebSocket constructor; default: the global one
+    // Where the resume state (session id, token) is kept, so a reload resumes the session:
+    // 'session' (the tab's sessionStorage), 'local' (localStorage: outlives the tab, and
+    // any script of the origin can read it), 'none', or a Storage-like object.
+    storage: 'session',
+    storageName: '', // part of the key, for two pages of one origin that want two sessions
   };
   var FALLBACK_REQUEST_TIMEOUT_S = 30;
   // Event names of the client itself: activities of these types go to 'message' only.
-  var RESERVED_EVENTS = { message: 1, connection: 1, welcome: 1, error: 1 };
+  var RESERVED_EVENTS = { message: 1, connection: 1, welcome: 1, error: 1, reply: 1 };
   // Close codes after which reconnecting cannot help (docs/protocol.md, close codes).
-  var FINAL_CLOSE_CODES = { 1008: 'origin-not-allowed', 4001: 'session-resumed-elsewhere' };
+  var FINAL_CLOSE_CODES = { 4001: 'session-resumed-elsewhere' };
+  // 1008 is a policy close: final when the origin is refused, but the rate and per-address
+  // limits pass with time, so those reconnect after the longest backoff. The reason text
+  // (docs/protocol.md, close codes) says which it was.
+  var POLICY_CLOSES = [
+    [/^origin not allowed/, 'origin-not-allowed', true],
+    [/^rate limit/, 'rate-limited', false],
+    [/^too many sockets/, 'too-many-sockets', false],
+    [/^too many new sessions/, 'too-many-sessions', false],
+  ];
+
+  /** [code, final] for a close the gateway made on purpose, or null. */
+  function closeVerdict(code, reason) {
+    if (FINAL_CLOSE_CODES[code]) return [FINAL_CLOSE_CODES[code], true];
+    if (code !== 1008) return null;
+    var text = String(reason || '');
+    for (var i = 0; i < POLICY_CLOSES.length; i++) {
+      if (POLICY_CLOSES[i][0].test(text)) return [POLICY_CLOSES[i][1], POLICY_CLOSES[i][2]];
+    }
+    return ['policy-violation', true]; // a policy we do not know: do not hammer it
+  }
   var SOCKET_OPEN = 1;
 
   // The client's own codes after which sending the same request again may succeed
@@ -139,6 +164,35 @@
     return unescape(encodeURIComponent(text)).length;
   }
 
+  var STORAGE_PREFIX = 'sockethub-client:';
+  // Storage keys taken by a live client of this page: a second client of the same gateway
+  // would otherwise resume the first one's session and take it over (4001).
+  var CLAIMED = new Set();
+
+  /** The Storage the `storage` option names, or null (none asked for, or none usable). */
+  function pickStorage(choice) {
+    if (choice === 'none' || choice === false || choice === null) return null;
+    if (choice && typeof choice === 'object') return choice;
+    if (choice !== 'session' && choice !== 'local') {
+      throw new Error("SockethubClient: storage must be 'session', 'local', 'none' or a Storage");
+    }
+    try {
+      // Reading the property throws where the page may not use storage (an opaque origin,
+      // storage disabled): then nothing is kept, as with 'none'.
+      return root[choice === 'local' ? 'localStorage' : 'sessionStorage'] || null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function readState(storage, key) {
+    try {
+      var value = JSON.parse(storage.getItem(key));
+      if (value && typeof value.session === 'string' && typeof value.token === 'string') return value;
+    } catch (e) { /* unreadable: as if there were nothing */ }
+    return null;
+  }
+
   function defaultUrl() {
     var loc = root.location;
     if (!loc || !loc.host) throw new Error('SockethubClient: no url given and no location to derive it from');
@@ -193,6 +247,10 @@
       this._lastSeq = 0;
       this.welcome = null;
       this.state = 'idle';
+      this._restored = false; // the session came from storage (a reload), not from this page
+      this._storage = null;
+      this._storageKey = STORAGE_PREFIX + (this.options.storageName ? this.options.storageName + ':' : '') + this.url;
+      this._restore(pickStorage(this.options.storage));
 
       this._attempt = 0;
       this._everWelcomed = false;
@@ -211,6 +269,38 @@
       if (root.addEventListener) root.addEventListener('online', this._onOnline);
       // Open on the next microtask, so listeners added right after `new` see 'connecting'.
       Promise.resolve().then(function () { if (!self._socket && !self._reconnectTimer) self._open(); });
+    }
+
+    // ---- resume state kept across a reload ------------------------------------------
+
+    _restore(storage) {
+      if (!storage || CLAIMED.has(this._storageKey)) return;
+      CLAIMED.add(this._storageKey);
+      this._storage = storage;
+      var state = readState(storage, this._storageKey);
+      if (!state) return;
+      // A reloaded page has none of the session's frames in memory: lastSeq stays 0, so
+      // the gateway sends the session's whole buffered stream and the page rebuilds from it.
+      this._session = state.session;
+      this._token = state.token;
+      this._restored = true;
+    }
+
+    _store() {
+      if (!this._storage) return;
+      try {
+        this._storage.setItem(this._storageKey, JSON.stringify({ session: this._session, token: this._token }));
+      } catch (e) { /* full or refused: the next reload starts a new session */ }
+    }
+
+    _unstore() {
+      if (!this._storage) return;
+      try {
+        var state = readState(this._storage, this._storageKey);
+        if (state && state.session === this._session) this._storage.removeItem(this._storageKey);
+      } catch (e) { /* nothing to do */ }
+      CLAIMED.delete(this._storageKey);
+      this._storage = null;
     }
 
     // ---- public API -------------------------------------------------------------------
@@ -293,8 +383,15 @@
       return this.on(event, wrapper);
     }
 
-    /** Close for good: no reconnect; every open request rejects with code `closed`. */
-    close() { this._shutdown(1000, 'client closed', 'closed'); }
+    /**
+     * Close for good: no reconnect; every open request rejects with code `closed`. The
+     * stored resume state is removed: a reload after close() starts a new session.
+     */
+    close() {
+      if (this._closed) return;
+      this._unstore();
+      this._shutdown(1000, 'client closed', 'closed');
+    }
 
     _shutdown(code, reason, errorCode) {
       if (this._closed) return;
@@ -302,6 +399,7 @@
       this._clearTimers();
       if (this._reconnectTimer) { clearTimeout(this._reconnectTimer); this._reconnectTimer = null; }
       if (root.removeEventListener) root.removeEventListener('online', this._onOnline);
+      if (this._storage) CLAIMED.delete(this._storageKey); // kept in storage, free to claim
       var ws = this._socket;
       this._socket = null;
       this._welcomed = false;
@@ -568,14 +666,17 @@
 
     _scheduleReconnect(ws, info) {
       if (this._closed) return;
-      var final = FINAL_CLOSE_CODES[info.code];
-      if (final) {
-        this._emit('error', new SockethubError(final, info.reason || final));
-        this._shutdown(info.code, info.reason, final);
+      var verdict = closeVerdict(info.code, info.reason);
+      if (verdict && verdict[1]) {
+        this._emit('error', new SockethubError(verdict[0], info.reason || verdict[0]));
+        this._shutdown(info.code, info.reason, verdict[0]);
         return;
       }
+      if (verdict) this._emit('error', new SockethubError(verdict[0], info.reason || verdict[0]));
       var r = this.options.reconnect;
-      var ceiling = Math.min(r.maxDelayMs, r.minDelayMs * Math.pow(2, Math.max(0, this._attempt - 1)));
+      // After a limit close, come back no sooner than the longest backoff allows.
+      var attempt = verdict ? Infinity : Math.max(0, this._attempt - 1);
+      var ceiling = Math.min(r.maxDelayMs, r.minDelayMs * Math.pow(2, attempt));
       // Jitter within the upper half, so a gateway restart is not met by a synchronised herd.
       var delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
       if (info.code === 1001) {
@@ -628,8 +729,10 @@
         if (frame.seq <= this._lastSeq) return; // already processed (a resume may overlap)
         this._lastSeq = frame.seq;
       }
-      if (frame.kind === 'reply') this._onReply(frame);
-      else if (frame.kind === 'event') this._onEvent(frame);
+      // Replayed: produced before this socket's welcome, sent now as the resume's backlog.
+      var meta = { seq: frame.seq, replayed: this._catchUpTo !== null && frame.seq <= this._catchUpTo };
+      if (frame.kind === 'reply') this._onReply(frame, meta);
+      else if (frame.kind === 'event') this._onEvent(frame, meta);
       if (this._catchUpTo !== null) this._caughtUp();
     }
 
@@ -639,7 +742,10 @@
       var first = !this._everWelcomed;
       this.welcome = frame;
       this._session = frame.session;
-      this._token = frame.token;
+      this._token = frame.token; // a new one on every resume: only the newest opens it
+      this._store();
+      var restored = this._restored;
+      this._restored = false;
       this._welcomed = true;
       this._everWelcomed = true;
       // Not reset yet: a gateway that welcomes and drops at once would be retried at the
@@ -654,6 +760,9 @@
       this._emit('welcome', frame);
 
       if (frame.resumed) {
+        // Resuming a stored session: this page sent nothing on it, so there is nothing of
+        // its own to replay; it is ready once the backlog is in.
+        if (restored) this._ready = true;
         // The backlog (every reply and event above our lastSeq) follows the welcome; send
         // nothing new until it is in, so retransmissions keep their place in the order.
         this._catchUpTo = typeof frame.lastSeq === 'number' ? frame.lastSeq : this._lastSeq;
@@ -662,7 +771,7 @@
           self._catchUpTimer = null;
           if (self._catchUpTo !== null) { self._catchUpTo = -1; self._caughtUp(); }
         }, this.options.helloTimeoutMs);
-        this._setState({ state: 'resumed', session: frame.session, lastSeq: frame.lastSeq });
+        this._setState({ state: 'resumed', session: frame.session, lastSeq: frame.lastSeq, restored: restored });
         this._caughtUp();
         return;
       }
@@ -677,14 +786,14 @@
           'the gateway session ended before this request was answered' + (why ? ': ' + why : ''),
           { activity: rec.activity, requestId: rec.id }));
       });
-      this._setState(first ? { state: 'open', session: frame.session } : {
+      this._setState(first && !restored ? { state: 'open', session: frame.session } : {
         state: 'new-session', session: frame.session, previousSession: previous,
-        resumeError: frame.resumeError, lost: lost.length,
+        resumeError: frame.resumeError, lost: lost.length, restored: restored,
       });
       this._replaySession(frame.session);
     }
 
-    _onReply(frame) {
+    _onReply(frame, meta) {
       var rec = frame.id != null ? this._records.get(frame.id) : null;
       var code = frame.error && frame.error.code;
       if (frame.id != null && this._retransmitted.has(frame.id)) {
@@ -693,12 +802,16 @@
         if (!rec || (frame.status === 'failed' && code === 'duplicate-request')) return;
       }
       if (!rec) {
-        if (frame.status === 'failed') {
+        // No promise waits for it: a reply after our own timeout, or (after a reload) to a
+        // request of the page before. A page rebuilding its state reads them here.
+        this._emit('reply', frame, meta);
+        var mine = typeof frame.id === 'string' && frame.id.indexOf(this._idPrefix + '.') === 0;
+        if (frame.status === 'failed' && (mine || (frame.id == null && !meta.replayed))) {
           var e = frame.error || {};
           this._emit('error', new SockethubError(e.code || 'internal', e.message,
             { path: e.path, details: e.details, retryable: e.retryable, ref: e.ref, reply: frame }));
         }
-        return; // a reply after our own timeout, or to a request of a lost page
+        return;
       }
       if (frame.status === 'completed') {
         rec.resolve(frame.result);
@@ -720,10 +833,9 @@
       }));
     }
 
-    _onEvent(frame) {
+    _onEvent(frame, meta) {
       var activity = frame.activity;
       if (!activity) return;
-      var meta = { seq: frame.seq };
       this._emit('message', activity, meta);
       if (activity.type && !RESERVED_EVENTS[activity.type]) this._emit(activity.type, activity, meta);
     }

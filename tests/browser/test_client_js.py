@@ -529,6 +529,57 @@ def test_session_resumed_elsewhere_is_final(fake_page: Any) -> None:
     assert out == {"errors": ["session-resumed-elsewhere"], "sockets": 1, "state": "closed"}
 
 
+def test_origin_refusal_is_final(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient({reconnect: {minDelayMs: 10, maxDelayMs: 10}});
+            const errors = [];
+            sc.on('error', (e) => errors.push(e.code));
+            const ws = await nthSocket(1);
+            ws.kill(1008, 'origin not allowed: https://evil.example');
+            await new Promise((r) => setTimeout(r, 100));
+            return {errors, sockets: FakeSocket.all.length, state: sc.state};
+        }"""
+    )
+    assert out == {"errors": ["origin-not-allowed"], "sockets": 1, "state": "closed"}
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("rate limit exceeded for too long; reconnect later", "rate-limited"),
+        ("too many sockets from your address", "too-many-sockets"),
+        ("too many new sessions from your address; wait a minute", "too-many-sessions"),
+    ],
+)
+def test_a_limit_close_is_not_final_and_waits_before_reconnecting(
+    fake_page: Any, reason: str, code: str
+) -> None:
+    """1008 is also the close for the rate and per-address limits: those pass, so the
+    client says which limit it was and comes back later, instead of stopping for good."""
+    out = fake_page.evaluate(
+        """async ([reason]) => {
+            const sc = fakeClient({reconnect: {minDelayMs: 10, maxDelayMs: 400, spreadMs: 0}});
+            const errors = [], delays = [];
+            sc.on('error', (e) => errors.push(e.code));
+            sc.on('connection', (s) => { if (s.willReconnect) delays.push(s.delayMs); });
+            const ws = await nthSocket(1);
+            ws.welcome();
+            const at = Date.now();
+            ws.kill(1008, reason);
+            await nthSocket(2);
+            const waited = Date.now() - at;
+            sc.close();
+            return {errors, delays, waited};
+        }""",
+        [reason],
+    )
+    assert out["errors"] == [code], out
+    # Not the minimum backoff: at least half the longest delay (jittered), as for 1001.
+    assert out["delays"] and out["delays"][0] >= 200, out
+    assert out["waited"] >= 180, out
+
+
 def test_reconnects_after_a_gateway_restart_are_spread_over_seconds(fake_page: Any) -> None:
     """Default options: twenty tabs told 1001 at once do not all come back at once."""
     out = fake_page.evaluate(

@@ -76,3 +76,20 @@ def test_the_landing_page_links_the_dummy_page(page: Any, stack: Any) -> None:
     page.goto(stack.url + "/")
     page.click('a[href="/dummy.html"]')
     expect(page.locator("#state")).to_have_attribute("data-state", "open")
+
+
+def test_a_reload_keeps_the_log(dummy: Any) -> None:
+    dummy.fill("#content", "before the reload")
+    dummy.click("#echo")
+    expect(reply(dummy, "echo")).to_have_count(1)
+    dummy.click("#fail")
+    expect(reply(dummy, "fail")).to_have_count(1)
+    dummy.reload()
+    # The session resumed, and its replayed replies rebuilt the log.
+    expect(dummy.locator("#state")).to_have_attribute("data-state", "resumed")
+    expect(reply(dummy, "echo").locator(".text")).to_have_text("before the reload")
+    expect(reply(dummy, "fail")).to_have_attribute("data-code", "refused")
+    expect(reply(dummy, "fail")).to_have_attribute("data-condition", "failed")
+    dummy.fill("#content", "after the reload")
+    dummy.click("#echo")
+    expect(reply(dummy, "echo")).to_have_count(2)

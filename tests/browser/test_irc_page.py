@@ -206,6 +206,55 @@ def test_member_list_follows_joins_nicks_modes_parts_and_quits(
     disconnect(page)
 
 
+def test_a_reload_keeps_the_irc_session(
+    page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
+) -> None:
+    witness = others("witness", "#reload")
+    connect(page, irc_stack, ircd, "reloady")
+    join(page, "#reload")
+    expect(members(page)).to_have_count(2)
+    say(page, "said before the reload")
+    witness.wait_for(lambda ln: ln.startswith(":reloady!") and "said before the reload" in ln)
+    witness.send("PRIVMSG #reload :heard before the reload")
+    expect(log(page, "#reload").filter(has_text="heard before the reload")).to_have_count(1)
+    seen_before = len(witness.lines)
+
+    page.reload()
+    # The same IRC connection, shown connected, with no new connect and no second nick.
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#me")).to_have_text("reloady")
+    expect(page.locator("#nick")).to_have_value("reloady")  # the form, without the password
+    expect(page.locator("#port")).to_have_value(str(ircd.port))
+    page.click('#rooms button[data-room="#reload"]')
+    expect(page.locator('#members li[data-nick="reloady"]')).to_have_count(1)
+    expect(page.locator('#members li[data-nick="witness"]')).to_have_attribute(
+        "data-role", "operator"
+    )
+    # The scrollback, rebuilt from the session's replayed stream: theirs and our own.
+    heard = log(page, "#reload").filter(has_text="heard before the reload")
+    expect(heard).to_have_attribute("data-from", "witness")
+    said = log(page, "#reload").filter(has_text="said before the reload")
+    expect(said).to_have_attribute("data-own", "true")
+    expect(said).to_have_count(1)
+    expect(page.locator("#send")).to_be_enabled()
+
+    say(page, "said after the reload")
+    line = witness.wait_for(lambda ln: "said after the reload" in ln)
+    assert line.startswith(":reloady!")
+    witness.send("PRIVMSG #reload :heard after the reload")
+    expect(log(page, "#reload").filter(has_text="heard after the reload")).to_have_count(1)
+    # Nobody in the channel saw the reload: no QUIT, no JOIN, no nick change.
+    after = witness.lines[seen_before:]
+    assert not [ln for ln in after if " QUIT" in ln or " JOIN " in ln or " NICK " in ln], after
+    # A second reload rebuilds the same: a rotated token was stored each time.
+    page.reload()
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    page.click('#rooms button[data-room="#reload"]')
+    expect(log(page, "#reload").filter(has_text="heard after the reload")).to_have_count(1)
+    disconnect(page)
+    witness.wait_for(lambda ln: ln.startswith(":reloady!") and " QUIT" in ln)
+
+
 def test_a_lost_gateway_session_replays_credentials_connect_and_join(
     page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
 ) -> None:
@@ -273,9 +322,44 @@ def test_a_failed_connect_shows_why(page: Any, irc_stack: Stack, ircd: IrcServer
     page.fill("#port", str(ircd.port))
     page.check("#secure")  # TLS to a plain-text port: the handshake fails
     page.click("#connect")
+    # The server window is the one shown from the start: progress and errors go there.
+    expect(page.locator('#log ul[data-kind="status"] li').first).to_contain_text("Connecting")
+    expect(page.locator('#log ul[data-kind="status"] li').first).to_be_visible()
     expect(page.locator("#state")).to_have_attribute("data-state", "disconnected", timeout=60_000)
-    expect(page.locator("#log li.error")).to_contain_text("Connect failed")
+    failed = page.locator("#log li.error")
+    expect(failed).to_contain_text("Connect failed")
+    expect(failed).to_be_visible()
+    # It says what went wrong and what to change, not an empty reason.
+    expect(failed).to_have_attribute("data-code", "tls-error")
+    expect(failed).to_contain_text("TLS")
+    expect(failed).to_contain_text("TLS off")
     expect(page.locator("#connect")).to_be_enabled()
+
+
+def test_while_the_gateway_is_unreachable_the_pills_say_so_and_send_is_off(
+    page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
+) -> None:
+    friend = others("patient", "#offline")
+    connect(page, irc_stack, ircd, "offliner")
+    join(page, "#offline")
+    expect(members(page)).to_have_count(2)
+    # The gateway goes away: its socket closes and every reconnect attempt fails.
+    page.evaluate(
+        "() => { window.realUrl = sc.url; sc.url = 'ws://127.0.0.1:9/sockethub';"
+        " sc._socket.close(); }"
+    )
+    expect(page.locator("#socket")).to_have_attribute("data-state", re.compile("closed|connecting"))
+    expect(page.locator("#state")).to_have_attribute("data-state", "unreachable")
+    expect(page.locator("#state")).to_have_text("gateway unreachable")
+    expect(page.locator("#send")).to_be_disabled()
+    # It comes back: the session resumes and IRC was connected all along.
+    page.evaluate("() => { sc.url = window.realUrl; sc._reconnectNow(); }")
+    expect(page.locator("#socket")).to_have_attribute("data-state", "resumed")
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#send")).to_be_enabled()
+    say(page, "back online")
+    assert friend.wait_for(lambda ln: "back online" in ln).startswith(":offliner!")
+    disconnect(page)
 
 
 def test_the_landing_page_lists_the_gateway_platforms(page: Any, irc_stack: Stack) -> None:

@@ -105,3 +105,84 @@ def test_join_a_room_and_talk_there(
     page.click("#leave")
     gone = bob.wait_for(lambda s: s.name == "presence" and s["type"] == "unavailable")
     assert str(gone["from"]) == f"{room}/Alice"
+
+
+def test_a_reload_keeps_the_xmpp_session(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    room = xmpp_server.room("reloaders")
+    bob.join(room, "bob")
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", room)
+    page.click("#join")
+    expect(page.locator("#members li[data-nick='bob']")).to_have_count(1)
+    bob.wait_for(lambda s: s.name == "presence" and str(s["from"]) == f"{room}/Alice")
+    page.fill("#message", "said in the room before the reload")
+    page.click("#send")
+    bob.wait_body("said in the room before the reload")
+    bob.send_message(room, "heard in the room before the reload", mtype="groupchat")
+    expect(log_line(page, "heard in the room before the reload")).to_have_count(1)
+    # A private chat too: our own lines there are not echoed by the server.
+    page.fill("#address", xmpp_server.jid("bob"))
+    page.click("#chat")
+    page.fill("#message", "a private line before the reload")
+    page.click("#send")
+    bob.wait_body("a private line before the reload")
+    seen_before = len(bob.stanzas)
+
+    page.reload()
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#me")).to_have_text(f"as {xmpp_server.jid('alice')}/browser")
+    expect(page.locator("#jid")).to_have_value(xmpp_server.jid("alice"))
+    expect(page.locator("#password")).to_have_value("")  # never kept in the page
+    page.click(f'#rooms button[data-room="{room}"]')
+    expect(page.locator("#members li[data-nick='bob']")).to_have_count(1)
+    expect(page.locator("#members li.me[data-nick='Alice']")).to_have_count(1)
+    expect(log_line(page, "heard in the room before the reload")).to_have_attribute(
+        "data-from", "bob"
+    )
+    expect(log_line(page, "said in the room before the reload")).to_have_count(1)
+    page.fill("#message", "said in the room after the reload")
+    page.click("#send")
+    bob.wait_body("said in the room after the reload")
+    page.click(f'#rooms button[data-room="{xmpp_server.jid("bob")}"]')
+    expect(log_line(page, "a private line before the reload")).to_have_attribute("data-own", "true")
+    # No new login: the room saw Alice neither leave nor come back.
+    presences = [
+        s
+        for s in bob.stanzas[seen_before:]
+        if s.name == "presence" and str(s["from"]) == f"{room}/Alice"
+    ]
+    assert presences == [], presences
+
+
+def test_the_account_window_is_shown_and_an_unreachable_gateway_turns_send_off(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    page.goto(xmpp_stack.url + "/xmpp.html")
+    page.fill("#jid", xmpp_server.jid("alice"))
+    page.fill("#password", "not the password")
+    page.fill("#server", xmpp_server.host)
+    page.fill("#port", str(xmpp_server.port))
+    page.click("#connect")
+    # Progress and the failure are where the user is looking: the account window, shown.
+    failed = page.locator('#log ul[data-kind="status"] li.error')
+    expect(failed).to_contain_text("Connect failed")
+    expect(failed).to_be_visible()
+    expect(failed).to_have_attribute("data-code", "auth-failed")
+
+    page.evaluate("() => sessionStorage.clear()")  # a fresh session for log_in
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", xmpp_server.jid("bob"))
+    page.click("#chat")
+    expect(page.locator("#send")).to_be_enabled()
+    page.evaluate(
+        "() => { window.realUrl = sc.url; sc.url = 'ws://127.0.0.1:9/sockethub';"
+        " sc._socket.close(); }"
+    )
+    expect(page.locator("#state")).to_have_attribute("data-state", "unreachable")
+    expect(page.locator("#state")).to_have_text("gateway unreachable")
+    expect(page.locator("#send")).to_be_disabled()
+    page.evaluate("() => { sc.url = window.realUrl; sc._reconnectNow(); }")
+    expect(page.locator("#state")).to_have_attribute("data-state", "connected")
+    expect(page.locator("#send")).to_be_enabled()

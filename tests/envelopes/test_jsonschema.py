@@ -35,7 +35,8 @@ def test_payload_in_sockethubs_shape_with_its_fingerprint():
     assert irc["contextUrl"] == "https://sockethub.org/ns/context/platform/irc/v1.jsonld"
     assert irc["schemas"]["messages"]["properties"]["type"]["enum"] == list(irc["types"][1:])
     feeds = next(p for p in payload["platforms"] if p["id"] == "feeds")
-    assert feeds["types"] == ["fetch"] and feeds["schemas"]["credentials"]["not"] == {}
+    assert feeds["types"] == ["fetch", "follow", "unfollow", "opml-import", "opml-export"]
+    assert feeds["schemas"]["credentials"]["not"] == {}
 
 
 def test_fingerprint_is_over_compact_json_as_javascript_writes_it():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from envelopes import keys, sealing
@@ -63,3 +64,34 @@ def test_frame_helpers():
     assert frame_with_seq(7, '{"kind":"event"}') == '{"seq":7,"kind":"event"}'
     f = failure_frame("r", {"code": "x", "message": "m"}, {"type": "echo"})
     assert f["activity"] == {"type": "echo", "error": "m"}
+
+
+def test_a_failed_reply_echoes_a_short_request_whole() -> None:
+    activity = {
+        "type": "echo",
+        "context": "dummy",
+        "actor": {"id": "a"},
+        "object": {"content": "x"},
+    }
+    frame = failure_frame("1", {"code": "invalid-envelope", "message": "bad"}, activity)
+    assert frame["activity"] == {**activity, "error": "bad"}
+
+
+def test_a_failed_reply_to_a_huge_request_echoes_only_its_short_fields() -> None:
+    """A near-limit junk frame is refused; echoing it whole sent ~1 MiB back per frame."""
+    activity = {
+        "type": "send",
+        "context": "irc",
+        "actor": {"id": "a"},
+        "target": {"id": "#" + "t" * 5000},
+        "object": {"content": "x" * 900_000},
+    }
+    frame = failure_frame("1", {"code": "invalid-envelope", "message": "bad"}, activity)
+    echoed = frame["activity"]
+    assert len(json.dumps(echoed)) < 4096
+    assert (
+        echoed["type"] == "send" and echoed["context"] == "irc" and echoed["actor"] == {"id": "a"}
+    )
+    assert "object" not in echoed and "target" not in echoed  # the long ones are left out
+    assert echoed["error"] == "bad"
+    assert echoed["truncated"] is True

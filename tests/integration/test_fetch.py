@@ -79,7 +79,14 @@ def failed(client: Client, act: dict[str, Any], code: str) -> dict[str, Any]:
 
 def test_both_platforms_are_offered(client: Client) -> None:
     offered = {p["name"]: p for p in client.welcome["platforms"]}
-    assert offered["feeds"]["verbs"] == ["fetch"] and offered["metadata"]["verbs"] == ["fetch"]
+    assert offered["feeds"]["verbs"] == [
+        "fetch",
+        "follow",
+        "unfollow",
+        "opml-import",
+        "opml-export",
+    ]
+    assert offered["metadata"]["verbs"] == ["fetch"]
     assert offered["feeds"]["persistent"] is False
 
 
