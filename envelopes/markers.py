@@ -11,13 +11,16 @@ each atomically, so a gateway killed at any point leaves a state someone can fin
     n                     answered ``not-sent``: the id may be used again
 
 A gateway writes ``a``, the deadline and an entry in ``keys.unsent()`` together
-(``accept``), publishes, then flips ``a`` to ``p`` (``sent``). If it dies between the two,
+(``accept``), then publishes and flips ``a`` to ``p`` (``send``). If it dies between the two,
 the marker stays ``a``: after ``SOCKETHUB_UNSENT_GRACE`` seconds the sweeper answers
 ``not-sent`` (``Outbox.reply(..., unsent=True)`` acts on ``a`` only), and a resend of the
-same id takes its place instead of being refused as ``duplicate-request``. A worker picking
-a task up ``claim``s it: ``a`` becomes ``p``, so the sweeper can no longer say ``not-sent``
-for a request that runs; a task whose request was already answered (``not-sent``,
-``timeout``), or whose marker a resend replaced, is dropped unrun. The ``tag`` that tells
+same id takes its place instead of being refused as ``duplicate-request``. Where nothing
+has to be looked up between the two (a stateless platform), ``accept_sent`` does both and
+the queue's ``LPUSH`` in one script, for one request or a batch: ``p`` at once, no window
+to crash in. A worker picking a task up ``claim``s it: ``a`` becomes ``p``, so the
+sweeper can no longer say ``not-sent`` for a request that runs; a task whose request was
+already answered (``not-sent``, ``timeout``), or whose marker a resend replaced, is
+dropped unrun. The ``tag`` that tells
 the copies apart is the sealed activity's nonce: random per acceptance, and not secret.
 """
 
@@ -55,6 +58,51 @@ if cur then return 2 end
 return 1
 """
 
+# ``_ACCEPT`` of several requests and the publish of their one message, at once.
+# KEYS: deadlines, unsent, queue, then each request's. ARGV: message, now, then for each
+# request: marker, ttl, member, deadline. Each one's answer as ``_ACCEPT``'s; the message is
+# queued if any was accepted (a worker drops the payload of one refused: ``_CLAIM``).
+_ACCEPT_SENT = """
+local out, any, now = {}, false, tonumber(ARGV[2])
+for i = 4, #KEYS do
+  local b = 3 + (i - 4) * 4
+  local member = ARGV[b + 2]
+  local cur = redis.call('GET', KEYS[i])
+  local free = true
+  if cur then
+    local state = string.sub(cur, 1, 1)
+    if state == 'a' then
+      local lost = redis.call('ZSCORE', KEYS[2], member)
+      if lost and tonumber(lost) > now then free = false end
+    elseif state ~= 'n' then
+      free = false
+    end
+  end
+  if free then
+    redis.call('SET', KEYS[i], ARGV[b], 'EX', ARGV[b + 1])
+    redis.call('SETRANGE', KEYS[i], 0, 'p')
+    redis.call('ZADD', KEYS[1], ARGV[b + 3], member)
+    redis.call('ZREM', KEYS[2], member)
+    any = true
+    out[#out + 1] = cur and 2 or 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if any then redis.call('LPUSH', KEYS[3], ARGV[1]) end
+return out
+"""
+
+# KEYS: request, unsent, queue. ARGV: marker as accepted, member, message. The publish of
+# an acceptance and its ``a`` to ``p``, together; nothing if it was answered meanwhile.
+_SEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('LPUSH', KEYS[3], ARGV[3])
+redis.call('SETRANGE', KEYS[1], 0, 'p')
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+
 # KEYS: request, unsent. ARGV: marker as accepted, member. After the publish: ``a`` to ``p``
 # if it is still this acceptance (never a marker already answered or replaced).
 _SENT = """
@@ -85,9 +133,12 @@ def tag_of(marker: bytes) -> str:
 
 class Markers:
     def __init__(self, redis: Any):
+        self._redis = redis
         self._accept = redis.register_script(_ACCEPT)
         self._sent = redis.register_script(_SENT)
         self._claim = redis.register_script(_CLAIM)
+        self._accept_sent = redis.register_script(_ACCEPT_SENT)
+        self._send = redis.register_script(_SEND)
 
     def accept(
         self,
@@ -108,11 +159,60 @@ class Markers:
             )
         )
 
+    def accept_sent(
+        self,
+        requests: list[tuple[str, str, bytes, int, float]],
+        now: float,
+        queue: str,
+        message: bytes,
+    ) -> list[int]:
+        """``accept`` for each ``(sid, rid, marker, ttl, deadline)`` and, if any was free,
+        ``message`` (their one task) onto ``queue``, in one script: ``p`` at once. Each
+        request's answer, as ``accept``'s."""
+        k = [keys.deadlines(), keys.unsent(), queue]
+        a: list[Any] = [message, now]
+        for sid, rid, marker, ttl, deadline in requests:
+            k.append(keys.request(sid, rid))
+            a += [marker, ttl, keys.deadline_member(sid, rid), deadline]
+        return [int(x) for x in self._accept_sent(keys=k, args=a)]
+
+    def send(self, sid: str, rid: str, marker: bytes, queue: str, message: bytes) -> bool:
+        """Publish an accepted request and mark it sent; False (nothing published) if it
+        was answered or replaced since."""
+        return bool(
+            self._send(
+                keys=[keys.request(sid, rid), keys.unsent(), queue],
+                args=[marker, keys.deadline_member(sid, rid), message],
+            )
+        )
+
     def sent(self, sid: str, rid: str, marker: bytes) -> None:
         self._sent(
             keys=[keys.request(sid, rid), keys.unsent()],
             args=[marker, keys.deadline_member(sid, rid)],
         )
+
+    def claim_many(self, claims: list[tuple[str, str, str]]) -> list[bool]:
+        """``claim`` for each ``(sid, rid, tag)``, in one round trip (a pipeline of the
+        script, each claim atomic on its own)."""
+        for attempt in (1, 2):
+            # EVALSHA straight away (a pipeline given the Script object would first ask
+            # Redis whether it knows it, one more round trip every time).
+            pipe = self._redis.pipeline(transaction=False)
+            for sid, rid, tag in claims:
+                raw = base64.urlsafe_b64decode(tag) if tag else b""
+                k = [keys.request(sid, rid), keys.unsent()]
+                pipe.evalsha(self._claim.sha, 2, *k, raw, keys.deadline_member(sid, rid))
+            try:
+                return [bool(x) for x in pipe.execute()]
+            except Exception as exc:
+                # Redis restarted or was flushed: no claim ran; load it and go again.
+                if attempt == 2 or not any(
+                    c.__name__ == "NoScriptError" for c in type(exc).__mro__
+                ):
+                    raise
+                self._claim.sha = self._redis.script_load(_CLAIM)
+        raise AssertionError("unreachable")
 
     def claim(self, sid: str, rid: str, tag: str = "") -> bool:
         """Whether a worker should run this task (and, if so, it counts as sent)."""

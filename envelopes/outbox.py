@@ -255,29 +255,60 @@ class Outbox:
             pipe.delete(keys.request(sid, rid))
             pipe.execute()
             return -1
-        return int(
-            self._reply(
-                keys=[
-                    keys.session(sid),
-                    keys.request(sid, rid),
-                    keys.session_seq(sid),
-                    keys.session_stream(sid),
-                    keys.deadlines(),
-                    keys.session_stream_bytes(sid),
-                    keys.unsent(),
-                ],
-                args=[
-                    sealed,
-                    self._maxlen,
-                    keys.deadline_member(sid, rid),
-                    sid,
-                    *_WAKE_KEY,
-                    self._max_bytes,
-                    "a" if unsent else "ap",
-                    "n" if unsent else "done",
-                ],
-            )
-        )
+        k, a = self._reply_args(sid, rid, sealed, unsent)
+        return int(self._reply(keys=k, args=a))
+
+    def reply_many(self, replies: list[tuple[str, str, dict[str, Any]]]) -> list[int]:
+        """``reply`` for many ``(session, request, frame)`` in one round trip (a pipeline,
+        not a transaction: each reply is atomic on its own). Each one's ``reply`` answer."""
+        out = [0] * len(replies)
+        todo: list[tuple[int, list[str], list[Any]]] = []
+        for i, (sid, rid, frame) in enumerate(replies):
+            try:
+                sealed = self.sealer.seal_frame(sid, self._encoded(frame, rid, reply=True))
+            except SessionError:
+                out[i] = self.reply(sid, rid, frame)  # clears what is left of it
+                continue
+            todo.append((i, *self._reply_args(sid, rid, sealed, False)))
+        if not todo:
+            return out
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for _i, k, a in todo:  # EVALSHA straight away, as ``push_many``
+                pipe.evalsha(self._reply.sha, len(k), *k, *a)
+            try:
+                seqs = pipe.execute()
+                break
+            except Exception as exc:
+                if attempt == 2 or not _no_script(exc):
+                    raise
+                # Redis restarted or was flushed: nothing ran; load it and go again.
+                self._reply.sha = self._redis.script_load(_REPLY)
+        for (i, _k, _a), seq in zip(todo, seqs, strict=True):
+            out[i] = int(seq)
+        return out
+
+    def _reply_args(
+        self, sid: str, rid: str, sealed: bytes, unsent: bool
+    ) -> tuple[list[str], list[Any]]:
+        return [
+            keys.session(sid),
+            keys.request(sid, rid),
+            keys.session_seq(sid),
+            keys.session_stream(sid),
+            keys.deadlines(),
+            keys.session_stream_bytes(sid),
+            keys.unsent(),
+        ], [
+            sealed,
+            self._maxlen,
+            keys.deadline_member(sid, rid),
+            sid,
+            *_WAKE_KEY,
+            self._max_bytes,
+            "a" if unsent else "ap",
+            "n" if unsent else "done",
+        ]
 
     def push(self, sid: str, frame: dict[str, Any]) -> int:
         """Any other frame (events, refusals of frames that never became requests)."""

@@ -72,6 +72,10 @@ class Platform:
     # holds a secret). Only identical secret-bearing credentials share a connection.
     connection_identity: Callable[[Mapping[str, Any]], tuple[str, bool]] | None = None
     description: str = ""
+    # Verbs that answer without waiting on a network: a gateway may batch its requests
+    # (SOCKETHUB_ENQUEUE_BATCH), and a batch runs one after another in one task. A fetch
+    # must not wait behind another: platforms with an upstream leave this off.
+    batchable: bool = False
 
     @property
     def context_url(self) -> str:

@@ -61,6 +61,15 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "unsent after that (its gateway stopped) is answered `not-sent`, and its id may be "
         "sent again.",
     ),
+    "SOCKETHUB_ENQUEUE_BATCH": (
+        "enqueue_batch",
+        "32",
+        "Requests for one platform whose verbs wait on no network (`batchable`, e.g. dummy) "
+        "that reach a gateway process while it is handing others to that platform's queue go "
+        "together when it is done, up to this many (at most 256) in one Celery message: one "
+        "script, one task, the fixed costs paid once. A lone request never waits for "
+        "company. 1: one message per request.",
+    ),
     "SOCKETHUB_DRAIN_SECONDS": (
         "drain_seconds",
         "5",
@@ -421,6 +430,7 @@ class Settings:
     platforms: tuple[str, ...] = ()
     request_timeout: float = 30.0
     unsent_grace: float = 2.0
+    enqueue_batch: int = 32
     drain_seconds: float = 5.0
     resume_grace: float = 60.0
     max_frame_bytes: int = 65536

@@ -13,7 +13,7 @@ from envelopes.registry import Registry, default_registry
 from envelopes.settings import Settings
 
 from .connection import Connection
-from .enqueue import CeleryEnqueuer, Enqueuer
+from .enqueue import Enqueuer
 from .frames import HARD_FRAME_FACTOR
 from .hub import Hub
 from .upgrade import websocket_route
@@ -51,7 +51,7 @@ def create_app(
     registry = registry or default_registry()
     if settings.platforms:
         registry = registry.only(settings.platforms)
-    hub = Hub(settings, registry, enqueuer or CeleryEnqueuer(settings.redis_url))
+    hub = Hub(settings, registry, enqueuer)
 
     app = Flask(__name__, static_folder=None)
     app.extensions["sockethub"] = hub

@@ -30,6 +30,7 @@ from envelopes.markers import tag_of
 from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
 from envelopes.validate import Envelope, validate_envelope
 
+from .enqueue import Acceptance
 from .frames import Inbound, parse_frame, request_id_of
 from .ratelimit import CLOSE, REFUSE, SILENT, Meter
 from .sendqueue import BEHIND, FINISHED, SendQueue
@@ -374,20 +375,23 @@ class Connection:
             self.lost()
 
     def _enqueue(self, rid: str, env: Envelope, timeout: float, ckey: str | None) -> None:
-        """Accept (marker ``a``, deadline, unsent entry: one script), publish, flip to ``p``.
-        A crash in between leaves ``a``: answered ``not-sent`` soon, never a lost request
-        (``envelopes.markers``)."""
+        """Accept and publish in one script (``gateway.enqueue``); a persistent verb's queue
+        is looked up between the two, so it is accepted first (marker ``a``): a crash in
+        between is answered ``not-sent`` soon, never a lost request (``envelopes.markers``)."""
         sid = self.session.sid  # type: ignore[union-attr]
         now = time.time()
         deadline = now + timeout
         marker = self.hub.atrest.marker(sid, rid, env.activity)
         markers = self.hub.outbox.markers
         lost_at = now + self.hub.settings.unsent_grace
-        if not markers.accept(sid, rid, marker, int(timeout) + 120, deadline, lost_at, now):
-            raise DuplicateRequest(
-                f"request id {rid} was already used in this session (its reply comes, or "
-                "came, on this session)"
-            )
+        taken = DuplicateRequest(
+            f"request id {rid} was already used in this session (its reply comes, or "
+            "came, on this session)"
+        )
+        ttl, first = int(timeout) + 120, bool(env.platform.persistent and ckey)
+        if first and not markers.accept(sid, rid, marker, ttl, deadline, lost_at, now):
+            raise taken
+        acceptance = Acceptance(sid, rid, marker, ttl, deadline, lost_at, now, first)
         lease: list[Any] = []
         if env.platform.persistent and ckey:
             pipe = self.hub.redis.pipeline(transaction=False)
@@ -413,14 +417,14 @@ class Connection:
             queue = lease[0].decode() if isinstance(lease[0], bytes) else str(lease[0])
         self.hub.metrics.inc("sockethub_requests_total", platform=env.platform.name, verb=env.verb)
         try:
-            self.hub.enqueuer.send(env.platform, self.hub.atrest.seal_task(payload), timeout, queue)
+            sent = self.hub.enqueuer.send(
+                env.platform, self.hub.atrest.seal_task(payload), queue, acceptance
+            )
         except Exception as exc:
             err = internal_error(log, f"enqueue to {queue} failed", exc)
-            self.hub.outbox.reply(sid, rid, failure_frame(rid, err.to_dict(), env.activity))
-            return
-        try:
-            markers.sent(sid, rid, marker)
-        except Exception:
-            # Still ``a``: the worker's claim flips it, or the sweeper answers ``not-sent``
-            # and the worker then drops the task. Either way one answer, one run.
-            log.warning("could not mark %s/%s as sent", sid, rid, exc_info=True)
+            # The one answer if it was accepted; refused (``_handle_raw``) if it was not.
+            if self.hub.outbox.reply(sid, rid, failure_frame(rid, err.to_dict(), env.activity)):
+                return
+            raise err from None
+        if not sent and not first:  # (a persistent verb answered meanwhile has its answer)
+            raise taken

@@ -19,7 +19,7 @@ from envelopes.registry import Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
 
-from .enqueue import Enqueuer
+from .enqueue import Enqueuer, RedisEnqueuer
 from .metrics import Metrics
 from .pump import Heartbeat, Pump, Sweeper
 from .ratelimit import AddressLimits, SessionBucket
@@ -43,10 +43,9 @@ def redis_client(url: str, max_connections: int = 200, timeout: float = 10.0) ->
 
 
 class Hub:
-    def __init__(self, settings: Settings, registry: Registry, enqueuer: Enqueuer):
+    def __init__(self, settings: Settings, registry: Registry, enqueuer: Enqueuer | None = None):
         self.settings = settings
         self.registry = registry
-        self.enqueuer = enqueuer
         self.gateway_id = secrets.token_hex(6)
         self.redis = redis_client(settings.redis_url, timeout=settings.redis_timeout)
         server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
@@ -54,6 +53,8 @@ class Hub:
         self.vault = Vault(self.redis, server)
         self.atrest = AtRest(self.redis, server)
         self.outbox = Outbox.from_settings(self.redis, settings, self.atrest)
+        # Tasks go onto their queues with the request's marker, on this same client.
+        self.enqueuer = enqueuer or RedisEnqueuer(self.outbox.markers, settings.enqueue_batch)
         self.pump = Pump(
             redis_client(settings.redis_url, 4, settings.redis_timeout), self.redis, self.gateway_id
         )

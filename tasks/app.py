@@ -20,7 +20,7 @@ from envelopes.registry import Platform, Registry, default_registry
 from envelopes.settings import ConfigError, Settings
 
 from . import startup
-from .limits import Watchdog, run_limited, soft_limit
+from .limits import Watchdog, run_limited, run_limited_many, soft_limit
 from .runner import Runner
 
 __all__ = ["app", "make_celery", "routes_for", "queues_for"]
@@ -124,8 +124,9 @@ def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) 
     if platform.persistent:  # the loop does the work; the task waits with its own timeout
 
         @app.task(name=platform.task_name, ignore_result=True, shared=False)
-        def run(payload: dict[str, Any]) -> None:
-            lazy.get().run(platform.name, payload)
+        def run(payload: dict[str, Any] | list[dict[str, Any]]) -> None:
+            for one in payload if isinstance(payload, list) else [payload]:
+                lazy.get().run(platform.name, one)
 
         return
     # Time limits (tasks/limits.py): ours on every pool; Celery's hard one kills a prefork
@@ -134,8 +135,11 @@ def _register(app: Celery, lazy: _Lazy, platform: Platform, watchdog: Watchdog) 
     hard = soft + lazy.settings.task_time_limit_grace
 
     @app.task(name=platform.task_name, ignore_result=True, shared=False, time_limit=hard)
-    def run_fetch(payload: dict[str, Any]) -> None:
-        run_limited(lazy.get(), watchdog, platform, payload, soft)
+    def run_fetch(payload: dict[str, Any] | list[dict[str, Any]]) -> None:
+        if isinstance(payload, list):  # a gateway's batch (gateway/enqueue.py)
+            run_limited_many(lazy.get(), watchdog, platform, payload, soft)
+        else:
+            run_limited(lazy.get(), watchdog, platform, payload, soft)
 
 
 def _default() -> Celery:

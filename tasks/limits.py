@@ -40,7 +40,14 @@ from envelopes.outbox import failure_frame
 from envelopes.registry import Platform
 from envelopes.settings import Settings
 
-__all__ = ["SOFT_MARGIN", "TaskTimeLimit", "Watchdog", "run_limited", "soft_limit"]
+__all__ = [
+    "SOFT_MARGIN",
+    "TaskTimeLimit",
+    "Watchdog",
+    "run_limited",
+    "run_limited_many",
+    "soft_limit",
+]
 
 log = logging.getLogger("sockethub.worker")
 
@@ -69,10 +76,7 @@ def run_limited(
     """``runner.run(platform, payload)`` under the watchdog: soft limit ``SOFT_MARGIN``
     before the request's deadline, or ``soft`` seconds from now if that comes first."""
     sid, rid = payload["session"], payload["request"]
-    now = time.time()
-    soft_at = min(now + soft, float(payload.get("deadline", now + soft)) - SOFT_MARGIN)
-    # The message may be shared through the HTTP cache: no session or request id in it.
-    what = f"the {platform.name} {payload.get('verb', 'request')}"
+    soft_at, what = _limit(platform, payload, soft)
 
     def answer(exc: TaskTimeLimit) -> None:
         frame = failure_frame(rid, exc.to_dict(), payload.get("activity"))
@@ -83,6 +87,36 @@ def run_limited(
             runner.run(platform.name, payload)
     except TaskTimeLimit as exc:  # raised outside the connector: answer it here
         answer(exc)
+
+
+def run_limited_many(
+    runner: Any, watchdog: Watchdog, platform: Platform, payloads: list[Any], soft: float
+) -> None:
+    """``runner.run_many`` for a gateway's batch, each request under its own limits."""
+
+    def guard(payload: dict[str, Any], answer: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        sid, rid = payload["session"], payload["request"]
+        soft_at, what = _limit(platform, payload, soft)
+
+        def on_hard(exc: TaskTimeLimit) -> None:
+            frame = failure_frame(rid, exc.to_dict(), payload.get("activity"))
+            runner.outbox.reply(sid, rid, frame)
+
+        try:
+            with watchdog.watch(soft_at, what, on_hard, f"{what} for {sid}/{rid}"):
+                return answer()
+        except TaskTimeLimit as exc:  # its reply, in the batch's
+            return failure_frame(rid, exc.to_dict(), payload.get("activity"))
+
+    runner.run_many(platform.name, payloads, guard)
+
+
+def _limit(platform: Platform, payload: dict[str, Any], soft: float) -> tuple[float, str]:
+    """The soft limit's time, and what to call the request in its error."""
+    now = time.time()
+    soft_at = min(now + soft, float(payload.get("deadline", now + soft)) - SOFT_MARGIN)
+    # The message may be shared through the HTTP cache: no session or request id in it.
+    return soft_at, f"the {platform.name} {payload.get('verb', 'request')}"
 
 
 @dataclass(order=True)

@@ -30,6 +30,14 @@ log = logging.getLogger("sockethub.worker")
 MAX_HOPS = 4  # a task forwarded more often than this is answered, not bounced again
 
 Forwarder = Callable[[Platform, str, dict[str, Any]], None]
+# Runs one request's answer (the callable) for its payload, under its time limit.
+Guard = Callable[[dict[str, Any], Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
+def _dropped(sid: str, rid: str) -> None:
+    # Answered already (``not-sent``, ``timeout``), or a resend of the id took this copy's
+    # place: running it now would run the request twice.
+    log.info("dropping %s/%s: answered already, or replaced by a resend", sid, rid)
 
 
 class Runner:
@@ -119,30 +127,67 @@ class Runner:
             return self._managers.get(platform_name)
 
     def _run(self, platform_name: str, payload: dict[str, Any]) -> None:
+        opened = self._open(payload)
+        if opened is None:
+            return
+        payload, deadline = opened
+        sid, rid = payload["session"], payload["request"]
+        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or "")):
+            _dropped(sid, rid)
+            return
+        try:
+            frame = self._answer(platform_name, payload, payload["activity"], deadline)
+        except Forward as fwd:
+            self._forward(platform_name, payload, fwd)
+            return
+        if self.outbox.reply(sid, rid, frame) == 0:
+            log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+
+    def run_many(
+        self, platform_name: str, payloads: list[dict[str, Any]], guard: Guard | None = None
+    ) -> None:
+        """A batch of a ``batchable`` platform (gateway/enqueue.py): its claims in one
+        round trip, each request run in turn (under ``guard``: its time limit), their
+        replies in one more."""
+        ready = [o for o in map(self._open, payloads) if o is not None]
+        claims = self.outbox.markers.claim_many(
+            [(p["session"], p["request"], str(p.get("tag") or "")) for p, _d in ready]
+        )
+        replies: list[tuple[str, str, dict[str, Any]]] = []
+        for (payload, deadline), claimed in zip(ready, claims, strict=True):
+            sid, rid = payload["session"], payload["request"]
+            if not claimed:
+                _dropped(sid, rid)
+                continue
+
+            def answer(p: dict[str, Any] = payload, d: float = deadline) -> dict[str, Any]:
+                return self._answer(platform_name, p, p["activity"], d)
+
+            try:
+                frame = guard(payload, answer) if guard is not None else answer()
+            except Forward as fwd:  # a batch is never persistent; never bounce it for ever
+                self._forward(platform_name, payload, fwd)
+                continue
+            replies.append((sid, rid, frame))
+        for (sid, rid, _f), seq in zip(replies, self.outbox.reply_many(replies), strict=True):
+            if seq == 0:
+                log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+
+    def _open(self, payload: dict[str, Any]) -> tuple[dict[str, Any], float] | None:
+        """The payload with its activity opened, and its deadline; None if it is dropped
+        (answered here if it cannot be opened)."""
         sid, rid = payload["session"], payload["request"]
         try:  # the activity travels sealed (envelopes.atrest): open it before anything
             payload = self.atrest.open_task(payload)
         except SockethubError as exc:  # its session ended, or it was tampered with
             log.info("dropping %s/%s: %s", sid, rid, exc.message)
             self.outbox.reply(sid, rid, failure_frame(rid, exc.to_dict()))
-            return
-        activity = payload["activity"]
+            return None
         deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
-            return
-        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or "")):
-            # Answered already (``not-sent``, ``timeout``), or a resend of the id took this
-            # copy's place: running it now would run the request twice.
-            log.info("dropping %s/%s: answered already, or replaced by a resend", sid, rid)
-            return
-        try:
-            frame = self._answer(platform_name, payload, activity, deadline)
-        except Forward as fwd:
-            self._forward(platform_name, payload, fwd)
-            return
-        if self.outbox.reply(sid, rid, frame) == 0:
-            log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+            return None
+        return payload, deadline
 
     def _forward(self, platform_name: str, payload: dict[str, Any], fwd: Forward) -> None:
         sid, rid = payload["session"], payload["request"]

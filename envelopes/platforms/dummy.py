@@ -34,4 +34,5 @@ PLATFORM = Platform(
     verbs={v: _verb(v) for v in ("echo", "greet", "fail", "throw")},
     credentials=DummyCredentials,
     description="Answers without an upstream: echo, greet, fail, throw.",
+    batchable=True,  # nothing to wait for: batched under load (gateway/enqueue.py)
 )

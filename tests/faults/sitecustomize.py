@@ -1,8 +1,8 @@
 """Test-only: a gateway that dies at the moment it hands a request to Celery.
 
 Put this folder first on ``PYTHONPATH`` of one gateway and set ``SOCKETHUB_CRASH_AT_PUBLISH``
-to ``before`` (killed instead of publishing: the request never left) or ``after`` (killed
-right after the publish, before it marks the request as sent). The gateway process and its
+to ``before`` (killed after accepting the request, instead of publishing it: it never
+left) or ``after`` (killed right after the publish). The gateway process and its
 gunicorn master get SIGKILL, as a machine losing power would: no handler runs. Everything
 else in that gateway is the real code; the patch is installed when ``gateway.enqueue`` is
 first imported (not before: nothing may import ssl before gevent patches it).
@@ -26,14 +26,19 @@ def _die() -> None:
 
 
 def _patch(module: Any) -> None:
-    original = module.CeleryEnqueuer.send
+    original = module.RedisEnqueuer.send
 
-    def send(self: Any, *args: Any, **kwargs: Any) -> None:
+    def send(self: Any, platform: Any, payload: Any, queue: str, a: Any) -> int:
         if _WHEN == "after":
-            original(self, *args, **kwargs)
+            original(self, platform, payload, queue, a)
+        elif not a.accepted:
+            # Accepted, not published: the state a crash between the two leaves (a
+            # persistent verb's window, or a pipeline cut in the middle).
+            self.markers.accept(a.sid, a.rid, a.marker, a.ttl, a.deadline, a.lost_at, a.now)
         _die()
+        return 0
 
-    module.CeleryEnqueuer.send = send
+    module.RedisEnqueuer.send = send
 
 
 class _Hook(importlib.abc.MetaPathFinder):
