@@ -20,7 +20,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from envelopes.errors import (
@@ -28,7 +27,6 @@ from envelopes.errors import (
     ProtocolError,
     SockethubError,
     TlsError,
-    UpstreamTimeout,
     UpstreamUnavailable,
     os_reason,
 )
@@ -36,7 +34,8 @@ from envelopes.settings import Settings, host_allowed
 
 from ..net.dial import dial_each
 from ..net.guard import Address, Resolver, system_resolver
-from ..persistent import ConnectionSpec, Emit, Upstream
+from ..persistent import ConnectionSpec, Emit
+from ..session.lifecycle import LiveUpstream
 from .context import IrcContext
 from .limits import held_error, overflow_error
 from .lines import MalformedLine, Message, TokenBucket, parse_line
@@ -47,28 +46,22 @@ from .states import connection_event, error_event
 from .translate import flush, translate
 from .wire import IrcWire
 
-__all__ = ["IrcUpstream", "Waiter"]
+__all__ = ["IrcUpstream"]
 
 log = logging.getLogger("sockethub.irc")
 
-
-@dataclass
-class Waiter:
-    """A request waiting for the server: ``check`` returns True (done), an ``IrcError``
-    (failed) or None (not this line)."""
-
-    check: Callable[[Message, list[Any]], Any]
-    future: asyncio.Future[Any]
-    results: list[Any] = field(default_factory=list)
+# A waiter's check sees each line and what it translated to; it returns True (done), an
+# ``IrcError`` (failed) or None (not this line).
+Check = Callable[[Message, list[Any]], Any]
 
 
-class IrcUpstream(Upstream):
+class IrcUpstream(LiveUpstream):
     # Where a name's addresses come from; tests put a ``StaticResolver`` here.
     resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
 
     def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings):
-        super().__init__(spec, emit)
         c = spec.credentials
+        super().__init__(spec, emit, str(c["server"]), IrcError)
         self.settings = settings
         self.host = str(c["server"])
         self.secure = bool(c.get("secure", True))
@@ -85,10 +78,6 @@ class IrcUpstream(Upstream):
         self.verify = not c.get("allowInvalidCert", False)
         self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
         self.wire: IrcWire | None = None
-        self.fatal: ProtocolError | None = None  # the cap a server broke, if it did
-        self.waiters: list[Waiter] = []
-        self.closed = asyncio.Event()
-        self.close_reason = "connection closed"
         self.registered = False
         self._tokens = itertools.count(1)
         self._bucket = (
@@ -107,11 +96,8 @@ class IrcUpstream(Upstream):
     def nick(self) -> str:
         return self.ctx.nick
 
-    def state_event(self, state: str, **fields: Any) -> dict[str, Any]:
-        event = connection_event(state, self.host, self.nick, **fields)
-        if state == "disconnected" and self.fatal is not None:
-            event["object"]["code"] = self.fatal.code  # why, for programs: protocol-error
-        return event
+    def connection_event(self, state: str, **fields: Any) -> dict[str, Any]:
+        return connection_event(state, self.host, self.nick, **fields)
 
     # -- receiving -------------------------------------------------------------------------
     def _on_line(self, line: str) -> None:
@@ -136,22 +122,8 @@ class IrcUpstream(Upstream):
             results = []
         if (held := held_error(self.ctx, self.settings, self.host)) is not None:
             self.fail(held)
-        claimed: set[int] = set()
-        for waiter in list(self.waiters):
-            if self.closed.is_set():
-                return  # a cap was broken: the waiters have their error
-            outcome = waiter.check(msg, results)
-            if outcome is None:
-                continue
-            self.waiters.remove(waiter)
-            if waiter.future.done():
-                continue
-            if isinstance(outcome, IrcError):
-                claimed.update(id(r) for r in results if r is outcome)
-                waiter.future.set_exception(outcome.exception())
-            else:
-                claimed.update(id(r) for r in waiter.results)
-                waiter.future.set_result(outcome)
+        # An error that failed a request is that request's reply, not an event too.
+        claimed = {id(failure) for failure in self.waiters.offer(msg, results)}
         for result in results:
             if id(result) in claimed or self.closed.is_set():
                 continue
@@ -187,35 +159,9 @@ class IrcUpstream(Upstream):
             self._on_closed(self.close_reason)
 
     def _on_closed(self, message: str) -> None:
-        if self.closed.is_set():
-            return
-        if message:
-            self.close_reason = message
-        self.closed.set()
-        for waiter in self.waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(
-                    self.fatal
-                    or UpstreamUnavailable(f"connection to {self.host} lost: {self.close_reason}")
-                )
-        self.waiters.clear()
-        for task in self._tasks:
-            task.cancel()
-
-    def expect(self, check: Callable[[Message, list[Any]], Any]) -> Waiter:
-        waiter = Waiter(check, asyncio.get_running_loop().create_future())
-        self.waiters.append(waiter)
-        return waiter
-
-    async def wait(self, waiter: Waiter, timeout: float, what: str) -> Any:
-        try:
-            return await asyncio.wait_for(waiter.future, timeout)
-        except TimeoutError:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
-            raise UpstreamTimeout(
-                f"{self.host} did not answer {what} within {timeout:.0f} s"
-            ) from None
+        if self.end(message):
+            for task in self._tasks:
+                task.cancel()
 
     # -- sending ---------------------------------------------------------------------------
     def raw(self, line: str, field: str | None = None) -> None:
@@ -338,16 +284,6 @@ class IrcUpstream(Upstream):
         if self.wire is not None:
             self.wire.close(reason=self.close_reason)
 
-    async def wait_closed(self) -> str:
-        await self.closed.wait()
-        if self.fatal is not None:
-            # A server that broke a cap right after its welcome: let whoever waits for the
-            # connection see it up first (the runtime stops announcing it ready as soon as
-            # this raises, and would leave such a waiter waiting for ever).
-            await asyncio.sleep(0.1)
-            raise self.fatal  # a hostile server: reconnecting would only repeat it
-        return self.close_reason
-
     async def restore(self, rooms: list[str]) -> None:
         for room in rooms:
             try:
@@ -363,15 +299,12 @@ class IrcUpstream(Upstream):
             self.raw(f"QUIT :{reason}")
         except SockethubError:
             pass
-        try:
-            await asyncio.wait_for(self.closed.wait(), 2)
-        except TimeoutError:
-            pass
+        await self.closed_within(2)
         self.close_reason = reason
         self._abort()
 
     # -- verbs -----------------------------------------------------------------------------
-    def own_echo(self, command: str, channel: str) -> Callable[[Message, list[Any]], Any]:
+    def own_echo(self, command: str, channel: str) -> Check:
         """A waiter check: done when the server echoes our ``command`` (JOIN, PART) on
         ``channel``, failed by an error naming that channel first."""
         folded = self.ctx.fold(channel)
@@ -406,7 +339,7 @@ class IrcUpstream(Upstream):
     async def expect_after(
         self,
         lines: list[str],
-        check: Callable[[Message, list[Any]], Any],
+        check: Check,
         timeout: float,
         what: str,
     ) -> Any:

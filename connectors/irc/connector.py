@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Job
-from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector, Upstream
+from ..persistent import ConnectionSpec, Emit, PersistentConnector, Upstream
 from .client import IrcUpstream
 from .lines import Message
 from .outbound import (
@@ -27,9 +27,6 @@ __all__ = ["IrcConnector"]
 
 
 class IrcConnector(PersistentConnector):
-    backoff = Backoff(base=1.0, cap=60.0)
-    connect_timeout = 40.0
-
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
 

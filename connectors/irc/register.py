@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from envelopes.errors import AuthenticationFailed, InvalidEnvelope, UpstreamTimeout
 
+from ..session.activity import activity
 from .ids import person
 from .limits import caps_error
 from .lines import Message, check_value
 from .numerics import IrcError
-from .states import connection_event
 
 if TYPE_CHECKING:
     from .client import IrcUpstream
@@ -86,15 +86,9 @@ async def register(up: IrcUpstream) -> None:
     await up.wait(welcome, 30, "the registration")
     if up.nick != up.wanted_nick:
         # Tell the browser its nick was taken and which one it got instead.
-        up.emit(
-            {
-                "@context": connection_event("connected", up.host)["@context"],
-                "type": "update",
-                "actor": person(up.wanted_nick, up.host),
-                "target": person(up.nick, up.host),
-                "object": {"type": "address", "content": f"{up.wanted_nick} was in use"},
-            }
-        )
+        obj = {"type": "address", "content": f"{up.wanted_nick} was in use"}
+        wanted, got = person(up.wanted_nick, up.host), person(up.nick, up.host)
+        up.emit(activity("irc", "update", wanted, got, obj))
 
 
 async def _cap_ls(up: IrcUpstream) -> set[str]:
