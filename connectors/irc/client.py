@@ -36,6 +36,7 @@ from ..net.dial import dial_each
 from ..net.guard import Address, Resolver, system_resolver
 from ..persistent import ConnectionSpec, Emit
 from ..session.lifecycle import LiveUpstream
+from .caps import on_cap
 from .context import IrcContext
 from .limits import held_error, overflow_error
 from .lines import MalformedLine, Message, TokenBucket, parse_line
@@ -88,7 +89,8 @@ class IrcUpstream(LiveUpstream):
         self._send_lock = asyncio.Lock()
         self._last_rx = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
-        self.caps: set[str] = set()
+        self.caps: set[str] = set()  # offered by the server (CAP LS, CAP NEW)
+        self.enabled: set[str] = set()  # acknowledged (CAP ACK), less what CAP DEL removed
         self._flush_pending = False
 
     # -- events ----------------------------------------------------------------------------
@@ -115,6 +117,8 @@ class IrcUpstream(LiveUpstream):
             return
         if msg.command == "ERROR":
             self.close_reason = msg.params[-1] if msg.params else "closed by server"
+        elif msg.command == "CAP":
+            on_cap(self, msg)
         try:
             results = translate(msg, self.ctx)
         except Exception:  # a translator bug must not take the connection down
@@ -124,6 +128,8 @@ class IrcUpstream(LiveUpstream):
             self.fail(held)
         # An error that failed a request is that request's reply, not an event too.
         claimed = {id(failure) for failure in self.waiters.offer(msg, results)}
+        if self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE"):
+            return  # our own message, echoed: the reply to its ``send`` carries it
         for result in results:
             if id(result) in claimed or self.closed.is_set():
                 continue
@@ -202,6 +208,45 @@ class IrcUpstream(LiveUpstream):
         await self.send_lines(lines)
         self.raw(f"PING :{token}")
         await self.wait(waiter, timeout, "in time")
+
+    @property
+    def echoes(self) -> bool:
+        """IRCv3 echo-message is on: the server sends our messages back."""
+        return "echo-message" in self.enabled
+
+    async def echoed(
+        self, lines: list[str], fail_on: Callable[[IrcError], bool], timeout: float
+    ) -> dict[str, Any] | None:
+        """Send PRIVMSG/NOTICE ``lines``; done when the server has echoed each of them
+        (IRCv3 echo-message), failed by a matching error first. Returns the first line's
+        echo as an activity: the server's ``msgid`` (``object.id``) and time."""
+        pending = [parse_line(line) for line in lines]
+        first: list[dict[str, Any]] = []
+
+        def check(msg: Message, results: list[Any]) -> Any:
+            for r in results:
+                if isinstance(r, IrcError) and fail_on(r):
+                    return r
+            want = pending[0]
+            if (
+                msg.command == want.command
+                and self.ctx.is_me(msg.nick)
+                and msg.params
+                and self.ctx.fold(msg.params[0]) == self.ctx.fold(want.params[0])
+            ):
+                # In order, as the server got them; not by text, which a server may
+                # change (colours stripped, a long line cut).
+                pending.pop(0)
+                if not first:
+                    first.extend(r for r in results if isinstance(r, dict))
+                if not pending:
+                    return first[0] if first else True
+            return None
+
+        waiter = self.expect(check)
+        await self.send_lines(lines)
+        outcome = await self.wait(waiter, timeout, "the message")
+        return outcome if isinstance(outcome, dict) else None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def _dial(self) -> None:

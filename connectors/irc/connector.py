@@ -53,18 +53,31 @@ class IrcConnector(PersistentConnector):
         parted = up.own_echo("PART", channel)
         self.runtime.call(job, up.expect_after(lines, parted, job.remaining, f"PART {channel}"))
 
-    def send(self, job: Job) -> None:
+    def send(self, job: Job) -> dict[str, Any] | None:
         up = self._up(job)
         target = job.activity["target"]
         name = (
             channel_name(job.activity) if target.get("type") == "room" else nick_name(job.activity)
         )
 
-        async def go() -> None:
+        async def go() -> dict[str, Any] | None:
             lines = send_lines(job.activity, nick=up.nick)
+            if up.echoes:  # IRCv3 echo-message: done when the server sends it back
+                return await up.echoed(lines, up.fails_for(name), job.remaining)
             await up.roundtrip(lines, up.fails_for(name), job.remaining)
+            return None
 
-        self.runtime.call(job, go())
+        echo = self.runtime.call(job, go())
+        if echo is None:
+            return None
+        # The server's id and time of the message (IRCv3 msgid, server-time).
+        obj = dict(job.activity["object"])
+        if "id" in echo.get("object", {}):
+            obj["id"] = echo["object"]["id"]
+        reply = {**job.activity, "object": obj}
+        if "published" in echo:
+            reply["published"] = echo["published"]
+        return reply
 
     def update(self, job: Job) -> None:
         lines = update_lines(job.activity)
