@@ -172,3 +172,35 @@ def test_a_send_refused_by_the_server_fails_even_with_echo_message(browser, raw)
     reply = b.request("send", target=b.room("#closed"), object=msg("let me in"))
     assert reply["status"] == "failed", reply
     assert reply["error"]["details"][0]["condition"] == "cannot-send", reply
+
+
+def test_cap_notify_follows_a_capability_the_server_removes_and_adds_back(tmp_path):
+    """An operator unloads the echo-message module: the server says ``CAP DEL``, a send
+    then completes at a PING; loaded again, ``CAP NEW``, and we ask for it again."""
+    with run_inspircd(tmp_path) as server, RawIrcClient(server.host, server.port, "op") as op:
+        op.send("OPER oper operpass")
+        op.wait_for(" 381 ")
+
+        async def go() -> list[bool]:
+            up = upstream(server, "notified")
+            await up.connect()
+            seen = [up.echoes]
+            try:
+                for command in ("UNLOADMODULE", "LOADMODULE"):
+                    op.send(f"{command} ircv3_echomessage")
+                    deadline = time.monotonic() + 5
+                    while up.echoes == seen[-1] and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    seen.append(up.echoes)
+                    # A send completes either way: at the echo, or at a PING without it.
+                    lines = [f"PRIVMSG {op.nick} :after {command}"]
+                    if up.echoes:
+                        await up.echoed(lines, lambda _e: False, 5)
+                    else:
+                        await up.roundtrip(lines, lambda _e: False, 5)
+                    op.wait_for(f":after {command}")
+            finally:
+                await up.close("bye")
+            return seen
+
+        assert run(go()) == [True, False, True]
