@@ -165,6 +165,18 @@ def test_a_send_completes_at_the_servers_echo_with_its_id_and_time(browser, raw)
     assert mine == []
 
 
+def test_a_message_split_over_lines_completes_with_the_first_lines_id(browser, raw):
+    b = browser("longwinded")
+    b.ok("join", target=b.room("#long"))
+    watcher = raw("reader", "#long")
+    text = " ".join(f"word{i:03d}" for i in range(100))  # 799 bytes: two lines
+    reply = b.ok("send", target=b.room("#long"), object=msg(text))
+    first = watcher.wait_for("PRIVMSG #long :word000")
+    second = watcher.wait_for("PRIVMSG #long :")
+    assert second.endswith("word099")  # the rest, on a line of its own
+    assert reply["result"]["object"]["id"] == tags(first)["msgid"]
+
+
 def test_a_send_refused_by_the_server_fails_even_with_echo_message(browser, raw):
     b = browser("outsider")
     owner = raw("owner", "#closed")
