@@ -214,40 +214,6 @@ class IrcUpstream(LiveUpstream):
         """IRCv3 echo-message is on: the server sends our messages back."""
         return "echo-message" in self.enabled
 
-    async def echoed(
-        self, lines: list[str], fail_on: Callable[[IrcError], bool], timeout: float
-    ) -> dict[str, Any] | None:
-        """Send PRIVMSG/NOTICE ``lines``; done when the server has echoed each of them
-        (IRCv3 echo-message), failed by a matching error first. Returns the first line's
-        echo as an activity: the server's ``msgid`` (``object.id``) and time."""
-        pending = [parse_line(line) for line in lines]
-        first: list[dict[str, Any]] = []
-
-        def check(msg: Message, results: list[Any]) -> Any:
-            for r in results:
-                if isinstance(r, IrcError) and fail_on(r):
-                    return r
-            want = pending[0]
-            if (
-                msg.command == want.command
-                and self.ctx.is_me(msg.nick)
-                and msg.params
-                and self.ctx.fold(msg.params[0]) == self.ctx.fold(want.params[0])
-            ):
-                # In order, as the server got them; not by text, which a server may
-                # change (colours stripped, a long line cut).
-                pending.pop(0)
-                if not first:
-                    first.extend(r for r in results if isinstance(r, dict))
-                if not pending:
-                    return first[0] if first else True
-            return None
-
-        waiter = self.expect(check)
-        await self.send_lines(lines)
-        outcome = await self.wait(waiter, timeout, "the message")
-        return outcome if isinstance(outcome, dict) else None
-
     # -- lifecycle -------------------------------------------------------------------------
     async def _dial(self) -> None:
         if not host_allowed(self.host, self.settings.allowed_hosts):

@@ -12,6 +12,7 @@ from typing import Any
 from ..base import Job
 from ..persistent import ConnectionSpec, Emit, PersistentConnector, Upstream
 from .client import IrcUpstream
+from .echo import echoed
 from .lines import Message
 from .outbound import (
     channel_name,
@@ -63,7 +64,7 @@ class IrcConnector(PersistentConnector):
         async def go() -> dict[str, Any] | None:
             lines = send_lines(job.activity, nick=up.nick)
             if up.echoes:  # IRCv3 echo-message: done when the server sends it back
-                return await up.echoed(lines, up.fails_for(name), job.remaining)
+                return await echoed(up, lines, up.fails_for(name), job.remaining)
             await up.roundtrip(lines, up.fails_for(name), job.remaining)
             return None
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from connectors.irc.client import IrcUpstream
+from connectors.irc.echo import echoed
 from connectors.persistent import ConnectionSpec
 from envelopes.settings import Settings
 
@@ -207,7 +208,7 @@ def test_cap_notify_follows_a_capability_the_server_removes_and_adds_back(tmp_pa
                     # A send completes either way: at the echo, or at a PING without it.
                     lines = [f"PRIVMSG {op.nick} :after {command}"]
                     if up.echoes:
-                        await up.echoed(lines, lambda _e: False, 5)
+                        await echoed(up, lines, lambda _e: False, 5)
                     else:
                         await up.roundtrip(lines, lambda _e: False, 5)
                     op.wait_for(f":after {command}")
