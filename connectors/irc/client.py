@@ -128,10 +128,12 @@ class IrcUpstream(LiveUpstream):
             self.fail(held)
         # An error that failed a request is that request's reply, not an event too.
         claimed = {id(failure) for failure in self.waiters.offer(msg, results)}
-        if self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE"):
-            return  # our own message, echoed: the reply to its ``send`` carries it
+        # Our own message, echoed: the reply to its ``send`` carries it (connectors/irc/echo.py).
+        echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE")
         for result in results:
             if id(result) in claimed or self.closed.is_set():
+                continue
+            if echo and isinstance(result, dict) and result.get("type") == "send":
                 continue
             if isinstance(result, IrcError):
                 if self.registered:

@@ -4,11 +4,15 @@ With ``echo-message`` on, the server sends each PRIVMSG/NOTICE we write back to 
 its ``msgid`` and ``time`` tags when those are on too: the message has been taken and
 these are its id and time for everyone. The echo answers the request; it is not an event
 (``client`` drops our own echoed messages). Without it a ``send`` completes at a PING
-(``IrcUpstream.roundtrip``).
+(``IrcUpstream.roundtrip``), and a PING follows the lines here too: a server answers in
+order, so its PONG comes after any echo, and a line the server took but did not echo
+(it offered echo-message, yet some servers skip it for some targets) does not leave the
+``send`` waiting until its deadline.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["echoed"]
 
+_tokens = itertools.count(1)
+
 
 async def echoed(
     up: IrcUpstream, lines: list[str], fail_on: Callable[[IrcError], bool], timeout: float
@@ -29,11 +35,16 @@ async def echoed(
     ``msgid`` as ``object.id``, its time as ``published``)."""
     pending = [parse_line(line) for line in lines]
     first: list[dict[str, Any]] = []
+    token = f"sh-echo{next(_tokens)}"
 
     def check(msg: Message, results: list[Any]) -> Any:
         for r in results:
             if isinstance(r, IrcError) and fail_on(r):
                 return r
+        if msg.command == "PONG" and msg.params and msg.params[-1] == token:
+            return first[0] if first else True  # taken, whether echoed or not
+        if not pending:
+            return None
         want = pending[0]
         if (
             msg.command == want.command
@@ -52,5 +63,6 @@ async def echoed(
 
     waiter = up.expect(check)
     await up.send_lines(lines)
+    up.raw(f"PING :{token}")
     outcome = await up.wait(waiter, timeout, "the message")
     return outcome if isinstance(outcome, dict) else None

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from connectors.irc.caps import WANTED, cap_reply, names, wanted
+from connectors.irc.echo import echoed
 from connectors.irc.lines import parse_line
 from envelopes.settings import Settings
 
@@ -121,3 +122,45 @@ def test_a_server_that_ignores_cap_costs_one_round_trip_not_a_fixed_wait():
                 await up.close("bye")
 
     run(go())
+
+
+def test_a_message_the_server_does_not_echo_still_completes_at_the_ping_after_it():
+    async def go():
+        ls = ["CAP * LS :echo-message"]  # offered, yet this server never echoes
+        async with ScriptedServer(sasl=False, cap_ls=ls) as srv:
+            up = upstream(srv.port, PRIVATE_OK)
+            await up.connect()
+            try:
+                assert up.echoes
+                started = time.monotonic()
+                got = await echoed(up, ["PRIVMSG #c :hi"], lambda _e: False, 5)
+                assert got is None and time.monotonic() - started < 2
+            finally:
+                await up.close("bye")
+
+    run(go())
+
+
+def test_our_echo_is_not_an_event_but_what_came_with_it_still_is():
+    async def go():
+        events: list[dict] = []
+        up = upstream(1, PRIVATE_OK, emit=events.append)
+        up.registered, up.enabled = True, {"echo-message"}
+        up._on_line(":srv 332 ann #c :the topic")  # held for its 333...
+        up._on_line(":ann!u@h PRIVMSG #c :mine")  # ...flushed by the next line, our echo
+        up._on_line(":bob!u@h PRIVMSG #c :theirs")
+        await asyncio.sleep(0)
+        return events
+
+    events = run_result(go())
+    assert [(e["type"], e["object"].get("content")) for e in events] == [
+        ("update", "the topic"),
+        ("send", "theirs"),
+    ]
+
+
+def run_result(coro):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
