@@ -27,9 +27,10 @@ from .lines import Message
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["WANTED", "cap_reply", "names", "on_cap", "wanted"]
+__all__ = ["ASKED", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
 
 WANTED = ("cap-notify", "server-time", "message-tags", "echo-message", "batch", "labeled-response")
+ASKED = frozenset((*WANTED, "sasl"))  # every capability we may ask for
 
 
 def names(caps: Iterable[str]) -> set[str]:
@@ -58,14 +59,16 @@ def on_cap(up: IrcUpstream, msg: Message) -> None:
     sub, caps = reply
     if sub == "ACK":
         for cap in caps:
+            name = cap.removeprefix("-").partition("=")[0]
+            if name not in ASKED:
+                continue  # only what we ask for is held: a server cannot grow this set
             if cap.startswith("-"):
-                up.enabled.discard(cap[1:])
+                up.enabled.discard(name)
             else:
-                up.enabled.add(cap.partition("=")[0])
+                up.enabled.add(name)
     elif sub == "DEL":
         up.enabled -= names(caps)
     elif sub == "NEW" and up.registered:
-        up.caps |= set(caps)
         new = [c for c in wanted(caps) if c not in up.enabled]
         if new:
             up.raw(f"CAP REQ :{' '.join(new)}")

@@ -89,7 +89,7 @@ class IrcUpstream(LiveUpstream):
         self._send_lock = asyncio.Lock()
         self._last_rx = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
-        self.caps: set[str] = set()  # offered by the server (CAP LS, CAP NEW)
+        self.caps: set[str] = set()  # offered by the server at registration (CAP LS)
         self.enabled: set[str] = set()  # acknowledged (CAP ACK), less what CAP DEL removed
         self._flush_pending = False
 

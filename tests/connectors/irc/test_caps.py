@@ -164,3 +164,16 @@ def run_result(coro):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def test_a_server_cannot_grow_what_we_hold_with_cap_lines():
+    up = upstream(1, PRIVATE_OK)
+    up.registered = True
+    sent: list[str] = []
+    up.raw = lambda line, field=None: sent.append(line)  # type: ignore[method-assign]
+    for i in range(200):  # acknowledgements and offers of things we never asked for
+        up._on_line(f":srv CAP ann ACK :junk{i}a junk{i}b")
+        up._on_line(f":srv CAP ann NEW :junk{i}c")
+    assert up.enabled == set() and len(up.caps) == 0 and sent == []
+    up._on_line(":srv CAP ann ACK :server-time")  # what we do ask for is recorded
+    assert up.enabled == {"server-time"}
