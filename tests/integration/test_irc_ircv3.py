@@ -35,15 +35,8 @@ def run(coro: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def inspircd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspIrcd]:
-    with run_inspircd(tmp_path_factory.mktemp("inspircd")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def nocap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspIrcd]:
-    with run_inspircd(tmp_path_factory.mktemp("inspircd"), cap=False) as server:
-        yield server
+def nocap(inspircd_nocap: InspIrcd) -> InspIrcd:
+    return inspircd_nocap  # tests/conftest.py, as ``inspircd``
 
 
 @pytest.fixture(scope="module")

@@ -108,13 +108,6 @@ class InspIrcd(ServerProcess):
             argv.append("--runasroot")  # it refuses root otherwise; the tests run as root in CI
         self._launch(argv, self.log_path, [self.port])
 
-    def output(self) -> str:
-        """What InspIRCd has printed so far (its console log)."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no output)"
-
 
 @contextlib.contextmanager
 def run_inspircd(tmp_path: Path, *, cap: bool = True) -> Iterator[InspIrcd]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.servers.inspircd import InspIrcd, run_inspircd
+from tests.servers.inspircd import InspIrcd
 from tests.servers.ircclient import RawIrcClient
 
 pytestmark = pytest.mark.integration
@@ -17,15 +16,8 @@ WANTED = {"cap-notify", "server-time", "message-tags", "echo-message", "batch"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspIrcd]:
-    with run_inspircd(tmp_path_factory.mktemp("inspircd")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def nocap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspIrcd]:
-    with run_inspircd(tmp_path_factory.mktemp("inspircd"), cap=False) as running:
-        yield running
+def server(inspircd: InspIrcd) -> InspIrcd:
+    return inspircd  # tests/conftest.py
 
 
 def _exchange(server: InspIrcd, lines: list[str], wait: float = 1.0) -> str:
@@ -67,7 +59,8 @@ def test_two_clients_talk_with_server_time_and_msgid(server: InspIrcd):
         assert line.startswith("@") and "time=" in line and "msgid=" in line, line
 
 
-def test_without_cap_the_server_says_nothing_to_cap_ls_and_registers_without_it(nocap):
+def test_without_cap_the_server_says_nothing_to_cap_ls_and_registers_without_it(inspircd_nocap):
+    nocap = inspircd_nocap
     assert _exchange(nocap, ["CAP LS 302"], wait=0.8) == ""
     said = _exchange(nocap, ["CAP LS 302", "NICK lone", "USER lone 0 * :x"])
     assert " 001 lone " in said and " CAP " not in said
