@@ -39,8 +39,8 @@ from ..session.lifecycle import LiveUpstream
 from .caps import on_cap
 from .context import IrcContext
 from .limits import held_error, overflow_error
-from .lines import MalformedLine, Message, TokenBucket, parse_line
-from .numerics import IrcError
+from .lines import MalformedLine, Message, TokenBucket, is_pong, parse_line
+from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
@@ -199,12 +199,7 @@ class IrcUpstream(LiveUpstream):
         token = f"sh{next(self._tokens)}"
 
         def check(msg: Message, results: list[Any]) -> Any:
-            for r in results:
-                if isinstance(r, IrcError) and fail_on(r):
-                    return r
-            if msg.command == "PONG" and msg.params and msg.params[-1] == token:
-                return True
-            return None
+            return failure(results, fail_on) or (True if is_pong(msg, token) else None)
 
         waiter = self.expect(check)
         await self.send_lines(lines)
@@ -324,9 +319,8 @@ class IrcUpstream(LiveUpstream):
         fails = self.fails_for(channel)
 
         def check(msg: Message, results: list[Any]) -> Any:
-            for r in results:
-                if isinstance(r, IrcError) and fails(r):
-                    return r
+            if (err := failure(results, fails)) is not None:
+                return err
             if (
                 msg.command == command
                 and self.ctx.is_me(msg.nick)

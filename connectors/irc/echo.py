@@ -16,8 +16,8 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .lines import Message, parse_line
-from .numerics import IrcError
+from .lines import Message, is_pong, parse_line
+from .numerics import IrcError, failure
 
 if TYPE_CHECKING:
     from .client import IrcUpstream
@@ -38,10 +38,9 @@ async def echoed(
     token = f"sh-echo{next(_tokens)}"
 
     def check(msg: Message, results: list[Any]) -> Any:
-        for r in results:
-            if isinstance(r, IrcError) and fail_on(r):
-                return r
-        if msg.command == "PONG" and msg.params and msg.params[-1] == token:
+        if (err := failure(results, fail_on)) is not None:
+            return err
+        if is_pong(msg, token):
             return first[0] if first else True  # taken, whether echoed or not
         if not pending:
             return None

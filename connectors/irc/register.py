@@ -26,7 +26,7 @@ from ..session.activity import activity
 from .caps import cap_reply, names, wanted
 from .ids import person
 from .limits import caps_error
-from .lines import Message, check_value
+from .lines import Message, check_value, is_pong
 from .numerics import IrcError
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ async def _cap_ls(up: IrcUpstream) -> set[str]:
                 return None
             more = len(m.params) > 3 and m.params[2] == "*"
             return None if more else caps
-        if m.command == "PONG" and m.params and m.params[-1] == CAP_PROBE:
+        if is_pong(m, CAP_PROBE):
             return caps
         return caps if m.command in ("421", "451", "001") else None
 

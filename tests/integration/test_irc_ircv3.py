@@ -87,10 +87,7 @@ def test_connect_is_as_quick_with_ircv3_and_with_ngircd(inspircd, ngircd):
 # -- through the whole stack, checked by independent clients -------------------------------
 @pytest.fixture(scope="module")
 def v3_stack(inspircd):
-    s = Stack(
-        platforms=("irc",),
-        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"},
-    ).start()
+    s = Stack(platforms=("irc",), env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0"}).start()
     yield s
     s.stop()
 
