@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .base import Connector, Job
+from .session.activity import activity
+from .session.backoff import CONNECT_TIMEOUT, RECONNECT, Backoff
 
 __all__ = [
     "CONNECTION_STATES",
@@ -56,23 +58,14 @@ def connection_event(
 
     ``type`` is ``disconnect`` only for the final ``disconnected`` state.
     """
-    from envelopes.context import context_for
-
     if state not in CONNECTION_STATES:
         raise ValueError(f"unknown connection state {state!r}; one of {CONNECTION_STATES}")
     obj: dict[str, Any] = {"type": "connection", "state": state}
     for key, value in (("attempt", attempt), ("delay", delay), ("reason", reason)):
         if value is not None:
             obj[key] = value
-    out: dict[str, Any] = {
-        "@context": context_for(platform),
-        "type": "disconnect" if state == "disconnected" else "connect",
-        "actor": actor,
-    }
-    if target is not None:
-        out["target"] = target
-    out["object"] = obj
-    return out
+    verb = "disconnect" if state == "disconnected" else "connect"
+    return activity(platform, verb, actor, target, obj)
 
 
 @dataclass
@@ -137,26 +130,10 @@ class Runtime(abc.ABC):
         """Record a joined (or left) room, so a reconnect or a failover rejoins it."""
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with jitter: attempt 1 waits about ``base`` seconds."""
-
-    base: float = 1.0
-    cap: float = 60.0
-    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
-
-    def delay(self, attempt: int, rand: Callable[[], float] | None = None) -> float:
-        import random
-
-        raw = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        factor = 1 - self.jitter * (rand or random.random)()
-        return round(raw * factor, 3)
-
-
 class PersistentConnector(Connector):
     runtime: Runtime
-    backoff = Backoff()
-    connect_timeout = 30.0
+    backoff: Backoff = RECONNECT  # connectors/session/backoff.py
+    connect_timeout = CONNECT_TIMEOUT
 
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime

@@ -9,6 +9,7 @@ import pytest
 from gateway.cli import start_private_redis
 
 from .connectors.fixtureserver import FixtureServer
+from .servers.inspircd import InspIrcd, run_inspircd
 from .stack import Stack
 
 
@@ -52,3 +53,17 @@ def tls_web() -> Iterator[FixtureServer]:
     srv = FixtureServer(tls=True)
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def inspircd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspIrcd]:
+    """A real InspIRCd 3 with CAP and its IRCv3 modules (``servers/inspircd.py``)."""
+    with run_inspircd(tmp_path_factory.mktemp("inspircd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def inspircd_nocap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspIrcd]:
+    """The same without its CAP module: it ignores ``CAP LS`` without a word."""
+    with run_inspircd(tmp_path_factory.mktemp("inspircd"), cap=False) as server:
+        yield server

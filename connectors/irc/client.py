@@ -20,14 +20,12 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from envelopes.errors import (
     BlockedAddress,
     ProtocolError,
     SockethubError,
-    UpstreamTimeout,
     UpstreamUnavailable,
     os_reason,
 )
@@ -36,39 +34,35 @@ from envelopes.settings import Settings, host_allowed
 from ..net.dial import dial_each
 from ..net.guard import Address, Resolver, system_resolver
 from ..net.tls import handshake_error
-from ..persistent import ConnectionSpec, Emit, Upstream
+from ..persistent import ConnectionSpec, Emit
+from ..session.lifecycle import LiveUpstream
+from .caps import on_cap
 from .context import IrcContext
 from .limits import held_error, overflow_error
-from .lines import MalformedLine, Message, TokenBucket, parse_line
-from .numerics import IrcError
+from .lines import MalformedLine, Message, TokenBucket, is_pong, parse_line
+from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
 from .translate import flush, translate
 from .wire import IrcWire
 
-__all__ = ["IrcUpstream", "Waiter"]
+__all__ = ["IrcUpstream"]
 
 log = logging.getLogger("sockethub.irc")
 
-
-@dataclass
-class Waiter:
-    """A request waiting for the server: ``check`` returns True (done), an ``IrcError``
-    (failed) or None (not this line)."""
-
-    check: Callable[[Message, list[Any]], Any]
-    future: asyncio.Future[Any]
-    results: list[Any] = field(default_factory=list)
+# A waiter's check sees each line and what it translated to; it returns True (done), an
+# ``IrcError`` (failed) or None (not this line).
+Check = Callable[[Message, list[Any]], Any]
 
 
-class IrcUpstream(Upstream):
+class IrcUpstream(LiveUpstream):
     # Where a name's addresses come from; tests put a ``StaticResolver`` here.
     resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
 
     def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings):
-        super().__init__(spec, emit)
         c = spec.credentials
+        super().__init__(spec, emit, str(c["server"]), IrcError)
         self.settings = settings
         self.host = str(c["server"])
         self.secure = bool(c.get("secure", True))
@@ -85,10 +79,6 @@ class IrcUpstream(Upstream):
         self.verify = not c.get("allowInvalidCert", False)
         self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
         self.wire: IrcWire | None = None
-        self.fatal: ProtocolError | None = None  # the cap a server broke, if it did
-        self.waiters: list[Waiter] = []
-        self.closed = asyncio.Event()
-        self.close_reason = "connection closed"
         self.registered = False
         self._tokens = itertools.count(1)
         self._bucket = (
@@ -99,7 +89,8 @@ class IrcUpstream(Upstream):
         self._send_lock = asyncio.Lock()
         self._last_rx = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
-        self.caps: set[str] = set()
+        self.caps: set[str] = set()  # offered by the server at registration (CAP LS)
+        self.enabled: set[str] = set()  # acknowledged (CAP ACK), less what CAP DEL removed
         self._flush_pending = False
 
     # -- events ----------------------------------------------------------------------------
@@ -107,11 +98,8 @@ class IrcUpstream(Upstream):
     def nick(self) -> str:
         return self.ctx.nick
 
-    def state_event(self, state: str, **fields: Any) -> dict[str, Any]:
-        event = connection_event(state, self.host, self.nick, **fields)
-        if state == "disconnected" and self.fatal is not None:
-            event["object"]["code"] = self.fatal.code  # why, for programs: protocol-error
-        return event
+    def connection_event(self, state: str, **fields: Any) -> dict[str, Any]:
+        return connection_event(state, self.host, self.nick, **fields)
 
     # -- receiving -------------------------------------------------------------------------
     def _on_line(self, line: str) -> None:
@@ -129,6 +117,8 @@ class IrcUpstream(Upstream):
             return
         if msg.command == "ERROR":
             self.close_reason = msg.params[-1] if msg.params else "closed by server"
+        elif msg.command == "CAP":
+            on_cap(self, msg)
         try:
             results = translate(msg, self.ctx)
         except Exception:  # a translator bug must not take the connection down
@@ -136,24 +126,14 @@ class IrcUpstream(Upstream):
             results = []
         if (held := held_error(self.ctx, self.settings, self.host)) is not None:
             self.fail(held)
-        claimed: set[int] = set()
-        for waiter in list(self.waiters):
-            if self.closed.is_set():
-                return  # a cap was broken: the waiters have their error
-            outcome = waiter.check(msg, results)
-            if outcome is None:
-                continue
-            self.waiters.remove(waiter)
-            if waiter.future.done():
-                continue
-            if isinstance(outcome, IrcError):
-                claimed.update(id(r) for r in results if r is outcome)
-                waiter.future.set_exception(outcome.exception())
-            else:
-                claimed.update(id(r) for r in waiter.results)
-                waiter.future.set_result(outcome)
+        # An error that failed a request is that request's reply, not an event too.
+        claimed = {id(failure) for failure in self.waiters.offer(msg, results)}
+        # Our own message, echoed: the reply to its ``send`` carries it (connectors/irc/echo.py).
+        echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE")
         for result in results:
             if id(result) in claimed or self.closed.is_set():
+                continue
+            if echo and isinstance(result, dict) and result.get("type") == "send":
                 continue
             if isinstance(result, IrcError):
                 if self.registered:
@@ -187,35 +167,9 @@ class IrcUpstream(Upstream):
             self._on_closed(self.close_reason)
 
     def _on_closed(self, message: str) -> None:
-        if self.closed.is_set():
-            return
-        if message:
-            self.close_reason = message
-        self.closed.set()
-        for waiter in self.waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(
-                    self.fatal
-                    or UpstreamUnavailable(f"connection to {self.host} lost: {self.close_reason}")
-                )
-        self.waiters.clear()
-        for task in self._tasks:
-            task.cancel()
-
-    def expect(self, check: Callable[[Message, list[Any]], Any]) -> Waiter:
-        waiter = Waiter(check, asyncio.get_running_loop().create_future())
-        self.waiters.append(waiter)
-        return waiter
-
-    async def wait(self, waiter: Waiter, timeout: float, what: str) -> Any:
-        try:
-            return await asyncio.wait_for(waiter.future, timeout)
-        except TimeoutError:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
-            raise UpstreamTimeout(
-                f"{self.host} did not answer {what} within {timeout:.0f} s"
-            ) from None
+        if self.end(message):
+            for task in self._tasks:
+                task.cancel()
 
     # -- sending ---------------------------------------------------------------------------
     def raw(self, line: str, field: str | None = None) -> None:
@@ -245,17 +199,17 @@ class IrcUpstream(Upstream):
         token = f"sh{next(self._tokens)}"
 
         def check(msg: Message, results: list[Any]) -> Any:
-            for r in results:
-                if isinstance(r, IrcError) and fail_on(r):
-                    return r
-            if msg.command == "PONG" and msg.params and msg.params[-1] == token:
-                return True
-            return None
+            return failure(results, fail_on) or (True if is_pong(msg, token) else None)
 
         waiter = self.expect(check)
         await self.send_lines(lines)
         self.raw(f"PING :{token}")
         await self.wait(waiter, timeout, "in time")
+
+    @property
+    def echoes(self) -> bool:
+        """IRCv3 echo-message is on: the server sends our messages back."""
+        return "echo-message" in self.enabled
 
     # -- lifecycle -------------------------------------------------------------------------
     async def _dial(self) -> None:
@@ -337,16 +291,6 @@ class IrcUpstream(Upstream):
         if self.wire is not None:
             self.wire.close(reason=self.close_reason)
 
-    async def wait_closed(self) -> str:
-        await self.closed.wait()
-        if self.fatal is not None:
-            # A server that broke a cap right after its welcome: let whoever waits for the
-            # connection see it up first (the runtime stops announcing it ready as soon as
-            # this raises, and would leave such a waiter waiting for ever).
-            await asyncio.sleep(0.1)
-            raise self.fatal  # a hostile server: reconnecting would only repeat it
-        return self.close_reason
-
     async def restore(self, rooms: list[str]) -> None:
         for room in rooms:
             try:
@@ -362,24 +306,20 @@ class IrcUpstream(Upstream):
             self.raw(f"QUIT :{reason}")
         except SockethubError:
             pass
-        try:
-            await asyncio.wait_for(self.closed.wait(), 2)
-        except TimeoutError:
-            pass
+        await self.closed_within(2)
         self.close_reason = reason
         self._abort()
 
     # -- verbs -----------------------------------------------------------------------------
-    def own_echo(self, command: str, channel: str) -> Callable[[Message, list[Any]], Any]:
+    def own_echo(self, command: str, channel: str) -> Check:
         """A waiter check: done when the server echoes our ``command`` (JOIN, PART) on
         ``channel``, failed by an error naming that channel first."""
         folded = self.ctx.fold(channel)
         fails = self.fails_for(channel)
 
         def check(msg: Message, results: list[Any]) -> Any:
-            for r in results:
-                if isinstance(r, IrcError) and fails(r):
-                    return r
+            if (err := failure(results, fails)) is not None:
+                return err
             if (
                 msg.command == command
                 and self.ctx.is_me(msg.nick)
@@ -405,7 +345,7 @@ class IrcUpstream(Upstream):
     async def expect_after(
         self,
         lines: list[str],
-        check: Callable[[Message, list[Any]], Any],
+        check: Check,
         timeout: float,
         what: str,
     ) -> Any:

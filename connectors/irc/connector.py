@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Job
-from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector, Upstream
+from ..persistent import ConnectionSpec, Emit, PersistentConnector, Upstream
 from .client import IrcUpstream
+from .echo import echoed
 from .lines import Message
 from .outbound import (
     channel_name,
@@ -27,9 +28,6 @@ __all__ = ["IrcConnector"]
 
 
 class IrcConnector(PersistentConnector):
-    backoff = Backoff(base=1.0, cap=60.0)
-    connect_timeout = 40.0
-
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
 
@@ -56,18 +54,31 @@ class IrcConnector(PersistentConnector):
         parted = up.own_echo("PART", channel)
         self.runtime.call(job, up.expect_after(lines, parted, job.remaining, f"PART {channel}"))
 
-    def send(self, job: Job) -> None:
+    def send(self, job: Job) -> dict[str, Any] | None:
         up = self._up(job)
         target = job.activity["target"]
         name = (
             channel_name(job.activity) if target.get("type") == "room" else nick_name(job.activity)
         )
 
-        async def go() -> None:
+        async def go() -> dict[str, Any] | None:
             lines = send_lines(job.activity, nick=up.nick)
+            if up.echoes:  # IRCv3 echo-message: done when the server sends it back
+                return await echoed(up, lines, up.fails_for(name), job.remaining)
             await up.roundtrip(lines, up.fails_for(name), job.remaining)
+            return None
 
-        self.runtime.call(job, go())
+        echo = self.runtime.call(job, go())
+        if echo is None:
+            return None
+        # The server's id and time of the message (IRCv3 msgid, server-time).
+        obj = dict(job.activity["object"])
+        if "id" in echo.get("object", {}):
+            obj["id"] = echo["object"]["id"]
+        reply = {**job.activity, "object": obj}
+        if "published" in echo:
+            reply["published"] = echo["published"]
+        return reply
 
     def update(self, job: Job) -> None:
         lines = update_lines(job.activity)

@@ -21,6 +21,7 @@ __all__ = [
     "check_value",
     "decode_line",
     "encode_line",
+    "is_pong",
     "parse_line",
     "split_text",
 ]
@@ -116,6 +117,11 @@ def _parse_prefix(prefix: str) -> tuple[str | None, str | None, str | None]:
     if "." in prefix:
         return None, None, None
     return prefix, None, None
+
+
+def is_pong(msg: Message, token: str) -> bool:
+    """The server's answer to our ``PING :<token>``: what we sent before it is handled."""
+    return msg.command == "PONG" and bool(msg.params) and msg.params[-1] == token
 
 
 def parse_line(line: str) -> Message:

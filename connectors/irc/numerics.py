@@ -27,7 +27,9 @@ to tell the browser in an event.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from envelopes.errors import (
     AuthenticationFailed,
@@ -40,7 +42,7 @@ from envelopes.errors import (
 from .ids import CHANNEL_PREFIXES, is_channel
 from .lines import Message
 
-__all__ = ["CONDITIONS", "ERRORS", "IrcError", "numeric_error"]
+__all__ = ["CONDITIONS", "ERRORS", "IrcError", "failure", "numeric_error"]
 
 # RFC 1459/2812 §6.1 error replies, and IRCv3 SASL's 904, that a request can run into.
 ERRORS: dict[str, tuple[str, str]] = {
@@ -94,6 +96,11 @@ class IrcError:
         if self.target is not None:
             extra["target"] = self.target
         return cls(self.message, details=[condition_detail("irc", self.code, **extra)])
+
+
+def failure(results: Iterable[Any], fails: Callable[[IrcError], bool]) -> IrcError | None:
+    """The first error among one line's results that ``fails`` says fails a request."""
+    return next((r for r in results if isinstance(r, IrcError) and fails(r)), None)
 
 
 def numeric_error(msg: Message, chantypes: str = CHANNEL_PREFIXES) -> IrcError | None:

@@ -1,8 +1,14 @@
 """Registration: what an IRC connection says between the dial and RPL_WELCOME (001).
 
 ``CAP LS 302`` first (IRCv3 capability negotiation; a 302 reply may span several lines,
-``CAP * LS * :…`` until one without the ``*``), then SASL PLAIN when the server offers it
-and a password was given, else the server password (``PASS``), then ``NICK``/``USER``.
+``CAP * LS * :…`` until one without the ``*``), followed by a ``PING``: a server without
+CAP (InspIRCd without its CAP module) ignores ``CAP LS`` without a word, but answers the
+PING (451, not registered, or a PONG), and a server with CAP answers ``CAP LS`` before
+it, so we know at once, never after a fixed wait. We must know before ``NICK``/``USER``:
+the password goes with SASL when the server offers it, else as ``PASS``, which must come
+first (ngircd refuses a PASS after NICK). Then ``CAP REQ`` for the IRCv3 capabilities we
+use (``caps``), SASL PLAIN or ``PASS``, ``NICK``/``USER``, ``CAP END``; registration is
+done at the welcome (001).
 
 Every value from the credentials or the actor is checked here, before anything is
 written, so a refusal names its field; ``lines.encode_line`` refuses CR, LF and NUL again
@@ -16,19 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 from envelopes.errors import AuthenticationFailed, InvalidEnvelope, UpstreamTimeout
 
+from ..session.activity import activity
+from .caps import cap_reply, names, wanted
 from .ids import person
 from .limits import caps_error
-from .lines import Message, check_value
+from .lines import Message, check_value, is_pong
 from .numerics import IrcError
-from .states import connection_event
 
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["ALT_NICKS", "SASL_CHUNK", "check_identity", "register", "sasl_chunks"]
+__all__ = ["ALT_NICKS", "CAP_PROBE", "SASL_CHUNK", "check_identity", "register", "sasl_chunks"]
 
 ALT_NICKS = 3  # nick_, nick__, nick___ before giving up on a collision at connect
 SASL_CHUNK = 400  # IRCv3 SASL 3.1: AUTHENTICATE payloads go in chunks of 400 bytes
+CAP_PROBE = "sh-cap"  # the PING token after CAP LS: its answer means "no CAP here"
 
 
 def identity_fields(up: IrcUpstream) -> list[tuple[str, str]]:
@@ -73,7 +81,9 @@ async def register(up: IrcUpstream) -> None:
     check_identity(up)
     caps = await _cap_ls(up)
     up.caps = caps
-    sasl = bool(up.password) and any(c.split("=")[0] == "sasl" for c in caps)
+    if want := wanted(caps):
+        await _request(up, want)
+    sasl = bool(up.password) and "sasl" in names(caps)
     if up.password and not sasl:
         # A trailing parameter: a password may hold spaces or start with ':'.
         up.raw(f"PASS :{up.password}", "credentials.password")
@@ -86,20 +96,15 @@ async def register(up: IrcUpstream) -> None:
     await up.wait(welcome, 30, "the registration")
     if up.nick != up.wanted_nick:
         # Tell the browser its nick was taken and which one it got instead.
-        up.emit(
-            {
-                "@context": connection_event("connected", up.host)["@context"],
-                "type": "update",
-                "actor": person(up.wanted_nick, up.host),
-                "target": person(up.nick, up.host),
-                "object": {"type": "address", "content": f"{up.wanted_nick} was in use"},
-            }
-        )
+        obj = {"type": "address", "content": f"{up.wanted_nick} was in use"}
+        asked, got = person(up.wanted_nick, up.host), person(up.nick, up.host)
+        up.emit(activity("irc", "update", asked, got, obj))
 
 
 async def _cap_ls(up: IrcUpstream) -> set[str]:
-    """The server's capabilities; empty when it does not speak CAP (421/451/001 or no
-    answer in 5 s). A 302 reply ``CAP * LS * :…`` continues on the next line."""
+    """The server's capabilities; empty when it does not speak CAP (421/451/001, the
+    answer to our PING, or no answer in 5 s). A 302 reply ``CAP * LS * :…`` continues on
+    the next line."""
     caps: list[str] = []
     lines = 0
     limit = up.settings.irc_max_caps
@@ -114,10 +119,13 @@ async def _cap_ls(up: IrcUpstream) -> set[str]:
                 return None
             more = len(m.params) > 3 and m.params[2] == "*"
             return None if more else caps
+        if is_pong(m, CAP_PROBE):
+            return caps
         return caps if m.command in ("421", "451", "001") else None
 
     waiter = up.expect(check)
     up.raw("CAP LS 302")
+    up.raw(f"PING :{CAP_PROBE}")
     try:
         return set(await up.wait(waiter, 5, "CAP LS"))
     except UpstreamTimeout:
@@ -150,16 +158,22 @@ def _registration_check(up: IrcUpstream, msg: Message, results: list[Any]) -> An
     return None
 
 
+async def _request(up: IrcUpstream, caps: list[str]) -> str:
+    """``CAP REQ`` and its answer, ``ACK`` or ``NAK`` (all or none, IRCv3 3.1). What was
+    acknowledged is recorded by ``caps.on_cap`` as the line goes by."""
+
+    def answered(m: Message, _r: list[Any]) -> Any:
+        reply = cap_reply(m)
+        return reply[0] if reply and reply[0] in ("ACK", "NAK") else None
+
+    ack = up.expect(answered)
+    up.raw(f"CAP REQ :{' '.join(caps)}")
+    answer: str = await up.wait(ack, 10, "CAP REQ")
+    return answer
+
+
 async def _sasl(up: IrcUpstream) -> None:
-    ack = up.expect(
-        lambda m, _r: (
-            (m.command == "CAP" and len(m.params) > 2 and m.params[1] in ("ACK", "NAK"))
-            and m.params[1]
-            or None
-        )
-    )
-    up.raw("CAP REQ :sasl")
-    if await up.wait(ack, 10, "CAP REQ") != "ACK":
+    if await _request(up, ["sasl"]) != "ACK":
         raise AuthenticationFailed(f"{up.host} refused SASL")
     go = up.expect(lambda m, _r: True if m.command == "AUTHENTICATE" else None)
     up.raw("AUTHENTICATE PLAIN")

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..persistent import CONNECTION_STATES
 from ..persistent import connection_event as _event
+from ..session.activity import error_activity
 from .ids import person, service
 from .numerics import IrcError
 
@@ -46,19 +47,12 @@ def connection_event(
 
 def error_event(server: str, nick: str, err: IrcError) -> dict[str, Any]:
     """An ``error`` event for a numeric error nobody was waiting for."""
-    exc = err.exception()  # the same code and condition a failed reply would carry
-    return {
-        "@context": connection_event("connected", server)["@context"],
-        "type": "error",
-        "actor": service(server),
-        "target": person(nick, server),
-        "object": {
-            "type": "error",
-            "code": exc.code,
-            "condition": err.code,
-            "retryable": exc.retryable,
-            "numeric": err.numeric,
-            "content": err.message,
-        },
-        "error": err.message,
-    }
+    return error_activity(
+        "irc",
+        service(server),
+        person(nick, server),
+        err.exception(),  # the same code and condition a failed reply would carry
+        err.code,
+        err.message,
+        numeric=err.numeric,
+    )

@@ -38,8 +38,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from envelopes.context import context_for
-
+from ..session.activity import activity
 from .context import ROLE_BY_MODE, IrcContext
 from .ids import is_channel, person, room, service
 from .lines import Message
@@ -62,8 +61,6 @@ __all__ = [
 Activity = dict[str, Any]
 Result = Activity | IrcError
 
-_CONTEXT = context_for("irc")
-
 
 def _activity(
     verb: str,
@@ -73,16 +70,8 @@ def _activity(
     msg: Message,
     published: str | None = None,
 ) -> Activity:
-    out: Activity = {"@context": list(_CONTEXT), "type": verb, "actor": actor}
-    if target is not None:
-        out["target"] = target
-    if obj is not None:
-        out["object"] = obj
     # IRCv3 server-time: when the server says the message happened (replayed history).
-    published = published or msg.tags.get("time")
-    if published:
-        out["published"] = published
-    return out
+    return activity("irc", verb, actor, target, obj, published or msg.tags.get("time"))
 
 
 def _source(msg: Message, ctx: IrcContext) -> dict[str, str]:

@@ -11,17 +11,14 @@ slixmpp sees it: the browser-given host, or the domain's SRV records, each passe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slixmpp.exceptions import IqError, IqTimeout
 
-from envelopes.context import context_for
 from envelopes.errors import (
     BlockedAddress,
     PermanentError,
@@ -37,16 +34,18 @@ from envelopes.settings import Settings, host_allowed
 
 from ..net.dial import dial_each
 from ..net.guard import Address, Resolver, system_resolver
-from ..persistent import ConnectionSpec, Emit, Upstream
+from ..persistent import ConnectionSpec, Emit
+from ..session.activity import error_activity
+from ..session.lifecycle import LiveUpstream
 from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
 from .outbound import instant_room_query
 from .states import connection_event
 from .stream import Stream, log_in, make_stream, targets
-from .translate import Result, translate
+from .translate import translate
 
-__all__ = ["Memory", "Waiter", "XmppUpstream"]
+__all__ = ["Memory", "XmppUpstream"]
 
 log = logging.getLogger("sockethub.xmpp")
 
@@ -61,23 +60,17 @@ class Memory:
     presence: dict[str, tuple[str, str]] = field(default_factory=dict)  # show, status
 
 
-@dataclass
-class Waiter:
-    """A request waiting for the server: ``check(result)`` returns None (not this one),
-    an ``XmppError`` (failed) or anything else (done, with that value)."""
+class XmppUpstream(LiveUpstream):
+    """One account's stream. A waiter's check (``expect``) sees each result of each
+    stanza: None (not this one), an ``XmppError`` (failed) or else done, with that value."""
 
-    check: Callable[[Result], Any]
-    future: asyncio.Future[Any]
-
-
-class XmppUpstream(Upstream):
     # Where a name's addresses come from; tests put a ``StaticResolver`` here.
     resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
 
     def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings, memory: Memory):
-        super().__init__(spec, emit)
         c = spec.credentials
         parts = split_jid(str(c["userAddress"]))
+        super().__init__(spec, emit, parts.domain, XmppError)
         self.settings = settings
         self.memory = memory
         self.jid, self.domain = parts.bare, parts.domain
@@ -88,12 +81,8 @@ class XmppUpstream(Upstream):
         self.verify = not c.get("allowInvalidCert", False)
         self.ctx = XmppContext(jid=self.jid, resource=self.resource)
         self.xmpp: Stream | None = None
-        self.waiters: list[Waiter] = []
-        self.closed = asyncio.Event()
-        self.close_reason = "connection closed"
         self._stream_error = ""
         self._leaving = False
-        self.fatal: ProtocolError | None = None  # the cap a server broke, if it did
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -109,11 +98,8 @@ class XmppUpstream(Upstream):
     def full_jid(self) -> str:
         return self.ctx.full_jid
 
-    def state_event(self, state: str, **fields: Any) -> dict[str, Any]:
-        event = connection_event(state, self.jid, **fields)
-        if state == "disconnected" and self.fatal is not None:
-            event["object"]["code"] = self.fatal.code  # why, for programs: protocol-error
-        return event
+    def connection_event(self, state: str, **fields: Any) -> dict[str, Any]:
+        return connection_event(state, self.jid, **fields)
 
     def _who(self, jid: str) -> dict[str, str]:
         parts = split_jid(jid)
@@ -122,25 +108,18 @@ class XmppUpstream(Upstream):
         return person(jid) if parts.local else service(parts.domain or self.domain)
 
     def error_event(self, err: XmppError) -> dict[str, Any]:
-        exc = err.exception()  # the same code and condition a failed reply would carry
-        obj: dict[str, Any] = {
-            "type": "error",
-            "code": exc.code,
-            "condition": err.condition,
-            "retryable": exc.retryable,
-            "stanza": err.kind,
-            "content": err.message,
-        }
+        event = error_activity(
+            "xmpp",
+            self._who(err.sender or self.domain),
+            person(self.jid),
+            err.exception(),  # the same code and condition a failed reply would carry
+            err.condition,
+            err.message,
+            stanza=err.kind,
+        )
         if err.stanza_id:
-            obj["id"] = err.stanza_id
-        return {
-            "@context": context_for("xmpp"),
-            "type": "error",
-            "actor": self._who(err.sender or self.domain),
-            "target": person(self.jid),
-            "object": obj,
-            "error": err.message,
-        }
+            event["object"]["id"] = err.stanza_id
+        return event
 
     # -- receiving -------------------------------------------------------------------------
     def _on_stanza(self, stanza: Any) -> None:
@@ -150,44 +129,13 @@ class XmppUpstream(Upstream):
             log.exception("could not translate %s", str(stanza)[:300])
             return
         for result in results:
-            claimed = False
-            for waiter in list(self.waiters):
-                try:
-                    outcome = waiter.check(result)
-                except Exception:
-                    log.exception("a waiter failed on %s", str(stanza)[:200])
-                    continue
-                if outcome is None:
-                    continue
-                self.waiters.remove(waiter)
-                if waiter.future.done():
-                    continue
-                if isinstance(outcome, XmppError):
-                    claimed = True
-                    waiter.future.set_exception(outcome.exception())
-                else:
-                    waiter.future.set_result(outcome)
+            # An error that failed a request is that request's reply, not an event too.
+            claimed = bool(self.waiters.offer(result))
             if isinstance(result, XmppError):
                 if not claimed:
                     self.emit(self.error_event(result))
             else:
                 self.emit(result)
-
-    def expect(self, check: Callable[[Result], Any]) -> Waiter:
-        waiter = Waiter(check, asyncio.get_running_loop().create_future())
-        self.waiters.append(waiter)
-        return waiter
-
-    async def wait(self, waiter: Waiter, timeout: float, what: str) -> Any:
-        try:
-            return await asyncio.wait_for(waiter.future, max(0.1, timeout))
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"{self.domain} did not answer {what} within {timeout:.0f} s"
-            ) from None
-        finally:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
 
     def _on_closed(self, reason: Any) -> None:
         if self.closed.is_set():
@@ -204,16 +152,9 @@ class XmppUpstream(Upstream):
         elif reason and isinstance(reason, str):
             self.close_reason = reason
         self.memory.lost_at[self.spec.key] = time.time()
-        self.closed.set()
         if self.xmpp is not None:
             self.xmpp.retire()
-        for waiter in self.waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(
-                    self.fatal
-                    or UpstreamUnavailable(f"connection to {self.domain} lost: {self.close_reason}")
-                )
-        self.waiters.clear()
+        self.end()
 
     def _on_stream_error(self, error: Any) -> None:
         condition, text = error["condition"], error["text"]
@@ -331,13 +272,6 @@ class XmppUpstream(Upstream):
             return  # the browser chose to be offline: stay invisible after a reconnect
         x.send_presence(pshow=show if show != "online" else None, pstatus=status or None)
 
-    async def wait_closed(self) -> str:
-        await self.closed.wait()
-        if self.fatal is not None:
-            await asyncio.sleep(0.1)  # as for IRC: a connect waiting sees it up first
-            raise self.fatal  # a hostile server: reconnecting would only repeat it
-        return self.close_reason
-
     async def close(self, reason: str) -> None:
         for table in (self.memory.lost_at, self.memory.presence, self.memory.fatal):
             table.pop(self.spec.key, None)  # closed for good here: nothing to carry over
@@ -348,7 +282,5 @@ class XmppUpstream(Upstream):
         # RFC 6121 §4.5.1: unavailable presence, then the stream close (RFC 6120 §4.4).
         x.send_presence(ptype="unavailable", pstatus=reason or None)
         x.disconnect(wait=2, reason=reason)
-        try:
-            await asyncio.wait_for(self.closed.wait(), 3)
-        except TimeoutError:
+        if not await self.closed_within(3):
             x.abort()

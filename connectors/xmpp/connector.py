@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 from envelopes.errors import InvalidEnvelope, SockethubError
 
 from ..base import Job
-from ..persistent import Backoff, ConnectionSpec, Emit, PersistentConnector, Upstream
+from ..persistent import ConnectionSpec, Emit, PersistentConnector, Upstream
 from .client import Memory, XmppUpstream
 from .errors import XmppError
 from .ids import fold, split_jid
@@ -118,9 +118,6 @@ class _Upstream(XmppUpstream):
 
 
 class XmppConnector(PersistentConnector):
-    backoff = Backoff(base=1.0, cap=60.0)
-    connect_timeout = 40.0
-
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.memory = Memory()  # TLS read buffers are trimmed by tasks/loop.py
@@ -191,8 +188,7 @@ class XmppConnector(PersistentConnector):
             await up.ping(job.remaining)
             if waiter.future.done():
                 return waiter.future.result()  # raises the bounce's error
-            if waiter in up.waiters:
-                up.waiters.remove(waiter)
+            up.waiters.discard(waiter)
             return None
 
         reflected = self.runtime.call(job, go())

@@ -22,8 +22,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from envelopes.context import context_for
-
+from ..session.activity import activity
 from .context import XmppContext
 from .ids import person, room, split_jid
 from .translate import NS, child, roster_item
@@ -38,11 +37,7 @@ _DATA = "jabber:x:data"
 def _query(
     actor: dict[str, str], target: dict[str, str] | None, obj: dict[str, Any]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"@context": context_for("xmpp"), "type": "query", "actor": actor}
-    if target is not None:
-        out["target"] = target
-    out["object"] = obj
-    return out
+    return activity("xmpp", "query", actor, target, obj)
 
 
 def attendance(ctx: XmppContext, room_jid: str) -> dict[str, Any] | None:

@@ -36,8 +36,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from envelopes.context import context_for
-
+from ..session.activity import activity
 from .context import Occupant, XmppContext
 from .errors import XmppError, error_of
 from .ids import bare, occupant, person, room, split_jid
@@ -70,7 +69,6 @@ _SUBSCRIPTION_VERBS = {
     "unsubscribe": "remove-friend",
     "unsubscribed": "remove-friend",
 }
-_CONTEXT = context_for("xmpp")
 
 
 def _name(tag: str) -> tuple[str, str]:
@@ -102,14 +100,7 @@ def _activity(
     obj: dict[str, Any] | None,
     published: str | None = None,
 ) -> Activity:
-    out: Activity = {"@context": list(_CONTEXT), "type": verb, "actor": actor}
-    if target is not None:
-        out["target"] = target
-    if obj is not None:
-        out["object"] = obj
-    if published:
-        out["published"] = published
-    return out
+    return activity("xmpp", verb, actor, target, obj, published)
 
 
 def translate(el: ET.Element, ctx: XmppContext) -> list[Result]:

@@ -70,7 +70,8 @@ class ServerProcess:
 
     A subclass names itself (``label``), says how long to wait for it (``start_timeout``)
     and for it to end on SIGTERM (``stop_timeout``), and defines ``start`` (through
-    ``_launch``) and ``output`` (what it has logged, for error messages).
+    ``_launch``); ``output`` (what it has logged, for error messages) reads its
+    ``log_path`` unless the subclass knows better.
     """
 
     label: ClassVar[str]
@@ -83,7 +84,11 @@ class ServerProcess:
         raise NotImplementedError
 
     def output(self) -> str:
-        raise NotImplementedError
+        """What the server has printed so far: its console log (``log_path``)."""
+        try:
+            return Path(getattr(self, "log_path", "")).read_text(errors="replace")
+        except OSError:
+            return "(no output)"
 
     def _launch(self, argv: Sequence[str], log_path: Path, ports: Sequence[int], **popen: Any):
         """Start ``argv`` with its console in ``log_path``; return once it listens on

@@ -126,13 +126,6 @@ class IrcServer(ServerProcess):
     def start(self) -> None:
         self._launch([self.binary, "-n", "-f", str(self.config)], self.log_path, [self.port])
 
-    def output(self) -> str:
-        """What ngircd has logged so far (its console log)."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no output)"
-
 
 @contextlib.contextmanager
 def run_ngircd(

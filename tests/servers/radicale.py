@@ -73,12 +73,6 @@ class DavServer(ServerProcess):
         argv = [sys.executable, "-m", "radicale", "--config", str(self.config)]
         self._launch(argv, self.log_path, [self.port])
 
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no output)"
-
 
 @contextlib.contextmanager
 def run_radicale(tmp_path: Path) -> Iterator[DavServer]:

@@ -56,7 +56,7 @@ class ScriptedServer:
                 for reply in self.cap_ls:
                     send(reply)
             elif cmd == "CAP" and rest.startswith("REQ"):
-                send("CAP * ACK :sasl")
+                send(f"CAP * ACK :{rest[3:].strip().lstrip(':')}")  # all it was asked for
             elif cmd == "AUTHENTICATE" and rest == "PLAIN":
                 writer.write(b"AUTHENTICATE +\r\n")
             elif cmd == "AUTHENTICATE":

@@ -1,0 +1,129 @@
+"""A real IRCv3 server for tests: InspIRCd 3 on 127.0.0.1, started and stopped by the test.
+
+    with run_inspircd(tmp_path) as server:              # CAP and the IRCv3 modules
+        client = RawIrcClient(server.host, server.port, "alice")
+    with run_inspircd(tmp_path, cap=False) as server:   # a server that ignores CAP
+
+The config is written fresh for each server: a free port on 127.0.0.1 only, no DNS or
+ident lookups (registration is instant), no per-IP connection limit and no fake lag
+(InspIRCd's defaults are 3 connections per IP and a command a second), and the modules
+of modern IRC: ``cap`` with ``ircv3`` (account-notify, away-notify, extended-join),
+``ircv3_capnotify``, ``ircv3_servertime``, ``ircv3_msgid``, ``ircv3_echomessage``,
+``ircv3_ctctags`` (message-tags), ``ircv3_accounttag``, ``ircv3_batch``,
+``ircv3_labeledresponse``, ``ircv3_chghost``, ``ircv3_invitenotify``, and ``monitor``,
+``namesx`` (multi-prefix), ``uhnames`` (userhost-in-names), ``setname``, ``chghost``.
+Without ``cap`` the IRCv3 modules, which need it, are left out too: the server then
+ignores ``CAP LS`` without a word, as InspIRCd does when its CAP module is not loaded.
+
+It runs as whoever runs the tests: InspIRCd refuses to start as root unless given
+``--runasroot`` (it would otherwise exit at once), so as root that flag is passed and
+its files stay under ``tmp_path``. ``--nofork`` keeps it in the foreground, its console
+(module loading, config errors) goes to ``inspircd.log``.
+
+When ``inspircd`` is not installed the test is skipped, or fails when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers.common import ServerProcess, find_binary, free_port, missing
+
+__all__ = ["IRCV3_MODULES", "InspIrcd", "inspircd_binary", "run_inspircd"]
+
+SERVER_NAME = "irc.inspircd.test"
+START_TIMEOUT = 15.0
+
+# Module names as Debian's InspIRCd 3 ships them (/usr/lib/inspircd/modules/m_<name>.so).
+IRCV3_MODULES = (
+    "ircv3",
+    "ircv3_accounttag",
+    "ircv3_batch",
+    "ircv3_capnotify",
+    "ircv3_chghost",
+    "ircv3_ctctags",
+    "ircv3_echomessage",
+    "ircv3_invitenotify",
+    "ircv3_labeledresponse",
+    "ircv3_msgid",
+    "ircv3_servertime",
+)
+OTHER_MODULES = ("monitor", "namesx", "uhnames", "setname", "chghost")
+
+
+def inspircd_binary() -> str:
+    """Path of ``inspircd``; skips the test (or fails it under ``CI``) when it is missing."""
+    path = find_binary("inspircd")
+    if not path:
+        missing("inspircd", "apt-get install inspircd")
+    return path
+
+
+def _config(directory: Path, port: int, modules: list[str]) -> str:
+    loads = "\n".join(f'<module name="{name}">' for name in modules)
+    return f"""\
+<server name="{SERVER_NAME}" description="Sockethub test server" network="SockethubTest">
+<admin name="Sockethub tests" nick="admin" email="nobody@sockethub.test">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect name="main" allow="*" maxchans="100" timeout="20" pingfreq="120"
+         hardsendq="4M" softsendq="1M" recvq="64K" threshold="1000" commandrate="100000"
+         fakelag="no" localmax="1000" globalmax="1000" resolvehostnames="no"
+         useident="no" limit="10000">
+<files motd="{directory / "motd.txt"}">
+<pid file="{directory / "inspircd.pid"}">
+<dns server="127.0.0.1" timeout="1">
+<options prefixquit="Quit: ">
+<limits maxnick="30" maxchan="64">
+<class name="Everything" commands="*" privs="*" usermodes="*" chanmodes="*" snomasks="*">
+<type name="NetAdmin" classes="Everything">
+<oper name="oper" password="operpass" host="*@*" type="NetAdmin">
+{loads}
+"""
+
+
+@dataclass
+class InspIrcd(ServerProcess):
+    """One running InspIRCd. ``stop``/``restart``/``kill`` are for reconnection tests."""
+
+    label = "inspircd"
+    start_timeout = START_TIMEOUT
+
+    host: str
+    port: int
+    config: Path
+    log_path: Path
+    binary: str
+    cap: bool = True  # whether the CAP and IRCv3 modules are loaded
+    name: str = SERVER_NAME
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        argv = [self.binary, f"--config={self.config}", "--nofork"]
+        if os.geteuid() == 0:
+            argv.append("--runasroot")  # it refuses root otherwise; the tests run as root in CI
+        self._launch(argv, self.log_path, [self.port])
+
+
+@contextlib.contextmanager
+def run_inspircd(tmp_path: Path, *, cap: bool = True) -> Iterator[InspIrcd]:
+    """Start InspIRCd for the duration of the ``with`` block and yield its ``InspIrcd``."""
+    binary = inspircd_binary()
+    directory = tmp_path / ("inspircd" if cap else "inspircd-nocap")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "motd.txt").write_text("Sockethub test server\n")
+    modules = ["cap", *IRCV3_MODULES] if cap else []
+    modules += OTHER_MODULES
+    config = directory / "inspircd.conf"
+    port = free_port()
+    config.write_text(_config(directory, port, modules))
+    server = InspIrcd("127.0.0.1", port, config, directory / "inspircd.log", binary, cap)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
