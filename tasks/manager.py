@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from connectors.base import Job
@@ -32,6 +34,7 @@ from envelopes.registry import Platform
 from envelopes.vault import Vault
 
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
+from .holding import Holding
 from .leases import LEASE_MS, Leases
 from .loop import LoopThread
 from .order import LaneKey, Lanes
@@ -78,10 +81,16 @@ class Manager(Runtime):
         self.vault = vault
         self.queue = node_queue
         self.records = Records(platform.name, redis, vault, outbox.sealer)
+        # Lanes held while their connection is restored run on its threads once it is
+        # back, not on Celery's task threads (those return as soon as a verb is held).
+        self.holding = Holding(self, connector.settings.lane_threads)
         self.lanes = Lanes(
             connector.settings.order_gap_wait,
             start=lambda lane: self.records.order(*lane),
             done=lambda lane, seq: self.records.ran(lane[0], lane[1], seq),
+            gate=self.holding.gate,
+            resume=self.holding.resume,
+            margin=REPLY_MARGIN,
         )
         settings = connector.settings
         self._fanout = Fanout(platform.name, redis, self.records, outbox)
@@ -105,22 +114,34 @@ class Manager(Runtime):
     # -- ordering, called by the runner before a verb runs ----------------------------------
     def admit(self, key: str) -> None:
         """Before a verb joins its lane here: raise ``Forward`` if a live node owns the
-        connection, since lanes live at the owner only. (A dead owner's connection is
-        adopted by the verb when its turn comes, or by the janitor, which also brings
-        back what waited in the dead node's queue.)"""
-        if self._local(key) is not None:
+        connection, since lanes live at the owner only. A recorded connection whose owner
+        is gone is taken over now, before the verb joins its lane, so the verbs the dead
+        owner held are back in their lanes first (``Holding.recover``)."""
+        if self.local(key) is not None:
             return
         owner = self.leases.owner(key)
         if owner is not None and owner != self.queue and self.leases.node_alive(owner):
             raise Forward(owner)
+        if self.records.exists(key):
+            try:
+                self.adopt(key)
+            except SockethubError:
+                pass  # the verb finds out at its turn (e.g. no session left)
 
-    def in_order(self, lane: LaneKey, seq: int, run: Any) -> None:
-        self.lanes.submit(lane, seq, run)
+    def in_order(
+        self,
+        lane: LaneKey,
+        seq: int,
+        run: Callable[[], None],
+        deadline: float = math.inf,
+        expire: Callable[[], None] | None = None,
+    ) -> None:
+        self.lanes.submit(lane, seq, run, deadline, expire)
 
     # -- Runtime, called from task threads -------------------------------------------------
     def connect(self, job: Job, spec: ConnectionSpec) -> Upstream:
         key = spec.key
-        sup = self._local(key)
+        sup = self.local(key)
         if sup is None:
             self._take(key)
             self.records.create(key, spec.actor, self.queue)
@@ -136,14 +157,14 @@ class Manager(Runtime):
 
     def upstream(self, job: Job) -> Upstream:
         key = job.connection
-        sup = self._local(key) if key else None
+        sup = self.local(key) if key else None
         if sup is None:
             if not key or not self.records.exists(key):
                 raise NotConnected(
                     f"not connected to {self.platform.name} as {job.activity['actor']['id']}; "
                     "send connect first"
                 )
-            sup = self._adopt(key)
+            sup = self.adopt(key)
         self._add_session(key, job)
         return self._wait_up(sup, job)
 
@@ -184,7 +205,7 @@ class Manager(Runtime):
         self.lanes.drop(key, job.session)
         if self.records.members(key):
             return  # others still use it
-        sup = self._local(key)
+        sup = self.local(key)
         if sup is None:
             owner = self.leases.owner(key)
             if owner and owner != self.queue and self.leases.node_alive(owner):
@@ -205,12 +226,12 @@ class Manager(Runtime):
         return self.records.rooms(key)
 
     # -- ownership -------------------------------------------------------------------------
-    def _local(self, key: str) -> Supervisor | None:
+    def local(self, key: str) -> Supervisor | None:
         with self._lock:
             return self.sups.get(key)
 
-    def _adopt(self, key: str) -> Supervisor:
-        """Take over a recorded connection whose owner is gone."""
+    def adopt(self, key: str) -> Supervisor:
+        """Take over a recorded connection whose owner is gone, and what it held."""
         self._take(key)
         try:
             spec = self.records.spec(key, self.queue)
@@ -278,6 +299,11 @@ class Manager(Runtime):
             key[:8],
             "takeover" if takeover else "new",
         )
+        if takeover:  # once, by the thread that started it
+            try:
+                self.holding.recover(key)
+            except Exception:
+                log.exception("putting back the verbs of %s failed", key[:8])
         return sup
 
     async def forget(self, key: str, sup: Supervisor) -> None:
@@ -296,6 +322,7 @@ class Manager(Runtime):
         with self._lock:
             if self.sups.get(key) is sup:
                 del self.sups[key]
+        self.holding.notify(key)  # held verbs run now, and fail saying it is gone
         self.lanes.drop(key)
         # Its last events (``disconnected``) go to its sessions before the record that
         # names them is dropped.
@@ -347,10 +374,10 @@ class Manager(Runtime):
         name = self.platform.name
         for raw in self.redis.smembers(keys.connections(name)):
             key = _text(raw)
-            if self._local(key) is not None or self.leases.held(key):
+            if self.local(key) is not None or self.leases.held(key):
                 continue
             try:
-                self._adopt(key)
+                self.adopt(key)
             except (Forward, SockethubError):
                 continue
 
@@ -370,6 +397,7 @@ class Manager(Runtime):
             self.loop.call(stop_all(), 10, "shutdown")
         except Exception:
             log.exception("shutdown of %s connections failed", self.platform.name)
+        self.holding.close()
         self.publisher.close(5)  # their ``disconnected`` events, and what waited
         for sup in held:
             self.leases.release(sup.spec.key)

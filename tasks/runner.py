@@ -72,7 +72,7 @@ class Runner:
                 cls = load_connector_class(platform.connector)
                 conn = cls(platform, self.settings, self.outbox.event)
                 if isinstance(conn, PersistentConnector):
-                    self._managers[platform.name] = Manager(
+                    manager = self._managers[platform.name] = Manager(
                         platform,
                         conn,
                         self.redis,
@@ -80,6 +80,9 @@ class Runner:
                         self.vault,
                         self.node_queue or f"{platform.name}.local",
                     )
+                    # A verb a dead owner held, rebuilt from its marker (already opened).
+                    name = platform.name
+                    manager.holding.run_recovered = lambda p: self._run_open(name, p, True)
                 self._connectors[platform.name] = conn
             return conn
 
@@ -99,7 +102,13 @@ class Runner:
             self._forward(platform_name, payload, fwd)
             return
         lane = (key, str(payload["session"]))
-        manager.in_order(lane, int(payload["seq"]), lambda: self._run(platform_name, payload))
+        manager.in_order(
+            lane,
+            int(payload["seq"]),
+            lambda: self._run(platform_name, payload, start=True),
+            float(payload.get("deadline", time.time() + self.settings.request_timeout)),
+            lambda: manager.holding.held_too_long(payload),  # held by its connection
+        )
 
     def _manager(self, platform_name: str) -> Manager | None:
         platform = self.registry.get(platform_name)
@@ -109,7 +118,7 @@ class Runner:
         with self._lock:
             return self._managers.get(platform_name)
 
-    def _run(self, platform_name: str, payload: dict[str, Any]) -> None:
+    def _run(self, platform_name: str, payload: dict[str, Any], start: bool = False) -> None:
         sid, rid = payload["session"], payload["request"]
         try:  # the activity travels sealed (envelopes.atrest): open it before anything
             payload = self.atrest.open_task(payload)
@@ -117,14 +126,19 @@ class Runner:
             log.info("dropping %s/%s: %s", sid, rid, exc.message)
             self.outbox.reply(sid, rid, failure_frame(rid, exc.to_dict()))
             return
+        self._run_open(platform_name, payload, start)
+
+    def _run_open(self, platform_name: str, payload: dict[str, Any], start: bool) -> None:
+        """``start``: a lane runs it on its connection now (its marker becomes ``r``)."""
+        sid, rid = payload["session"], payload["request"]
         activity = payload["activity"]
         deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
             return
-        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or "")):
-            # Answered already (``not-sent``, ``timeout``), or a resend of the id took this
-            # copy's place: running it now would run the request twice.
+        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or ""), start):
+            # Answered already (``not-sent``, ``timeout``), running or run from another copy
+            # (``r``), or a resend of the id took this copy's place: never twice.
             log.info("dropping %s/%s: answered already, or replaced by a resend", sid, rid)
             return
         try:
