@@ -49,12 +49,20 @@ class Holding:
         self.run_recovered: Callable[[dict[str, Any]], None] = lambda _payload: None
 
     def resume(self, fn: Callable[[], None]) -> None:
-        self.pool.submit(fn)
+        try:
+            self.pool.submit(fn)
+        except RuntimeError:  # shutting down: the lane stays held, its verbs pending
+            log.debug("a woken %s lane is left to the next owner", self.name)
 
     def gate(self, key: str, wake: Callable[[], None]) -> bool:
         """Whether a lane of connection ``key`` may run its next verb now; if not (the
         connection is being restored), ``wake`` is called once it is up or given up."""
         m = self.manager
+        if m.stopping:
+            # Held for good: this node is leaving, and the node taking the connection over
+            # runs them from their markers (they are still pending), rather than this one
+            # failing them on its way out.
+            return False
         sup = m.local(key)
         if sup is None:
             if not m.records.exists(key):

@@ -138,6 +138,10 @@ class Manager(Runtime):
     ) -> None:
         self.lanes.submit(lane, seq, run, deadline, expire)
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     # -- Runtime, called from task threads -------------------------------------------------
     def connect(self, job: Job, spec: ConnectionSpec) -> Upstream:
         key = spec.key
