@@ -23,7 +23,9 @@ Prints one JSON line:
 - held_delay_max_s: the longest a line sent while its owner was dead took to arrive;
 - failed_replies (not ``reconnecting``), reconnecting_replies (a send refused, honestly,
   because the connection was still being restored at its deadline), failed_codes,
-  missing_replies (no reply by the end), arrived_despite_failure.
+  missing_replies (no reply by the end), arrived_despite_failure;
+- observer_dropped, browser_sockets_closed: observing IRC clients and browser sockets
+  whose connection ended during the run (then their lines or replies count as missing).
 Each failed send is also described on stderr (when it was sent, whether it arrived).
 
 Flood control is off on both sides (SOCKETHUB_IRC_FLOOD_RATE=0, ngircd MaxPenaltyTime 0):
@@ -68,6 +70,7 @@ class Session:
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # rid → reply
     states: list[tuple[float, str]] = field(default_factory=list)  # connection states seen
     owner: str = ""
+    closed: str = ""  # why its socket ended before the run did, if it did
 
     @property
     def nick(self) -> str:
@@ -96,8 +99,11 @@ class Session:
         while not stop.is_set():
             try:
                 frame = json.loads(ws.recv())
-            except Exception:
-                if stop.is_set() or not ws.connected:
+            except Exception as exc:
+                if stop.is_set():
+                    return
+                if not ws.connected:
+                    self.closed = f"{type(exc).__name__}: {exc}"[:200]
                     return
                 continue
             now = time.monotonic()
@@ -282,6 +288,9 @@ def figures(sessions, observers, victim: str, killed_at: float, restored: dict) 
                 )
             if n not in arrived and (status == "completed" or dead):
                 lost += 1
+    for s in sessions:
+        if s.closed:
+            print(f"{s.nick}: its socket ended: {s.closed}", file=sys.stderr)
     return {
         "connections": len(sessions),
         "killed_worker_connections": len(killed),
@@ -302,6 +311,7 @@ def figures(sessions, observers, victim: str, killed_at: float, restored: dict) 
         "missing_replies": missing,
         "arrived_despite_failure": despite,
         "observer_dropped": sum(o.lost_socket for o in observers),
+        "browser_sockets_closed": sum(bool(s.closed) for s in sessions),
     }
 
 

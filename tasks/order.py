@@ -241,9 +241,11 @@ class Lanes:
 
     def _gap(self, key: LaneKey, lane: _Lane, token: int) -> None:
         with self._lock:
-            if lane.armed != token or lane.running or lane.held or not lane.parked:
+            if lane.armed != token:
                 return
             lane.armed = 0
+            if lane.running or lane.held or not lane.parked:
+                return  # whoever runs it next times a gap afresh
             missing = (lane.next, lane.parked[0][0] - 1)
             lane.next = lane.parked[0][0]
             lane.running = True
