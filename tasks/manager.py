@@ -8,8 +8,9 @@ leases lapse, and the janitor of any surviving node takes the connections over w
 stored credentials: the browser sees ``reconnecting`` then ``connected``.
 
 The supervisor is ``supervisor.py`` (asyncio only), the Redis record ``records.py``, the
-per-session order of verbs ``order.py``; events leave the loop through ``publisher.py``
-and ``fanout.py``. This module holds ownership and the Runtime.
+per-session order of verbs ``order.py``, verbs held while a connection is restored and
+those a dead owner left ``holding.py`` and ``recovery.py``; events leave the loop through
+``publisher.py`` and ``fanout.py``. This module holds ownership and the Runtime.
 
 Nothing here runs Redis on the loop: events are queued (``fanout``), and a verb's reply
 waits (``settle``) until the events it caused are written, so a browser sees them first.
@@ -135,8 +136,9 @@ class Manager(Runtime):
         run: Callable[[], None],
         deadline: float = math.inf,
         expire: Callable[[], None] | None = None,
+        gated: bool = True,
     ) -> None:
-        self.lanes.submit(lane, seq, run, deadline, expire)
+        self.lanes.submit(lane, seq, run, deadline, expire, gated=gated)
 
     @property
     def stopping(self) -> bool:

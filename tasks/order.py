@@ -53,6 +53,7 @@ class _Verb:
     deadline: float = math.inf  # epoch seconds
     expire: Callable[[], None] | None = None
     answered: bool = False  # expired while held: skipped at its turn
+    gated: bool = True  # needs its connection up (``disconnect`` does not)
 
 
 class _Ticket:
@@ -118,12 +119,14 @@ class Lanes:
         deadline: float = math.inf,
         expire: Callable[[], None] | None = None,
         inline: bool = True,
+        gated: bool = True,
     ) -> None:
         """Run ``run`` in ``key``'s order: now, on this thread, if it is due (then also
         whatever it unblocks), else later on whichever thread unblocks it. ``inline=False``:
         never on this thread. ``expire``: answers the verb if it is held by its connection
-        until ``margin`` seconds before ``deadline``."""
-        verb = _Verb(run, deadline, expire)
+        until ``margin`` seconds before ``deadline``. ``gated=False``: the verb needs no
+        connection up (it still runs in its turn)."""
+        verb = _Verb(run, deadline, expire, gated=gated)
         first: int | None = None
         fetched = False
         while True:
@@ -158,9 +161,10 @@ class Lanes:
                     if lane.parked:
                         self._arm(key, lane)
                     return
-                answered = lane.parked[0][2].answered
+                head = lane.parked[0][2]
+                ask = head.gated and not head.answered
             ticket = _Ticket()
-            if not answered and not self._gate(key[0], partial(self._wake, key, lane, ticket)):
+            if ask and not self._gate(key[0], partial(self._wake, key, lane, ticket)):
                 with self._lock:
                     if not ticket.woken:  # its thread returns; the wake-up runs the lane
                         lane.running = False

@@ -108,6 +108,7 @@ class Runner:
             lambda: self._run(platform_name, payload, start=True),
             float(payload.get("deadline", time.time() + self.settings.request_timeout)),
             lambda: manager.holding.held_too_long(payload),  # held by its connection
+            gated=payload.get("verb") != "disconnect",  # needs no connection up
         )
 
     def _manager(self, platform_name: str) -> Manager | None:

@@ -198,3 +198,18 @@ def test_a_verb_put_back_never_runs_on_the_thread_that_puts_it_back():
     )
     wait_until(lambda: ran == [1])
     assert where and where[0] != main
+
+
+def test_a_verb_that_needs_no_connection_is_not_held_but_keeps_its_turn():
+    ran, job = recorder()
+    gate = Gate()
+    lanes = Lanes(gap_wait=30, start=lambda _key: 1, gate=gate)
+    lanes.submit(LANE, 1, job(1))  # held: the connection is being restored
+    lanes.submit(LANE, 2, job(2), gated=False)  # ``disconnect``: still after 1
+    assert ran == []
+    gate.up()
+    wait_until(lambda: ran == [1, 2])
+    other = ("conn", "other")
+    gate.ready = False
+    lanes.submit(other, 1, job(10), gated=False)  # first in its lane: runs at once
+    assert ran == [1, 2, 10]
