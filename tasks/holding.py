@@ -93,11 +93,17 @@ class Holding:
         """A verb held while its connection was restored, at its deadline's margin: it
         was not sent; answer ``reconnecting`` (not the sweeper's ``timeout``)."""
         sup = self.manager.local(str(payload.get("connection", "")))
-        why = f" ({sup.restoring})" if sup is not None and sup.restoring else ""
-        err = Reconnecting(
-            f"the {self.name} connection was being restored{why} until the request's "
-            "deadline; it was not sent: send it again once the connection is back"
-        )
+        if sup is not None and sup.ready.is_set():  # back, but its turn came too late
+            err = Reconnecting(
+                f"the {self.name} connection was restored too late: this request, held "
+                "meanwhile, could not run before its deadline; it was not sent: send it again"
+            )
+        else:
+            why = f" ({sup.restoring})" if sup is not None and sup.restoring else ""
+            err = Reconnecting(
+                f"the {self.name} connection was being restored{why} until the request's "
+                "deadline; it was not sent: send it again once the connection is back"
+            )
         self._answer(payload["session"], payload["request"], err, payload)
 
     def _answer(self, sid: str, rid: str, err: SockethubError, payload: dict[str, Any]) -> None:

@@ -12,8 +12,9 @@ dead-node queues can deliver them out of order, so the owning node puts each ver
   lane's wake-up once the connection is back (or given up); the lane then runs on a
   thread of ``resume``. A held verb whose deadline comes first is answered by its
   ``expire`` ``margin`` seconds before it (``reconnecting``), so its reply, not a bare
-  ``timeout``, reaches the browser; its place in the lane is kept, so nothing after it
-  waits for it.
+  ``timeout``, reaches the browser; the same if it is still waiting then in the backlog
+  its lane works through after the wake-up. Its place in the lane is kept, so nothing
+  after it waits for it.
 - a predecessor that never arrives (it expired in the queue) holds its lane at most
   ``gap_wait`` seconds; then the lane runs what it has. One that turns up after that runs
   as soon as the lane is free, rather than not at all. (Verbs a dead owner had taken off
@@ -53,6 +54,7 @@ class _Verb:
     deadline: float = math.inf  # epoch seconds
     expire: Callable[[], None] | None = None
     answered: bool = False  # expired while held: skipped at its turn
+    held: bool = False  # held by its connection: answered, not dropped, if its turn is late
     gated: bool = True  # needs its connection up (``disconnect`` does not)
 
 
@@ -69,7 +71,7 @@ class _Lane:
     running: bool = False
     held: _Ticket | None = None  # waiting for its connection; its wake-up is with the gate
     armed: int = 0  # token of the pending gap timer; 0: none
-    expiry: int = 0  # token of the pending expiry timer of a held lane; 0: none
+    expiry: int = 0  # token of the pending expiry timer of its held verbs; 0: none
     expiry_at: float = math.inf
     done: int = 0  # highest seq run
     used: float = field(default_factory=time.monotonic)
@@ -138,6 +140,7 @@ class Lanes:
                     lane.used = time.monotonic()
                     heapq.heappush(lane.parked, (seq, next(self._order), verb))
                     if lane.held:
+                        verb.held = True
                         self._arm_expiry(key, lane)
                         return
                     if lane.running:
@@ -169,6 +172,8 @@ class Lanes:
                     if not ticket.woken:  # its thread returns; the wake-up runs the lane
                         lane.running = False
                         lane.held = ticket
+                        for _, _, waiting in lane.parked:
+                            waiting.held = True
                         self._arm_expiry(key, lane)
                         return
                 continue  # woken already: ask again
@@ -196,16 +201,19 @@ class Lanes:
             ticket.woken = True
             if lane.held is not ticket:
                 return
-            lane.held = None
-            lane.expiry, lane.expiry_at = 0, math.inf
+            lane.held = None  # its held verbs' expiry stays armed: the backlog takes time
             if lane.running:
                 return
             lane.running = True
         self._resume(lambda: self._drain(key, lane))
 
     def _arm_expiry(self, key: LaneKey, lane: _Lane) -> None:
-        """A held lane answers each verb ``margin`` s before its deadline. Lock held."""
-        due = min((v.deadline for _, _, v in lane.parked if not v.answered), default=math.inf)
+        """A verb held by its connection is answered ``margin`` s before its deadline if
+        it is still waiting then (held, or in the backlog after the wake-up). Lock held."""
+        due = min(
+            (v.deadline for _, _, v in lane.parked if v.held and not v.answered),
+            default=math.inf,
+        )
         at = due - self.margin
         if at == math.inf or at >= lane.expiry_at:
             return
@@ -217,11 +225,13 @@ class Lanes:
 
     def _expire(self, key: LaneKey, lane: _Lane, token: int) -> None:
         with self._lock:
-            if lane.expiry != token or not lane.held:
+            if lane.expiry != token:
                 return
             lane.expiry, lane.expiry_at = 0, math.inf
             cutoff = time.time() + self.margin + 0.05
-            due = [v for _, _, v in lane.parked if not v.answered and v.deadline <= cutoff]
+            due = [
+                v for _, _, v in lane.parked if v.held and not v.answered and v.deadline <= cutoff
+            ]
             for verb in due:
                 verb.answered = True
             self._arm_expiry(key, lane)

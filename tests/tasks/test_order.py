@@ -213,3 +213,19 @@ def test_a_verb_that_needs_no_connection_is_not_held_but_keeps_its_turn():
     gate.ready = False
     lanes.submit(other, 1, job(10), gated=False)  # first in its lane: runs at once
     assert ran == [1, 2, 10]
+
+
+def test_a_held_verb_still_in_the_backlog_at_its_deadline_is_answered_not_dropped():
+    ran, job = recorder()
+    gate = Gate()
+    expired: list[int] = []
+    lanes = Lanes(gap_wait=30, start=lambda _key: 1, gate=gate, margin=0.2)
+    now = time.time()
+    lanes.submit(LANE, 1, job(1, pause=1.0), now + 60, lambda: expired.append(1))
+    lanes.submit(LANE, 2, job(2), now + 1.0, lambda: expired.append(2))
+    gate.up()  # 1 runs for a second; 2 waits behind it past its deadline's margin
+    wait_until(lambda: expired == [2], timeout=3)
+    assert time.time() < now + 1.0
+    wait_until(lambda: ran == [1])
+    time.sleep(0.1)
+    assert ran == [1]  # answered (``reconnecting``), never run after it
