@@ -28,21 +28,20 @@ from typing import Any
 
 from connectors.base import Job
 from connectors.persistent import ConnectionSpec, PersistentConnector, Runtime, Upstream
-from envelopes import keys
 from envelopes.errors import NotConnected, Reconnecting, SockethubError, UpstreamTimeout
 from envelopes.outbox import Outbox
 from envelopes.registry import Platform
 from envelopes.vault import Vault
 
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
+from .heartbeat import adopt_orphans, heartbeat
 from .holding import Holding
 from .leases import LEASE_MS, Leases
 from .loop import LoopThread
 from .order import LaneKey, Lanes
 from .publisher import RETRYABLE, Publisher
 from .records import Records
-from .records import text as _text
-from .supervisor import Supervisor, connection_state
+from .supervisor import Supervisor
 
 __all__ = ["Manager", "Forward", "Supervisor", "LEASE_MS", "HEARTBEAT", "REPLY_MARGIN"]
 
@@ -350,42 +349,10 @@ class Manager(Runtime):
                 log.exception("heartbeat failed")
 
     def _heartbeat(self) -> None:
-        self.leases.alive()
-        name = self.platform.name
-        with self._lock:
-            held = list(self.sups.items())
-        for key, sup in held:
-            if sup.task is not None and sup.task.done() and not sup.closing:
-                # Never renew the lease of a supervisor that is gone: nobody would ever
-                # reconnect the connection. (``Supervisor.run`` catches everything; this is
-                # the backstop for what it cannot, e.g. a task cancelled from outside.)
-                log.error("%s connection %s lost its supervisor; releasing it", name, key[:8])
-                reason = "the worker lost this connection's supervisor"
-                self.fanout(key, connection_state(sup, "disconnected", reason=reason))
-                self._forget(key, sup)
-                continue
-            if not self.leases.renew(key):
-                log.warning("lost the lease of %s connection %s; closing it", name, key[:8])
-                with self._lock:
-                    self.sups.pop(key, None)
-                self.lanes.drop(key)  # the new owner keeps the order from here
-                self.loop.submit(sup.stop("connection moved to another worker"))
-                continue
-            # Sessions that ended, or whose credentials now open another connection, leave.
-            if not self.records.live(key):
-                log.info("%s connection %s has no session left; closing", name, key[:8])
-                self.loop.submit(self._close(sup, "no session left"))
+        heartbeat(self)
 
     def _janitor(self) -> None:
-        name = self.platform.name
-        for raw in self.redis.smembers(keys.connections(name)):
-            key = _text(raw)
-            if self.local(key) is not None or self.leases.held(key):
-                continue
-            try:
-                self.adopt(key)
-            except (Forward, SockethubError):
-                continue
+        adopt_orphans(self)
 
     def close(self) -> None:
         """Clean shutdown: leave politely everywhere, then let others take over."""
