@@ -182,3 +182,15 @@ def test_no_task_thread_waits_for_a_restore_and_a_verb_out_of_time_is_answered_r
     wait_until(lambda: RAN == [2, 4])
     replies = world.replies()
     assert replies["r2"]["status"] == replies["r4"]["status"] == "completed"
+
+
+def test_a_node_on_its_way_out_leaves_its_verbs_to_the_next_owner(world):
+    a, b = world.runner("a"), world.runner("b")
+    a.run("takeover", world.send(1, "connect"))
+    world.kill(a)  # stopping: it takes no more verbs upstream
+    a.run("takeover", world.send(2))  # reached it all the same: held there, not failed
+    time.sleep(0.3)
+    assert RAN == [] and "r2" not in world.replies()
+    b.run("takeover", world.send(3))  # the next owner runs it, from its marker, first
+    wait_until(lambda: RAN == [2, 3])
+    assert world.replies()["r2"]["status"] == "completed"
