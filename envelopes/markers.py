@@ -22,10 +22,11 @@ for a request that runs; a task whose request was already answered (``not-sent``
 ``timeout``), or whose marker a resend replaced, is dropped unrun. The ``tag`` that tells
 the copies apart is the sealed activity's nonce: random per acceptance, and not secret.
 
-A verb of a persistent connection is claimed with ``start``: ``a``/``p`` becomes ``r`` as
-its lane runs it on a connection that is up. Nothing claims ``r`` again, so a verb runs
-upstream at most once, whichever copies of it exist (its Celery task, a forwarded copy,
-the one a node taking the connection over rebuilds from this marker). The gateway also
+A verb of a persistent connection ``start``s just before it goes to the network (the
+runtime's first call into the loop for it): ``a``/``p`` becomes ``r``. Nothing claims or
+starts ``r`` again, so a verb runs upstream at most once, whichever copies of it exist (its
+Celery task, a forwarded copy, the one a node taking the connection over rebuilds from
+this marker). The gateway also
 lists each such verb in ``keys.connection_pending`` under its ``seq`` (``NUMBER``, in the
 pipeline that reads the lease); the owner's lane removes it once it has run past it. When
 a worker dies, Celery's reserved tasks die with it (no ``acks_late``, no ack emulation),
@@ -76,8 +77,7 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SETRANGE', KEYS[1], 0, 'p') end
 """
 
-# KEYS: request, unsent. ARGV: tag ('' for a task without one), member, state it leaves
-# ('p', or 'r' for a verb starting on its connection).
+# KEYS: request, unsent. ARGV: tag ('' for a task without one), member.
 # 1: run it; 0: drop it (answered already, running elsewhere, or replaced by a resend).
 _CLAIM = """
 local cur = redis.call('GET', KEYS[1])
@@ -85,8 +85,22 @@ if not cur then return 1 end
 local state = string.sub(cur, 1, 1)
 if state ~= 'a' and state ~= 'p' then return 0 end
 if ARGV[1] ~= '' and string.sub(cur, 2, 25) ~= ARGV[1] then return 0 end
-if state ~= ARGV[3] then redis.call('SETRANGE', KEYS[1], 0, ARGV[3]) end
-if state == 'a' then redis.call('ZREM', KEYS[2], ARGV[2]) end
+if state == 'a' then
+  redis.call('SETRANGE', KEYS[1], 0, 'p')
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: request, unsent. ARGV: member. Just before a verb goes upstream: ``a``/``p`` to
+# ``r``. 1: send it; 0: another copy has started (or it was answered): send nothing.
+_START = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 1 end
+local state = string.sub(cur, 1, 1)
+if state ~= 'a' and state ~= 'p' then return 0 end
+redis.call('SETRANGE', KEYS[1], 0, 'r')
+if state == 'a' then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 """
 
@@ -118,6 +132,7 @@ class Markers:
         self._accept = redis.register_script(_ACCEPT)
         self._sent = redis.register_script(_SENT)
         self._claim = redis.register_script(_CLAIM)
+        self._start = redis.register_script(_START)
 
     def accept(
         self,
@@ -144,13 +159,22 @@ class Markers:
             args=[marker, keys.deadline_member(sid, rid)],
         )
 
-    def claim(self, sid: str, rid: str, tag: str = "", start: bool = False) -> bool:
-        """Whether a worker should run this task (and, if so, it counts as sent; with
-        ``start``, as running on its connection: no other copy will run)."""
+    def claim(self, sid: str, rid: str, tag: str = "") -> bool:
+        """Whether a worker should run this task (and, if so, it counts as sent)."""
         raw = base64.urlsafe_b64decode(tag) if tag else b""
         return bool(
             self._claim(
                 keys=[keys.request(sid, rid), keys.unsent()],
-                args=[raw, keys.deadline_member(sid, rid), "r" if start else "p"],
+                args=[raw, keys.deadline_member(sid, rid)],
+            )
+        )
+
+    def start(self, sid: str, rid: str) -> bool:
+        """Just before a verb goes upstream: whether this copy is the one that sends it
+        (its marker is ``r`` from now on)."""
+        return bool(
+            self._start(
+                keys=[keys.request(sid, rid), keys.unsent()],
+                args=[keys.deadline_member(sid, rid)],
             )
         )

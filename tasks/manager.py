@@ -43,7 +43,15 @@ from .publisher import RETRYABLE, Publisher
 from .records import Records
 from .supervisor import Supervisor
 
-__all__ = ["Manager", "Forward", "Supervisor", "LEASE_MS", "HEARTBEAT", "REPLY_MARGIN"]
+__all__ = [
+    "Manager",
+    "Forward",
+    "StartedElsewhere",
+    "Supervisor",
+    "LEASE_MS",
+    "HEARTBEAT",
+    "REPLY_MARGIN",
+]
 
 log = logging.getLogger("sockethub.manager")
 
@@ -62,6 +70,11 @@ class Forward(Exception):
     def __init__(self, queue: str):
         super().__init__(queue)
         self.queue = queue
+
+
+class StartedElsewhere(Exception):
+    """Another copy of this verb has gone upstream (or it was answered): this one sends
+    nothing and answers nothing."""
 
 
 class Manager(Runtime):
@@ -148,6 +161,7 @@ class Manager(Runtime):
         key = spec.key
         sup = self.local(key)
         if sup is None:
+            self._started(job)  # a new connection: the connect goes to the network
             self._take(key)
             self.records.create(key, spec.actor, self.queue)
         # Join the session first, so it hears the connection's first state events too.
@@ -192,9 +206,23 @@ class Manager(Runtime):
 
     def call(self, job: Job, coro: Any) -> Any:
         try:
+            self._started(job)
+        except StartedElsewhere:
+            coro.close()
+            raise
+        try:
             return self.loop.call(coro, job.remaining, f"{self.platform.name} server")
         finally:
             self._settle(job.connection, job)
+
+    def _started(self, job: Job) -> None:
+        """Just before this verb first goes to the network: its marker becomes ``r``, so
+        no other copy of it ever sends it (``envelopes.markers``)."""
+        if job.started or not job.request:
+            return
+        if not self.outbox.markers.start(job.session, job.request):
+            raise StartedElsewhere(job.request)
+        job.started = True
 
     def _settle(self, key: str, job: Job) -> None:
         """The connection's events queued so far are written before this verb's reply

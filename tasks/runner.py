@@ -21,7 +21,7 @@ from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
 
-from .manager import Forward, Manager
+from .manager import Forward, Manager, StartedElsewhere
 
 __all__ = ["Runner", "MAX_HOPS"]
 
@@ -82,7 +82,7 @@ class Runner:
                     )
                     # A verb a dead owner held, rebuilt from its marker (already opened).
                     name = platform.name
-                    manager.holding.run_recovered = lambda p: self._run_open(name, p, True)
+                    manager.holding.run_recovered = lambda p: self._run_open(name, p)
                 self._connectors[platform.name] = conn
             return conn
 
@@ -105,7 +105,7 @@ class Runner:
         manager.in_order(
             lane,
             int(payload["seq"]),
-            lambda: self._run(platform_name, payload, start=True),
+            lambda: self._run(platform_name, payload),
             float(payload.get("deadline", time.time() + self.settings.request_timeout)),
             lambda: manager.holding.held_too_long(payload),  # held by its connection
             gated=payload.get("verb") != "disconnect",  # needs no connection up
@@ -119,7 +119,7 @@ class Runner:
         with self._lock:
             return self._managers.get(platform_name)
 
-    def _run(self, platform_name: str, payload: dict[str, Any], start: bool = False) -> None:
+    def _run(self, platform_name: str, payload: dict[str, Any]) -> None:
         sid, rid = payload["session"], payload["request"]
         try:  # the activity travels sealed (envelopes.atrest): open it before anything
             payload = self.atrest.open_task(payload)
@@ -127,17 +127,16 @@ class Runner:
             log.info("dropping %s/%s: %s", sid, rid, exc.message)
             self.outbox.reply(sid, rid, failure_frame(rid, exc.to_dict()))
             return
-        self._run_open(platform_name, payload, start)
+        self._run_open(platform_name, payload)
 
-    def _run_open(self, platform_name: str, payload: dict[str, Any], start: bool) -> None:
-        """``start``: a lane runs it on its connection now (its marker becomes ``r``)."""
+    def _run_open(self, platform_name: str, payload: dict[str, Any]) -> None:
         sid, rid = payload["session"], payload["request"]
         activity = payload["activity"]
         deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
             return
-        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or ""), start):
+        if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or "")):
             # Answered already (``not-sent``, ``timeout``), running or run from another copy
             # (``r``), or a resend of the id took this copy's place: never twice.
             log.info("dropping %s/%s: answered already, or replaced by a resend", sid, rid)
@@ -146,6 +145,9 @@ class Runner:
             frame = self._answer(platform_name, payload, activity, deadline)
         except Forward as fwd:
             self._forward(platform_name, payload, fwd)
+            return
+        except StartedElsewhere:
+            log.info("dropping %s/%s: another copy of it went upstream", sid, rid)
             return
         if self.outbox.reply(sid, rid, frame) == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
@@ -187,7 +189,7 @@ class Runner:
             )
             result = self.connector(platform).handle(job)
             return reply_frame(rid, activity if result is None else result)
-        except Forward:
+        except (Forward, StartedElsewhere):
             raise
         except SockethubError as exc:
             return failure_frame(rid, exc.to_dict(), activity)

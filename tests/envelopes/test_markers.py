@@ -68,22 +68,33 @@ def test_after_not_sent_the_late_task_is_dropped_and_the_id_is_free(redis_client
     assert _accept(outbox, atrest.marker("s1", "q", {}), NOW + 1) == 2  # the id is reusable
 
 
-def test_a_verb_started_on_its_connection_runs_once_and_is_still_answered(redis_client):
+def test_a_verb_started_upstream_goes_once_and_is_still_answered(redis_client):
     atrest, outbox = _setup(redis_client)
     marker = atrest.marker("s1", "q", {"type": "send"})
     _accept(outbox, marker)
-    # The lane runs it on its connection: ``a`` (or ``p``) becomes ``r``, unsent cleared.
-    assert outbox.markers.claim("s1", "q", tag_of(marker), start=True) is True
+    assert outbox.markers.claim("s1", "q", tag_of(marker)) is True  # a worker takes it
+    assert outbox.markers.claim("s1", "q", tag_of(marker)) is True  # a copy may still run
+    # Just before it goes to the network: ``p`` becomes ``r``, for one copy only.
+    assert outbox.markers.start("s1", "q") is True
     raw = redis_client.get(keys.request("s1", "q"))
     assert raw[:1] == b"r" and redis_client.zcard(keys.unsent()) == 0
     assert atrest.open_marker("s1", "q", raw) == {"type": "send"}  # the sweeper's echo
-    # Any other copy (its Celery task drained from a dead queue, a rebuilt one) is dropped.
+    # Any other copy (its Celery task drained from a dead queue, a rebuilt one) is dropped,
+    # at its claim or, if it got that far, at its start.
+    assert outbox.markers.start("s1", "q") is False
     assert outbox.markers.claim("s1", "q", tag_of(marker)) is False
-    assert outbox.markers.claim("s1", "q", tag_of(marker), start=True) is False
     # Not-sent never applies to it; its one reply (or timeout) does.
     assert outbox.reply("s1", "q", failure_frame("q", {"code": "not-sent"}), unsent=True) == 0
     assert outbox.reply("s1", "q", reply_frame("q", {})) > 0
     assert outbox.reply("s1", "q", reply_frame("q", {})) == 0
+    assert outbox.markers.start("s1", "q") is False  # answered: nothing goes out
+
+
+def test_a_verb_started_straight_from_accepted_leaves_the_unsent_list(redis_client):
+    atrest, outbox = _setup(redis_client)
+    _accept(outbox, atrest.marker("s1", "q", {"type": "send"}))
+    assert outbox.markers.start("s1", "q") is True
+    assert redis_client.zcard(keys.unsent()) == 0  # no ``not-sent`` for what went out
 
 
 def test_numbering_a_verb_lists_it_as_pending_on_its_connection(redis_client):

@@ -144,7 +144,7 @@ def test_verbs_the_dead_owner_had_taken_run_from_their_markers_once_and_in_order
     a.run("takeover", world.send(1, "connect"))
     assert world.replies()["r1"]["status"] == "completed"
     taken = [world.send(n) for n in (2, 3, 4, 5)]  # node a reserved these, then died
-    world.outbox.markers.claim(world.sid, "r4", taken[2]["tag"], start=True)  # 4 had started
+    world.outbox.markers.start(world.sid, "r4")  # 4 had gone upstream
     world.kill(a)
     started = time.monotonic()
     b.run("takeover", world.send(6))  # the next verb takes the connection over
@@ -194,3 +194,27 @@ def test_a_node_on_its_way_out_leaves_its_verbs_to_the_next_owner(world):
     b.run("takeover", world.send(3))  # the next owner runs it, from its marker, first
     wait_until(lambda: RAN == [2, 3])
     assert world.replies()["r2"]["status"] == "completed"
+
+
+def test_only_the_copy_that_starts_a_verb_sends_it(world):
+    from tasks.manager import StartedElsewhere
+
+    a = world.runner("a")
+    a.run("takeover", world.send(1, "connect"))
+    manager = a._managers["takeover"]
+    sent: list[str] = []
+
+    async def send(what: str) -> None:
+        sent.append(what)
+
+    def job(rid: str) -> Job:
+        return Job("send", {}, session=world.sid, request=rid, connection="ck")
+
+    world.send(2)
+    mine = job("r2")
+    manager.call(mine, send("first"))  # ``p`` → ``r``: this run sends it
+    manager.call(mine, send("again"))  # a verb may call more than once
+    with pytest.raises(StartedElsewhere):  # a second copy, at the same point, sends nothing
+        manager.call(job("r2"), send("copy"))
+    assert sent == ["first", "again"]
+    assert world.r.get(keys.request(world.sid, "r2"))[:1] == b"r"
