@@ -15,15 +15,18 @@ Prints one JSON line:
   observer seeing our JOIN of its channel again (the rejoin, seen from IRC, not from our
   own events); ``unrestored`` counts those never seen back (then restore_max_s is null);
   browser_connected_max_s: the same to the browser's ``connected`` event;
-- lost_lines: lines that never reached the channel although their reply was ``completed``,
-  or that were sent while their connection's owner was dead (SIGKILL to rejoin), whatever
-  their reply said;
+- lost_lines: lines that never reached the channel and were not answered ``reconnecting``
+  or ``not-sent`` (answered ``completed``, ``timeout`` or another failure, or not at all);
+  unseen_on_closed_sockets: never arrived and not answered before their socket ended
+  (the bench does not resume; a browser would, and see the reply);
 - reordered_lines: per connection, lines that arrived after a line sent later;
 - duplicate_lines: lines that arrived twice;
 - held_delay_max_s: the longest a line sent while its owner was dead took to arrive;
 - failed_replies (not ``reconnecting``), reconnecting_replies (a send refused, honestly,
   because the connection was still being restored at its deadline), failed_codes,
-  missing_replies (no reply by the end), arrived_despite_failure.
+  missing_replies (no reply by the end), arrived_despite_failure;
+- observer_dropped, browser_sockets_closed: observing IRC clients and browser sockets
+  whose connection ended during the run (then their lines or replies count as missing).
 Each failed send is also described on stderr (when it was sent, whether it arrived).
 
 Flood control is off on both sides (SOCKETHUB_IRC_FLOOD_RATE=0, ngircd MaxPenaltyTime 0):
@@ -50,6 +53,8 @@ from tests.servers.ircclient import RawIrcClient
 from tests.servers.ircd import run_ngircd
 
 PER_OBSERVER = 20  # channels per observing IRC client
+# Failed replies that say the line did not run: a browser knows to send it again.
+HONEST = ("reconnecting", "not-sent")
 SENDERS = 4  # threads multiplexing the sessions' sends
 
 
@@ -68,6 +73,8 @@ class Session:
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # rid → reply
     states: list[tuple[float, str]] = field(default_factory=list)  # connection states seen
     owner: str = ""
+    closed: str = ""  # why its socket ended before the run did, if it did
+    closed_at: float = 0.0
 
     @property
     def nick(self) -> str:
@@ -95,9 +102,19 @@ class Session:
         ws.settimeout(2)
         while not stop.is_set():
             try:
-                frame = json.loads(ws.recv())
-            except Exception:
-                if stop.is_set() or not ws.connected:
+                opcode, data = ws.recv_data()
+                if opcode == 8:  # a close frame: say which
+                    code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
+                    self.closed = f"closed {code} {data[2:].decode(errors='replace')}"
+                    self.closed_at = time.monotonic()
+                    return
+                frame = json.loads(data)
+            except Exception as exc:
+                if stop.is_set():
+                    return
+                if not ws.connected:
+                    self.closed = f"{type(exc).__name__}: {exc}"[:200]
+                    self.closed_at = time.monotonic()
                     return
                 continue
             now = time.monotonic()
@@ -242,7 +259,7 @@ def figures(sessions, observers, victim: str, killed_at: float, restored: dict) 
         back = [t for t, state in s.states if t > killed_at and state == "connected"]
         if back:
             connected.append(back[0] - killed_at)
-    lost = reordered = duplicates = during = missing = despite = reconnecting = 0
+    lost = reordered = duplicates = during = missing = despite = reconnecting = unseen = 0
     codes: dict[str, int] = {}
     held: list[float] = []  # send to arrival of the lines sent while their owner was dead
     sent = arrived_total = 0
@@ -280,8 +297,17 @@ def figures(sessions, observers, victim: str, killed_at: float, restored: dict) 
                     f"slowest line took {max(later):.2f} s",
                     file=sys.stderr,
                 )
-            if n not in arrived and (status == "completed" or dead):
+            if n in arrived:
+                continue
+            code = (reply.get("error") or {}).get("code") if reply else None
+            if status == "missing" and s.closed:
+                unseen += 1  # its socket ended first: a browser resumes and sees its reply
+            elif code not in HONEST:
                 lost += 1
+    for s in sessions:
+        if s.closed:
+            when = s.closed_at - killed_at
+            print(f"{s.nick}: its socket ended at kill{when:+.1f} s: {s.closed}", file=sys.stderr)
     return {
         "connections": len(sessions),
         "killed_worker_connections": len(killed),
@@ -294,6 +320,7 @@ def figures(sessions, observers, victim: str, killed_at: float, restored: dict) 
         "lines_sent_while_owner_dead": during,
         "held_delay_max_s": round(max(held), 2) if held else None,
         "lost_lines": lost,
+        "unseen_on_closed_sockets": unseen,
         "reordered_lines": reordered,
         "duplicate_lines": duplicates,
         "failed_replies": sum(codes.values()) - reconnecting,
@@ -302,6 +329,7 @@ def figures(sessions, observers, victim: str, killed_at: float, restored: dict) 
         "missing_replies": missing,
         "arrived_despite_failure": despite,
         "observer_dropped": sum(o.lost_socket for o in observers),
+        "browser_sockets_closed": sum(bool(s.closed) for s in sessions),
     }
 
 

@@ -48,6 +48,9 @@ class Job:
     connection: str = ""  # persistent platforms: the key of the upstream connection
     deadline: float = field(default_factory=lambda: time.time() + 30)
     sink: EventSink = _no_events
+    # Set by a persistent runtime once this run of the verb has started upstream (its
+    # request's marker is ``r``): a verb may call the runtime more than once.
+    started: bool = False
 
     def emit(self, activity: dict[str, Any]) -> None:
         """Send an event to the session that made this request."""

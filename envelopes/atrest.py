@@ -143,9 +143,9 @@ class AtRest:
         return b"a" + seal(self.session_key(sid), _json(activity), "marker", sid, rid)
 
     def open_marker(self, sid: str, rid: str, raw: bytes | str | None) -> dict[str, Any] | None:
-        """The activity of a request in flight (``a`` or ``p``), or None if there is none
-        to echo."""
-        if not raw or _bytes(raw)[:1] not in (b"a", b"p"):
+        """The activity of a request in flight (``a``, ``p`` or ``r``), or None if there
+        is none to echo."""
+        if not raw or _bytes(raw)[:1] not in (b"a", b"p", b"r"):
             return None
         try:
             value = json.loads(unseal(self.session_key(sid), _bytes(raw)[1:], "marker", sid, rid))

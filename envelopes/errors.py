@@ -38,8 +38,9 @@ the request may have been carried out (a message sent): the reply cannot know.
     │   │   ├── UpstreamUnavailable  upstream-unavailable  yes  cannot reach it
     │   │   ├── UpstreamTimeout      upstream-timeout      yes  no answer in time
     │   │   ├── UpstreamError        upstream-error        yes  5xx, 429, XMPP wait
-    │   │   └── Reconnecting         reconnecting          yes  restoring until the deadline;
-    │   │                                                       the verb was not sent
+    │   │   └── Reconnecting         reconnecting          yes  restoring until the deadline
+    │   │                                                       (not sent), or its worker
+    │   │                                                       died while it ran (maybe sent)
     │   └── PermanentError           permanent             no   not as asked
     │       ├── AuthenticationFailed auth-failed           no
     │       ├── NotFound             not-found             no

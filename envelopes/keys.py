@@ -26,6 +26,7 @@ __all__ = [
     "connection_sessions",
     "connection_rooms",
     "connection_order",
+    "connection_pending",
     "order_field",
     "connections",
     "http_cache",
@@ -69,8 +70,8 @@ def session_seq(sid: str) -> str:
 
 
 def request(sid: str, rid: str) -> str:
-    """The request's marker (``envelopes.markers``): ``a``/``p`` + its sealed activity
-    while in flight, ``done`` once answered, ``n`` once answered ``not-sent``."""
+    """The request's marker (``envelopes.markers``): ``a``/``p``/``r`` + its sealed
+    activity while in flight, ``done`` once answered, ``n`` once answered ``not-sent``."""
     return f"{PREFIX}:s:{sid}:r:{rid}"
 
 
@@ -139,6 +140,14 @@ def connection_order(platform: str, ckey: str) -> str:
     """Hash: session id → the ``seq`` of its last verb run on the connection, so a node
     taking the connection over knows where each session's order resumes."""
     return f"{PREFIX}:conn:{platform}:{ckey}:order"
+
+
+def connection_pending(platform: str, ckey: str, sid: str) -> str:
+    """Sorted set: the request ids of the session's verbs on the connection, scored by their
+    ``seq``, from the gateway numbering them until the owner's lane has run past them. A
+    node taking the connection over finds here what its dead owner had taken off Redis and
+    not run (``envelopes.markers``); expires with the longest request timeout."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:pending:{sid}"
 
 
 def order_field(platform: str, ckey: str) -> str:

@@ -7,6 +7,8 @@ each atomically, so a gateway killed at any point leaves a state someone can fin
     a + sealed activity   accepted by a gateway, not yet handed to Celery
     p + sealed activity   handed to Celery (the gateway flipped it after the publish,
                           or the worker did when it picked the task up)
+    r + sealed activity   a worker has started running it on its connection (IRC, XMPP):
+                          it may have reached the upstream server
     done                  answered (the worker's reply, ``timeout``, or a failure)
     n                     answered ``not-sent``: the id may be used again
 
@@ -22,6 +24,18 @@ sweeper can no longer say ``not-sent`` for a request that runs; a task whose req
 already answered (``not-sent``, ``timeout``), or whose marker a resend replaced, is
 dropped unrun. The ``tag`` that tells
 the copies apart is the sealed activity's nonce: random per acceptance, and not secret.
+
+A verb of a persistent connection ``start``s just before it goes to the network (the
+runtime's first call into the loop for it): ``a``/``p`` becomes ``r``. Nothing claims or
+starts ``r`` again, so a verb runs upstream at most once, whichever copies of it exist (its
+Celery task, a forwarded copy, the one a node taking the connection over rebuilds from
+this marker). The gateway also
+lists each such verb in ``keys.connection_pending`` under its ``seq`` (``NUMBER``, in the
+pipeline that reads the lease); the owner's lane removes it once it has run past it. When
+a worker dies, Celery's reserved tasks die with it (no ``acks_late``, no ack emulation),
+but their markers and entries stay: the node taking the connection over runs those still
+``a``/``p`` from the sealed copy here, in ``seq`` order, and answers those in ``r``
+``reconnecting`` (they may or may not have been sent; never run twice).
 """
 
 from __future__ import annotations
@@ -31,10 +45,11 @@ from typing import Any
 
 from . import keys
 
-__all__ = ["Markers", "ACCEPTED", "SENT", "tag_of"]
+__all__ = ["Markers", "ACCEPTED", "SENT", "RUNNING", "NUMBER", "tag_of", "state_of"]
 
 ACCEPTED = b"a"
 SENT = b"p"
+RUNNING = b"r"
 _TAG = slice(1, 25)  # the Aead nonce (24 bytes) after the state byte
 
 # KEYS: request, deadlines, unsent. ARGV: marker, ttl, member, deadline, lost at, now.
@@ -111,7 +126,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SETRANGE', KEYS[1], 0,
 """
 
 # KEYS: request, unsent. ARGV: tag ('' for a task without one), member.
-# 1: run it; 0: drop it (answered already, or replaced by a resend).
+# 1: run it; 0: drop it (answered already, running elsewhere, or replaced by a resend).
 _CLAIM = """
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 1 end
@@ -124,6 +139,35 @@ if state == 'a' then
 end
 return 1
 """
+
+# KEYS: request, unsent. ARGV: member. Just before a verb goes upstream: ``a``/``p`` to
+# ``r``. 1: send it; 0: another copy has started (or it was answered): send nothing.
+_START = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 1 end
+local state = string.sub(cur, 1, 1)
+if state ~= 'a' and state ~= 'p' then return 0 end
+redis.call('SETRANGE', KEYS[1], 0, 'r')
+if state == 'a' then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+# The gateway's numbering of a verb on a persistent connection (run in its pipeline with
+# ``eval``): the session's next ``seq`` on the connection, and the request listed under it
+# in the connection's pending verbs. 0 if the session is gone.
+# KEYS: session, pending. ARGV: order field, request id, pending's time to live.
+NUMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local seq = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return seq
+"""
+
+
+def state_of(marker: bytes | None) -> bytes:
+    """``a``, ``p``, ``r``, ``d`` (done), ``n``, or ``b""`` for no marker."""
+    return bytes(marker[:1]) if marker else b""
 
 
 def tag_of(marker: bytes) -> str:
@@ -139,6 +183,7 @@ class Markers:
         self._claim = redis.register_script(_CLAIM)
         self._accept_sent = redis.register_script(_ACCEPT_SENT)
         self._send = redis.register_script(_SEND)
+        self._start = redis.register_script(_START)
 
     def accept(
         self,
@@ -221,5 +266,15 @@ class Markers:
             self._claim(
                 keys=[keys.request(sid, rid), keys.unsent()],
                 args=[raw, keys.deadline_member(sid, rid)],
+            )
+        )
+
+    def start(self, sid: str, rid: str) -> bool:
+        """Just before a verb goes upstream: whether this copy is the one that sends it
+        (its marker is ``r`` from now on)."""
+        return bool(
+            self._start(
+                keys=[keys.request(sid, rid), keys.unsent()],
+                args=[keys.deadline_member(sid, rid)],
             )
         )

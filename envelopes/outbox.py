@@ -71,9 +71,9 @@ end
 """
 
 # The request's marker (``envelopes.markers``) says whether this reply is the first: any
-# in-flight state (``a`` accepted, ``p`` sent) for a reply, only ``a`` for ``not-sent``
-# (which then leaves ``n``, so the id may be sent again). A ``not-sent`` that finds the
-# request sent after all leaves its deadline in place: its timeout is still owed.
+# in-flight state (``a`` accepted, ``p`` sent, ``r`` running) for a reply, only ``a`` for
+# ``not-sent`` (which then leaves ``n``, so the id may be sent again). A ``not-sent`` that
+# finds the request sent after all leaves its deadline in place: its timeout is still owed.
 # KEYS: session, request, seq, stream, deadlines, stream bytes, unsent
 # ARGV: frame, maxlen, deadline member, session id, wake prefix, wake suffix, max bytes,
 #       states answered, state after
@@ -306,7 +306,7 @@ class Outbox:
             sid,
             *_WAKE_KEY,
             self._max_bytes,
-            "a" if unsent else "ap",
+            "a" if unsent else "apr",
             "n" if unsent else "done",
         ]
 

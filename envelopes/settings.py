@@ -214,8 +214,16 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "order_gap_wait",
         "10",
         "Seconds an IRC/XMPP verb waits for an earlier verb of the same session and "
-        "connection that has not reached its worker (expired, lost with a dead worker) "
-        "before it runs anyway; at most 60.",
+        "connection that has not reached its worker (expired in a queue) before it runs "
+        "anyway; at most 60. (Verbs a dead worker had taken are put back by the node "
+        "taking its connections over: no wait.)",
+    ),
+    "SOCKETHUB_LANE_THREADS": (
+        "lane_threads",
+        "8",
+        "Threads per worker process that run IRC/XMPP verbs held while their connection was "
+        "restored (a reconnect, a takeover), once it is back; the task threads are free "
+        "meanwhile. At most 64.",
     ),
     "SOCKETHUB_IRC_MAX_LINE_BYTES": (
         "irc_max_line_bytes",
@@ -455,6 +463,7 @@ class Settings:
     irc_flood_burst: int = 4
     irc_ping_interval: float = 60.0
     order_gap_wait: float = 10.0
+    lane_threads: int = 8
     irc_max_line_bytes: int = 512
     irc_max_tag_bytes: int = 8191
     irc_line_rate: float = 100.0

@@ -26,7 +26,7 @@ from envelopes.errors import (
     SockethubError,
     internal_error,
 )
-from envelopes.markers import tag_of
+from envelopes.markers import NUMBER, tag_of
 from envelopes.outbox import failure_frame, frame_with_seq, reply_frame
 from envelopes.validate import Envelope, validate_envelope
 
@@ -69,14 +69,6 @@ def _seq_of(fields: dict[bytes, bytes]) -> int:
         return int(fields[b"seq"])
     except (KeyError, ValueError):
         return 0  # control entries have none (the writer reads them), damaged ones neither
-
-
-# The number of a verb on its connection, counted in the session hash; never re-creates the
-# hash of a session that has just expired (a hash without a TTL would look alive).
-_NEXT_SEQ = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-"""
 
 
 def _missed(entries: list[Any], after: int, last: int) -> dict[str, Any] | None:
@@ -397,8 +389,20 @@ class Connection:
             pipe = self.hub.redis.pipeline(transaction=False)
             # Later verbs go to the node that holds the connection; a new one to the pool.
             pipe.get(keys.lease(env.platform.name, ckey))
-            # Numbered per session and connection: the owner runs them in this order.
-            pipe.eval(_NEXT_SEQ, 1, keys.session(sid), keys.order_field(env.platform.name, ckey))
+            # Numbered per session and connection: the owner runs them in this order. Also
+            # listed as pending there, so that a node taking the connection over finds it
+            # if its owner dies holding it (``envelopes.markers.NUMBER``; it never
+            # re-creates the hash of a session that has just expired).
+            name = env.platform.name
+            pipe.eval(
+                NUMBER,
+                2,
+                keys.session(sid),
+                keys.connection_pending(name, ckey, sid),
+                keys.order_field(name, ckey),
+                rid,
+                int(MAX_VERB_TIMEOUT) + 120,
+            )
             lease = pipe.execute()
         payload = {
             "session": sid,

@@ -8,8 +8,9 @@ leases lapse, and the janitor of any surviving node takes the connections over w
 stored credentials: the browser sees ``reconnecting`` then ``connected``.
 
 The supervisor is ``supervisor.py`` (asyncio only), the Redis record ``records.py``, the
-per-session order of verbs ``order.py``; events leave the loop through ``publisher.py``
-and ``fanout.py``. This module holds ownership and the Runtime.
+per-session order of verbs ``order.py``, verbs held while a connection is restored and
+those a dead owner left ``holding.py`` and ``recovery.py``; events leave the loop through
+``publisher.py`` and ``fanout.py``. This module holds ownership and the Runtime.
 
 Nothing here runs Redis on the loop: events are queued (``fanout``), and a verb's reply
 waits (``settle``) until the events it caused are written, so a browser sees them first.
@@ -20,27 +21,37 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from connectors.base import Job
 from connectors.persistent import ConnectionSpec, PersistentConnector, Runtime, Upstream
-from envelopes import keys
 from envelopes.errors import NotConnected, Reconnecting, SockethubError, UpstreamTimeout
 from envelopes.outbox import Outbox
 from envelopes.registry import Platform
 from envelopes.vault import Vault
 
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
+from .heartbeat import adopt_orphans, heartbeat
+from .holding import Holding
 from .leases import LEASE_MS, Leases
 from .loop import LoopThread
 from .order import LaneKey, Lanes
 from .publisher import RETRYABLE, Publisher
 from .records import Records
-from .records import text as _text
-from .supervisor import Supervisor, connection_state
+from .supervisor import Supervisor
 
-__all__ = ["Manager", "Forward", "Supervisor", "LEASE_MS", "HEARTBEAT", "REPLY_MARGIN"]
+__all__ = [
+    "Manager",
+    "Forward",
+    "StartedElsewhere",
+    "Supervisor",
+    "LEASE_MS",
+    "HEARTBEAT",
+    "REPLY_MARGIN",
+]
 
 log = logging.getLogger("sockethub.manager")
 
@@ -61,6 +72,11 @@ class Forward(Exception):
         self.queue = queue
 
 
+class StartedElsewhere(Exception):
+    """Another copy of this verb has gone upstream (or it was answered): this one sends
+    nothing and answers nothing."""
+
+
 class Manager(Runtime):
     def __init__(
         self,
@@ -78,10 +94,16 @@ class Manager(Runtime):
         self.vault = vault
         self.queue = node_queue
         self.records = Records(platform.name, redis, vault, outbox.sealer)
+        # Lanes held while their connection is restored run on its threads once it is
+        # back, not on Celery's task threads (those return as soon as a verb is held).
+        self.holding = Holding(self, connector.settings.lane_threads)
         self.lanes = Lanes(
             connector.settings.order_gap_wait,
             start=lambda lane: self.records.order(*lane),
             done=lambda lane, seq: self.records.ran(lane[0], lane[1], seq),
+            gate=self.holding.gate,
+            resume=self.holding.resume,
+            margin=REPLY_MARGIN,
         )
         settings = connector.settings
         self._fanout = Fanout(platform.name, redis, self.records, outbox)
@@ -105,23 +127,41 @@ class Manager(Runtime):
     # -- ordering, called by the runner before a verb runs ----------------------------------
     def admit(self, key: str) -> None:
         """Before a verb joins its lane here: raise ``Forward`` if a live node owns the
-        connection, since lanes live at the owner only. (A dead owner's connection is
-        adopted by the verb when its turn comes, or by the janitor, which also brings
-        back what waited in the dead node's queue.)"""
-        if self._local(key) is not None:
+        connection, since lanes live at the owner only. A recorded connection whose owner
+        is gone is taken over now, before the verb joins its lane, so the verbs the dead
+        owner held are back in their lanes first (``Holding.recover``)."""
+        if self.local(key) is not None:
             return
         owner = self.leases.owner(key)
         if owner is not None and owner != self.queue and self.leases.node_alive(owner):
             raise Forward(owner)
+        if self.records.exists(key):
+            try:
+                self.adopt(key)
+            except SockethubError:
+                pass  # the verb finds out at its turn (e.g. no session left)
 
-    def in_order(self, lane: LaneKey, seq: int, run: Any) -> None:
-        self.lanes.submit(lane, seq, run)
+    def in_order(
+        self,
+        lane: LaneKey,
+        seq: int,
+        run: Callable[[], None],
+        deadline: float = math.inf,
+        expire: Callable[[], None] | None = None,
+        gated: bool = True,
+    ) -> None:
+        self.lanes.submit(lane, seq, run, deadline, expire, gated=gated)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     # -- Runtime, called from task threads -------------------------------------------------
     def connect(self, job: Job, spec: ConnectionSpec) -> Upstream:
         key = spec.key
-        sup = self._local(key)
+        sup = self.local(key)
         if sup is None:
+            self._started(job)  # a new connection: the connect goes to the network
             self._take(key)
             self.records.create(key, spec.actor, self.queue)
         # Join the session first, so it hears the connection's first state events too.
@@ -136,14 +176,14 @@ class Manager(Runtime):
 
     def upstream(self, job: Job) -> Upstream:
         key = job.connection
-        sup = self._local(key) if key else None
+        sup = self.local(key) if key else None
         if sup is None:
             if not key or not self.records.exists(key):
                 raise NotConnected(
                     f"not connected to {self.platform.name} as {job.activity['actor']['id']}; "
                     "send connect first"
                 )
-            sup = self._adopt(key)
+            sup = self.adopt(key)
         self._add_session(key, job)
         return self._wait_up(sup, job)
 
@@ -166,9 +206,23 @@ class Manager(Runtime):
 
     def call(self, job: Job, coro: Any) -> Any:
         try:
+            self._started(job)
+        except StartedElsewhere:
+            coro.close()
+            raise
+        try:
             return self.loop.call(coro, job.remaining, f"{self.platform.name} server")
         finally:
             self._settle(job.connection, job)
+
+    def _started(self, job: Job) -> None:
+        """Just before this verb first goes to the network: its marker becomes ``r``, so
+        no other copy of it ever sends it (``envelopes.markers``)."""
+        if job.started or not job.request:
+            return
+        if not self.outbox.markers.start(job.session, job.request):
+            raise StartedElsewhere(job.request)
+        job.started = True
 
     def _settle(self, key: str, job: Job) -> None:
         """The connection's events queued so far are written before this verb's reply
@@ -184,7 +238,7 @@ class Manager(Runtime):
         self.lanes.drop(key, job.session)
         if self.records.members(key):
             return  # others still use it
-        sup = self._local(key)
+        sup = self.local(key)
         if sup is None:
             owner = self.leases.owner(key)
             if owner and owner != self.queue and self.leases.node_alive(owner):
@@ -205,12 +259,12 @@ class Manager(Runtime):
         return self.records.rooms(key)
 
     # -- ownership -------------------------------------------------------------------------
-    def _local(self, key: str) -> Supervisor | None:
+    def local(self, key: str) -> Supervisor | None:
         with self._lock:
             return self.sups.get(key)
 
-    def _adopt(self, key: str) -> Supervisor:
-        """Take over a recorded connection whose owner is gone."""
+    def adopt(self, key: str) -> Supervisor:
+        """Take over a recorded connection whose owner is gone, and what it held."""
         self._take(key)
         try:
             spec = self.records.spec(key, self.queue)
@@ -278,6 +332,11 @@ class Manager(Runtime):
             key[:8],
             "takeover" if takeover else "new",
         )
+        if takeover:  # once, by the thread that started it
+            try:
+                self.holding.recover(key)
+            except Exception:
+                log.exception("putting back the verbs of %s failed", key[:8])
         return sup
 
     async def forget(self, key: str, sup: Supervisor) -> None:
@@ -296,6 +355,7 @@ class Manager(Runtime):
         with self._lock:
             if self.sups.get(key) is sup:
                 del self.sups[key]
+        self.holding.notify(key)  # held verbs run now, and fail saying it is gone
         self.lanes.drop(key)
         # Its last events (``disconnected``) go to its sessions before the record that
         # names them is dropped.
@@ -317,47 +377,10 @@ class Manager(Runtime):
                 log.exception("heartbeat failed")
 
     def _heartbeat(self) -> None:
-        self.leases.alive()
-        name = self.platform.name
-        with self._lock:
-            held = list(self.sups.items())
-        for key, sup in held:
-            if sup.task is not None and sup.task.done() and not sup.closing:
-                # Never renew the lease of a supervisor that is gone: nobody would ever
-                # reconnect the connection. (``Supervisor.run`` catches everything; this is
-                # the backstop for what it cannot, e.g. a task cancelled from outside.)
-                log.error("%s connection %s lost its supervisor; releasing it", name, key[:8])
-                reason = "the worker lost this connection's supervisor"
-                self.fanout(key, connection_state(sup, "disconnected", reason=reason))
-                self._forget(key, sup)
-                continue
-            if not self.leases.renew(key):
-                log.warning("lost the lease of %s connection %s; closing it", name, key[:8])
-                with self._lock:
-                    self.sups.pop(key, None)
-                self.lanes.drop(key)  # the new owner keeps the order from here
-                self.loop.submit(sup.stop("connection moved to another worker"))
-                continue
-            # Sessions that ended, or whose credentials now open another connection, leave.
-            if not self.records.live(key):
-                log.info("%s connection %s has no session left; closing", name, key[:8])
-                self.loop.submit(self._close(sup, "no session left"))
-                continue
-            try:
-                self.records.reseal(key)  # a rotation in progress: under the new secret
-            except SockethubError:
-                log.warning("%s connection %s: its record opens under no secret", name, key[:8])
+        heartbeat(self)
 
     def _janitor(self) -> None:
-        name = self.platform.name
-        for raw in self.redis.smembers(keys.connections(name)):
-            key = _text(raw)
-            if self._local(key) is not None or self.leases.held(key):
-                continue
-            try:
-                self._adopt(key)
-            except (Forward, SockethubError):
-                continue
+        adopt_orphans(self)
 
     def close(self) -> None:
         """Clean shutdown: leave politely everywhere, then let others take over."""
@@ -375,6 +398,7 @@ class Manager(Runtime):
             self.loop.call(stop_all(), 10, "shutdown")
         except Exception:
             log.exception("shutdown of %s connections failed", self.platform.name)
+        self.holding.close()
         self.publisher.close(5)  # their ``disconnected`` events, and what waited
         for sup in held:
             self.leases.release(sup.spec.key)

@@ -2,8 +2,8 @@
 
 ``sh:conn:<platform>:<key>`` (actor, owner), ``…:sessions`` (session → actor id),
 ``…:rooms`` (``session␟room`` for each room a session joined), ``…:order`` (session →
-the seq of its last verb run here). Called from task threads and the heartbeat thread,
-never from the loop.
+the seq of its last verb run here), ``…:pending:<session>`` (its verbs not yet run).
+Called from task threads and the heartbeat thread, never from the loop.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ __all__ = ["Records", "text"]
 
 _SEP = "\x1f"  # between session and room in ``…:rooms``: cannot occur in either
 # Only while the record lives: a verb finishing after its connection closed leaves nothing.
+# What the lane ran past is no longer pending (``tasks/recovery.py``).
+# KEYS: record, order, the session's pending. ARGV: session id, seq.
 _RAN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 return 0
 """
@@ -69,12 +72,14 @@ class Records:
 
     def drop(self, key: str) -> None:
         name = self.platform
+        pending = [keys.connection_pending(name, key, sid) for sid in self.members(key)]
         pipe = self.redis.pipeline()
         pipe.delete(
             keys.connection(name, key),
             keys.connection_sessions(name, key),
             keys.connection_rooms(name, key),
             keys.connection_order(name, key),
+            *pending,
         )
         pipe.srem(keys.connections(name), key)
         pipe.execute()
@@ -128,6 +133,7 @@ class Records:
         pipe = self.redis.pipeline()
         pipe.hdel(keys.connection_sessions(name, key), sid)
         pipe.hdel(keys.connection_order(name, key), sid)
+        pipe.delete(keys.connection_pending(name, key, sid))
         if mine:
             pipe.srem(keys.connection_rooms(name, key), *mine)
         pipe.execute()
@@ -187,5 +193,12 @@ class Records:
         return None if last is None else int(last) + 1
 
     def ran(self, key: str, sid: str, seq: int) -> None:
-        record = keys.connection(self.platform, key)
-        self._ran(keys=[record, keys.connection_order(self.platform, key)], args=[sid, seq])
+        name = self.platform
+        self._ran(
+            keys=[
+                keys.connection(name, key),
+                keys.connection_order(name, key),
+                keys.connection_pending(name, key, sid),
+            ],
+            args=[sid, seq],
+        )

@@ -21,7 +21,7 @@ from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
 
-from .manager import Forward, Manager
+from .manager import Forward, Manager, StartedElsewhere
 
 __all__ = ["Runner", "MAX_HOPS"]
 
@@ -85,7 +85,7 @@ class Runner:
                 conn = cls(platform, self.settings, self.outbox.event)
                 conn.broadcast = self._broadcast  # type: ignore[method-assign]
                 if isinstance(conn, PersistentConnector):
-                    self._managers[platform.name] = Manager(
+                    manager = self._managers[platform.name] = Manager(
                         platform,
                         conn,
                         self.redis,
@@ -93,6 +93,9 @@ class Runner:
                         self.vault,
                         self.node_queue or f"{platform.name}.local",
                     )
+                    # A verb a dead owner held, rebuilt from its marker (already opened).
+                    name = platform.name
+                    manager.holding.run_recovered = lambda p: self._run_open(name, p)
                 self._connectors[platform.name] = conn
             return conn
 
@@ -116,7 +119,14 @@ class Runner:
             self._forward(platform_name, payload, fwd)
             return
         lane = (key, str(payload["session"]))
-        manager.in_order(lane, int(payload["seq"]), lambda: self._run(platform_name, payload))
+        manager.in_order(
+            lane,
+            int(payload["seq"]),
+            lambda: self._run(platform_name, payload),
+            float(payload.get("deadline", time.time() + self.settings.request_timeout)),
+            lambda: manager.holding.held_too_long(payload),  # held by its connection
+            gated=payload.get("verb") != "disconnect",  # needs no connection up
+        )
 
     def _manager(self, platform_name: str) -> Manager | None:
         platform = self.registry.get(platform_name)
@@ -128,17 +138,29 @@ class Runner:
 
     def _run(self, platform_name: str, payload: dict[str, Any]) -> None:
         opened = self._open(payload)
-        if opened is None:
-            return
-        payload, deadline = opened
+        if opened is not None:
+            self._run_open(platform_name, opened[0])
+
+    def _run_open(self, platform_name: str, payload: dict[str, Any]) -> None:
+        """Run a task whose activity is open (``_open``, or rebuilt from its marker by a
+        node taking its connection over)."""
         sid, rid = payload["session"], payload["request"]
+        deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
+        if time.time() > deadline:
+            log.info("dropping %s/%s: past its deadline", sid, rid)
+            return
         if not self.outbox.markers.claim(sid, rid, str(payload.get("tag") or "")):
+            # Answered already (``not-sent``, ``timeout``), running or run from another copy
+            # (``r``), or a resend of the id took this copy's place: never twice.
             _dropped(sid, rid)
             return
         try:
             frame = self._answer(platform_name, payload, payload["activity"], deadline)
         except Forward as fwd:
             self._forward(platform_name, payload, fwd)
+            return
+        except StartedElsewhere:
+            log.info("dropping %s/%s: another copy of it went upstream", sid, rid)
             return
         if self.outbox.reply(sid, rid, frame) == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
@@ -226,7 +248,7 @@ class Runner:
             )
             result = self.connector(platform).handle(job)
             return reply_frame(rid, activity if result is None else result)
-        except Forward:
+        except (Forward, StartedElsewhere):
             raise
         except SockethubError as exc:
             return failure_frame(rid, exc.to_dict(), activity)

@@ -1,8 +1,9 @@
 """The supervisor of one upstream connection: asyncio only, it lives on the worker's loop.
 
 Connect, announce ``connected``, rejoin the rooms after a reconnect or a takeover, and
-only then let verbs through (``ready``): a verb held during a failover must not reach a
-channel we have not rejoined yet. Then wait for the drop, announce ``reconnecting`` and
+only then let verbs through (``ready``, and the lanes held meanwhile are woken:
+``tasks/holding.py``): a verb held during a failover must not reach a channel we have not
+rejoined yet. Then wait for the drop, announce ``reconnecting`` and
 back off. Everything that touches Redis goes through ``asyncio.to_thread``, and events
 only enter the publisher's queue (``tasks/publisher.py``): nothing here waits on Redis.
 
@@ -182,6 +183,7 @@ class Supervisor:
                 # Only now: what waited during the reconnect finds its rooms rejoined.
                 self.restoring = ""
                 self.ready.set()
+                self.manager.holding.notify(self.spec.key)  # the verbs held meanwhile run
                 self.ups += 1
                 if not self.first.done():
                     self.first.set_result(up)
@@ -215,3 +217,4 @@ class Supervisor:
             self.task.cancel()
         self._fail_first(NotConnected("connection closed"))
         self._tell("disconnected", reason=reason)
+        self.manager.holding.notify(self.spec.key)  # held verbs: they fail, or move on

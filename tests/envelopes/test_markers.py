@@ -66,3 +66,48 @@ def test_after_not_sent_the_late_task_is_dropped_and_the_id_is_free(redis_client
     assert redis_client.zcard(keys.deadlines()) == 0
     assert outbox.markers.claim("s1", "q", tag_of(marker)) is False  # it never runs now
     assert _accept(outbox, atrest.marker("s1", "q", {}), NOW + 1) == 2  # the id is reusable
+
+
+def test_a_verb_started_upstream_goes_once_and_is_still_answered(redis_client):
+    atrest, outbox = _setup(redis_client)
+    marker = atrest.marker("s1", "q", {"type": "send"})
+    _accept(outbox, marker)
+    assert outbox.markers.claim("s1", "q", tag_of(marker)) is True  # a worker takes it
+    assert outbox.markers.claim("s1", "q", tag_of(marker)) is True  # a copy may still run
+    # Just before it goes to the network: ``p`` becomes ``r``, for one copy only.
+    assert outbox.markers.start("s1", "q") is True
+    raw = redis_client.get(keys.request("s1", "q"))
+    assert raw[:1] == b"r" and redis_client.zcard(keys.unsent()) == 0
+    assert atrest.open_marker("s1", "q", raw) == {"type": "send"}  # the sweeper's echo
+    # Any other copy (its Celery task drained from a dead queue, a rebuilt one) is dropped,
+    # at its claim or, if it got that far, at its start.
+    assert outbox.markers.start("s1", "q") is False
+    assert outbox.markers.claim("s1", "q", tag_of(marker)) is False
+    # Not-sent never applies to it; its one reply (or timeout) does.
+    assert outbox.reply("s1", "q", failure_frame("q", {"code": "not-sent"}), unsent=True) == 0
+    assert outbox.reply("s1", "q", reply_frame("q", {})) > 0
+    assert outbox.reply("s1", "q", reply_frame("q", {})) == 0
+    assert outbox.markers.start("s1", "q") is False  # answered: nothing goes out
+
+
+def test_a_verb_started_straight_from_accepted_leaves_the_unsent_list(redis_client):
+    atrest, outbox = _setup(redis_client)
+    _accept(outbox, atrest.marker("s1", "q", {"type": "send"}))
+    assert outbox.markers.start("s1", "q") is True
+    assert redis_client.zcard(keys.unsent()) == 0  # no ``not-sent`` for what went out
+
+
+def test_numbering_a_verb_lists_it_as_pending_on_its_connection(redis_client):
+    from envelopes.markers import NUMBER
+
+    _setup(redis_client)
+    pending = keys.connection_pending("irc", "ck", "s1")
+    for rid in ("q1", "q2"):
+        args = (keys.order_field("irc", "ck"), rid, 720)
+        redis_client.eval(NUMBER, 2, keys.session("s1"), pending, *args)
+    assert redis_client.zrange(pending, 0, -1, withscores=True) == [(b"q1", 1.0), (b"q2", 2.0)]
+    assert 0 < redis_client.ttl(pending) <= 720
+    # A session that has just expired is not brought back, and lists nothing.
+    gone = keys.connection_pending("irc", "ck", "s2")
+    assert redis_client.eval(NUMBER, 2, keys.session("s2"), gone, "f", "q", 720) == 0
+    assert not redis_client.exists(gone, keys.session("s2"))

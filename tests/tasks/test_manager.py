@@ -190,6 +190,8 @@ def test_takeover_when_the_owner_is_gone(world):
     r.delete(keys.lease("fake", "k5"), keys.node_alive("a.dq"))
     b._janitor()
     wait_until(lambda: "restore ['#kept']" in FakeUpstream.log)
+    # Events leave the loop through the publisher: written a moment later.
+    wait_until(lambda: states(r, sess.sid)[-1:] == ["connected"] and len(states(r, sess.sid)) > 2)
     assert r.get(keys.lease("fake", "k5")) == b"b.dq"
     assert r.lrange("fake", 0, -1) == [b"a task sent to the dead node"]  # drained
     assert "reconnecting" in states(r, sess.sid)[2:]

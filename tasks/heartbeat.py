@@ -1,0 +1,76 @@
+"""The manager's heartbeat and janitor, run every ``HEARTBEAT`` seconds on its own thread.
+
+The heartbeat renews this node's liveness key and its leases, and closes what it must not
+keep: a connection whose supervisor is gone (never renewed: nobody would reconnect it),
+whose lease another node took, or that has no session left. The janitor takes over every
+recorded connection without a lease, with what its dead owner left (``Manager.adopt``).
+Never on the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from envelopes import keys
+from envelopes.errors import SockethubError
+
+from .records import text
+from .supervisor import connection_state
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+__all__ = ["heartbeat", "adopt_orphans"]
+
+log = logging.getLogger("sockethub.manager")
+
+
+def heartbeat(m: Manager) -> None:
+    """Renew what is ours; release what lost its supervisor, close what lost its lease or
+    its last session."""
+    m.leases.alive()
+    name = m.platform.name
+    with m._lock:
+        held = list(m.sups.items())
+    for key, sup in held:
+        if sup.task is not None and sup.task.done() and not sup.closing:
+            # Never renew the lease of a supervisor that is gone: nobody would ever
+            # reconnect the connection. (``Supervisor.run`` catches everything; this is
+            # the backstop for what it cannot, e.g. a task cancelled from outside.)
+            log.error("%s connection %s lost its supervisor; releasing it", name, key[:8])
+            reason = "the worker lost this connection's supervisor"
+            m.fanout(key, connection_state(sup, "disconnected", reason=reason))
+            m._forget(key, sup)
+            continue
+        if not m.leases.renew(key):
+            log.warning("lost the lease of %s connection %s; closing it", name, key[:8])
+            with m._lock:
+                m.sups.pop(key, None)
+            m.lanes.drop(key)  # the new owner keeps the order from here
+            m.loop.submit(sup.stop("connection moved to another worker"))
+            continue
+        # Sessions that ended, or whose credentials now open another connection, leave.
+        if not m.records.live(key):
+            log.info("%s connection %s has no session left; closing", name, key[:8])
+            m.loop.submit(m._close(sup, "no session left"))
+            continue
+        try:
+            m.records.reseal(key)  # a rotation in progress: under the new secret
+        except SockethubError:
+            log.warning("%s connection %s: its record opens under no secret", name, key[:8])
+
+
+def adopt_orphans(m: Manager) -> None:
+    """Take over every recorded connection whose lease lapsed (its owner died)."""
+    from .manager import Forward
+
+    name = m.platform.name
+    for raw in m.redis.smembers(keys.connections(name)):
+        key = text(raw)
+        if m.local(key) is not None or m.leases.held(key):
+            continue
+        try:
+            m.adopt(key)
+        except (Forward, SockethubError):
+            continue
