@@ -32,6 +32,7 @@ __all__ = [
     "http_host",
     "http_cache_books",
     "address_sessions",
+    "reattach",
 ]
 
 PREFIX = "sh"
@@ -168,3 +169,9 @@ def http_host(host: str) -> str:
 def address_sessions(addr: str, minute: int) -> str:
     """Counter of new sessions opened from one client address in one minute."""
     return f"{PREFIX}:addr:{addr}:new:{minute}"
+
+
+def reattach(platform: str, digest: str) -> str:
+    """Which Socket.IO session last held an anonymous connection, for the reconnect of
+    the same client (``gateway/sioreattach.py``); ``digest`` is a keyed hash."""
+    return f"{PREFIX}:reattach:{platform}:{digest}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from envelopes import keys
@@ -105,6 +106,9 @@ class Pipeline:
         self.session = session
         self.meter = Meter(hub.bucket, session.sid)
         self._on_lost = on_lost
+        # (platform, connection identity) -> the session id for the connection's key, when
+        # not this session's (``gateway.sioreattach``); None: always this session's.
+        self.key_sid: Callable[[str, tuple[str, bool]], str | None] | None = None
 
     @property
     def sid(self) -> str:
@@ -176,7 +180,10 @@ class Pipeline:
         identity = None
         if env.platform.connection_identity is not None:
             identity = env.platform.connection_identity(obj)
-        self.hub.vault.store(self.sid, env.platform.name, env.actor_id, obj, identity)
+        key_sid = None
+        if identity is not None and self.key_sid is not None:
+            key_sid = self.key_sid(env.platform.name, identity)
+        self.hub.vault.store(self.sid, env.platform.name, env.actor_id, obj, identity, key_sid)
         result = {k: v for k, v in env.activity.items() if k != "object"}
         if self.hub.outbox.push(self.sid, reply_frame(rid, result)) < 0:
             self._on_lost()

@@ -131,7 +131,7 @@ class SioEndpoint:
         except Exception:
             hub.addresses.closed(addr)
             raise
-        conn = SioSession(hub, session, client, sid)
+        conn = SioSession(hub, session, client, sid, addr)
         self._clients[sid] = (conn, addr)
         hub.metrics.inc("sockethub_sessions_started_total")
         conn.start()

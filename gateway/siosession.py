@@ -26,6 +26,7 @@ from envelopes.errors import FrameTooLarge, InvalidEnvelope, InvalidUnicode, Soc
 from .frames import lone_surrogate_path
 from .pipeline import CUT, DROP, Pipeline
 from .sessions import Session
+from .sioreattach import Reattach
 from .sioshapes import RATE_LIMITED, ack_payload, error_ack, message_push, server_error
 from .stream import SessionStream
 
@@ -41,11 +42,15 @@ Emitter = Any
 
 
 class SioSession:
-    def __init__(self, hub: Hub, session: Session, emitter: Emitter, sid: str):
+    def __init__(self, hub: Hub, session: Session, emitter: Emitter, sid: str, address: str):
         self.hub = hub
         self.sid = sid  # the Socket.IO id
         self._emitter = emitter
         self.pipeline = Pipeline(hub, session, self._lost)
+        self.reattach = Reattach(
+            hub.redis, hub.vault, hub.settings.resume_grace, session.sid, address
+        )
+        self.pipeline.key_sid = self.reattach.key_sid
         self.stream = SessionStream(hub, session, self)
         self._pending: dict[str, tuple[Callable[[Any], None] | None, Any]] = {}
         self._lock = threading.Lock()
@@ -57,6 +62,10 @@ class SioSession:
 
     def finish(self) -> None:
         self.pipeline.flush()
+        try:
+            self.reattach.release()  # the next socket of this client may take them back
+        except Exception:
+            log.warning("could not release the connections of %s", self.sid, exc_info=True)
         self.stream.finish()
         with self._lock:
             self._pending.clear()

@@ -19,6 +19,8 @@ from envelopes.jsonschema.payload import registry_payload
 from envelopes.registry import default_registry
 
 from ..connectors.fixtureserver import FixtureServer
+from ..servers.ircclient import RawIrcClient
+from ..servers.ircd import run_ngircd
 from ..sioclient import SdkClient, SioClient, need_node
 from ..stack import Stack
 
@@ -218,3 +220,117 @@ def test_a_request_whose_worker_dies_gets_one_timeout_ack(stack: Stack) -> None:
     finally:
         c.close()
         stack.start_worker("dummy")
+
+
+# -- IRC, against a real ngircd, watched by an independent IRC client ----------------------
+
+
+@pytest.fixture(scope="module")
+def ircd(tmp_path_factory: Any) -> Iterator[Any]:
+    with run_ngircd(tmp_path_factory.mktemp("ircd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def irc_stack(ircd: Any) -> Iterator[Stack]:
+    need_node()
+    s = Stack(
+        platforms=("irc",),
+        env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"},
+    ).start()
+    yield s
+    s.stop()
+
+
+def irc(verb: str, nick: str, ircd: Any, **parts: Any) -> dict[str, Any]:
+    return {
+        "@context": context_for("irc"),
+        "type": verb,
+        "actor": {"id": f"{nick}@{ircd.host}", "type": "person", "name": nick},
+        **parts,
+    }
+
+
+def irc_credentials(nick: str, ircd: Any) -> dict[str, Any]:
+    obj = {"type": "credentials", "nick": nick, "server": ircd.host, "port": ircd.port}
+    return irc("credentials", nick, ircd, object={**obj, "secure": False})
+
+
+def room(channel: str, ircd: Any) -> dict[str, Any]:
+    return {"id": f"{channel}@{ircd.host}", "type": "room", "name": channel}
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS)
+def test_irc_send_receive_and_a_reconnect_that_replays(
+    irc_stack: Stack, ircd: Any, transports: str
+) -> None:
+    nick = "sio" + ("p" if transports == "polling" else "w")
+    channel = f"#{nick}"
+    with RawIrcClient(ircd.host, ircd.port, f"{nick}-watch") as watcher:
+        watcher.send(f"JOIN {channel}")
+        watcher.wait_for(lambda line: " 366 " in line)
+        c = SdkClient(irc_stack.url, transports)
+        try:
+            creds = c.send("credentials", irc_credentials(nick, ircd))
+            assert "error" not in creds and "port" not in creds["object"]
+            connected = c.send("message", irc("connect", nick, ircd))
+            assert "error" not in connected, connected
+            assert connected["@context"] == context_for("irc")
+            joined = c.send("message", irc("join", nick, ircd, target=room(channel, ircd)))
+            assert "error" not in joined, joined
+            watcher.wait_for(lambda line: line.startswith(f":{nick}!") and " JOIN " in line)
+            sent = c.send(
+                "message",
+                irc(
+                    "send",
+                    nick,
+                    ircd,
+                    target=room(channel, ircd),
+                    object={"type": "message", "content": "hello from socket.io"},
+                ),
+            )
+            assert "error" not in sent, sent
+            watcher.wait_for(f"PRIVMSG {channel} :hello from socket.io")
+            watcher.send(f"PRIVMSG {channel} :hello back")
+            pushed = c.event(
+                "message", lambda a: (a.get("object") or {}).get("content") == "hello back"
+            )
+            assert pushed["@context"] == context_for("irc") and pushed["type"] == "send"
+            assert pushed["actor"]["name"] == f"{nick}-watch"
+
+            # The network drops: socket.io-client reconnects (a new Socket.IO id), the SDK
+            # handshakes with its fingerprint and replays credentials, connect and join
+            # without acks. The same IRC connection carries on: no second JOIN, no nick_.
+            before = c.connected["id"]
+            mark = len(c.seen)
+            c.drop()
+            again = c.wait(lambda m: m["type"] == "connect", 20, after=mark)
+            assert again["id"] != before
+            deadline = time.monotonic() + 20
+            while c.replays < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert c.replays == 1
+            time.sleep(1.5)  # the replayed connect and join have run
+            watcher.send(f"PRIVMSG {channel} :after the reconnect")
+            late = c.event(
+                "message", lambda a: (a.get("object") or {}).get("content") == "after the reconnect"
+            )
+            assert late["actor"]["name"] == f"{nick}-watch"
+            resent = c.send(
+                "message",
+                irc(
+                    "send",
+                    nick,
+                    ircd,
+                    target=room(channel, ircd),
+                    object={"type": "message", "content": "still me"},
+                ),
+            )
+            assert "error" not in resent, resent
+            line = watcher.wait_for(f"PRIVMSG {channel} :still me")
+            assert line.startswith(f":{nick}!"), line
+            joins = [ln for ln in watcher.lines if ln.startswith(f":{nick}!") and " JOIN " in ln]
+            assert len(joins) == 1, joins  # one IRC connection, never a second one
+            assert not any(ln.startswith(f":{nick}_") for ln in watcher.lines)
+        finally:
+            c.close()
