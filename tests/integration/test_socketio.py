@@ -21,6 +21,8 @@ from envelopes.registry import default_registry
 from ..connectors.fixtureserver import FixtureServer
 from ..servers.ircclient import RawIrcClient
 from ..servers.ircd import run_ngircd
+from ..servers.prosody import XmppServer, run_prosody
+from ..servers.xmpppeer import PlainClient
 from ..sioclient import SdkClient, SioClient, need_node
 from ..stack import Stack
 
@@ -334,3 +336,91 @@ def test_irc_send_receive_and_a_reconnect_that_replays(
             assert not any(ln.startswith(f":{nick}_") for ln in watcher.lines)
         finally:
             c.close()
+
+
+# -- XMPP, against a real Prosody, watched by an independent XMPP client -------------------
+
+
+@pytest.fixture(scope="module")
+def prosody(tmp_path_factory: Any) -> Iterator[XmppServer]:
+    with run_prosody(tmp_path_factory.mktemp("prosody"), users=("alice", "bob")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def xmpp_stack(prosody: XmppServer) -> Iterator[Stack]:
+    need_node()
+    s = Stack(
+        platforms=("xmpp",),
+        env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "20", "SSL_CERT_FILE": str(prosody.ca_file)},
+    ).start()
+    yield s
+    s.stop()
+
+
+def xmpp(verb: str, server: XmppServer, **parts: Any) -> dict[str, Any]:
+    actor = {"id": server.jid("alice"), "type": "person", "name": "Alice"}
+    return {"@context": context_for("xmpp"), "type": verb, "actor": actor, **parts}
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS)
+def test_xmpp_room_chat_and_a_reconnect_that_replays(
+    xmpp_stack: Stack, prosody: XmppServer, transports: str
+) -> None:
+    name = "sio" + ("p" if transports == "polling" else "w")
+    room_jid = prosody.room(name)
+    room_target = {"id": room_jid, "type": "room", "name": name}
+    bob = PlainClient(prosody, "bob", name)
+    c = SdkClient(xmpp_stack.url, transports)
+    try:
+        bob.join(room_jid, "bob")
+        creds = {
+            "type": "credentials",
+            "userAddress": prosody.jid("alice"),
+            "resource": name,
+            "password": prosody.password("alice"),
+            "server": prosody.host,
+            "port": prosody.port,
+        }
+        ack = c.send("credentials", xmpp("credentials", prosody, object=creds))
+        assert "error" not in ack and "password" not in ack["object"]
+        assert "error" not in c.send("message", xmpp("connect", prosody), timeout=30)
+        joined = c.send("message", xmpp("join", prosody, target=room_target), timeout=30)
+        assert "error" not in joined, joined
+        bob.wait_for(lambda s: s.name == "presence" and str(s["from"]) == f"{room_jid}/Alice")
+        hello = {"type": "message", "content": "hello from socket.io"}
+        sent = c.send("message", xmpp("send", prosody, target=room_target, object=hello))
+        assert "error" not in sent, sent
+        bob.wait_body("hello from socket.io")
+        bob.send_message(room_jid, "hello alice", mtype="groupchat")
+        pushed = c.event(
+            "message", lambda a: (a.get("object") or {}).get("content") == "hello alice"
+        )
+        assert pushed["@context"] == context_for("xmpp") and pushed["type"] == "send"
+
+        bob.forget()
+        mark = len(c.seen)
+        c.drop()
+        c.wait(lambda m: m["type"] == "connect", 20, after=mark)
+        deadline = time.monotonic() + 20
+        while c.replays < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.replays == 1
+        time.sleep(1.5)  # the replayed connect and join have run
+        bob.send_message(room_jid, "after the reconnect", mtype="groupchat")
+        c.event(
+            "message", lambda a: (a.get("object") or {}).get("content") == "after the reconnect"
+        )
+        again = {"type": "message", "content": "still alice"}
+        assert "error" not in c.send(
+            "message", xmpp("send", prosody, target=room_target, object=again)
+        )
+        bob.wait_body("still alice")
+        # One XMPP connection throughout: Alice never left the room and came back.
+        with pytest.raises(TimeoutError):
+            bob.wait_for(
+                lambda s: s.name == "presence" and str(s["from"]) == f"{room_jid}/Alice", 1.0
+            )
+    finally:
+        c.close()
+        bob.close()
