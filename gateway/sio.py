@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 import socketio
 from socketio import packet
 
+from envelopes.errors import internal_error
 from envelopes.jsonschema.payload import schemas_reply
 
 from .pipeline import Refused, open_session
@@ -79,7 +80,7 @@ class _Server(socketio.Server):  # type: ignore[misc]
 
 
 class _Client:
-    """What a ``SioSession`` may do to its client: emit, disconnect."""
+    """What a ``SioSession`` may do to its client: emit, disconnect, drop."""
 
     def __init__(self, server: _Server, sid: str):
         self._server = server
@@ -89,7 +90,15 @@ class _Client:
         self._server.emit(event, data, to=self._sid)
 
     def disconnect(self) -> None:
+        """Socket.IO's server disconnect: socket.io-client does not reconnect after it."""
         self._server.disconnect(self._sid)
+
+    def drop(self) -> None:
+        """Close the Engine.IO transport: socket.io-client reconnects (to another process,
+        when this one is shutting down)."""
+        eio_sid = self._server.manager.eio_sid_from_sid(self._sid, "/")
+        if eio_sid is not None:
+            self._server.eio.disconnect(eio_sid)
 
 
 class SioEndpoint:
@@ -159,6 +168,14 @@ class SioEndpoint:
 
     # -- events ------------------------------------------------------------------------
     def event(self, sid: str, event: str, args: list[Any], ack: Ack) -> None:
+        try:
+            self._event(sid, event, args, ack)
+        except Exception as exc:
+            err = internal_error(log, f"unexpected error handling a Socket.IO {event!r} event", exc)
+            if ack is not None:
+                ack({"error": err.message})
+
+    def _event(self, sid: str, event: str, args: list[Any], ack: Ack) -> None:
         entry = self._clients.get(sid)
         if entry is None:
             return

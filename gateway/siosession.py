@@ -37,8 +37,21 @@ __all__ = ["SioSession", "Emitter"]
 
 log = logging.getLogger("sockethub.sio")
 
-# (event, payload) to the client; an ack by its id; a disconnect.
+# ``emit(event, payload)``, ``disconnect()``, ``drop()`` (``gateway.sio._Client``).
 Emitter = Any
+
+
+def _named(activity: Any) -> Any:
+    """The parts of a refused activity its failure ack echoes: short ones that can be
+    encoded (a lone surrogate cannot be written as UTF-8)."""
+    if not isinstance(activity, dict):
+        return None
+    kept = {k: activity[k] for k in ("@context", "type", "id", "actor", "target") if k in activity}
+    return {
+        k: v
+        for k, v in kept.items()
+        if lone_surrogate_path(v) is None and len(json.dumps(v)) <= 2048
+    }
 
 
 class SioSession:
@@ -101,6 +114,12 @@ class SioSession:
             self._pending[rid] = (ack, activity)
         try:
             self._check(event, activity)
+        except (FrameTooLarge, InvalidUnicode) as exc:
+            # Echo what names the request, not the whole of it (nor what cannot be encoded).
+            with self._lock:
+                self._pending[rid] = (ack, _named(activity))
+            self.pipeline.refuse(rid, exc, None)
+            return
         except SockethubError as exc:
             self.pipeline.refuse(rid, exc, activity)
             return
@@ -142,8 +161,14 @@ class SioSession:
             self._emitter.emit("message", message_push(frame.get("activity")))
 
     def close(self, code: int, reason: str) -> None:
+        """A policy close (1008: the rate limit) is a Socket.IO disconnect, after which the
+        client stays away; any other (1001 shutdown, 4008 too far behind, 4002 session
+        lost) drops the transport, and the client reconnects as after a network drop."""
         log.info("closing Socket.IO client %s: %s (%s)", self.sid, reason, code)
-        self._emitter.disconnect()
+        if code == 1008:
+            self._emitter.disconnect()
+        else:
+            self._emitter.drop()
 
     def refuse_ack(self, ack: Callable[[Any], None] | None, activity: Any, message: str) -> None:
         if ack is not None:

@@ -16,12 +16,15 @@ from connectors.persistent import PersistentConnector
 from envelopes import sealing
 from envelopes.atrest import AtRest
 from envelopes.errors import SockethubError, UpstreamUnavailable, internal_error
-from envelopes.outbox import Outbox, failure_frame, reply_frame
+from envelopes.outbox import Outbox, event_frame, failure_frame, reply_frame
 from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
 
 from .manager import Forward, Manager
+
+# Verbs whose result is not pushed to the other sessions of a shared connection.
+_NOT_TO_PEERS = frozenset({"connect", "disconnect"})
 
 __all__ = ["Runner", "MAX_HOPS"]
 
@@ -132,8 +135,31 @@ class Runner:
         except Forward as fwd:
             self._forward(platform_name, payload, fwd)
             return
-        if self.outbox.reply(sid, rid, frame) == 0:
+        written = self.outbox.reply(sid, rid, frame)
+        if written == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+        elif written > 0 and frame.get("status") == "completed":
+            self._to_peers(platform_name, payload, frame.get("result"))
+
+    def _to_peers(self, platform_name: str, payload: dict[str, Any], result: Any) -> None:
+        """A verb's result, as an event to the other sessions on its connection: a tab
+        sees what a sibling tab sent (IRC does not echo it), as Sockethub pushes a job's
+        result to its instance's other sessions. Not ``connect``/``disconnect``: joining
+        or leaving a shared connection is no news to the others."""
+        key = str(payload.get("connection") or "")
+        if not key or payload["verb"] in _NOT_TO_PEERS or not isinstance(result, dict):
+            return
+        with self._lock:
+            manager = self._managers.get(platform_name)
+        if manager is None:
+            return
+        try:
+            peers = [s for s in manager.records.members(key) if s != payload["session"]]
+            if peers:
+                self.outbox.push_many([(peer, event_frame(result)) for peer in peers])
+        except Exception:
+            # The requester has its reply; the others miss one event, which is logged.
+            log.warning("could not tell the other sessions of %s", key, exc_info=True)
 
     def _forward(self, platform_name: str, payload: dict[str, Any], fwd: Forward) -> None:
         sid, rid = payload["session"], payload["request"]

@@ -82,7 +82,8 @@ class SioClient:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
                     err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-                    raise AssertionError(f"not seen in {timeout} s; saw {self.seen[-8:]} {err}")
+                    saw = [str(m)[:300] for m in self.seen[-8:]]
+                    raise AssertionError(f"not seen in {timeout} s; saw {saw} {err[-2000:]}")
                 self._cond.wait(left)
 
     def emit_nowait(self, event: str, *args: Any, ack: bool = True) -> int:

@@ -8,7 +8,10 @@ WebSocket (the client's default: polling, then the upgrade).
 
 from __future__ import annotations
 
+import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -424,3 +427,102 @@ def test_xmpp_room_chat_and_a_reconnect_that_replays(
     finally:
         c.close()
         bob.close()
+
+
+@pytest.fixture(scope="module")
+def ircd_pw(tmp_path_factory: Any) -> Iterator[Any]:
+    with run_ngircd(tmp_path_factory.mktemp("ircd-pw"), password="shared-secret") as server:
+        yield server
+
+
+def test_results_reach_the_other_sessions_of_a_shared_connection(
+    irc_stack: Stack, ircd_pw: Any
+) -> None:
+    """Two tabs with the same secret share one IRC connection (as in Sockethub): what one
+    sends is pushed to the other as a ``message``, and not twice to the sender."""
+    nick, channel = "twotabs", "#twotabs"
+    creds = irc_credentials(nick, ircd_pw)
+    creds["object"]["password"] = "shared-secret"
+    with RawIrcClient(ircd_pw.host, ircd_pw.port, "tabwatch", password="shared-secret") as w:
+        w.send(f"JOIN {channel}")
+        w.wait_for(lambda line: " 366 " in line)
+        tabs = [SdkClient(irc_stack.url, "polling,websocket") for _ in range(2)]
+        try:
+            for tab in tabs:
+                assert "error" not in tab.send("credentials", creds)
+                assert "error" not in tab.send("message", irc("connect", nick, ircd_pw))
+                joined = tab.send(
+                    "message", irc("join", nick, ircd_pw, target=room(channel, ircd_pw))
+                )
+                assert "error" not in joined, joined
+            a, b = tabs
+            text = {"type": "message", "content": "from tab a"}
+            sent = a.send(
+                "message", irc("send", nick, ircd_pw, target=room(channel, ircd_pw), object=text)
+            )
+            assert "error" not in sent, sent
+            w.wait_for(f"PRIVMSG {channel} :from tab a")
+            pushed = b.event(
+                "message", lambda x: (x.get("object") or {}).get("content") == "from tab a"
+            )
+            assert pushed["type"] == "send" and pushed["@context"] == context_for("irc")
+            assert pushed["actor"]["id"] == f"{nick}@{ircd_pw.host}"
+            time.sleep(0.5)
+            mine = [
+                m
+                for m in a.events("message")
+                if (m.get("object") or {}).get("content") == "from tab a"
+            ]
+            assert mine == []  # the sender has its ack, not a push as well
+            assert sum(1 for ln in w.lines if ln.startswith(f":{nick}!") and " JOIN " in ln) == 1
+        finally:
+            for tab in tabs:
+                tab.close()
+
+
+def test_a_gateway_shutting_down_drops_the_transport_so_clients_reconnect(stack: Stack) -> None:
+    port = stack.start_gateway()
+    name = f"web{len(stack.gateways) - 1}"
+    c = SioClient(f"http://127.0.0.1:{port}", "polling,websocket")
+    try:
+        assert c.emit("message", dummy("echo"))["object"]["content"] == "hi"
+        stack.kill(name, signal.SIGTERM)
+        gone = c.wait(lambda m: m["type"] == "disconnect", 20)
+        # Not "io server disconnect", after which socket.io-client would never come back.
+        assert gone["reason"] == "transport close", gone
+        c.wait(lambda m: m["type"] == "connect_error", 20)  # it tries: the process is gone
+    finally:
+        c.close()
+        stack.gateways.remove(port)
+
+
+def test_origins_follow_our_policy(stack: Stack) -> None:
+    """Polling (CORS) and the WebSocket upgrade: the gateway's own host, or
+    ``SOCKETHUB_ALLOWED_ORIGINS``; a client without ``Origin`` is let through."""
+    url = f"{stack.url}/sockethub/?EIO=4&transport=polling"
+
+    def status(origin: str | None) -> int:
+        req = urllib.request.Request(url, headers={"Origin": origin} if origin else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    assert status(None) == 200
+    assert status(stack.url) == 200  # the gateway's own host
+    assert status("https://elsewhere.example") == 400
+
+
+def test_payload_limits_and_unicode(sdk: SdkClient) -> None:
+    big = sdk.send("message", dummy("echo", "x" * 100_000))  # over 64 KiB, under 256 KiB
+    assert "over the limit of 65536 bytes" in big["error"], big["error"][:200]
+    lone = sdk.send("message", dummy("echo", "\ud800"))
+    assert "lone UTF-16 surrogate" in lone["error"]
+    # Over SOCKETHUB_SIO_MAX_PAYLOAD_BYTES: the transport closes, no ack, and the client
+    # reconnects on its own (Sockethub's behaviour).
+    mark = len(sdk.seen)
+    sdk.emit_nowait("message", dummy("echo", "y" * 300_000))
+    sdk.wait(lambda m: m["type"] == "disconnect", 20, after=mark)
+    sdk.wait(lambda m: m["type"] == "connect", 20, after=mark)
+    assert sdk.send("message", dummy("echo", "back"))["object"]["content"] == "back"
