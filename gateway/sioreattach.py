@@ -63,6 +63,11 @@ redis.call('SET', KEYS[1], 'free\\31' .. ARGV[2] .. '\\31' .. ARGV[1], 'EX', ARG
 return 1
 """
 
+_DROP_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 HELD_TTL = 86400  # a held record outlives any grace; a release rewrites it anyway
 
 
@@ -85,10 +90,22 @@ class Reattach:
             return None  # identical credentials with a secret share one connection anyway
         digest = self._vault.digest(_SEP.join(("reattach", platform, ident, self._address)))
         key = keys.reattach(platform, digest)
+        self._forget_the_dead(key)
         got = self._redis.eval(_TAKE, 1, key, self._sid, HELD_TTL)
         keysid = got.decode() if isinstance(got, bytes) else str(got)
         self._held[key] = keysid
         return keysid if keysid != self._sid else None
+
+    def _forget_the_dead(self, key: str) -> None:
+        """A record held by a session that no longer exists (its gateway died before it
+        could release it) is dropped, or it would block the client's reconnects."""
+        raw = self._redis.get(key)
+        if raw is None:
+            return
+        state, _, holder = (raw.decode() if isinstance(raw, bytes) else str(raw)).split(_SEP)
+        if state == "held" and holder != self._sid and not self._redis.exists(keys.session(holder)):
+            # Deleted only if unchanged: a record taken meanwhile stays.
+            self._redis.eval(_DROP_IF, 1, key, raw)
 
     def release(self) -> None:
         for key, keysid in self._held.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envelopes import sealing
+from envelopes import keys, sealing
 from envelopes.context import context_for
 from envelopes.outbox import failure_frame, reply_frame
 from envelopes.vault import Vault
@@ -51,6 +51,8 @@ def test_pushes_get_the_canonical_context_and_errors_sockethubs_shape() -> None:
 
 def test_reattach_takes_a_released_connection_only(redis_client) -> None:
     vault = Vault(redis_client, sealing.server_key(A))
+    for n in range(1, 8):
+        redis_client.set(keys.session(f"s{n}"), "x")  # every session alive
     first = Reattach(redis_client, vault, 60, "s1", "10.0.0.1")
     assert first.key_sid("irc", IDENT) is None  # the first session: its own key
     live = Reattach(redis_client, vault, 60, "s2", "10.0.0.1")
@@ -71,6 +73,7 @@ def test_reattach_takes_a_released_connection_only(redis_client) -> None:
 
 def test_a_released_record_lasts_the_grace_period(redis_client) -> None:
     vault = Vault(redis_client, sealing.server_key(A))
+    redis_client.set(keys.session("s1"), "x")
     first = Reattach(redis_client, vault, 7, "s1", "10.0.0.1")
     first.key_sid("irc", IDENT)
     first.release()
@@ -99,3 +102,18 @@ def test_the_router_sends_only_engineio_requests_to_socketio() -> None:
     router({"PATH_INFO": "/sockethub", "QUERY_STRING": ""}, None)
     router({"PATH_INFO": "/other", "QUERY_STRING": "EIO=4"}, None)
     assert calls == ["sio /sockethub/", "flask /sockethub", "flask /other"]
+
+
+def test_a_record_held_by_a_session_that_is_gone_does_not_block(redis_client) -> None:
+    """A gateway that died never released its sessions' records: once such a session
+    has expired, the client's next session records its own connection."""
+    vault = Vault(redis_client, sealing.server_key(A))
+    redis_client.set(keys.session("s1"), "x")
+    crashed = Reattach(redis_client, vault, 60, "s1", "10.0.0.1")
+    assert crashed.key_sid("irc", IDENT) is None  # held by s1, never released
+    redis_client.delete(keys.session("s1"))  # s1 expired (no heartbeat)
+    fresh = Reattach(redis_client, vault, 60, "s2", "10.0.0.1")
+    assert fresh.key_sid("irc", IDENT) is None  # its own key, and the record is s2's now
+    fresh.release()
+    later = Reattach(redis_client, vault, 60, "s3", "10.0.0.1")
+    assert later.key_sid("irc", IDENT) == "s2"
