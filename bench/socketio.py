@@ -4,14 +4,16 @@
 
 Starts its own stack (private Redis, a dummy worker, one gateway) and prints one JSON line:
 sio_p50_ms, sio_p99_ms (sequential echo acks through python-socketio's client over the
-websocket transport), ws_p50_ms (the same echo through our raw WebSocket, same stack, same
-run), sio_throughput_per_s and lost (20 concurrent Socket.IO clients, up to 10 acks
+websocket transport), ws_p50_ms (the same echo through our raw WebSocket, same stack,
+taken in turns with the Socket.IO ones so both see the same machine),
+sio_throughput_per_s and lost (20 concurrent Socket.IO clients, up to 10 acks
 outstanding each), and sio_over_ws (the p50 ratio; the goal is 1.3 or less).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -24,8 +26,8 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 import socketio  # noqa: E402  (python-socketio, the library)
 
 sys.path.insert(0, _HERE)
-from common import bench_stack, latency, ms, pct, race, report  # noqa: E402
-from echo import sequential  # noqa: E402
+from common import bench_stack, connect, latency, ms, pct, race, report  # noqa: E402
+from echo import frame  # noqa: E402
 
 from envelopes.context import context_for  # noqa: E402
 
@@ -47,18 +49,29 @@ def client(base: str) -> socketio.Client:
     return c
 
 
-def sio_sequential(base: str, n: int) -> list[float]:
+def paired(ws_url: str, base: str, n: int) -> tuple[list[float], list[float]]:
+    """Sequential echo round trips, one through each protocol in turn, so that the load
+    of a shared machine falls on both alike; returns (Socket.IO, raw WebSocket) times."""
     c = client(base)
-    for i in range(50):  # warm up
+    ws = connect(ws_url, 30)
+    for i in range(50):  # warm up both
         c.call("message", activity(f"w{i}"), timeout=10)
-    times = []
+        ws.send(frame(f"w{i}"))
+        ws.recv()
+    sio_times, ws_times = [], []
     for i in range(n):
         t = time.perf_counter()
         ack = c.call("message", activity(str(i)), timeout=10)
-        times.append(time.perf_counter() - t)
+        sio_times.append(time.perf_counter() - t)
         assert ack["object"]["content"] == str(i) and "error" not in ack, ack
+        t = time.perf_counter()
+        ws.send(frame(str(i)))
+        reply = json.loads(ws.recv())
+        ws_times.append(time.perf_counter() - t)
+        assert reply["id"] == str(i) and reply["status"] == "completed", reply
     c.disconnect()
-    return times
+    ws.close()
+    return sio_times, ws_times
 
 
 def sio_concurrent(base: str, clients: int, per_client: int) -> tuple[float, int]:
@@ -102,8 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = bench_stack()
     try:
-        ws = sequential(stack.ws_url, args.requests)
-        sio = sio_sequential(stack.url, args.requests)
+        sio, ws = paired(stack.ws_url, stack.url, args.requests)
         throughput, lost = sio_concurrent(stack.url, args.clients, args.per_client)
     finally:
         stack.stop()
