@@ -243,6 +243,7 @@ def irc_stack(ircd: Any) -> Iterator[Stack]:
         platforms=("irc",),
         env_overrides={"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_REQUEST_TIMEOUT": "20"},
     ).start()
+    s.start_gateway()  # a reconnect may land on another process (a balancer's choice)
     yield s
     s.stop()
 
@@ -526,3 +527,43 @@ def test_payload_limits_and_unicode(sdk: SdkClient) -> None:
     sdk.wait(lambda m: m["type"] == "disconnect", 20, after=mark)
     sdk.wait(lambda m: m["type"] == "connect", 20, after=mark)
     assert sdk.send("message", dummy("echo", "back"))["object"]["content"] == "back"
+
+
+def test_irc_a_reconnect_to_another_gateway_process_keeps_the_connection(
+    irc_stack: Stack, ircd: Any
+) -> None:
+    """The client's next socket lands on the other gateway process: its SDK-style replay
+    still finds the IRC connection the first socket opened (all of it is in Redis)."""
+    nick, channel = "hopper", "#hopper"
+    with RawIrcClient(ircd.host, ircd.port, "hopwatch") as watcher:
+        watcher.send(f"JOIN {channel}")
+        watcher.wait_for(lambda line: " 366 " in line)
+        first = SdkClient(f"http://127.0.0.1:{irc_stack.gateways[0]}", "polling,websocket")
+        assert "error" not in first.send("credentials", irc_credentials(nick, ircd))
+        assert "error" not in first.send("message", irc("connect", nick, ircd))
+        target = room(channel, ircd)
+        assert "error" not in first.send("message", irc("join", nick, ircd, target=target))
+        watcher.wait_for(lambda line: line.startswith(f":{nick}!") and " JOIN " in line)
+        stored = first.stored
+        first.close()
+        second = SdkClient(f"http://127.0.0.1:{irc_stack.gateways[1]}", "websocket")
+        try:
+            for kind in ("credentials", "connect", "join"):  # the SDK's replay, no acks
+                for act in stored[kind].values():
+                    event = "credentials" if kind == "credentials" else "message"
+                    second.emit_nowait(event, act, ack=False)
+            time.sleep(1.5)
+            watcher.send(f"PRIVMSG {channel} :to the second process")
+            second.event(
+                "message",
+                lambda a: (a.get("object") or {}).get("content") == "to the second process",
+            )
+            said = {"type": "message", "content": "from the second process"}
+            sent = second.send("message", irc("send", nick, ircd, target=target, object=said))
+            assert "error" not in sent, sent
+            line = watcher.wait_for(f"PRIVMSG {channel} :from the second process")
+            assert line.startswith(f":{nick}!"), line
+            joins = [ln for ln in watcher.lines if ln.startswith(f":{nick}") and " JOIN " in ln]
+            assert len(joins) == 1, joins  # one IRC connection, never a second one
+        finally:
+            second.close()

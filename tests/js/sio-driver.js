@@ -48,7 +48,7 @@ rl.on("line", (line) => {
     socket.io.engine.close(); // the Manager sees "transport close" and reconnects
   } else if (cmd.op === "close") {
     socket.disconnect();
-    process.exit(0);
+    setTimeout(() => process.exit(0), 200); // let the DISCONNECT packet go out
   }
 });
 rl.on("close", () => process.exit(0));
