@@ -567,3 +567,23 @@ def test_irc_a_reconnect_to_another_gateway_process_keeps_the_connection(
             assert len(joins) == 1, joins  # one IRC connection, never a second one
         finally:
             second.close()
+
+
+def test_socketio_requests_count_in_the_same_metrics(stack: Stack) -> None:
+    from .test_metrics import scrape
+
+    before = scrape(stack)
+    c = SioClient(stack.url, "websocket")
+    try:
+        assert c.emit("message", dummy("echo"))["object"]["content"] == "hi"
+        assert "error" in c.emit("message", dummy("dance"))
+        after = scrape(stack)
+        key = 'sockethub_requests_total{platform="dummy",verb="echo"}'
+        assert after[key] == before.get(key, 0) + 1
+        refused = 'sockethub_refusals_total{code="unknown-verb"}'
+        assert after[refused] == before.get(refused, 0) + 1
+        started = "sockethub_sessions_started_total"
+        assert after[started] >= before.get(started, 0) + 1
+        assert after["sockethub_sessions"] >= 1
+    finally:
+        c.close()
