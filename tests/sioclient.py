@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
+from .servers.common import missing
 
 __all__ = ["SioClient", "SdkClient", "need_node"]
 
@@ -28,10 +28,11 @@ DRIVER = os.path.join(JS, "sio-driver.js")
 
 
 def need_node() -> None:
+    """Skip locally without node and socket.io-client; fail under CI (``missing``)."""
     if shutil.which("node") is None or not os.path.isdir(
         os.path.join(JS, "node_modules", "socket.io-client")
     ):
-        pytest.skip("node and `npm ci --prefix tests/js` are needed")
+        missing("node with socket.io-client", "run `npm ci --prefix tests/js`")
 
 
 class SioClient:
