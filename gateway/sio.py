@@ -95,10 +95,12 @@ class _Client:
 
     def drop(self) -> None:
         """Close the Engine.IO transport: socket.io-client reconnects (to another process,
-        when this one is shutting down)."""
+        when this one is shutting down). Without waiting for the client to read what is
+        queued (``Server.disconnect`` would wait, for ever for a client that stopped)."""
         eio_sid = self._server.manager.eio_sid_from_sid(self._sid, "/")
-        if eio_sid is not None:
-            self._server.eio.disconnect(eio_sid)
+        sock = self._server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if sock is not None:
+            sock.close(wait=False)
 
 
 class SioEndpoint:

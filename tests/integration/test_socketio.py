@@ -289,3 +289,39 @@ def test_socketio_requests_count_in_the_same_metrics(stack: Stack) -> None:
         assert after["sockethub_sessions"] >= 1
     finally:
         c.close()
+
+
+def test_a_client_that_falls_behind_is_dropped_and_reconnects() -> None:
+    """A burst far over SOCKETHUB_SEND_BUFFER_BYTES to a client that is not reading
+    (SIGSTOP): the gateway drops the transport (4008 on our side) instead of holding it
+    all, and the client reconnects once it runs again, as after a network drop."""
+    s = Stack(env_overrides={"SOCKETHUB_STREAM_MAX_BYTES": str(64 << 20)}).start()
+    try:
+        c = SioClient(s.url, "websocket")
+        sio_id = c.connected["id"]
+        sid = None
+        deadline = time.monotonic() + 10
+        while sid is None and time.monotonic() < deadline:  # logged just after the connect
+            said = [ln for ln in s.log("web0").splitlines() if f"(Socket.IO {sio_id})" in ln]
+            sid = said[0].split("session ")[1].split(" ")[0] if said else None
+            time.sleep(0.05)
+        assert sid is not None
+        c.proc.send_signal(signal.SIGSTOP)
+        outbox = s.outbox()
+        body = "e" * 65536
+        for i in range(600):  # about 40 MiB at once
+            assert outbox.event(sid, {"type": "send", "object": {"content": f"{i}:{body}"}}) > 0
+        deadline = time.monotonic() + 20
+        while "too far behind" not in s.log("web0") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "too far behind; resume from lastSeq (4008)" in s.log("web0")
+        c.proc.send_signal(signal.SIGCONT)
+        mark = len(c.seen)
+        gone = c.wait(lambda m: m["type"] == "disconnect", 30, after=mark)
+        assert gone["reason"] == "transport close"  # not a server disconnect: it comes back
+        c.wait(lambda m: m["type"] == "connect", 30, after=mark)
+        got = [m for m in c.seen if m["type"] == "event" and m["event"] == "message"]
+        assert len(got) < 600  # it was not sent everything
+        c.close()
+    finally:
+        s.stop()
