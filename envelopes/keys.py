@@ -38,6 +38,7 @@ __all__ = [
     "follow_followers",
     "follow_seen",
     "follow_session",
+    "reattach",
 ]
 
 PREFIX = "sh"
@@ -212,3 +213,9 @@ def follow_seen(fid: str) -> str:
 def follow_session(sid: str) -> str:
     """Hash: feed id → feed URL, every feed the session follows."""
     return f"{PREFIX}:follow:s:{sid}"
+
+
+def reattach(platform: str, digest: str) -> str:
+    """Which Socket.IO session last held an anonymous connection, for the reconnect of
+    the same client (``gateway/sioreattach.py``); ``digest`` is a keyed hash."""
+    return f"{PREFIX}:reattach:{platform}:{digest}"

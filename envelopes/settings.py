@@ -112,8 +112,16 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "SOCKETHUB_ALLOWED_ORIGINS": (
         "allowed_origins",
         "",
-        "Comma-separated `Origin`s allowed to open the WebSocket, or `*`. Empty: the "
-        "gateway's own host only. Clients that send no Origin (not browsers) are allowed.",
+        "Comma-separated `Origin`s allowed to open the WebSocket or use the Socket.IO "
+        "endpoint (its CORS too), or `*`. Empty: the gateway's own host only (Sockethub "
+        "allows any). Clients that send no Origin (not browsers) are allowed.",
+    ),
+    "SOCKETHUB_SIO_MAX_PAYLOAD_BYTES": (
+        "sio_max_payload_bytes",
+        "262144",
+        "Largest Engine.IO message or polling body the Socket.IO endpoint reads (Sockethub's "
+        "`maxPayloadBytes`); a larger one closes that transport, and the client reconnects. "
+        "Each activity is also held to `SOCKETHUB_MAX_FRAME_BYTES` (a `frame-too-large` ack).",
     ),
     "SOCKETHUB_RATE_LIMIT": (
         "rate_limit",
@@ -446,6 +454,7 @@ class Settings:
     send_buffer_bytes: int = 262144
     ws_deflate: bool = True
     allowed_origins: tuple[str, ...] = ()
+    sio_max_payload_bytes: int = 262144
     rate_limit: float = 50.0
     rate_burst: int = 100
     max_sockets_per_address: int = 100

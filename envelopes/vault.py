@@ -84,9 +84,13 @@ class Vault:
         actor: str,
         credentials: dict[str, Any],
         identity: tuple[str, bool] | None = None,
+        key_sid: str | None = None,
     ) -> None:
         """Seal and store; ``identity`` (persistent platforms) also records the key of the
-        connection these credentials open, for routing."""
+        connection these credentials open, for routing. ``key_sid``: the session whose id
+        goes into the key of a connection without a secret, when it is not ``sid`` (a
+        Socket.IO reconnect that takes over the connection of the client's previous
+        session, ``gateway/sioreattach.py``)."""
         sealed = sealing.seal_json(
             self.session_key(sid), credentials, self._aad(sid, platform, actor)
         )
@@ -95,7 +99,7 @@ class Vault:
         pipe = self._redis.pipeline()
         pipe.hset(keys.session_creds(sid), keys.creds_field(platform, actor), sealed)
         if identity is not None:
-            ckey = self._connection_key(platform, identity, sid)
+            ckey = self._connection_key(platform, identity, key_sid or sid)
             pipe.hset(keys.session_creds(sid), keys.connection_key_field(platform, actor), ckey)
         if ttl and ttl > 0:
             pipe.expire(keys.session_creds(sid), ttl)
@@ -109,6 +113,10 @@ class Vault:
             if self._redis.exists(keys.connection(platform, ckey)):
                 return ckey
         return current
+
+    def digest(self, data: str) -> str:
+        """A keyed hash of ``data`` under the current secret (reveals nothing of it)."""
+        return sealing.connection_key(self._keys.current, data, True, "")
 
     def lookup(self, sid: str, platform: str, actor: str) -> tuple[bool, str | None]:
         """Whether credentials are stored, and the key of the connection they open: what

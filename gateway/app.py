@@ -16,6 +16,7 @@ from .connection import Connection
 from .enqueue import Enqueuer
 from .frames import HARD_FRAME_FACTOR
 from .hub import Hub
+from .sio import SioEndpoint, SioRouter
 from .upgrade import websocket_route
 from .websub import register as register_websub
 
@@ -96,6 +97,15 @@ def create_app(
         if hub.draining and request.path == "/sockethub":
             return jsonify({"status": "draining", "gateway": hub.gateway_id}), 503
         return None
+
+    # Socket.IO clients (Sockethub's SDK) at the same path, told apart by ``EIO``.
+    sio = SioEndpoint(
+        hub,
+        lambda origin, env: origin_allowed(
+            origin, env.get("HTTP_HOST", ""), settings.allowed_origins
+        ),
+    )
+    app.wsgi_app = SioRouter(app.wsgi_app, sio, "/sockethub", settings.send_timeout)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> Any:

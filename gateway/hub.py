@@ -6,7 +6,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis as redis_lib
 
@@ -26,10 +26,7 @@ from .ratelimit import AddressLimits, SessionBucket
 from .sessions import HEARTBEAT, Session, SessionStore
 from .upgrade import CLOSE_WAIT
 
-if TYPE_CHECKING:
-    from .connection import Connection
-
-__all__ = ["Hub", "VERSION", "redis_client"]
+__all__ = ["Hub", "Attached", "VERSION", "redis_client"]
 
 VERSION = "0.1.0"
 MAX_DRAIN = 120.0  # cap of SOCKETHUB_DRAIN_SECONDS: a stop must not hang for long
@@ -40,6 +37,22 @@ def redis_client(url: str, max_connections: int = 200, timeout: float = 10.0) ->
     # A blocking pool with connect and read timeouts (envelopes/redisclient.py): a paused
     # Redis holds a greenlet at most ``timeout`` seconds, never for ever.
     return shared_redis_client(url, timeout=timeout, max_connections=max_connections)
+
+
+class Attached(Protocol):
+    """A socket fed by the pump (``gateway.stream.SessionStream``, whatever the transport):
+    the hub knows this much of it and imports none of the socket modules."""
+
+    session: Session
+
+    @property
+    def sid(self) -> str: ...
+
+    def deliver(self, fields: dict[bytes, bytes]) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+    def lost(self) -> None: ...
 
 
 class Hub:
@@ -68,7 +81,7 @@ class Hub:
             settings.new_sessions_per_minute,
             settings.trusted_proxies,
         )
-        self._connections: dict[str, Connection] = {}
+        self._connections: dict[str, Attached] = {}
         self._lock = threading.Lock()
         self._started = False
         self.draining = False  # told to stop: out of the balancer, sockets still served
@@ -147,8 +160,7 @@ class Hub:
             frame["resumeError"] = resume_error
         return frame
 
-    def attach(self, conn: Connection, last_id: bytes | str) -> None:
-        assert conn.session is not None
+    def attach(self, conn: Attached, last_id: bytes | str) -> None:
         self.start()
         with self._lock:
             previous = self._connections.get(conn.session.sid)
@@ -159,8 +171,7 @@ class Hub:
             previous.close(4001, "session resumed elsewhere")
         self.pump.add(conn.session.sid, last_id, conn.deliver)
 
-    def detach(self, conn: Connection) -> None:
-        assert conn.session is not None
+    def detach(self, conn: Attached) -> None:
         sid = conn.session.sid
         self.pump.remove(sid, conn.deliver)
         with self._lock:

@@ -20,7 +20,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from .wire import LINGER, Wire, abort, capped
 
-__all__ = ["websocket_route", "deflate_offer", "CLOSE_WAIT"]
+__all__ = ["websocket_route", "deflate_offer", "wired", "CLOSE_WAIT"]
 
 log = logging.getLogger("sockethub.gateway")
 
@@ -62,11 +62,17 @@ def _accept(
     offer = deflate_offer(env.pop(_OFFER, None), deflate)
     if offer is not None:
         env[_OFFER] = offer
+    return Server(wired(env, send_timeout), **options)
+
+
+def wired(env: dict[str, Any], send_timeout: float) -> dict[str, Any]:
+    """``env`` (changed in place) with the server's socket wrapped in a ``Wire``: every
+    write whole or failed, for any WebSocket library that reads the socket from there."""
     for key in _SOCKET_KEYS:
-        if key in env:
+        if key in env and not isinstance(env[key], Wire):
             env[key] = Wire(env[key], send_timeout)
             break
-    return Server(env, **options)
+    return env
 
 
 def _end(ws: Server) -> None:

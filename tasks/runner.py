@@ -23,6 +23,9 @@ from envelopes.vault import Vault
 
 from .manager import Forward, Manager, StartedElsewhere
 
+# Verbs whose result is not pushed to the other sessions of a shared connection.
+_NOT_TO_PEERS = frozenset({"connect", "disconnect"})
+
 __all__ = ["Runner", "MAX_HOPS"]
 
 log = logging.getLogger("sockethub.worker")
@@ -162,8 +165,31 @@ class Runner:
         except StartedElsewhere:
             log.info("dropping %s/%s: another copy of it went upstream", sid, rid)
             return
-        if self.outbox.reply(sid, rid, frame) == 0:
+        written = self.outbox.reply(sid, rid, frame)
+        if written == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
+        elif written > 0 and frame.get("status") == "completed":
+            self._to_peers(platform_name, payload, frame.get("result"))
+
+    def _to_peers(self, platform_name: str, payload: dict[str, Any], result: Any) -> None:
+        """A verb's result, as an event to the other sessions on its connection: a tab
+        sees what a sibling tab sent (IRC does not echo it), as Sockethub pushes a job's
+        result to its instance's other sessions. Not ``connect``/``disconnect``: joining
+        or leaving a shared connection is no news to the others."""
+        key = str(payload.get("connection") or "")
+        if not key or payload["verb"] in _NOT_TO_PEERS or not isinstance(result, dict):
+            return
+        with self._lock:
+            manager = self._managers.get(platform_name)
+        if manager is None:
+            return
+        try:
+            peers = [s for s in manager.records.members(key) if s != payload["session"]]
+            if peers:
+                self.outbox.push_many([(peer, event_frame(result)) for peer in peers])
+        except Exception:
+            # The requester has its reply; the others miss one event, which is logged.
+            log.warning("could not tell the other sessions of %s", key, exc_info=True)
 
     def run_many(
         self, platform_name: str, payloads: list[dict[str, Any]], guard: Guard | None = None

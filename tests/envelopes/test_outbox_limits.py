@@ -12,7 +12,7 @@ from envelopes.atrest import AtRest
 from envelopes.outbox import Outbox as _Outbox
 from envelopes.outbox import reply_frame
 from envelopes.settings import Settings
-from gateway.connection import _missed
+from gateway.stream import missed_range as _missed
 
 SERVER = sealing.server_key("o" * 32)
 
