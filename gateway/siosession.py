@@ -40,6 +40,11 @@ log = logging.getLogger("sockethub.sio")
 # ``emit(event, payload)``, ``disconnect()``, ``drop()`` (``gateway.sio._Client``).
 Emitter = Any
 
+# After the rate limit's cut, how long the acks of requests accepted before it may take
+# to arrive before the client is disconnected anyway (a Socket.IO client cannot resume
+# and fetch them later, as our own client does after its 1008).
+CUT_GRACE = 5.0
+
 
 def _named(activity: Any) -> Any:
     """The parts of a refused activity its failure ack echoes: short ones that can be
@@ -69,6 +74,9 @@ class SioSession:
         self._lock = threading.Lock()
         self._count = 0
         self._blocked = False  # the rate limit's error event was sent for this block
+        self._cutting = False  # cut by the rate limit: disconnect once the acks are out
+        self._cut_timer: threading.Timer | None = None
+        self._gone = False
 
     def start(self) -> None:
         self.stream.start(None)
@@ -99,6 +107,8 @@ class SioSession:
                 self._blocked = True
                 self._emitter.emit("error", server_error(RATE_LIMITED))
             return exc.message
+        if self._cutting:
+            return False
         if verdict in (DROP, CUT):
             if verdict == CUT:
                 self.close(1008, "rate limit exceeded for too long")
@@ -155,8 +165,11 @@ class SioSession:
         if kind == "reply":
             with self._lock:
                 ack, request = self._pending.pop(str(frame.get("id")), (None, None))
+                last = self._cutting and not self._pending
             if ack is not None:
                 ack(ack_payload(frame, request))
+            if last:
+                self._disconnect_now()
         elif kind == "event":
             self._emitter.emit("message", message_push(frame.get("activity")))
 
@@ -165,10 +178,31 @@ class SioSession:
         client stays away; any other (1001 shutdown, 4008 too far behind, 4002 session
         lost) drops the transport, and the client reconnects as after a network drop."""
         log.info("closing Socket.IO client %s: %s (%s)", self.sid, reason, code)
-        if code == 1008:
-            self._emitter.disconnect()
-        else:
+        if code != 1008:
             self._emitter.drop()
+            return
+        with self._lock:
+            if self._cutting:
+                return
+            self._cutting = True
+            waiting = bool(self._pending)
+            if waiting:
+                # Requests accepted before the cut still get their one ack each.
+                self._cut_timer = threading.Timer(CUT_GRACE, self._disconnect_now)
+                self._cut_timer.daemon = True
+                self._cut_timer.start()
+        if not waiting:
+            self._disconnect_now()
+
+    def _disconnect_now(self) -> None:
+        with self._lock:
+            if self._gone:
+                return
+            self._gone = True
+            timer, self._cut_timer = self._cut_timer, None
+        if timer is not None:
+            timer.cancel()
+        self._emitter.disconnect()
 
     def refuse_ack(self, ack: Callable[[Any], None] | None, activity: Any, message: str) -> None:
         if ack is not None:
