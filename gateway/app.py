@@ -15,6 +15,7 @@ from envelopes.settings import Settings
 from .connection import Connection
 from .enqueue import CeleryEnqueuer, Enqueuer
 from .frames import HARD_FRAME_FACTOR
+from .httpactions import register_http_actions
 from .hub import Hub
 from .sio import SioEndpoint, SioRouter
 from .upgrade import websocket_route
@@ -96,6 +97,11 @@ def create_app(
         ),
     )
     app.wsgi_app = SioRouter(app.wsgi_app, sio, "/sockethub", settings.send_timeout)  # type: ignore[method-assign]
+
+    # Sockethub's one-shot calls for scripts (off unless SOCKETHUB_HTTP_ACTIONS is set).
+    register_http_actions(
+        app, hub, lambda origin, host: origin_allowed(origin, host, settings.allowed_origins)
+    )
 
     @app.get("/healthz")
     def healthz() -> Any:
