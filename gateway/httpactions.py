@@ -65,6 +65,7 @@ class _Actions:
         self.origin_ok = origin_ok
         self.max_messages = int(_capped(s, "http_max_messages"))
         self.max_body = int(_capped(s, "http_max_body_bytes"))
+        self.timeouts = (_capped(s, "http_timeout"), _capped(s, "http_idle_timeout"))
         keyring = Keyring.from_secrets(s.secret, s.secret_previous)
         self.store = ReplayStore(
             hub.redis,
@@ -201,7 +202,7 @@ class _Actions:
             recorder = self.store.recorder(rid)
         session = self.hub.sessions.create(self.hub.gateway_id)
         self.hub.metrics.inc("sockethub_sessions_started_total")
-        call = HttpCall(self.hub, session, items, rid, recorder)
+        call = HttpCall(self.hub, session, items, rid, recorder, self.timeouts)
         call.start()
         response = self._ndjson(call.lines(), rid, False)
         # Run when the server closes the answer, written or not (the client went away).

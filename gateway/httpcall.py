@@ -56,7 +56,13 @@ class _Closed:
 
 class HttpCall:
     def __init__(
-        self, hub: Hub, session: Session, items: list[Item], rid: str, recorder: Recorder | None
+        self,
+        hub: Hub,
+        session: Session,
+        items: list[Item],
+        rid: str,
+        recorder: Recorder | None,
+        timeouts: tuple[float, float],
     ):
         self.hub = hub
         self.session = session
@@ -68,9 +74,8 @@ class HttpCall:
         self._replies: queue.Queue[Any] = queue.Queue()
         self._got: dict[str, Any] = {}
         self._out: queue.Queue[Any] = queue.Queue()
-        s = hub.settings
-        self._deadline = time.monotonic() + s.http_timeout
-        self._idle = s.http_idle_timeout
+        total, self._idle = timeouts  # the call's, and without a line
+        self._deadline = time.monotonic() + total
         self._last_line = time.monotonic()
         self._over: str | None = None  # why the call stopped early
 
