@@ -121,7 +121,11 @@ def create_app(
     def static_file(name: str) -> Any:
         if not os.path.isfile(os.path.join(STATIC, name)):
             abort(404)
-        return send_from_directory(STATIC, name)
+        response = send_from_directory(STATIC, name)
+        if name in ("socket.io.js", "sockethub-client.js"):
+            # Pages of other origins load these (Sockethub serves its copies so too).
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
     log.info("gateway app created (redis %s)", _redact(settings.redis_url))
     return app

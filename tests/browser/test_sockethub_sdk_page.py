@@ -96,6 +96,7 @@ def test_the_scripts_are_the_gateways_own(sdk_stack: Stack) -> None:
     ):
         got = call("GET", f"{sdk_stack.url}/{name}")
         assert got.status == 200 and "javascript" in got.headers["content-type"]
+        assert got.headers["access-control-allow-origin"] == "*"
         assert needle in got.text  # ours: no third-party bundle is served
 
 

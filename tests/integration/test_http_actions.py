@@ -248,6 +248,8 @@ def test_unknown_id_is_404(stack: Stack) -> None:
     r = rid()
     got = call("GET", url(stack, path=f"/{r}"))
     assert got.status == 404 and got.json() == {"error": "request not found", "requestId": r}
+    wrong = call("POST", url(stack, path=f"/{r}"), b"{}", {"Content-Type": "application/json"})
+    assert wrong.status == 405 and "POST" in wrong.json()["error"]
 
 
 @pytest.mark.parametrize(
