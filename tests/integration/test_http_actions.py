@@ -29,15 +29,15 @@ pytestmark = pytest.mark.integration
 
 MAX_MESSAGES = 5
 MAX_BODY = 20000
-HTTP_TIMEOUT = 2.5
-IDLE_TIMEOUT = 1.5
+HTTP_TIMEOUT = 8
+IDLE_TIMEOUT = 5
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     s = Stack(
         platforms=("dummy", "feeds"),
-        env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "8", "SOCKETHUB_FETCH_TIMEOUT": "5"},
+        env_overrides={"SOCKETHUB_REQUEST_TIMEOUT": "14", "SOCKETHUB_FETCH_TIMEOUT": "10"},
     ).start()
     s.start_gateway(
         SOCKETHUB_HTTP_ACTIONS="true",
@@ -328,15 +328,18 @@ def test_cors(stack: Stack) -> None:
 
 
 def test_timeouts_end_the_answer(stack: Stack, web: FixtureServer) -> None:
-    fast = web.url("/feeds/v/t1/atom.xml?delay=0.3")
-    slow = web.url("/feeds/v/t2/atom.xml?delay=4")
+    # Gateway 2 ends a call after 8 s, or after 5 s without a line; the fetch timeout is 10.
+    fast = web.url("/feeds/v/t1/atom.xml?delay=0.2")
+    slow = web.url("/feeds/v/t2/atom.xml?delay=15")
     idle = post(url(stack, 2), [feed(slow)], rid())
     assert idle.status == 200
     (line,) = idle.lines
     assert line["type"] == "error" and line["error"] == "request idle timeout", line
     r = rid()
-    later = web.url("/feeds/v/t3/atom.xml?delay=1.2")
-    slower = web.url("/feeds/v/t4/atom.xml?delay=4")
+    # the second line about 4 s after the first (under the idle limit, and late enough that
+    # the idle limit after it falls past the call's), the third never in time
+    later = web.url("/feeds/v/t3/atom.xml?delay=4")
+    slower = web.url("/feeds/v/t4/atom.xml?delay=15")
     total = post(url(stack, 2), [feed(fast), feed(later), feed(slower)], r)
     first, second, end = total.lines
     assert first["type"] == "collection" and second["type"] == "collection"
@@ -350,13 +353,16 @@ def test_per_address_limits_are_429(stack: Stack, web: FixtureServer) -> None:
     if time.time() % 60 > 50:  # the per-minute count must not start afresh halfway
         time.sleep(61 - time.time() % 60)
     a = {"X-Forwarded-For": f"198.51.100.{secrets.randbelow(200) + 1}"}
-    slow = web.url("/feeds/v/limits/atom.xml?delay=1.5")
+    slow = web.url("/feeds/v/limits/atom.xml?delay=2")
     running: list[Answer] = []
     worker = threading.Thread(
         target=lambda: running.append(post(url(stack, 3), feed(slow), rid(), a))
     )
     worker.start()
-    time.sleep(0.5)
+    health = f"http://127.0.0.1:{stack.gateways[3]}/healthz"
+    deadline = time.time() + 10
+    while call("GET", health).json()["sessions"] < 1 and time.time() < deadline:
+        time.sleep(0.05)  # until the slow call runs (its session is attached)
     try:
         busy = post(url(stack, 3), dummy("echo"), rid(), a)
         assert busy.status == 429, busy
