@@ -39,6 +39,8 @@ __all__ = [
     "follow_seen",
     "follow_session",
     "reattach",
+    "http_action",
+    "http_action_lines",
 ]
 
 PREFIX = "sh"
@@ -219,3 +221,14 @@ def reattach(platform: str, digest: str) -> str:
     """Which Socket.IO session last held an anonymous connection, for the reconnect of
     the same client (``gateway/sioreattach.py``); ``digest`` is a keyed hash."""
     return f"{PREFIX}:reattach:{platform}:{digest}"
+
+
+def http_action(rid: str) -> str:
+    """String: ``p`` while the HTTP action with this request id runs, ``c`` once its answer
+    is kept for replay (``gateway/httpreplay.py``); ``rid`` is checked there first."""
+    return f"{PREFIX}:hact:{rid}"
+
+
+def http_action_lines(rid: str) -> str:
+    """List: the sealed NDJSON lines of that HTTP action's answer, in order."""
+    return f"{PREFIX}:hact:{rid}:lines"

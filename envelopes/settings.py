@@ -123,6 +123,55 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "`maxPayloadBytes`); a larger one closes that transport, and the client reconnects. "
         "Each activity is also held to `SOCKETHUB_MAX_FRAME_BYTES` (a `frame-too-large` ack).",
     ),
+    "SOCKETHUB_HTTP_ACTIONS": (
+        "http_actions",
+        "false",
+        "Serve Sockethub's HTTP actions at `POST /sockethub-http` (one-shot calls from "
+        "scripts: credentials and messages in one POST, NDJSON answer; "
+        "docs/http-actions.md). Off: 404 there, as in Sockethub.",
+    ),
+    "SOCKETHUB_HTTP_REQUIRE_REQUEST_ID": (
+        "http_require_request_id",
+        "true",
+        "HTTP actions must carry a request id (`X-Request-Id`, or `requestId` in the body), "
+        "which makes them idempotent; `false`: a call without one gets an id minted and is "
+        "not kept for replay.",
+    ),
+    "SOCKETHUB_HTTP_MAX_MESSAGES": (
+        "http_max_messages",
+        "20",
+        "Activities in one HTTP action; more is a 413 (at most 1000).",
+    ),
+    "SOCKETHUB_HTTP_MAX_BODY_BYTES": (
+        "http_max_body_bytes",
+        "262144",
+        "Largest HTTP action body read; larger is a 413 (at most 16777216). Each activity is "
+        "also held to `SOCKETHUB_MAX_FRAME_BYTES`.",
+    ),
+    "SOCKETHUB_HTTP_TIMEOUT": (
+        "http_timeout",
+        "30",
+        "Seconds one HTTP action may run in all; then its answer ends with a `request "
+        "timeout` line (at most 600).",
+    ),
+    "SOCKETHUB_HTTP_IDLE_TIMEOUT": (
+        "http_idle_timeout",
+        "15",
+        "Seconds an HTTP action may go without writing a line; then its answer ends with a "
+        "`request idle timeout` line (at most 600).",
+    ),
+    "SOCKETHUB_HTTP_REPLAY_TTL": (
+        "http_replay_ttl",
+        "300",
+        "Seconds a finished HTTP action's answer is kept (sealed) for replay by its request "
+        "id (at most 86400).",
+    ),
+    "SOCKETHUB_HTTP_REPLAY_MAX_BYTES": (
+        "http_replay_max_bytes",
+        "1048576",
+        "Bytes of one HTTP action's answer kept for replay; past it the kept answer ends "
+        "with a line saying it was cut (the live answer is whole; at most 16777216).",
+    ),
     "SOCKETHUB_RATE_LIMIT": (
         "rate_limit",
         "50",
@@ -455,6 +504,14 @@ class Settings:
     ws_deflate: bool = True
     allowed_origins: tuple[str, ...] = ()
     sio_max_payload_bytes: int = 262144
+    http_actions: bool = False
+    http_require_request_id: bool = True
+    http_max_messages: int = 20
+    http_max_body_bytes: int = 262144
+    http_timeout: float = 30.0
+    http_idle_timeout: float = 15.0
+    http_replay_ttl: float = 300.0
+    http_replay_max_bytes: int = 1048576
     rate_limit: float = 50.0
     rate_burst: int = 100
     max_sockets_per_address: int = 100

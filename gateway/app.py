@@ -15,6 +15,7 @@ from envelopes.settings import Settings
 from .connection import Connection
 from .enqueue import Enqueuer
 from .frames import HARD_FRAME_FACTOR
+from .httpactions import register_http_actions
 from .hub import Hub
 from .sio import SioEndpoint, SioRouter
 from .upgrade import websocket_route
@@ -107,6 +108,11 @@ def create_app(
     )
     app.wsgi_app = SioRouter(app.wsgi_app, sio, "/sockethub", settings.send_timeout)  # type: ignore[method-assign]
 
+    # Sockethub's one-shot calls for scripts (off unless SOCKETHUB_HTTP_ACTIONS is set).
+    register_http_actions(
+        app, hub, lambda origin, host: origin_allowed(origin, host, settings.allowed_origins)
+    )
+
     @app.get("/healthz")
     def healthz() -> Any:
         ok, body = hub.health()
@@ -127,7 +133,11 @@ def create_app(
     def static_file(name: str) -> Any:
         if not os.path.isfile(os.path.join(STATIC, name)):
             abort(404)
-        return send_from_directory(STATIC, name)
+        response = send_from_directory(STATIC, name)
+        if name in ("socket.io.js", "sockethub-client.js"):
+            # Pages of other origins load these (Sockethub serves its copies so too).
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
     log.info("gateway app created (redis %s)", _redact(settings.redis_url))
     return app

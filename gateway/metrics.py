@@ -26,6 +26,10 @@ _HELP = {
         "counter",
         "Frames dropped without a reply, by reason (rate-limited: deep over the limit).",
     ),
+    "sockethub_http_actions_total": (
+        "counter",
+        "HTTP actions answered (POST, GET replays, refusals), by status code.",
+    ),
     "sockethub_sockets_refused_total": (
         "counter",
         "Sockets closed with 1008 before they got a session, by reason.",

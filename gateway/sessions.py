@@ -172,6 +172,13 @@ class SessionStore:
             pipe.exists(keys.session(sid))
         return {sid for sid, found in zip(sids, pipe.execute(), strict=True) if not found}
 
+    def end(self, sid: str, requests: tuple[str, ...] = ()) -> None:
+        """End a session now (an HTTP action's, when its answer is written): its key,
+        credentials and stream go, and with them whatever was sealed under its key."""
+        names = _session_keys(sid) + [keys.session_stream_bytes(sid)]
+        names += [keys.request(sid, rid) for rid in requests]
+        self._redis.delete(*names)
+
     def detach(self, sid: str, gen: int) -> None:
         """Start the grace period, unless another socket has resumed the session."""
         if self.current_gen(sid) != gen:

@@ -859,6 +859,349 @@
     }
   }
 
+  // ---- Sockethub's SDK API, when the constructor is given a Socket.IO socket ------------
+  //
+  // `new SockethubClient(io(url, {path: "/sockethub"}), options)`, as pages written for
+  // Sockethub's `@sockethub/client` do, gives a `SockethubSdkClient` instead: the same
+  // methods and events as that SDK (docs/sockethub-compatibility.md, "Pages written for
+  // Sockethub"), over the gateway's Socket.IO endpoint. Self-contained: it shares only
+  // the small helpers above with the client of our own protocol.
+
+  var SDK_DEFAULTS = { initTimeoutMs: 5000, maxQueuedOutbound: 1000, maxQueuedAgeMs: 30000 };
+  // What the SDK passes on from the raw socket (Sockethub's does not pass `error`: a page
+  // listens for it on its own io() socket, or here on `sc.socket`, which passes it on too).
+  var SDK_FORWARDED = ['connect', 'connect_error', 'disconnect'];
+
+  function isSioSocket(value) {
+    return !!value && typeof value === 'object' && typeof value.emit === 'function' &&
+      typeof value.on === 'function';
+  }
+
+  /** Sockethub's normalisation of an activity, also inside arrays of actors/targets. */
+  function sdkNormalize(activity) {
+    if (!activity || typeof activity !== 'object' || Array.isArray(activity)) return activity;
+    var out = normalize(activity);
+    ['actor', 'target'].forEach(function (k) {
+      if (Array.isArray(out[k])) out[k] = out[k].map(function (v) { return asObject(v, 'id'); });
+    });
+    return out;
+  }
+
+  class SockethubSdkClient {
+    constructor(socket, options) {
+      this.options = Object.assign({}, SDK_DEFAULTS, options || {});
+      this._raw = socket;
+      this._listeners = new Map();
+      this._state = 'idle';
+      this._registry = null;
+      this._everReady = false;
+      this._queue = []; // [event, activity, ack, queued at] sent once ready
+      this._replay = { credentials: new Map(), connect: new Map(), join: new Map() };
+      this._waiters = [];
+      this._cycle = 0;
+      this.socket = this._wrapper();
+      var self = this;
+      SDK_FORWARDED.forEach(function (event) {
+        socket.on(event, function (a) { self._fromSocket(event, a); });
+      });
+      socket.on('message', function (a) { self._emit('message', sdkNormalize(a)); });
+      socket.on('schemas', function (payload) { self._schemasEvent(payload); });
+      if (socket.connected) this._init(this._everReady ? 'reconnect' : 'initial-connect');
+    }
+
+    // ---- Sockethub's SDK methods --------------------------------------------------------
+    ready(timeoutMs) {
+      var self = this;
+      if (this._state === 'ready') return Promise.resolve(this._readyInfo('ready'));
+      return new Promise(function (resolve, reject) {
+        var waiter = { resolve: resolve, reject: reject, timer: null };
+        if (timeoutMs) {
+          waiter.timer = setTimeout(function () {
+            self._waiters = self._waiters.filter(function (w) { return w !== waiter; });
+            reject(new Error('SockethubClient ready() timed out after ' + timeoutMs + 'ms'));
+          }, timeoutMs);
+        }
+        self._waiters.push(waiter);
+      });
+    }
+
+    isReady() { return this._state === 'ready'; }
+
+    isSchemasReady() { return !!this._registry; }
+
+    getInitState() { return this._state; }
+
+    waitForSchemas(timeoutMs) { return this.ready(timeoutMs); } // deprecated in the SDK too
+
+    contextFor(platform) {
+      if (!this._registry) {
+        throw new Error('Schema registry not loaded yet; wait for ready() before calling contextFor()');
+      }
+      var entry = this._platform(platform);
+      if (!entry) {
+        throw new Error("unknown platform '" + platform + "'. Registered platforms: " +
+          this.getRegisteredPlatforms().join(', '));
+      }
+      var c = this._registry.contexts;
+      return [c.as, c.sockethub, entry.contextUrl];
+    }
+
+    getRegisteredPlatforms() {
+      return this._registry ? this._registry.platforms.map(function (p) { return p.id; }) : [];
+    }
+
+    getRegisteredBaseContexts() {
+      return this._registry ? Object.assign({}, this._registry.contexts) : {};
+    }
+
+    getPlatformSchema(platform, kind) {
+      var entry = this._platform(platform);
+      return entry && entry.schemas ? entry.schemas[kind || 'messages'] : undefined;
+    }
+
+    /** Advisory, as the SDK's: the envelope's shape and the registry's verbs; the gateway
+     * validates everything again. The error message, or null when the activity passes. */
+    validateActivity(activity) {
+      var a = sdkNormalize(activity);
+      if (!a || typeof a !== 'object') return 'activity stream must be an object';
+      if (!Array.isArray(a['@context'])) return 'activity stream must contain an @context array.';
+      if (typeof a.type !== 'string') return 'activity stream must contain a type property.';
+      if (!a.actor) return 'activity stream must contain an actor property.';
+      if (!this._registry) return null;
+      var name = platformOf(a['@context']);
+      var entry = name && this._platform(name);
+      if (!entry) return 'activity streams must have exactly one registered platform context URL in @context';
+      if (entry.types && entry.types.indexOf(a.type) < 0) {
+        return 'platform type ' + a.type + ' not supported by ' + name + ' platform. (types: ' +
+          entry.types.join(', ') + ')';
+      }
+      return null;
+    }
+
+    clearCredentials() { this._replay.credentials.clear(); }
+
+    // ---- inside -----------------------------------------------------------------------
+    _platform(name) {
+      var list = this._registry ? this._registry.platforms : [];
+      for (var i = 0; i < list.length; i++) if (list[i].id === name) return list[i];
+      return null;
+    }
+
+    _wrapper() {
+      var self = this;
+      var raw = this._raw;
+      var own = { message: 1, schemas: 1, ready: 1, init_error: 1, client_error: 1, connect: 1,
+        disconnect: 1, connect_error: 1 };
+      var wrapper = {
+        on: function (event, fn) {
+          if (own[event]) self._on(event, fn); else raw.on(event, fn);
+          return wrapper;
+        },
+        off: function (event, fn) {
+          if (own[event]) self._off(event, fn); else if (raw.off) raw.off(event, fn);
+          return wrapper;
+        },
+        once: function (event, fn) {
+          function one(a, b) { wrapper.off(event, one); fn(a, b); }
+          return wrapper.on(event, one);
+        },
+        emit: function (event, activity, ack) {
+          if (event === 'credentials' || event === 'message') self._outbound(event, activity, ack);
+          else raw.emit.apply(raw, arguments);
+          return wrapper;
+        },
+        connect: function () { raw.connect(); return wrapper; },
+        disconnect: function () { raw.disconnect(); return wrapper; },
+      };
+      Object.defineProperty(wrapper, 'connected', { get: function () { return !!raw.connected; } });
+      Object.defineProperty(wrapper, 'id', { get: function () { return raw.id; } });
+      return wrapper;
+    }
+
+    _on(event, fn) {
+      if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+      this._listeners.get(event).add(fn);
+    }
+
+    _off(event, fn) {
+      var set = this._listeners.get(event);
+      if (set) set.delete(fn);
+    }
+
+    _emit(event, a) {
+      var set = this._listeners.get(event);
+      if (!set) return;
+      Array.from(set).forEach(function (fn) {
+        try { fn(a); } catch (e) {
+          if (root.console) root.console.error('SockethubClient: error in "' + event + '" listener', e);
+        }
+      });
+    }
+
+    _fromSocket(event, a) {
+      if (event === 'connect') {
+        this._emit('connect');
+        this._init(this._everReady ? 'reconnect' : 'initial-connect');
+        return;
+      }
+      if (event === 'disconnect') {
+        this._cycle++; // an init cycle in flight is for a socket that is gone
+        this._state = 'idle';
+      }
+      this._emit(event, a);
+    }
+
+    /** The schemas handshake of one (re)connect, then ready, the replay, the queue. */
+    _init(reason) {
+      var self = this;
+      var cycle = ++this._cycle;
+      var ms = this.options.initTimeoutMs;
+      this._state = 'initializing';
+      var timer = setTimeout(function () {
+        if (cycle !== self._cycle || self._state === 'ready') return;
+        self._state = 'init_error';
+        self._emit('init_error', {
+          error: 'Initialization timed out after ' + ms + 'ms waiting for schemas',
+          phase: 'timeout',
+          retrying: false,
+        });
+      }, ms);
+      var known = this._registry ? this._registry.fingerprint : undefined;
+      this._raw.emit('schemas', known, function (payload) {
+        clearTimeout(timer);
+        if (cycle !== self._cycle) return; // a late reply still completes its own cycle only
+        if (!self._apply(payload, 'schemas-apply')) return;
+        self._becomeReady(reason);
+      });
+    }
+
+    /** Take a registry payload (or `unchanged`); false (and init_error) if unusable. */
+    _apply(payload, phase) {
+      if (payload && payload.unchanged === true && this._registry &&
+          payload.fingerprint === this._registry.fingerprint) {
+        return true;
+      }
+      var ok = payload && payload.contexts && typeof payload.contexts.as === 'string' &&
+        typeof payload.contexts.sockethub === 'string' && Array.isArray(payload.platforms);
+      if (!ok) {
+        this._state = 'init_error';
+        this._emit('init_error', { error: 'Received invalid schemas payload from server', phase: phase, retrying: false });
+        return false;
+      }
+      var platforms = payload.platforms.filter(function (p) {
+        return p && typeof p.id === 'string' && typeof p.version === 'string' && typeof p.contextUrl === 'string';
+      });
+      this._registry = Object.assign({}, payload, { platforms: platforms });
+      this._emit('schemas', this._registry);
+      return true;
+    }
+
+    _schemasEvent(payload) {
+      var wasReady = this._state === 'ready';
+      if (this._apply(payload, 'schemas-apply') && wasReady) {
+        this._emit('ready', this._readyInfo('schemas-update'));
+      }
+    }
+
+    _readyInfo(reason) {
+      var r = this._registry || {};
+      return {
+        state: 'ready',
+        reason: reason,
+        sockethubVersion: r.version,
+        contexts: Object.assign({}, r.contexts || {}),
+        platforms: this.getRegisteredPlatforms(),
+      };
+    }
+
+    _becomeReady(reason) {
+      var self = this;
+      this._state = 'ready';
+      this._everReady = true;
+      var info = this._readyInfo(reason);
+      this._emit('ready', info);
+      var waiters = this._waiters;
+      this._waiters = [];
+      waiters.forEach(function (w) { clearTimeout(w.timer); w.resolve(info); });
+      if (reason === 'reconnect') {
+        // The SDK's replay, without acks: credentials, then connects, then joins.
+        var r = this._replay;
+        r.credentials.forEach(function (a) { self._raw.emit('credentials', a); });
+        r.connect.forEach(function (a) { self._raw.emit('message', a); });
+        r.join.forEach(function (a) { self._raw.emit('message', a); });
+      }
+      var queued = this._queue;
+      this._queue = [];
+      var now = Date.now();
+      queued.forEach(function (q) {
+        if (now - q[3] > self.options.maxQueuedAgeMs) {
+          self._fail(q[0], q[2], 'SockethubClient queued message expired after ' +
+            self.options.maxQueuedAgeMs + 'ms before initialization');
+        } else {
+          self._outbound(q[0], q[1], q[2]);
+        }
+      });
+    }
+
+    _fail(event, ack, error) {
+      if (typeof ack === 'function') ack({ error: error });
+      else this._emit('client_error', { event: event, error: error });
+    }
+
+    _outbound(event, activity, ack) {
+      if (this._state !== 'ready') {
+        if (this._queue.length >= this.options.maxQueuedOutbound) {
+          this._fail(event, ack, 'SockethubClient queue overflow before ready');
+        } else {
+          this._queue.push([event, activity, ack, Date.now()]);
+        }
+        return;
+      }
+      var a = sdkNormalize(activity);
+      if (a && typeof a === 'object') {
+        a = Object.assign({}, a);
+        if (event === 'credentials' && !a.type) a.type = 'credentials';
+        if (a.actor && typeof a.actor === 'object' && !a.actor.type) {
+          a.actor = Object.assign({}, a.actor, { type: 'person' });
+        }
+      }
+      var invalid = this.validateActivity(a);
+      if (invalid) {
+        this._fail(event, ack, 'SockethubClient validation failed: ' + invalid);
+        return;
+      }
+      this._remember(event, a);
+      if (typeof ack === 'function') this._raw.emit(event, a, ack);
+      else this._raw.emit(event, a);
+    }
+
+    /** The replay maps, keyed "<platform>:<actor id>-<target id>" as the SDK keys them. */
+    _remember(event, a) {
+      var key = platformOf(a['@context']) + ':' + idOf(a.actor) + '-' + (idOf(a.target) || '');
+      var r = this._replay;
+      if (event === 'credentials') {
+        if (a.object && a.object.type === 'credentials') r.credentials.set(key, a);
+      } else if (a.type === 'connect') {
+        r.connect.set(key, a);
+      } else if (a.type === 'join') {
+        r.join.set(key, a);
+      } else if (a.type === 'disconnect') {
+        r.connect.delete(key);
+      } else if (a.type === 'leave') {
+        r.join.delete(key);
+      }
+    }
+  }
+
+  // `new SockethubClient(socket)` builds the SDK-API client; a URL or options, ours.
+  SockethubClient = new Proxy(SockethubClient, {
+    construct: function (target, args, newTarget) {
+      if (isSioSocket(args[0])) return new SockethubSdkClient(args[0], args[1]);
+      return Reflect.construct(target, args, newTarget);
+    },
+  });
+  SockethubClient.SockethubSdkClient = SockethubSdkClient;
+
   SockethubClient.SockethubError = SockethubError;
   SockethubClient.SockethubClient = SockethubClient;
   SockethubClient.contextFor = contextFor;
