@@ -74,6 +74,24 @@ class Stream(slixmpp.ClientXMPP):  # type: ignore[misc]
     protocol_error: ProtocolError | None = None
     _held = 0  # bytes received since the stream opened or the last stanza completed
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sasl = self.plugin["feature_mechanisms"]
+        offered = sasl._handle_sasl_auth
+        self.unregister_feature("mechanisms", sasl.order)
+
+        def no_downgrade(features: Any) -> Any:
+            # slixmpp tries the next-best mechanism after a refusal (RFC 6120 §6.4.5
+            # allows it), so a refused SCRAM went on to PLAIN, which hands the password
+            # itself to whoever refused a proof of it. When SCRAM is offered, only SCRAM
+            # (with or without channel binding) is ever tried on this stream.
+            scram = {m for m in features["mechanisms"] if m.startswith("SCRAM-")}
+            if scram:
+                sasl.use_mechs = scram
+            return offered(features)
+
+        self.register_feature("mechanisms", no_downgrade, restart=True, order=sasl.order)
+
     def data_received(self, data: bytes | str) -> None:
         if self.protocol_error is not None:
             return

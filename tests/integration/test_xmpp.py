@@ -7,6 +7,7 @@ and a self-signed certificate the workers trust through ``SSL_CERT_FILE``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -228,11 +229,15 @@ def test_errors_are_failed_replies_with_the_xmpp_condition(
     e.ok("join", target=e.room("open-after-errors"))  # the stream survived all of that
 
 
-def test_wrong_password_fails_once_without_retrying(browser: Any):
+def test_wrong_password_fails_once_without_retrying(browser: Any, xmpp_server: XmppServer):
     b = browser("alice", connect=False, password="not-the-password", resource="wrong")
     reply = b.request("connect")
     assert reply["status"] == "failed" and reply["error"]["code"] == "auth-failed", reply
     assert "not-authorized" in reply["error"]["message"]
+    # Prosody offers PLAIN and SCRAM-SHA-1; after the refused SCRAM, no PLAIN attempt
+    # (it would send the password itself): its debug log shows every <auth> received.
+    tried = re.findall(r"<auth [^>]*mechanism='([^']+)'", xmpp_server.debug_log())
+    assert "SCRAM-SHA-1" in tried and "PLAIN" not in tried, tried
     b.state("disconnected")
     time.sleep(2)
     states = [
