@@ -37,6 +37,7 @@ from ..net.guard import Address, Resolver, system_resolver
 from ..persistent import ConnectionSpec, Emit
 from ..session.activity import error_activity
 from ..session.lifecycle import LiveUpstream
+from . import carbons
 from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
@@ -267,6 +268,14 @@ class XmppUpstream(LiveUpstream):
             await x.get_roster(timeout=15)
         except (IqError, IqTimeout) as exc:
             log.info("roster of %s not available: %s", self.jid, exc)
+        # XEP-0280 §4: copies of what our other resources send and receive. A server
+        # without carbons answers with an error; the session goes on without them.
+        iq = x.Iq(stype="set")
+        iq.append(carbons.enable())
+        try:
+            await iq.send(timeout=10)
+        except (IqError, IqTimeout) as exc:
+            log.info("carbons for %s not available: %s", self.jid, exc)
         show, status = self.presence
         if show == "offline":
             return  # the browser chose to be offline: stay invisible after a reconnect

@@ -10,6 +10,9 @@ Shapes (``@context`` is always the XMPP one; ``published`` comes from a XEP-0203
     message chat/normal   send    actor person|occupant  target person (us)
                                   object {message, content, id, xmpp:stanza-id, xmpp:replace}
     message groupchat     send    actor occupant         target room   object as above
+    carbon <sent>         send    actor person (us)      target person  object as above,
+                                  with xmpp:carbon: sent (another resource of ours sent it)
+    carbon <received>     as the chat message it copies, with xmpp:carbon: received
     message <subject/>    update  actor occupant|room    target room   object {topic, content}
     presence (contact)    update  actor person           target person (us)
                                   object {presence: online|away|chat|dnd|xa|offline, content}
@@ -37,6 +40,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ..session.activity import activity
+from .carbons import unwrap
 from .context import Occupant, XmppContext
 from .errors import XmppError, error_of
 from .ids import bare, occupant, person, room, split_jid
@@ -147,6 +151,33 @@ def _message_object(el: ET.Element, body: str, stamped_by: str) -> dict[str, Any
 
 
 def _message(el: ET.Element, ctx: XmppContext) -> list[Result]:
+    carbon = unwrap(el, ctx)
+    if carbon is None:
+        return _incoming(el, ctx)
+    direction, inner = carbon
+    if inner is None or inner.get("type") == "groupchat":
+        return []  # forged (not from our account), or a room's (rooms send us those)
+    results = _incoming(inner, ctx) if direction == "received" else _outgoing(inner, ctx)
+    for result in results:
+        if isinstance(result, dict) and "object" in result:
+            result["object"]["xmpp:carbon"] = direction
+    return results
+
+
+def _outgoing(el: ET.Element, ctx: XmppContext) -> list[Result]:
+    """A message another resource of ours sent: our own ``send``, to its recipient."""
+    body = child_text(el, "body")
+    if body is None:
+        return []
+    to = el.get("to") or ""
+    parts = split_jid(to)
+    to_room = child(el, "x", NS["muc_user"]) is not None or ctx.room(parts.bare) is not None
+    target = occupant(parts.bare, parts.resource) if to_room and parts.resource else person(to)
+    obj = _message_object(el, body, ctx.jid)
+    return [_activity("send", person(ctx.jid), target, obj, _published(el))]
+
+
+def _incoming(el: ET.Element, ctx: XmppContext) -> list[Result]:
     mtype = el.get("type") or "normal"
     sender = el.get("from") or split_jid(ctx.jid).domain
     body = child_text(el, "body")

@@ -74,7 +74,10 @@ s2s_ports = {{}}
 component_ports = {{}}
 http_ports = {{}}
 https_ports = {{}}
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam" }}
+modules_enabled = {{
+  "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam";
+  "carbons";  -- XEP-0280
+}}
 modules_disabled = {{ "s2s" }}
 c2s_require_encryption = true
 allow_registration = false

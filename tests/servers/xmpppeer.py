@@ -98,6 +98,18 @@ class PlainClient:
 
         return str(self.do(build))
 
+    def enable_carbons(self) -> None:
+        """XEP-0280 §4: from now on this resource gets a copy of what the account's other
+        resources send and receive."""
+        import xml.etree.ElementTree as ET
+
+        async def enable() -> None:
+            iq = self.xmpp.make_iq_set()
+            iq.append(ET.Element("{urn:xmpp:carbons:2}enable"))
+            await iq.send(timeout=10)
+
+        self.call(enable())
+
     def send_presence(self, **kw: Any) -> None:
         self.do(lambda: self.xmpp.send_presence(**kw))
 

@@ -241,3 +241,40 @@ def test_odd_stanzas_give_nothing_and_raise_nothing():
     ):
         for result in translate(ET.fromstring(text), ctx()):
             assert isinstance(result, (dict, XmppError))
+
+
+def test_a_sent_carbon_is_our_own_send_marked_as_such():
+    # XEP-0280 §6: another resource of ours sent it; the recipient is the target.
+    assert one("carbon-sent") == {
+        "@context": CTX,
+        "type": "send",
+        "actor": {"type": "person", "id": ME, "name": "alice"},
+        "target": {"type": "person", "id": "bob@localhost", "name": "bob"},
+        "object": {
+            "type": "message",
+            "content": "sent from the phone",
+            "id": "phone-1",
+            "xmpp:carbon": "sent",
+        },
+    }
+
+
+def test_a_received_carbon_is_the_message_it_copies_marked_as_such():
+    event = one("carbon-received")
+    assert event["actor"] == {"type": "person", "id": "bob@localhost", "name": "bob"}
+    assert event["target"]["id"] == ME
+    assert event["object"] == {
+        "type": "message",
+        "content": "for the phone",
+        "id": "bob-1",
+        "xmpp:stanza-id": "Zr4bTq",
+        "xmpp:carbon": "received",
+    }
+
+
+def test_a_carbon_not_from_our_own_account_is_dropped():
+    # XEP-0280 §11: anyone could otherwise put words in our mouth.
+    assert translate(stanza("carbon-forged"), ctx()) == []
+    own_resource = stanza("carbon-sent")
+    own_resource.set("from", f"{ME}/phone")  # carbons come from the bare JID only
+    assert translate(own_resource, ctx()) == []

@@ -1,0 +1,98 @@
+"""What today's XMPP clients expect, through the whole stack against a real Prosody:
+message carbons (XEP-0280).
+
+The other sides are independent slixmpp clients (``PlainClient``): one on a second
+resource of the browser's own account, one on another account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+
+from ..connectors.xmpp.session import Browser
+from ..servers.prosody import XmppServer, run_prosody
+from ..servers.xmpppeer import PlainClient
+from ..session import browsers, msg
+from ..stack import Stack
+from .test_xmpp import xmpp_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def xmpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppServer]:
+    with run_prosody(tmp_path_factory.mktemp("prosody")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(xmpp_server: XmppServer) -> Iterator[Stack]:
+    s = xmpp_stack(xmpp_server).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def browser(stack: Stack, xmpp_server: XmppServer) -> Iterator[Any]:
+    yield from browsers(partial(Browser, stack, xmpp_server))
+
+
+@pytest.fixture
+def peer(xmpp_server: XmppServer) -> Iterator[Any]:
+    made: list[PlainClient] = []
+
+    def make(user: str, resource: str = "peer") -> PlainClient:
+        c = PlainClient(xmpp_server, user, resource)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def test_carbons_both_ways(browser: Any, peer: Any, xmpp_server: XmppServer):
+    bob = peer("bob")
+    a = browser("alice")
+    phone = peer("alice", "phone")  # the same account on another device
+    phone.enable_carbons()
+    bob_jid, alice = xmpp_server.jid("bob"), xmpp_server.jid("alice")
+
+    # What the phone sends appears in the browser as our own send, marked as a carbon.
+    phone.send_message(bob_jid, "sent from the phone", id="phone-1")
+    bob.wait_body("sent from the phone")
+    sent = a.event(
+        lambda x: x["type"] == "send" and x["object"]["content"] == "sent from the phone"
+    )
+    assert sent["actor"]["id"] == alice and sent["target"]["id"] == bob_jid, sent
+    assert sent["object"]["id"] == "phone-1"
+    assert sent["object"]["xmpp:carbon"] == "sent"
+
+    # What the phone receives (addressed to it alone) appears too, marked received.
+    bob.send_message(f"{alice}/phone", "for the phone", id="bob-1")
+    phone.wait_body("for the phone")
+    got = a.event(lambda x: x["type"] == "send" and x["object"]["content"] == "for the phone")
+    assert got["actor"]["id"] == bob_jid and got["target"]["id"] == alice, got
+    assert got["object"]["id"] == "bob-1" and got["object"]["xmpp:carbon"] == "received"
+
+    # The other way: what the browser sends and receives is copied to the phone.
+    reply = a.ok("send", target=a.person("bob"), object=msg("sent from the web"))
+    copy = phone.wait_for(lambda s: s.name == "message" and s.xml.find(SENT) is not None)
+    inner = copy.xml.find(f"{SENT}/{FORWARDED}/{{jabber:client}}message")
+    assert inner.findtext("{jabber:client}body") == "sent from the web"
+    assert inner.get("id") == reply["result"]["object"]["id"]
+    assert str(copy["from"]) == alice  # XEP-0280 §11: only our own account sends carbons
+    bob.send_message(f"{alice}/web", "for the web", id="bob-2")
+    a.event(lambda x: x["type"] == "send" and x["object"]["content"] == "for the web")
+    copy = phone.wait_for(lambda s: s.name == "message" and s.xml.find(RECEIVED) is not None)
+    inner = copy.xml.find(f"{RECEIVED}/{FORWARDED}/{{jabber:client}}message")
+    assert inner.findtext("{jabber:client}body") == "for the web"
+
+
+CARBONS, FORWARD = "urn:xmpp:carbons:2", "urn:xmpp:forward:0"
+SENT, RECEIVED = f"{{{CARBONS}}}sent", f"{{{CARBONS}}}received"
+FORWARDED = f"{{{FORWARD}}}forwarded"
