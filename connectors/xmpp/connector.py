@@ -30,9 +30,11 @@ from .outbound import (
     message_stanza,
     nick_for,
     presence_stanza,
+    receipt_stanza,
     subject_stanza,
     subscription_stanzas,
     target_jid,
+    typing_stanza,
 )
 from .results import attendance, attendance_from_items, room_info, roster
 from .translate import Activity, Result
@@ -240,6 +242,26 @@ class XmppConnector(PersistentConnector):
 
         for left in self.runtime.call(job, presence()):
             self.runtime.remember_room(job, left, False)
+
+    def typing(self, job: Job) -> None:
+        """A chat state (XEP-0085): sent, and done; nobody answers one."""
+        stanza = typing_stanza(job.activity)
+        up = self._up(job)
+
+        async def go() -> None:
+            up.send(stanza)
+
+        self.runtime.call(job, go())
+
+    def receipt(self, job: Job) -> None:
+        """A delivery receipt (XEP-0184 §5.2) for a message the target sent us."""
+        stanza = receipt_stanza(job.activity)
+        up = self._up(job)
+
+        async def go() -> None:
+            up.send(stanza)
+
+        self.runtime.call(job, go())
 
     def _subscription(self, job: Job) -> None:
         to = target_jid(job.activity, kind="person")

@@ -1,5 +1,5 @@
 """What today's XMPP clients expect, through the whole stack against a real Prosody:
-message carbons (XEP-0280).
+message carbons (XEP-0280), delivery receipts (XEP-0184), chat states (XEP-0085).
 
 The other sides are independent slixmpp clients (``PlainClient``): one on a second
 resource of the browser's own account, one on another account.
@@ -93,6 +93,84 @@ def test_carbons_both_ways(browser: Any, peer: Any, xmpp_server: XmppServer):
     assert inner.findtext("{jabber:client}body") == "for the web"
 
 
+def raw(client: PlainClient, stanza: str) -> None:
+    client.do(lambda: client.xmpp.send_raw(stanza))
+
+
+def test_delivery_receipts_both_ways(browser: Any, peer: Any, xmpp_server: XmppServer):
+    bob = peer("bob")
+    a = browser("alice")
+    bob_jid = xmpp_server.jid("bob")
+
+    # Our chat messages ask for a receipt (XEP-0184 §5.1); bob's answer is an event.
+    reply = a.ok("send", target=a.person("bob"), object=msg("did you get this?"))
+    mid = reply["result"]["object"]["id"]
+    got = bob.wait_body("did you get this?")
+    assert got.xml.find(f"{{{RECEIPTS}}}request") is not None, got
+    raw(
+        bob,
+        f"<message to='{a.jid}/web' id='r1'><received xmlns='{RECEIPTS}' id='{mid}'/></message>",
+    )
+    receipt = a.event(lambda x: x["type"] == "receipt")
+    assert receipt["actor"] == {"type": "person", "id": bob_jid, "name": "bob"}
+    assert receipt["target"]["id"] == a.jid
+    assert receipt["object"] == {"type": "receipt", "id": mid, "status": "delivered"}
+
+    # The browser acknowledges bob's message with the same shape.
+    raw(
+        bob,
+        f"<message to='{a.jid}/web' type='chat' id='ask-1'><body>tell me you got it</body>"
+        f"<request xmlns='{RECEIPTS}'/></message>",
+    )
+    a.event(lambda x: x["type"] == "send" and x["object"]["id"] == "ask-1")
+    ack = {"type": "receipt", "id": "ask-1", "status": "delivered"}
+    a.ok("receipt", target=a.person("bob"), object=ack)
+    answer = bob.wait_for(lambda s: s.xml.find(f"{{{RECEIPTS}}}received") is not None)
+    assert answer.xml.find(f"{{{RECEIPTS}}}received").get("id") == "ask-1"
+    assert str(answer["from"]) == f"{a.jid}/web"
+
+
+def test_typing_both_ways_in_a_chat_and_a_room(browser: Any, peer: Any, xmpp_server: XmppServer):
+    bob = peer("bob")
+    a = browser("alice", name="Alice")
+    bob_jid = xmpp_server.jid("bob")
+
+    a.ok("typing", target=a.person("bob"), object={"type": "typing", "state": "composing"})
+    seen = bob.wait_for(lambda s: s.xml.find(f"{{{CHATSTATES}}}composing") is not None)
+    assert seen["type"] == "chat" and seen["body"] == ""
+    raw(bob, f"<message to='{a.jid}' type='chat'><paused xmlns='{CHATSTATES}'/></message>")
+    typing = a.event(lambda x: x["type"] == "typing")
+    assert typing["actor"] == {"type": "person", "id": bob_jid, "name": "bob"}
+    assert typing["target"]["id"] == a.jid
+    assert typing["object"] == {"type": "typing", "state": "paused"}
+
+    room = xmpp_server.room("typing")
+    bob.join(room, "bob")
+    a.ok("join", target=a.room("typing"))
+    a.forget()
+    a.ok("typing", target=a.room("typing"), object={"type": "typing", "state": "composing"})
+    bob.wait_for(
+        lambda s: (
+            str(s["from"]) == f"{room}/Alice"
+            and s.xml.find(f"{{{CHATSTATES}}}composing") is not None
+        )
+    )
+    raw(bob, f"<message to='{room}' type='groupchat'><composing xmlns='{CHATSTATES}'/></message>")
+    typing = a.event(lambda x: x["type"] == "typing")
+    assert typing["actor"] == {"type": "person", "id": f"{room}/bob", "name": "bob"}, typing
+    assert typing["target"]["id"] == room
+    assert typing["object"]["state"] == "composing"
+    # Our own typing, as the room reflected it, is no event.
+    frames = [f for f in a.client.frames if f.get("kind") == "event"]
+    in_room = [
+        f["activity"]["actor"]["id"]
+        for f in frames
+        if f["activity"]["type"] == "typing" and f["activity"]["target"]["id"] == room
+    ]
+    assert in_room == [f"{room}/bob"], in_room
+
+
+RECEIPTS, CHATSTATES = "urn:xmpp:receipts", "http://jabber.org/protocol/chatstates"
 CARBONS, FORWARD = "urn:xmpp:carbons:2", "urn:xmpp:forward:0"
 SENT, RECEIVED = f"{{{CARBONS}}}sent", f"{{{CARBONS}}}received"
 FORWARDED = f"{{{FORWARD}}}forwarded"
