@@ -130,6 +130,11 @@ class XmppConnector(PersistentConnector):
     def _up(self, job: Job) -> XmppUpstream:
         up = self.runtime.upstream(job)
         assert isinstance(up, XmppUpstream)
+        if up.resuming and not self.runtime.call(job, up.until_resumed()):
+            # The server no longer had the session: wait for the new login and its rooms,
+            # as for any reconnect, rather than fail with the stream that ended.
+            up = self.runtime.upstream(job)
+            assert isinstance(up, XmppUpstream)
         return up
 
     def connected_as(self, up: Upstream) -> dict[str, Any]:

@@ -272,8 +272,12 @@ def test_server_restart_reconnects_and_rejoins(browser: Any, xmpp_server: XmppSe
     a.event(lambda x: x["type"] == "join")
     a.forget()
     xmpp_server.restart()
+    # Prosody with mod_smacks closes a resumable stream without a stream error, so that
+    # the client may try to resume it: we do, and the restarted server no longer has it.
     rec = a.state("reconnecting", timeout=15)
-    assert rec["object"]["attempt"] == 1 and "system-shutdown" in rec["object"]["reason"]
+    assert rec["object"].get("resuming") is True, rec
+    rec = a.state("reconnecting", timeout=30)  # so: a new login
+    assert rec["object"]["attempt"] == 1, rec
     a.state("connected", timeout=30)
     rejoined = a.event(lambda x: x["type"] == "join", timeout=20)
     assert rejoined["target"]["id"] == xmpp_server.room("phoenix")

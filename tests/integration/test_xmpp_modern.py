@@ -1,5 +1,6 @@
 """What today's XMPP clients expect, through the whole stack against a real Prosody:
-message carbons (XEP-0280), delivery receipts (XEP-0184), chat states (XEP-0085).
+message carbons (XEP-0280), delivery receipts (XEP-0184), chat states (XEP-0085), stream
+management (XEP-0198).
 
 The other sides are independent slixmpp clients (``PlainClient``): one on a second
 resource of the browser's own account, one on another account.
@@ -7,6 +8,9 @@ resource of the browser's own account, one on another account.
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import time
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -15,6 +19,7 @@ import pytest
 
 from ..connectors.xmpp.session import Browser
 from ..servers.prosody import XmppServer, run_prosody
+from ..servers.tcpproxy import TcpProxy
 from ..servers.xmpppeer import PlainClient
 from ..session import browsers, msg
 from ..stack import Stack
@@ -25,7 +30,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def xmpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppServer]:
-    with run_prosody(tmp_path_factory.mktemp("prosody")) as server:
+    users = ("alice", "bob", "carol", "erin")
+    with run_prosody(tmp_path_factory.mktemp("prosody"), users=users) as server:
         yield server
 
 
@@ -168,6 +174,54 @@ def test_typing_both_ways_in_a_chat_and_a_room(browser: Any, peer: Any, xmpp_ser
         if f["activity"]["type"] == "typing" and f["activity"]["target"]["id"] == room
     ]
     assert in_room == [f"{room}/bob"], in_room
+
+
+def test_a_dropped_stream_is_resumed_and_nothing_sent_meanwhile_is_lost(
+    stack: Stack, browser: Any, peer: Any, xmpp_server: XmppServer
+):
+    bob = peer("bob")
+    with TcpProxy(xmpp_server.host, xmpp_server.port).threaded() as proxy:
+        via_proxy = dataclasses.replace(xmpp_server, port=proxy.port)
+        tabs = [Browser(stack, via_proxy, "erin"), Browser(stack, via_proxy, "erin")]
+        try:
+            tabs[0].ok("connect")
+            tabs[1].ok("connect")  # the same credentials: the same stream
+            tabs[0].ok("send", target=tabs[0].person("bob"), object=msg("before the cut"))
+            bob.wait_body("before the cut")
+            proxy.cut(hold=True)  # the TCP connection dies; reconnecting waits
+            tabs[0].event(lambda x: x["object"].get("state") == "reconnecting")
+            # Sent while there is no connection, from both tabs at once.
+            rids = [
+                (t, t.client.send(_activity(t, f"during the cut {i}"))) for i, t in enumerate(tabs)
+            ]
+            bob.send_message(xmpp_server.jid("erin"), "to erin during the cut")
+            time.sleep(1.5)
+            proxy.release()
+            for tab, rid in rids:
+                reply = tab.client.reply(rid, 25)
+                assert reply["status"] == "completed", reply
+            tabs[0].event(lambda x: x["object"]["state"] == "connected" and x["object"]["resumed"])
+            tabs[0].event(lambda x: x["object"].get("content") == "to erin during the cut")
+            tabs[0].ok("send", target=tabs[0].person("bob"), object=msg("after the cut"))
+            bob.wait_body("after the cut")
+        finally:
+            for t in tabs:
+                t.request("disconnect", timeout=5)
+                t.close()
+    time.sleep(0.5)
+    bodies = [s["body"] for s in bob.stanzas if s.name == "message" and s["body"]]
+    for text in ("before the cut", "during the cut 0", "during the cut 1", "after the cut"):
+        assert bodies.count(text) == 1, bodies  # every one arrived, once
+    # No new login: Prosody bound one resource for erin and resumed that session.
+    log = xmpp_server.debug_log()
+    assert len(re.findall(r"Resource bound: erin@localhost/", log)) == 1, "a new session"
+    assert "<resume " in log or "<resume xmlns" in log
+
+
+def _activity(tab: Any, text: str) -> dict[str, Any]:
+    from ..wsclient import activity
+
+    return activity("xmpp", "send", actor=tab.actor, target=tab.person("bob"), object=msg(text))
 
 
 RECEIPTS, CHATSTATES = "urn:xmpp:receipts", "http://jabber.org/protocol/chatstates"

@@ -77,6 +77,7 @@ https_ports = {{}}
 modules_enabled = {{
   "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam";
   "carbons";  -- XEP-0280
+  "smacks";  -- XEP-0198
 }}
 modules_disabled = {{ "s2s" }}
 c2s_require_encryption = true
