@@ -43,18 +43,14 @@ from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
 from .outbound import instant_room_query
+from .resume import Resumption
 from .states import connection_event
-from .stream import SessionGone, Stream, log_in, make_stream, resume_stream, targets
+from .stream import Stream, log_in, make_stream, targets
 from .translate import translate
 
 __all__ = ["Memory", "XmppUpstream"]
 
 log = logging.getLogger("sockethub.xmpp")
-
-# A lost stream is resumed on the address it had: this long for each attempt, with these
-# pauses between them; then (or at once, if the server forgot the session) a new login.
-RESUME_TIMEOUT = 15.0
-RESUME_RETRY_DELAYS = (1.0, 2.0, 4.0)
 
 
 @dataclass
@@ -91,13 +87,7 @@ class XmppUpstream(LiveUpstream):
         self._stream_error = ""
         self._leaving = False
         self._dialled: tuple[str, int, str] | None = None  # address, port, "host:port"
-        # While a lost stream is being resumed (XEP-0198): what is sent waits in ``_held``,
-        # iqs wait for ``_usable``.
-        self._resuming: asyncio.Task[None] | None = None
-        self._held: list[ET.Element] = []
-        self._usable = asyncio.Event()
-        self._usable.set()
-        self._resume_failed = False
+        self.resumption = Resumption(settings.xmpp_max_held_stanzas)  # XEP-0198
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -153,11 +143,11 @@ class XmppUpstream(LiveUpstream):
                 self.emit(result)
 
     def _on_closed(self, reason: Any) -> None:
-        if self.closed.is_set() or self._resuming is not None:
+        if self.closed.is_set() or self.resumption.active:
             return  # a failed resume attempt: ``_resume`` decides what comes next
         if self._can_resume():
             why = os_reason(reason) if isinstance(reason, OSError) else "connection lost"
-            self._resuming = asyncio.get_running_loop().create_task(self._resume(why))
+            self.resumption.start(asyncio.get_running_loop().create_task(self._resume(why)))
             return
         broke = self.xmpp.protocol_error if self.xmpp is not None else None
         if broke is not None:  # a cap broken: not retried, the browser is told which
@@ -186,55 +176,40 @@ class XmppUpstream(LiveUpstream):
             and not self._leaving
             and not self._stream_error
             and self._dialled is not None
-            and not self._resume_failed
+            and not self.resumption.failed
         )
 
     async def _resume(self, why: str) -> None:
-        """Resume the lost stream (XEP-0198 §5) on the address we had; if the server no
-        longer has the session, end this upstream: the runtime then logs in anew and
-        rejoins the rooms, as for any lost connection."""
+        """Resume the lost stream (XEP-0198 §5) on the address we had; if that fails (the
+        server no longer has the session), end this upstream: the runtime then logs in
+        anew and rejoins the rooms, as for any lost connection."""
         x, dialled = self.xmpp, self._dialled
         assert x is not None and dialled is not None
-        self._usable.clear()
         event = self.connection_event("reconnecting", reason=why)
         event["object"]["resuming"] = True  # the same session, if the server still has it
         self.emit(event)
-        failure: SockethubError | None = None
-        for delay in (*RESUME_RETRY_DELAYS, None):
-            try:
-                await resume_stream(x, *dialled, timeout=RESUME_TIMEOUT)
-                failure = None
-                break
-            except SockethubError as exc:
-                failure = exc
-                log.info("resuming the stream of %s failed: %s", self.jid, exc.message)
-                if isinstance(exc, SessionGone) or delay is None:
-                    break
-                await asyncio.sleep(delay)
-        self._resuming = None
-        if failure is not None:
-            self._resume_failed = True  # what follows is the end of this upstream
-            self._held.clear()  # their requests fail with the upstream (or sent nothing)
+        resumed = await self.resumption.attempt(x, *dialled)
+        held = self.resumption.finish(resumed)
+        if not resumed:
             # The end first: the runtime's supervisor, woken by it, is no longer ready
             # before ``until_resumed`` returns, so a verb then waits for the new login.
             self._on_closed(why)
-            self._usable.set()
+            self.resumption.settle()
             return
-        held, self._held = self._held, []
         for element in held:  # sent while the stream was down, in order, after the resends
             x.send_element(element)
-        self._usable.set()
+        self.resumption.settle()
         event = self.connection_event("connected")
         event["object"]["resumed"] = True  # no new login: rooms and presence still hold
         self.emit(event)
 
     @property
     def resuming(self) -> bool:
-        return self._resuming is not None
+        return self.resumption.active
 
     async def until_resumed(self) -> bool:
         """Wait for a resumption under way; False if it failed (this upstream ended)."""
-        await self._usable.wait()
+        await self.resumption.settled()
         return not self.closed.is_set()
 
     def _on_stream_error(self, error: Any) -> None:
@@ -254,22 +229,22 @@ class XmppUpstream(LiveUpstream):
         """Up, or being resumed (what is sent meanwhile goes out once it is)."""
         if self.xmpp is None or self.closed.is_set():
             return False
-        return self._resuming is not None or self.xmpp.is_connected()
+        return self.resumption.active or self.xmpp.is_connected()
 
     def send(self, element: ET.Element) -> None:
         if not self.connected:
             raise UpstreamUnavailable(f"not connected to {self.domain}")
         assert self.xmpp is not None
-        if self._resuming is not None:
-            self._held.append(element)
+        if self.resumption.active:
+            self.resumption.hold(element, self.domain)
             return
         self.xmpp.send_element(element)
 
     async def iq(self, iq: Any, timeout: float, what: str) -> ET.Element:
         """Send an iq and return the result's XML; an error answer fails with its condition."""
-        if self._resuming is not None:  # after what was sent before it, once resumed
+        if self.resumption.active:  # after what was sent before it, once resumed
             try:
-                await asyncio.wait_for(self._usable.wait(), max(0.5, timeout))
+                await asyncio.wait_for(self.resumption.settled(), max(0.5, timeout))
             except TimeoutError:
                 raise UpstreamTimeout(f"no answer to {what} within {timeout:.0f} s") from None
         if not self.connected:
@@ -377,10 +352,9 @@ class XmppUpstream(LiveUpstream):
         for table in (self.memory.lost_at, self.memory.presence, self.memory.fatal):
             table.pop(self.spec.key, None)  # closed for good here: nothing to carry over
         x = self.xmpp
-        if x is not None and self._resuming is not None:  # nothing to say goodbye on
+        if x is not None and self.resumption.active:  # nothing to say goodbye on
             self._leaving = True
-            self._resuming.cancel()
-            self._resuming = None
+            self.resumption.cancel()
             x.abort()
             x.retire()
             self.end(reason)

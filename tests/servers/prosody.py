@@ -16,6 +16,10 @@ What the config sets up, fresh for each server:
   certificate whose names cover ``localhost`` and ``conference.localhost``. Clients trust
   it through ``ca_file`` (slixmpp's ``ca_certs``, or ``SSL_CERT_FILE`` for a worker);
   ``tests/servers/xmpppeer.py`` has an independent client for it;
+- message carbons (``mod_carbons``, XEP-0280) and stream management (``mod_smacks``,
+  XEP-0198: a stream whose socket is cut can be resumed; on shutdown Prosody closes such
+  streams without a stream error, so that clients may try);
+- a debug log (``debug_log()``): every stanza and SASL element received and sent;
 - no server-to-server, no HTTP, no in-band registration.
 
 Prosody refuses to run as root and then hangs instead of exiting (FIELD-NOTES), so as
