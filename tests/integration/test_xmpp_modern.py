@@ -1,6 +1,6 @@
 """What today's XMPP clients expect, through the whole stack against a real Prosody:
 message carbons (XEP-0280), delivery receipts (XEP-0184), chat states (XEP-0085), stream
-management (XEP-0198).
+management (XEP-0198), bookmarks (XEP-0402).
 
 The other sides are independent slixmpp clients (``PlainClient``): one on a second
 resource of the browser's own account, one on another account.
@@ -216,6 +216,32 @@ def test_a_dropped_stream_is_resumed_and_nothing_sent_meanwhile_is_lost(
     log = xmpp_server.debug_log()
     assert len(re.findall(r"Resource bound: erin@localhost/", log)) == 1, "a new session"
     assert "<resume " in log or "<resume xmlns" in log
+
+
+def test_bookmarked_rooms_marked_autojoin_are_joined_on_connect(
+    browser: Any, peer: Any, xmpp_server: XmppServer
+):
+    bob = peer("bob", "bookmarks")
+    room, other = xmpp_server.room("bookmarked"), xmpp_server.room("not-autojoined")
+    bob.join(room, "bob")
+    phone = peer("carol", "phone")  # the account's bookmarks, set from another client
+    phone.publish_bookmark(room, nick="Caro", autojoin=True)
+    phone.publish_bookmark(other, autojoin=False)
+    c = browser("carol", connect=False)
+    c.ok("connect")
+    joined = c.event(lambda x: x["type"] == "join")
+    assert joined["target"]["id"] == room, joined
+    assert joined["actor"] == {"type": "person", "id": f"{room}/Caro", "name": "Caro"}
+    bob.wait_for(lambda s: s.name == "presence" and str(s["from"]) == f"{room}/Caro")
+    c.ok("send", target=c.room("bookmarked"), object=msg("here by bookmark"))
+    bob.wait_body("here by bookmark")
+    time.sleep(0.5)
+    joins = [
+        f["activity"]["target"]["id"]
+        for f in c.client.frames
+        if f.get("kind") == "event" and f["activity"]["type"] == "join"
+    ]
+    assert joins == [room], joins  # not the room without autojoin
 
 
 def _activity(tab: Any, text: str) -> dict[str, Any]:

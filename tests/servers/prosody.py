@@ -19,6 +19,7 @@ What the config sets up, fresh for each server:
 - message carbons (``mod_carbons``, XEP-0280) and stream management (``mod_smacks``,
   XEP-0198: a stream whose socket is cut can be resumed; on shutdown Prosody closes such
   streams without a stream error, so that clients may try);
+- PEP with bookmarks (``mod_pep``, ``mod_bookmarks``, XEP-0402);
 - a debug log (``debug_log()``): every stanza and SASL element received and sent;
 - no server-to-server, no HTTP, no in-band registration.
 
@@ -82,6 +83,7 @@ modules_enabled = {{
   "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam";
   "carbons";  -- XEP-0280
   "smacks";  -- XEP-0198
+  "pep"; "bookmarks";  -- XEP-0402
 }}
 modules_disabled = {{ "s2s" }}
 c2s_require_encryption = true
