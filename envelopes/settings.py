@@ -337,6 +337,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "complete one (an endless tag, text between stanzas). More closes the stream with "
         "`protocol-error`.",
     ),
+    "SOCKETHUB_XMPP_MAX_HELD_STANZAS": (
+        "xmpp_max_held_stanzas",
+        "500",
+        "Stanzas an XMPP connection holds while its lost stream is being resumed "
+        "(XEP-0198), to send once it is; past this a request fails with "
+        "`upstream-unavailable` (try again once connected).",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -539,6 +546,7 @@ class Settings:
     irc_max_caps: int = 500
     irc_max_unsent_bytes: int = 262144
     xmpp_max_stanza_bytes: int = 1048576
+    xmpp_max_held_stanzas: int = 500
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

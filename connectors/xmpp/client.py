@@ -11,6 +11,7 @@ slixmpp sees it: the browser-given host, or the domain's SRV records, each passe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import xml.etree.ElementTree as ET
@@ -37,10 +38,12 @@ from ..net.guard import Address, Resolver, system_resolver
 from ..persistent import ConnectionSpec, Emit
 from ..session.activity import error_activity
 from ..session.lifecycle import LiveUpstream
+from . import carbons
 from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
 from .outbound import instant_room_query
+from .resume import Resumption
 from .states import connection_event
 from .stream import Stream, log_in, make_stream, targets
 from .translate import translate
@@ -83,6 +86,8 @@ class XmppUpstream(LiveUpstream):
         self.xmpp: Stream | None = None
         self._stream_error = ""
         self._leaving = False
+        self._dialled: tuple[str, int, str] | None = None  # address, port, "host:port"
+        self.resumption = Resumption(settings.xmpp_max_held_stanzas)  # XEP-0198
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -138,7 +143,11 @@ class XmppUpstream(LiveUpstream):
                 self.emit(result)
 
     def _on_closed(self, reason: Any) -> None:
-        if self.closed.is_set():
+        if self.closed.is_set() or self.resumption.active:
+            return  # a failed resume attempt: ``_resume`` decides what comes next
+        if self._can_resume():
+            why = os_reason(reason) if isinstance(reason, OSError) else "connection lost"
+            self.resumption.start(asyncio.get_running_loop().create_task(self._resume(why)))
             return
         broke = self.xmpp.protocol_error if self.xmpp is not None else None
         if broke is not None:  # a cap broken: not retried, the browser is told which
@@ -156,6 +165,53 @@ class XmppUpstream(LiveUpstream):
             self.xmpp.retire()
         self.end()
 
+    def _can_resume(self) -> bool:
+        """A lost socket, on a stream the server let us resume; not a stream the server
+        ended (a stream error: the session is gone) or a cap broken or our own close."""
+        x = self.xmpp
+        return (
+            x is not None
+            and x.resumable
+            and x.protocol_error is None
+            and not self._leaving
+            and not self._stream_error
+            and self._dialled is not None
+            and not self.resumption.failed
+        )
+
+    async def _resume(self, why: str) -> None:
+        """Resume the lost stream (XEP-0198 §5) on the address we had; if that fails (the
+        server no longer has the session), end this upstream: the runtime then logs in
+        anew and rejoins the rooms, as for any lost connection."""
+        x, dialled = self.xmpp, self._dialled
+        assert x is not None and dialled is not None
+        event = self.connection_event("reconnecting", reason=why)
+        event["object"]["resuming"] = True  # the same session, if the server still has it
+        self.emit(event)
+        resumed = await self.resumption.attempt(x, *dialled)
+        held = self.resumption.finish(resumed)
+        if not resumed:
+            # The end first: the runtime's supervisor, woken by it, is no longer ready
+            # before ``until_resumed`` returns, so a verb then waits for the new login.
+            self._on_closed(why)
+            self.resumption.settle()
+            return
+        for element in held:  # sent while the stream was down, in order, after the resends
+            x.send_element(element)
+        self.resumption.settle()
+        event = self.connection_event("connected")
+        event["object"]["resumed"] = True  # no new login: rooms and presence still hold
+        self.emit(event)
+
+    @property
+    def resuming(self) -> bool:
+        return self.resumption.active
+
+    async def until_resumed(self) -> bool:
+        """Wait for a resumption under way; False if it failed (this upstream ended)."""
+        await self.resumption.settled()
+        return not self.closed.is_set()
+
     def _on_stream_error(self, error: Any) -> None:
         condition, text = error["condition"], error["text"]
         self._stream_error = f"stream error: {condition}" + (f" ({text})" if text else "")
@@ -170,16 +226,27 @@ class XmppUpstream(LiveUpstream):
     # -- sending ---------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        return self.xmpp is not None and not self.closed.is_set() and self.xmpp.is_connected()
+        """Up, or being resumed (what is sent meanwhile goes out once it is)."""
+        if self.xmpp is None or self.closed.is_set():
+            return False
+        return self.resumption.active or self.xmpp.is_connected()
 
     def send(self, element: ET.Element) -> None:
         if not self.connected:
             raise UpstreamUnavailable(f"not connected to {self.domain}")
         assert self.xmpp is not None
-        self.xmpp.send_xml(element)
+        if self.resumption.active:
+            self.resumption.hold(element, self.domain)
+            return
+        self.xmpp.send_element(element)
 
     async def iq(self, iq: Any, timeout: float, what: str) -> ET.Element:
         """Send an iq and return the result's XML; an error answer fails with its condition."""
+        if self.resumption.active:  # after what was sent before it, once resumed
+            try:
+                await asyncio.wait_for(self.resumption.settled(), max(0.5, timeout))
+            except TimeoutError:
+                raise UpstreamTimeout(f"no answer to {what} within {timeout:.0f} s") from None
         if not self.connected:
             raise UpstreamUnavailable(f"not connected to {self.domain}")
         try:
@@ -229,6 +296,7 @@ class XmppUpstream(LiveUpstream):
                     max_stanza=self.settings.xmpp_max_stanza_bytes,
                 )
                 await log_in(x, str(address[1][0]), port, f"{host}:{port}")
+                self._dialled = (str(address[1][0]), port, f"{host}:{port}")
                 return x
 
             try:
@@ -267,6 +335,14 @@ class XmppUpstream(LiveUpstream):
             await x.get_roster(timeout=15)
         except (IqError, IqTimeout) as exc:
             log.info("roster of %s not available: %s", self.jid, exc)
+        # XEP-0280 §4: copies of what our other resources send and receive. A server
+        # without carbons answers with an error; the session goes on without them.
+        iq = x.Iq(stype="set")
+        iq.append(carbons.enable())
+        try:
+            await iq.send(timeout=10)
+        except (IqError, IqTimeout) as exc:
+            log.info("carbons for %s not available: %s", self.jid, exc)
         show, status = self.presence
         if show == "offline":
             return  # the browser chose to be offline: stay invisible after a reconnect
@@ -276,6 +352,13 @@ class XmppUpstream(LiveUpstream):
         for table in (self.memory.lost_at, self.memory.presence, self.memory.fatal):
             table.pop(self.spec.key, None)  # closed for good here: nothing to carry over
         x = self.xmpp
+        if x is not None and self.resumption.active:  # nothing to say goodbye on
+            self._leaving = True
+            self.resumption.cancel()
+            x.abort()
+            x.retire()
+            self.end(reason)
+            return
         if x is None or not self.connected:
             return
         self.close_reason, self._leaving = reason, True

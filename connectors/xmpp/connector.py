@@ -11,6 +11,7 @@ An error stanza answering the request fails it with the XMPP condition as its co
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from envelopes.errors import InvalidEnvelope, SockethubError
 
 from ..base import Job
 from ..persistent import ConnectionSpec, Emit, PersistentConnector, Upstream
+from .bookmarks import bookmarks_query, read_bookmarks
 from .client import Memory, XmppUpstream
 from .errors import XmppError
 from .ids import fold, split_jid
@@ -30,17 +32,22 @@ from .outbound import (
     message_stanza,
     nick_for,
     presence_stanza,
+    receipt_stanza,
     subject_stanza,
     subscription_stanzas,
     target_jid,
+    typing_stanza,
 )
 from .results import attendance, attendance_from_items, room_info, roster
 from .translate import Activity, Result
 
-__all__ = ["XmppConnector", "join", "restore_rooms"]
+__all__ = ["XmppConnector", "autojoin_bookmarks", "join", "restore_rooms"]
+
+log = logging.getLogger("sockethub.xmpp")
 
 # After a failover nobody knows when the old stream died: ask rooms for this much history.
 TAKEOVER_HISTORY_SECONDS = 60
+AUTOJOIN_TIMEOUT = 15.0  # for each bookmarked room joined at login
 
 
 def _is(result: Result, verb: str, room: str) -> TypeGuard[Activity]:
@@ -112,9 +119,38 @@ async def restore_rooms(up: XmppUpstream, rooms: list[str], lost_at: float | Non
             up.emit(up.error_event(err))
 
 
+async def autojoin_bookmarks(up: XmppUpstream, nick: str, timeout: float) -> None:
+    """Join the bookmarked rooms marked ``autojoin`` (XEP-0402 §3.3), with the bookmark's
+    nick or ``nick``. A server without bookmarks answers with an error: nothing to join.
+    A room that refuses us is an error event; the login goes on."""
+    assert up.xmpp is not None
+    iq = up.xmpp.Iq(stype="get")
+    iq.append(bookmarks_query())
+    try:
+        answer = await up.iq(iq, timeout, "the bookmarks")
+    except SockethubError as exc:
+        log.info("no bookmarks for %s: %s", up.jid, exc.message)
+        return
+    for mark in read_bookmarks(answer):
+        if not mark.autojoin:
+            continue
+        try:
+            await join(up, mark.room, check_text(mark.nick or nick, "nick"), AUTOJOIN_TIMEOUT)
+        except SockethubError as exc:
+            text = f"could not join a bookmarked room: {exc.message}"
+            err = XmppError(exc.condition or exc.code, "presence", sender=mark.room, text=text)
+            up.emit(up.error_event(err))
+
+
 class _Upstream(XmppUpstream):
     async def restore(self, rooms: list[str]) -> None:
         await restore_rooms(self, rooms, self.memory.lost_at.get(self.spec.key))
+
+    async def _start_session(self, x: Any) -> None:
+        await super()._start_session(x)
+        if self.presence[0] != "offline":  # joining would show us to the rooms
+            nick = str(self.spec.actor.get("name") or split_jid(self.jid).local)
+            await autojoin_bookmarks(self, nick, 10)
 
 
 class XmppConnector(PersistentConnector):
@@ -128,6 +164,11 @@ class XmppConnector(PersistentConnector):
     def _up(self, job: Job) -> XmppUpstream:
         up = self.runtime.upstream(job)
         assert isinstance(up, XmppUpstream)
+        if up.resuming and not self.runtime.call(job, up.until_resumed()):
+            # The server no longer had the session: wait for the new login and its rooms,
+            # as for any reconnect, rather than fail with the stream that ended.
+            up = self.runtime.upstream(job)
+            assert isinstance(up, XmppUpstream)
         return up
 
     def connected_as(self, up: Upstream) -> dict[str, Any]:
@@ -240,6 +281,26 @@ class XmppConnector(PersistentConnector):
 
         for left in self.runtime.call(job, presence()):
             self.runtime.remember_room(job, left, False)
+
+    def typing(self, job: Job) -> None:
+        """A chat state (XEP-0085): sent, and done; nobody answers one."""
+        stanza = typing_stanza(job.activity)
+        up = self._up(job)
+
+        async def go() -> None:
+            up.send(stanza)
+
+        self.runtime.call(job, go())
+
+    def receipt(self, job: Job) -> None:
+        """A delivery receipt (XEP-0184 §5.2) for a message the target sent us."""
+        stanza = receipt_stanza(job.activity)
+        up = self._up(job)
+
+        async def go() -> None:
+            up.send(stanza)
+
+        self.runtime.call(job, go())
 
     def _subscription(self, job: Job) -> None:
         to = target_jid(job.activity, kind="person")

@@ -7,6 +7,10 @@ meant. Refusals are ``InvalidEnvelope`` errors that name the field.
 
     send            <message type="chat|groupchat" to id><body/>
                     [<replace id/> (XEP-0308)] <origin-id id/> (XEP-0359)
+                    chat only: <request xmlns=urn:xmpp:receipts/> (XEP-0184 §5.1)
+    typing          <message type="chat|groupchat" to><composing/ etc.> (XEP-0085 §5.5)
+                    <no-store/> (XEP-0334)
+    receipt         <message type="chat" to><received id/> (XEP-0184 §5.2)
     join            <presence to="room/nick"><x xmlns=muc>[<history/>]</x> (XEP-0045 §7.2)
                     and, when that created the room (status 201), the instant-room form:
                     <query xmlns=muc#owner><x xmlns=jabber:x:data type=submit/> (§10.1.2)
@@ -29,6 +33,7 @@ from typing import Any
 from envelopes.errors import InvalidEnvelope
 
 from .ids import split_jid
+from .signals import CHAT_STATES, CHATSTATES_NS, HINTS_NS, RECEIPTS_NS
 
 __all__ = [
     "MUC_NS",
@@ -39,9 +44,11 @@ __all__ = [
     "message_stanza",
     "nick_for",
     "presence_stanza",
+    "receipt_stanza",
     "subject_stanza",
     "subscription_stanzas",
     "target_jid",
+    "typing_stanza",
 ]
 
 Activity = Mapping[str, Any]
@@ -116,6 +123,34 @@ def message_stanza(activity: Activity, mid: str) -> ET.Element:
             msg, "replace", ns=_REPLACE, id=check_text(str(replace["id"]), "object.xmpp:replace.id")
         )
     _sub(msg, "origin-id", ns=_SID, id=mid)
+    if mtype == "chat":  # XEP-0184 §5.3: never in groupchat
+        _sub(msg, "request", ns=RECEIPTS_NS)
+    return msg
+
+
+def typing_stanza(activity: Activity) -> ET.Element:
+    """``typing``: a standalone chat state notification to a person or a room."""
+    to = target_jid(activity)
+    state = str((activity.get("object") or {}).get("state") or "")
+    if state not in CHAT_STATES:
+        raise InvalidEnvelope(
+            f"object.state must be one of {', '.join(CHAT_STATES)}", path="object.state"
+        )
+    mtype = "groupchat" if activity["target"].get("type") == "room" else "chat"
+    msg = _el("message", {"to": to, "type": mtype})
+    _sub(msg, state, ns=CHATSTATES_NS)
+    _sub(msg, "no-store", ns=HINTS_NS)  # typing is worth no archive or offline store
+    return msg
+
+
+def receipt_stanza(activity: Activity) -> ET.Element:
+    """``receipt``: we got the message ``object.id`` from the target person."""
+    to = target_jid(activity, kind="person")
+    mid = check_text(str((activity.get("object") or {}).get("id") or ""), "object.id")
+    if not mid:
+        raise InvalidEnvelope("a receipt names the message it acknowledges", path="object.id")
+    msg = _el("message", {"to": to, "type": "chat"})
+    _sub(msg, "received", ns=RECEIPTS_NS, id=mid)
     return msg
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import slixmpp
+from slixmpp.stanza import Iq, Message, Presence
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 from slixmpp.xmlstream.resolver import default_resolver, get_SRV
@@ -48,6 +49,8 @@ __all__ = [
     "Stream",
     "log_in",
     "make_stream",
+    "SessionGone",
+    "resume_stream",
     "targets",
     "tls_context",
 ]
@@ -73,6 +76,24 @@ class Stream(slixmpp.ClientXMPP):  # type: ignore[misc]
     max_stanza = 1048576  # SOCKETHUB_XMPP_MAX_STANZA_BYTES
     protocol_error: ProtocolError | None = None
     _held = 0  # bytes received since the stream opened or the last stanza completed
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sasl = self.plugin["feature_mechanisms"]
+        offered = sasl._handle_sasl_auth
+        self.unregister_feature("mechanisms", sasl.order)
+
+        def no_downgrade(features: Any) -> Any:
+            # slixmpp tries the next-best mechanism after a refusal (RFC 6120 §6.4.5
+            # allows it), so a refused SCRAM went on to PLAIN, which hands the password
+            # itself to whoever refused a proof of it. When SCRAM is offered, only SCRAM
+            # (with or without channel binding) is ever tried on this stream.
+            scram = {m for m in features["mechanisms"] if m.startswith("SCRAM-")}
+            if scram:
+                sasl.use_mechs = scram
+            return offered(features)
+
+        self.register_feature("mechanisms", no_downgrade, restart=True, order=sasl.order)
 
     def data_received(self, data: bytes | str) -> None:
         if self.protocol_error is not None:
@@ -101,6 +122,19 @@ class Stream(slixmpp.ClientXMPP):  # type: ignore[misc]
         # (RFC 6120 §4.9.3.19). Drop the stream; the runtime decides what comes next.
         self.disconnect_reason = reason
         self.abort()
+
+    @property
+    def resumable(self) -> bool:
+        """The server gave this stream an id to resume it by (XEP-0198 §5)."""
+        return bool(self.plugin["xep_0198"].sm_id)
+
+    def send_element(self, element: Any) -> None:
+        """Send a stanza built by ``outbound`` as slixmpp's own stanza object, so stream
+        management counts it and keeps it until the server acks it (``send_xml`` would
+        write it as text, which XEP-0198 never sees, and the counts would disagree)."""
+        kind = element.tag.rpartition("}")[2]
+        cls = {"message": Message, "presence": Presence, "iq": Iq}[kind]
+        self.send(cls(self, xml=element))
 
     def retire(self) -> None:
         """Stop the send task now, on the loop: a stream is never reused, and slixmpp's
@@ -144,6 +178,7 @@ def make_stream(
     x.auto_authorize = None  # subscription requests go to the browser, unanswered
     x.auto_subscribe = False
     x.register_plugin("xep_0030")
+    x.register_plugin("xep_0198")  # stream management: acks, and resuming a lost stream
     x.register_plugin(
         "xep_0199",
         {"keepalive": True, "interval": KEEPALIVE_INTERVAL, "timeout": KEEPALIVE_TIMEOUT},
@@ -229,3 +264,54 @@ async def log_in(x: Stream, address: str, port: int, where: str) -> None:
     finally:
         x.del_event_handler("disconnected", closed)
         x.del_event_handler("stream_error", stream_error)
+
+
+class SessionGone(UpstreamUnavailable):
+    """The server no longer has the session to resume (XEP-0198 ``<failed/>``): only a
+    new login helps. Internal: the upstream then ends like any lost connection."""
+
+
+async def resume_stream(x: Stream, address: str, port: int, where: str, timeout: float) -> None:
+    """Connect ``x`` again and resume its session (XEP-0198 §5): SASL again, then
+    ``<resume previd h/>`` instead of binding a resource, so the server keeps our session
+    (rooms, presence, what it queued for us) and resends what we missed; slixmpp resends
+    what the server had not acked. Fails with ``UpstreamUnavailable`` (the server forgot
+    the session, refused us, or the connection failed), after cleaning up the attempt."""
+    outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def fail(why: str, error: type[UpstreamUnavailable] = UpstreamUnavailable) -> None:
+        if not outcome.done():
+            outcome.set_exception(error(f"could not resume with {where}: {why}"))
+
+    def resumed(_event: Any) -> None:
+        # slixmpp queues every stanza sent while no session is up (its resends of what
+        # the server had not acked included) and lets them go at ``session_start``, which
+        # a resumed stream never has: let them go now, in the order they were sent.
+        x._set_session_start(None)
+        if not outcome.done():
+            outcome.set_result(None)
+
+    handlers: dict[str, Callable[[Any], None]] = {
+        "session_resumed": resumed,
+        "sm_failed": lambda _e: fail("the server no longer has the session", SessionGone),
+        "session_start": lambda _e: fail("a new session was bound", SessionGone),
+        "failed_all_auth": lambda _e: fail("login refused"),
+        "connection_failed": lambda e: fail(os_reason(e) if isinstance(e, OSError) else "refused"),
+        "disconnected": lambda _e: fail("closed while resuming"),
+    }
+    for name, handler in handlers.items():
+        x.add_event_handler(name, handler)
+    x.connect(address, port)
+    try:
+        await asyncio.wait_for(outcome, timeout)
+    except TimeoutError:
+        x.cancel_connection_attempt()
+        x.abort()
+        raise UpstreamUnavailable(f"could not resume with {where} within {timeout:.0f} s") from None
+    except BaseException:
+        x.cancel_connection_attempt()
+        x.abort()
+        raise
+    finally:
+        for name, handler in handlers.items():
+            x.del_event_handler(name, handler)

@@ -10,6 +10,13 @@ Shapes (``@context`` is always the XMPP one; ``published`` comes from a XEP-0203
     message chat/normal   send    actor person|occupant  target person (us)
                                   object {message, content, id, xmpp:stanza-id, xmpp:replace}
     message groupchat     send    actor occupant         target room   object as above
+    carbon <sent>         send    actor person (us)      target person  object as above,
+                                  with xmpp:carbon: sent (another resource of ours sent it)
+    carbon <received>     as the chat message it copies, with xmpp:carbon: received
+    chat state (XEP-0085) typing  actor as a message's   target as a message's
+                                  object {typing, state} (our own, reflected by a room: none)
+    receipt (XEP-0184)    receipt actor person           target person (us)
+                                  object {receipt, id: the message's, status: delivered}
     message <subject/>    update  actor occupant|room    target room   object {topic, content}
     presence (contact)    update  actor person           target person (us)
                                   object {presence: online|away|chat|dnd|xa|offline, content}
@@ -28,7 +35,7 @@ Shapes (``@context`` is always the XMPP one; ``published`` comes from a XEP-0203
 ``xmpp:stanza-id`` (XEP-0359) is taken only when the entity that stamped it is the one
 that should have: the room for groupchat, our own account for chats (XEP-0359 §3.3).
 ``xmpp:replace`` is a XEP-0308 correction of the message with that id.
-Everything else (chat states, receipts, probes, iq other than roster pushes) gives nothing.
+Everything else (chat markers, probes, iq other than roster pushes) gives nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ..session.activity import activity
+from . import signals
+from .carbons import unwrap
 from .context import Occupant, XmppContext
 from .errors import XmppError, error_of
 from .ids import bare, occupant, person, room, split_jid
@@ -147,6 +156,42 @@ def _message_object(el: ET.Element, body: str, stamped_by: str) -> dict[str, Any
 
 
 def _message(el: ET.Element, ctx: XmppContext) -> list[Result]:
+    carbon = unwrap(el, ctx)
+    if carbon is None:
+        return _incoming(el, ctx)
+    direction, inner = carbon
+    if inner is None or inner.get("type") == "groupchat":
+        return []  # forged (not from our account), or a room's (rooms send us those)
+    results = _incoming(inner, ctx) if direction == "received" else _outgoing(inner, ctx)
+    for result in results:
+        if isinstance(result, dict) and "object" in result:
+            result["object"]["xmpp:carbon"] = direction
+    return results
+
+
+def _outgoing(el: ET.Element, ctx: XmppContext) -> list[Result]:
+    """A message another resource of ours sent: our own ``send``, to its recipient."""
+    to = el.get("to") or ""
+    parts = split_jid(to)
+    to_room = child(el, "x", NS["muc_user"]) is not None or ctx.room(parts.bare) is not None
+    target = occupant(parts.bare, parts.resource) if to_room and parts.resource else person(to)
+    body = child_text(el, "body")
+    if body is None:
+        return _signal(el, person(ctx.jid), target)
+    obj = _message_object(el, body, ctx.jid)
+    return [_activity("send", person(ctx.jid), target, obj, _published(el))]
+
+
+def _signal(el: ET.Element, actor: dict[str, str], target: dict[str, str]) -> list[Result]:
+    """A body-less message: a receipt or a chat state (``signals``), or nothing."""
+    found = signals.read(el)
+    if found is None:
+        return []  # markers, hints, empty messages
+    verb, obj = found
+    return [_activity(verb, actor, target, obj)]
+
+
+def _incoming(el: ET.Element, ctx: XmppContext) -> list[Result]:
     mtype = el.get("type") or "normal"
     sender = el.get("from") or split_jid(ctx.jid).domain
     body = child_text(el, "body")
@@ -165,13 +210,16 @@ def _message(el: ET.Element, ctx: XmppContext) -> list[Result]:
                 _activity("update", actor, where, {"type": "topic", "content": subject}, published)
             ]
         if body is None:
-            return []
+            state = ctx.room(room_jid)
+            if state is not None and nick == state.nick:
+                return []  # our own typing, as the room reflected it
+            return _signal(el, actor, where)
         return [_activity("send", actor, where, _message_object(el, body, room_jid), published)]
-    if body is None:
-        return []  # chat states, receipts, markers: not messages
     parts = split_jid(sender)
     from_room = child(el, "x", NS["muc_user"]) is not None or ctx.room(parts.bare) is not None
     actor = occupant(parts.bare, parts.resource) if from_room and parts.resource else person(sender)
+    if body is None:
+        return _signal(el, actor, person(ctx.jid))
     return [
         _activity("send", actor, person(ctx.jid), _message_object(el, body, ctx.jid), published)
     ]

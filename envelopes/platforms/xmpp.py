@@ -34,6 +34,7 @@ from ..schema import StrictSchema, TargetSchema, content_string, id_string, shor
 __all__ = [
     "PLATFORM",
     "PRESENCE_STATES",
+    "TYPING_STATES",
     "XmppCredentials",
     "connection_identity",
     "is_bare_jid",
@@ -132,6 +133,26 @@ class UpdateObject(StrictSchema):
             raise ValidationError("a topic has no presence", "presence")
 
 
+# XEP-0085 §2; the shared typing shape (docs/protocol.md), also meant for IRC's +typing.
+TYPING_STATES = ("active", "composing", "paused", "inactive", "gone")
+
+
+class TypingObject(StrictSchema):
+    """``typing``: ``composing`` (typing now), ``paused``, ``active`` (not typing, in the
+    conversation), ``inactive``, ``gone``."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("typing",)))
+    state = fields.String(required=True, validate=validate.OneOf(TYPING_STATES))
+
+
+class ReceiptObject(StrictSchema):
+    """``receipt``: the message ``id`` reached its recipient (XEP-0184)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
+    id = id_string(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("delivered",)))
+
+
 class QueryObject(StrictSchema):
     type = fields.String(
         required=True, validate=validate.OneOf(("attendance", "room-info", "roster"))
@@ -178,6 +199,20 @@ PLATFORM = Platform(
             "send", target=AnyTarget, target_required=True, object=SendObject, object_required=True
         ),
         "update": _v("update", target=RoomTarget, object=UpdateObject, object_required=True),
+        "typing": _v(
+            "typing",
+            target=AnyTarget,
+            target_required=True,
+            object=TypingObject,
+            object_required=True,
+        ),
+        "receipt": _v(
+            "receipt",
+            target=PersonTarget,
+            target_required=True,
+            object=ReceiptObject,
+            object_required=True,
+        ),
         "request-friend": _v(
             "request-friend", target=PersonTarget, target_required=True, object=StatusObject
         ),
@@ -189,6 +224,6 @@ PLATFORM = Platform(
     credentials=XmppCredentials,
     persistent=True,
     connection_identity=connection_identity,
-    description="XMPP: connect, join, leave, send, update, request-friend, make-friend, "
-    "remove-friend, query, disconnect.",
+    description="XMPP: connect, join, leave, send, update, typing, receipt, request-friend, "
+    "make-friend, remove-friend, query, disconnect.",
 )

@@ -25,6 +25,8 @@ CREDS = {
 }
 PERSON = {"id": "bob@example.org", "type": "person"}
 XMSG = {"type": "message", "content": "hi", "xmpp:replace": {"id": "m1"}}
+TYPING = {"type": "typing", "state": "composing"}
+RECEIPT = {"type": "receipt", "id": "m1", "status": "delivered"}
 
 
 def x(verb: str, **parts: Any) -> dict:
@@ -86,6 +88,26 @@ XMPP: list[Case] = [
         "object.presence",
     ),
     Case("xmpp topic", x("update", target=ROOM, object={"type": "topic", "content": "news"})),
+    Case("xmpp typing to a person", x("typing", target=PERSON, object=TYPING)),
+    Case("xmpp typing in a room", x("typing", target=ROOM, object={**TYPING, "state": "paused"})),
+    xbad(
+        "xmpp typing unknown state",
+        x("typing", target=PERSON, object={**TYPING, "state": "thinking"}),
+        "object.state",
+    ),
+    xbad("xmpp typing without target", x("typing", object=TYPING), "target"),
+    Case("xmpp receipt", x("receipt", target=PERSON, object=RECEIPT)),
+    xbad(
+        "xmpp receipt without id",
+        x("receipt", target=PERSON, object={"type": "receipt", "status": "delivered"}),
+        "object.id",
+    ),
+    xbad("xmpp receipt in a room", x("receipt", target=ROOM, object=RECEIPT), "target.type"),
+    xbad(
+        "xmpp receipt read (not yet)",
+        x("receipt", target=PERSON, object={**RECEIPT, "status": "read"}),
+        "object.status",
+    ),
     xbad(
         "xmpp topic with presence",
         x("update", target=ROOM, object={"type": "topic", "presence": "away"}),

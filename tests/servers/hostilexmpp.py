@@ -1,4 +1,5 @@
-"""A scripted XMPP server on 127.0.0.1 that floods the stream instead of logging anyone in.
+"""Scripted XMPP servers on 127.0.0.1: one floods the stream instead of logging anyone in,
+one records the SASL mechanisms a client tries after being refused.
 
 It answers the client's stream header with its own, then sends ``opening`` and ``filler``
 (64 KiB at a time) until ``total`` bytes, as fast as the client reads: one stanza without
@@ -10,11 +11,17 @@ worker processes of a ``Stack``, on a loop of its own (``with server.threaded():
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import re
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["HostileXmppServer"]
+from tests.servers.prosody import certificate
+
+__all__ = ["HostileXmppServer", "SaslRecordingServer"]
 
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
@@ -64,3 +71,71 @@ class HostileXmppServer:
             asyncio.run_coroutine_threadsafe(self.__aexit__(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
+
+
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+
+
+class SaslRecordingServer:
+    """A server that offers STARTTLS (required), then ``mechanisms``, and refuses every
+    ``<auth>`` with ``not-authorized`` at once, recording each mechanism the client tries
+    in ``attempts`` (RFC 6120 §6.4.5 lets a client try another one after a failure: what
+    it tries then is what the test is about). ``certs`` is a directory for its key."""
+
+    def __init__(self, certs: Path, mechanisms: tuple[str, ...] = ("SCRAM-SHA-1", "PLAIN")):
+        self.mechanisms = mechanisms
+        self.attempts: list[str] = []
+        self.payloads: list[bytes] = []  # each <auth>'s decoded initial response
+        crt = certificate(certs)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(crt, certs / "localhost.key")
+
+    @staticmethod
+    async def _until(
+        reader: asyncio.StreamReader, buf: bytearray, pattern: bytes
+    ) -> tuple[bytes, ...]:
+        while (found := re.search(pattern, buf, re.S)) is None:
+            chunk = await reader.read(4096)
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(buf), None)
+            buf += chunk
+        groups = tuple(bytes(g or b"") for g in found.groups())  # before buf changes
+        del buf[: found.end()]
+        return groups
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buf = bytearray()
+        features = f"<stream:features><starttls xmlns='{TLS}'><required/></starttls>"
+        try:
+            await self._until(reader, buf, rb"<stream:stream[^>]*>")
+            writer.write(HEADER + features.encode() + b"</stream:features>")
+            await self._until(reader, buf, rb"<starttls[^>]*/>")
+            writer.write(f"<proceed xmlns='{TLS}'/>".encode())
+            await writer.drain()
+            await writer.start_tls(self.tls)
+            buf.clear()
+            await self._until(reader, buf, rb"<stream:stream[^>]*>")
+            offered = "".join(f"<mechanism>{m}</mechanism>" for m in self.mechanisms)
+            features = f"<stream:features><mechanisms xmlns='{SASL}'>{offered}</mechanisms>"
+            writer.write(HEADER + features.encode() + b"</stream:features>")
+            while True:  # every attempt refused, until the client gives up
+                auth = await self._until(
+                    reader, buf, rb"<auth[^>]*mechanism=['\"]([^'\"]+)['\"][^>]*>(.*?)</auth>"
+                )
+                self.attempts.append(auth[0].decode())
+                self.payloads.append(base64.b64decode(auth[1] or b"="))
+                writer.write(f"<failure xmlns='{SASL}'><not-authorized/></failure>".encode())
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> SaslRecordingServer:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()

@@ -16,6 +16,11 @@ What the config sets up, fresh for each server:
   certificate whose names cover ``localhost`` and ``conference.localhost``. Clients trust
   it through ``ca_file`` (slixmpp's ``ca_certs``, or ``SSL_CERT_FILE`` for a worker);
   ``tests/servers/xmpppeer.py`` has an independent client for it;
+- message carbons (``mod_carbons``, XEP-0280) and stream management (``mod_smacks``,
+  XEP-0198: a stream whose socket is cut can be resumed; on shutdown Prosody closes such
+  streams without a stream error, so that clients may try);
+- PEP with bookmarks (``mod_pep``, ``mod_bookmarks``, XEP-0402);
+- a debug log (``debug_log()``): every stanza and SASL element received and sent;
 - no server-to-server, no HTTP, no in-band registration.
 
 Prosody refuses to run as root and then hangs instead of exiting (FIELD-NOTES), so as
@@ -43,7 +48,7 @@ from typing import Any
 
 from tests.servers.common import ServerProcess, find_binary, free_port, missing, workdir
 
-__all__ = ["XmppServer", "free_port", "prosody_binaries", "run_prosody"]
+__all__ = ["XmppServer", "certificate", "free_port", "prosody_binaries", "run_prosody"]
 
 DOMAIN = "localhost"
 MUC = f"conference.{DOMAIN}"
@@ -66,7 +71,7 @@ daemonize = false
 pidfile = "{d}/prosody.pid"
 data_path = "{d}/data"
 certificates = "{d}/certs"
-log = {{ info = "{d}/prosody.log" }}
+log = {{ debug = "{d}/debug.log"; info = "{d}/prosody.log" }}
 interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {port} }}
 c2s_direct_tls_ports = {{ {tls_port} }}
@@ -74,7 +79,12 @@ s2s_ports = {{}}
 component_ports = {{}}
 http_ports = {{}}
 https_ports = {{}}
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam" }}
+modules_enabled = {{
+  "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam";
+  "carbons";  -- XEP-0280
+  "smacks";  -- XEP-0198
+  "pep"; "bookmarks";  -- XEP-0402
+}}
 modules_disabled = {{ "s2s" }}
 c2s_require_encryption = true
 allow_registration = false
@@ -91,7 +101,7 @@ Component "{MUC}" "muc"
 """
 
 
-def _certificate(certs: Path) -> Path:
+def certificate(certs: Path) -> Path:
     """A self-signed certificate for both names; returns the PEM the clients trust."""
     key, crt = certs / f"{DOMAIN}.key", certs / f"{DOMAIN}.crt"
     args = (
@@ -165,6 +175,12 @@ class XmppServer(ServerProcess):
         log = self.directory / "console.log"
         self._launch(argv, log, [self.port, self.tls_port], **self._as_user())
 
+    def debug_log(self) -> str:
+        """Prosody's debug log: every stanza and SASL element it received and sent."""
+        with contextlib.suppress(OSError):
+            return (self.directory / "debug.log").read_text(errors="replace")
+        return ""
+
     def output(self) -> str:
         """What Prosody has logged so far."""
         parts = []
@@ -195,7 +211,7 @@ def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppSe
         try:
             (directory / "certs").mkdir(exist_ok=True)
             (directory / "data").mkdir(exist_ok=True)
-            crt = _certificate(directory / "certs")
+            crt = certificate(directory / "certs")
             ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
             shutil.copyfile(crt, ca_file)
             port, tls_port = free_port(), free_port()

@@ -98,6 +98,55 @@ class PlainClient:
 
         return str(self.do(build))
 
+    def enable_carbons(self) -> None:
+        """XEP-0280 §4: from now on this resource gets a copy of what the account's other
+        resources send and receive."""
+        import xml.etree.ElementTree as ET
+
+        async def enable() -> None:
+            iq = self.xmpp.make_iq_set()
+            iq.append(ET.Element("{urn:xmpp:carbons:2}enable"))
+            await iq.send(timeout=10)
+
+        self.call(enable())
+
+    def publish_bookmark(self, room: str, nick: str = "", autojoin: bool = True) -> None:
+        """XEP-0402 §3.1: add ``room`` to the account's bookmarks (a PEP item)."""
+        import xml.etree.ElementTree as ET
+
+        pubsub, data = "http://jabber.org/protocol/pubsub", "jabber:x:data"
+        options = {
+            "FORM_TYPE": f"{pubsub}#publish-options",
+            "pubsub#persist_items": "true",
+            "pubsub#max_items": "max",
+            "pubsub#send_last_published_item": "never",
+            "pubsub#access_model": "whitelist",
+        }
+
+        async def publish() -> None:
+            iq = self.xmpp.make_iq_set()
+            ps = ET.SubElement(iq.xml, f"{{{pubsub}}}pubsub")
+            item = ET.SubElement(
+                ET.SubElement(ps, f"{{{pubsub}}}publish", node="urn:xmpp:bookmarks:1"),
+                f"{{{pubsub}}}item",
+                id=room,
+            )
+            conf = ET.SubElement(
+                item, "{urn:xmpp:bookmarks:1}conference", autojoin=str(autojoin).lower()
+            )
+            if nick:
+                ET.SubElement(conf, "{urn:xmpp:bookmarks:1}nick").text = nick
+            form = ET.SubElement(
+                ET.SubElement(ps, f"{{{pubsub}}}publish-options"), f"{{{data}}}x", type="submit"
+            )
+            for var, value in options.items():
+                ET.SubElement(
+                    ET.SubElement(form, f"{{{data}}}field", var=var), f"{{{data}}}value"
+                ).text = value
+            await iq.send(timeout=10)
+
+        self.call(publish())
+
     def send_presence(self, **kw: Any) -> None:
         self.do(lambda: self.xmpp.send_presence(**kw))
 

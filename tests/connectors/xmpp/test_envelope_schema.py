@@ -37,6 +37,8 @@ def test_sockethubs_verbs_and_nothing_else():
         "leave",
         "send",
         "update",
+        "typing",
+        "receipt",
         "request-friend",
         "remove-friend",
         "make-friend",

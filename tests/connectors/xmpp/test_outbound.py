@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,13 +45,39 @@ def test_chat_and_groupchat_messages():
     )
     assert xml(chat) == (
         '<message xmlns="jabber:client" to="bob@localhost" type="chat" id="m1">'
-        '<body>hi &lt;b&gt;</body><origin-id xmlns="urn:xmpp:sid:0" id="m1" /></message>'
+        '<body>hi &lt;b&gt;</body><origin-id xmlns="urn:xmpp:sid:0" id="m1" />'
+        '<request xmlns="urn:xmpp:receipts" /></message>'
     )
     room = outbound.message_stanza(
         send({"id": ROOM, "type": "room"}, content="yo", **{"xmpp:replace": {"id": "m0"}}), "m2"
     )
     assert room.get("type") == "groupchat"
     assert room.find("{urn:xmpp:message-correct:0}replace").get("id") == "m0"
+    assert room.find("{urn:xmpp:receipts}request") is None  # XEP-0184 §5.3
+
+
+def test_typing_and_receipts():
+    def act(verb: str, target: dict[str, str], **obj: str) -> dict[str, Any]:
+        return {"type": verb, "target": target, "object": {"type": verb, **obj}}
+
+    bob = {"id": "bob@localhost", "type": "person"}
+    chat = outbound.typing_stanza(act("typing", bob, state="composing"))
+    assert xml(chat) == (
+        '<message xmlns="jabber:client" to="bob@localhost" type="chat">'
+        '<composing xmlns="http://jabber.org/protocol/chatstates" />'
+        '<no-store xmlns="urn:xmpp:hints" /></message>'
+    )
+    room = outbound.typing_stanza(act("typing", {"id": ROOM, "type": "room"}, state="paused"))
+    assert room.get("type") == "groupchat"
+    with pytest.raises(InvalidEnvelope):
+        outbound.typing_stanza(act("typing", bob, state="thinking"))
+    receipt = outbound.receipt_stanza(act("receipt", bob, id="m-1", status="delivered"))
+    assert xml(receipt) == (
+        '<message xmlns="jabber:client" to="bob@localhost" type="chat">'
+        '<received xmlns="urn:xmpp:receipts" id="m-1" /></message>'
+    )
+    with pytest.raises(InvalidEnvelope):
+        outbound.receipt_stanza(act("receipt", {"id": ROOM, "type": "room"}, id="m-1"))
 
 
 def test_and_back_a_sent_message_reads_as_the_same_activity():

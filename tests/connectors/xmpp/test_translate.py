@@ -108,8 +108,63 @@ def test_private_message_through_a_room_is_from_the_occupant():
     assert got["target"]["id"] == ME
 
 
-def test_chat_states_are_not_messages():
-    assert translate(stanza("chat-state-composing"), ctx()) == []
+def test_a_chat_state_is_typing():
+    assert one("chat-state-composing") == {
+        "@context": CTX,
+        "type": "typing",
+        "actor": {"type": "person", "id": "bob@localhost", "name": "bob"},
+        "target": {"type": "person", "id": ME, "name": "alice"},
+        "object": {"type": "typing", "state": "composing"},
+    }
+
+
+def test_typing_in_a_room_and_our_own_reflected():
+    c = ctx((ROOM, "Alice"))
+    for nick in ("bob", "Alice"):
+        el = ET.fromstring(
+            f'<message from="{ROOM}/{nick}" type="groupchat">'
+            '<paused xmlns="http://jabber.org/protocol/chatstates"/></message>'
+        )
+        got = translate(el, c)
+        if nick == "Alice":
+            assert got == []  # the room reflected our own typing
+        else:
+            assert got[0]["type"] == "typing" and got[0]["target"]["id"] == ROOM
+            assert got[0]["actor"] == {"type": "person", "id": f"{ROOM}/bob", "name": "bob"}
+
+
+def test_a_delivery_receipt():
+    el = ET.fromstring(
+        '<message from="bob@localhost/peer" to="alice@localhost/web" id="r1">'
+        '<received xmlns="urn:xmpp:receipts" id="m-42"/></message>'
+    )
+    got = translate(el, ctx())
+    assert len(got) == 1 and got[0]["type"] == "receipt"
+    assert got[0]["actor"]["id"] == "bob@localhost" and got[0]["target"]["id"] == ME
+    assert got[0]["object"] == {"type": "receipt", "id": "m-42", "status": "delivered"}
+    el.find("{urn:xmpp:receipts}received").attrib.pop("id")
+    assert translate(el, ctx()) == []  # a receipt for no message says nothing
+
+
+def test_a_carbon_of_our_other_resources_typing_is_ours():
+    el = ET.fromstring(
+        '<message from="alice@localhost" to="alice@localhost/web">'
+        '<sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">'
+        '<message xmlns="jabber:client" to="bob@localhost" type="chat">'
+        '<composing xmlns="http://jabber.org/protocol/chatstates"/></message>'
+        "</forwarded></sent></message>"
+    )
+    got = translate(el, ctx())
+    assert got[0]["type"] == "typing" and got[0]["actor"]["id"] == ME
+    assert got[0]["target"]["id"] == "bob@localhost"
+    assert got[0]["object"] == {"type": "typing", "state": "composing", "xmpp:carbon": "sent"}
+
+
+def test_a_body_less_message_without_a_signal_gives_nothing():
+    el = ET.fromstring(
+        '<message from="bob@localhost/p"><markable xmlns="urn:xmpp:chat-markers:0"/></message>'
+    )
+    assert translate(el, ctx()) == []
 
 
 def test_contact_presence():
@@ -241,3 +296,40 @@ def test_odd_stanzas_give_nothing_and_raise_nothing():
     ):
         for result in translate(ET.fromstring(text), ctx()):
             assert isinstance(result, (dict, XmppError))
+
+
+def test_a_sent_carbon_is_our_own_send_marked_as_such():
+    # XEP-0280 §6: another resource of ours sent it; the recipient is the target.
+    assert one("carbon-sent") == {
+        "@context": CTX,
+        "type": "send",
+        "actor": {"type": "person", "id": ME, "name": "alice"},
+        "target": {"type": "person", "id": "bob@localhost", "name": "bob"},
+        "object": {
+            "type": "message",
+            "content": "sent from the phone",
+            "id": "phone-1",
+            "xmpp:carbon": "sent",
+        },
+    }
+
+
+def test_a_received_carbon_is_the_message_it_copies_marked_as_such():
+    event = one("carbon-received")
+    assert event["actor"] == {"type": "person", "id": "bob@localhost", "name": "bob"}
+    assert event["target"]["id"] == ME
+    assert event["object"] == {
+        "type": "message",
+        "content": "for the phone",
+        "id": "bob-1",
+        "xmpp:stanza-id": "Zr4bTq",
+        "xmpp:carbon": "received",
+    }
+
+
+def test_a_carbon_not_from_our_own_account_is_dropped():
+    # XEP-0280 §11: anyone could otherwise put words in our mouth.
+    assert translate(stanza("carbon-forged"), ctx()) == []
+    own_resource = stanza("carbon-sent")
+    own_resource.set("from", f"{ME}/phone")  # carbons come from the bare JID only
+    assert translate(own_resource, ctx()) == []

@@ -217,3 +217,30 @@ def test_state_events_name_the_account():
     event = up.state_event("connecting", attempt=0)
     assert event["target"]["id"] == "alice@localhost"
     assert event["object"] == {"type": "connection", "state": "connecting", "attempt": 0}
+
+
+def test_what_is_sent_while_resuming_is_held_up_to_the_cap():
+    async def go() -> None:
+        settings = dataclasses.replace(Settings(), xmpp_max_held_stanzas=2)
+        spec = ConnectionSpec(
+            "k1",
+            {"id": "alice@localhost", "type": "person"},
+            {"userAddress": "alice@localhost", "password": "pw", "resource": "web"},
+        )
+        up = XmppUpstream(spec, lambda _e: None, settings, Memory())
+        up.xmpp = object()  # type: ignore[assignment]  # never written to while resuming
+        pending = asyncio.get_running_loop().create_future()
+        up.resumption.start(asyncio.ensure_future(pending))
+        assert up.connected and up.resuming
+        up.send(ET.Element("{jabber:client}message"))
+        up.send(ET.Element("{jabber:client}presence"))
+        with pytest.raises(SockethubError, match="SOCKETHUB_XMPP_MAX_HELD_STANZAS") as info:
+            up.send(ET.Element("{jabber:client}message"))
+        assert info.value.code == "upstream-unavailable"
+        assert [e.tag.rpartition("}")[2] for e in up.resumption.finish(True)] == [
+            "message",
+            "presence",
+        ]
+        pending.cancel()
+
+    run(go())
