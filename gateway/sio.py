@@ -103,6 +103,16 @@ class _Client:
             sock.close(wait=False)
 
 
+# HAProxy's ``stick store-response res.cook(sockethub_eio)`` reads it; the client needs
+# not send it back (polls carry ``?sid=``), so cross-origin pages work the same.
+ENGINEIO_COOKIE = {
+    "name": "sockethub_eio",
+    "path": "/sockethub",
+    "SameSite": "Lax",
+    "HttpOnly": True,
+}
+
+
 class SioEndpoint:
     def __init__(self, hub: Hub, origin_ok: Callable[[str | None, dict[str, Any]], bool]):
         s = hub.settings
@@ -117,6 +127,9 @@ class SioEndpoint:
             always_connect=True,  # Sockethub emits its cap's ``error`` event, then disconnects
             async_handlers=False,  # one client's events in order: credentials before connect
             serve_client=False,
+            # The handshake's answer names its sid in a cookie, so a load balancer can learn
+            # which process made an Engine.IO session from a header (deploy/haproxy).
+            cookie=dict(ENGINEIO_COOKIE),
             logger=False,
             engineio_logger=False,
         )

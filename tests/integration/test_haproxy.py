@@ -94,6 +94,36 @@ def _inject(stack: Stack, sids: list[str], stop: threading.Event, sent: list[int
         time.sleep(0.1)
 
 
+def test_socket_io_long_polling_through_haproxy_stays_on_one_gateway(fleet, monkeypatch):
+    """(Before the drain test, which stops a gateway.) The real socket.io-client, polling
+    only, through the shipped HAProxy file in front of two gateways: every request of an
+    Engine.IO session must reach the process that made it (another answers ``400 Invalid
+    session`` and the client starts over)."""
+    from tests.integration.test_socketio import dummy
+    from tests.sioclient import SioClient
+
+    stack, proxy = fleet
+    monkeypatch.setenv("SIO_INSECURE", "1")  # the test's self-signed certificate
+    url = f"https://127.0.0.1:{proxy.https_port}"
+    before = [_sessions_started(port) for port in stack.gateways]
+    clients = [SioClient(url, "polling", upgrade=False) for _ in range(6)]
+    try:
+        for round_ in range(5):
+            for i, c in enumerate(clients):
+                got = c.emit("message", dummy("echo", f"c{i}r{round_}"))
+                assert got["object"]["content"] == f"c{i}r{round_}", got
+        for c in clients:
+            kinds = [m["type"] for m in c.seen]
+            assert kinds.count("connect") == 1 and "disconnect" not in kinds, c.seen[:6]
+            assert c.connected["transport"] == "polling"
+        # New Engine.IO sessions are spread over both gateways, so the test means something.
+        grew = [_sessions_started(p) - b for p, b in zip(stack.gateways, before, strict=True)]
+        assert sum(grew) == 6 and all(g > 0 for g in grew), grew
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_a_stopping_gateway_drains_and_its_sessions_resume_on_the_other(fleet):
     stack, proxy = fleet
     url = f"wss://127.0.0.1:{proxy.https_port}/sockethub"
@@ -180,3 +210,9 @@ def test_a_socket_refused_by_a_draining_gateway_is_sent_to_another(tmp_path_fact
                 c.close()
     finally:
         stack.stop()
+
+
+def _sessions_started(port: int) -> float:
+    text = _direct(port, "/metrics")[1]["text"]
+    line = next(x for x in text.splitlines() if x.startswith("sockethub_sessions_started_total"))
+    return float(line.split()[-1])

@@ -31,13 +31,17 @@ class _Stub(http.server.BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         query = parse_qs(urlsplit(self.path).query)
+        cookie = None
         if "EIO" in query and "sid" not in query:
             sid = f"{self.name}-{next(self.counter)}-{'x' * 12}"
             opened = {"sid": sid, "upgrades": ["websocket"], "pingInterval": 25000}
             body = ("0" + json.dumps(opened | {"pingTimeout": 20000})).encode()
+            cookie = f"sockethub_eio={sid}; path=/sockethub; SameSite=Lax; HttpOnly"
         else:
             body = f"gateway {self.name} saw {self.path}".encode()
         self.send_response(200)
+        if cookie:  # as gateway/sio.py's python-engineio sets it
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Type", "text/plain; charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
