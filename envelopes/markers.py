@@ -44,6 +44,7 @@ import base64
 from typing import Any
 
 from . import keys
+from .scripts import run_many
 
 __all__ = ["Markers", "ACCEPTED", "SENT", "RUNNING", "NUMBER", "tag_of", "state_of"]
 
@@ -240,24 +241,14 @@ class Markers:
     def claim_many(self, claims: list[tuple[str, str, str]]) -> list[bool]:
         """``claim`` for each ``(sid, rid, tag)``, in one round trip (a pipeline of the
         script, each claim atomic on its own)."""
-        for attempt in (1, 2):
-            # EVALSHA straight away (a pipeline given the Script object would first ask
-            # Redis whether it knows it, one more round trip every time).
-            pipe = self._redis.pipeline(transaction=False)
-            for sid, rid, tag in claims:
-                raw = base64.urlsafe_b64decode(tag) if tag else b""
-                k = [keys.request(sid, rid), keys.unsent()]
-                pipe.evalsha(self._claim.sha, 2, *k, raw, keys.deadline_member(sid, rid))
-            try:
-                return [bool(x) for x in pipe.execute()]
-            except Exception as exc:
-                # Redis restarted or was flushed: no claim ran; load it and go again.
-                if attempt == 2 or not any(
-                    c.__name__ == "NoScriptError" for c in type(exc).__mro__
-                ):
-                    raise
-                self._claim.sha = self._redis.script_load(_CLAIM)
-        raise AssertionError("unreachable")
+        calls = [
+            (
+                [keys.request(sid, rid), keys.unsent()],
+                [base64.urlsafe_b64decode(tag) if tag else b"", keys.deadline_member(sid, rid)],
+            )
+            for sid, rid, tag in claims
+        ]
+        return [bool(x) for x in run_many(self._redis, self._claim, calls)]
 
     def claim(self, sid: str, rid: str, tag: str = "") -> bool:
         """Whether a worker should run this task (and, if so, it counts as sent)."""

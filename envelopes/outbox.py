@@ -30,6 +30,7 @@ from . import keys
 from .atrest import AtRest
 from .errors import SessionError, TooLarge
 from .markers import Markers
+from .scripts import run_many
 from .settings import Settings
 
 __all__ = ["Outbox", "frame_with_seq", "reply_frame", "failure_frame", "event_frame"]
@@ -117,11 +118,6 @@ return seq
 
 
 _WAKE_KEY = keys.gateway_wake("\0").split("\0")  # prefix and suffix around the gateway id
-
-
-def _no_script(exc: BaseException) -> bool:
-    """redis-py's NoScriptError, named rather than imported (this module imports none)."""
-    return any(c.__name__ == "NoScriptError" for c in type(exc).__mro__)
 
 
 def _dumps(value: Any) -> str:
@@ -272,18 +268,7 @@ class Outbox:
             todo.append((i, *self._reply_args(sid, rid, sealed, False)))
         if not todo:
             return out
-        for attempt in (1, 2):
-            pipe = self._redis.pipeline(transaction=False)
-            for _i, k, a in todo:  # EVALSHA straight away, as ``push_many``
-                pipe.evalsha(self._reply.sha, len(k), *k, *a)
-            try:
-                seqs = pipe.execute()
-                break
-            except Exception as exc:
-                if attempt == 2 or not _no_script(exc):
-                    raise
-                # Redis restarted or was flushed: nothing ran; load it and go again.
-                self._reply.sha = self._redis.script_load(_REPLY)
+        seqs = run_many(self._redis, self._reply, [(k, a) for _i, k, a in todo])
         for (i, _k, _a), seq in zip(todo, seqs, strict=True):
             out[i] = int(seq)
         return out
@@ -323,20 +308,7 @@ class Outbox:
         todo = [(i, sid, f) for i, sid, f in sealed if f is not None]
         if not todo:
             return out
-        for attempt in (1, 2):
-            # EVALSHA straight away: a pipeline given the Script object would first ask
-            # Redis whether it knows it (SCRIPT EXISTS), one more round trip every time.
-            pipe = self._redis.pipeline(transaction=False)
-            for _i, sid, f in todo:
-                self._push_sealed(sid, f, None, pipe)
-            try:
-                seqs = pipe.execute()
-                break
-            except Exception as exc:
-                if attempt == 2 or not _no_script(exc):
-                    raise
-                # Redis restarted or was flushed: nothing ran; load it and go again.
-                self._event.sha = self._redis.script_load(_EVENT)
+        seqs = run_many(self._redis, self._event, [self._event_args(sid, f) for _i, sid, f in todo])
         for (i, _sid, _f), seq in zip(todo, seqs, strict=True):
             out[i] = int(seq)
         return out
@@ -348,19 +320,19 @@ class Outbox:
         except SessionError:  # the session ended, its key with it
             return None
 
-    def _push_sealed(self, sid: str, sealed: bytes, client: Any, pipe: Any = None) -> Any:
-        """The event script for one sealed frame: run by ``client``, or queued on ``pipe``
-        as a bare EVALSHA."""
+    def _push_sealed(self, sid: str, sealed: bytes, client: Any) -> Any:
+        """The event script for one sealed frame, run by ``client``."""
+        k, a = self._event_args(sid, sealed)
+        return self._event(keys=k, args=a, client=client)
+
+    def _event_args(self, sid: str, sealed: bytes) -> tuple[list[str], list[Any]]:
         k = [
             keys.session(sid),
             keys.session_seq(sid),
             keys.session_stream(sid),
             keys.session_stream_bytes(sid),
         ]
-        a = [sealed, self._maxlen, sid, *_WAKE_KEY, self._max_bytes]
-        if pipe is not None:
-            return pipe.evalsha(self._event.sha, len(k), *k, *a)
-        return self._event(keys=k, args=a, client=client)
+        return k, [sealed, self._maxlen, sid, *_WAKE_KEY, self._max_bytes]
 
     def event(self, sid: str, activity: dict[str, Any]) -> int:
         return self.push(sid, event_frame(activity))
