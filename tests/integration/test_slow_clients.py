@@ -68,34 +68,47 @@ def gateway_rss(stack: Stack, index: int = 0) -> int:
 
 
 def test_frames_of_the_largest_size_reach_a_slow_reader_whole(big):
-    """Each request echoes back at the largest frame the gateway accepts: a refusal of an
-    over-long content echoes the whole activity (about 1 MiB), an echo the largest content."""
+    """Frames of about the largest size the gateway writes (events near the 1 MiB reply
+    cap), echoes of the schema's largest content, and refusals of over-long requests,
+    interleaved, all reach a reader whose socket takes 4 KiB at a time, whole and in
+    order. (A refusal no longer echoes a huge request back: only its short fields.)"""
     c = SlowClient(big.ws_url)
-    sent = {}
+    outbox = big.outbox()
+    sid = c.welcome["session"]
+    sent, pushed = {}, []
     for i in range(4):
         content = chr(ord("a") + i) * (MAX_FRAME - 1024)
         act = activity("dummy", "echo", object={"type": "message", "content": content})
         frame = json.dumps({"kind": "request", "id": f"big{i}", "activity": act})
         assert len(frame) <= MAX_FRAME
         c.send_raw(frame)
-        sent[f"big{i}"] = content
+        sent[f"big{i}"] = None  # refused: too long for the schema
+        body = chr(ord("p") + i) * (MAX_FRAME - 4096)
+        assert outbox.event(sid, {"type": "send", "object": {"type": "message", "content": body}})
+        pushed.append(body)
     for i in range(3):
         content = chr(ord("k") + i) * 32768  # the schema's largest content
         sent[c.send(activity("dummy", "echo", object={"type": "message", "content": content}))] = (
             content
         )
     time.sleep(3)  # the gateway writes into a full socket meanwhile
-    got = {}
-    for _ in sent:
+    got: dict[str, str | None] = {}
+    while len(got) < len(sent):
         reply = c.wait(lambda f: f.get("kind") == "reply", timeout=30)
         if reply["status"] == "completed":
             got[reply["id"]] = reply["result"]["object"]["content"]
         else:
             assert reply["error"]["code"] == "invalid-envelope", reply["error"]
-            got[reply["id"]] = reply["activity"]["object"]["content"]
+            assert reply["activity"]["truncated"] is True
+            got[reply["id"]] = None
     assert got == sent
+    events = [f["activity"]["object"]["content"] for f in c.frames if f.get("kind") == "event"]
+    while len(events) < len(pushed):
+        c.wait(lambda f: f.get("kind") == "event", timeout=30)
+        events = [f["activity"]["object"]["content"] for f in c.frames if f.get("kind") == "event"]
+    assert events == pushed
     seqs = [f["seq"] for f in c.frames if "seq" in f]
-    assert seqs == list(range(seqs[0], seqs[0] + len(sent)))
+    assert seqs == list(range(seqs[0], seqs[0] + len(sent) + len(pushed)))
     c.close()
 
 
