@@ -20,6 +20,7 @@ __all__ = [
     "gateway_wake",
     "creds_field",
     "connection_key_field",
+    "handoff",
     "lease",
     "node_alive",
     "connection",
@@ -116,6 +117,11 @@ def connection_key_field(platform: str, actor_id: str) -> str:
 def lease(platform: str, ckey: str) -> str:
     """String: the owning node's queue; expires unless the owner's heartbeat renews it."""
     return f"{PREFIX}:lease:{platform}:{ckey}"
+
+
+def handoff(platform: str) -> str:
+    """List: connections a stopping node released, for another node to take at once."""
+    return f"{PREFIX}:handoff:{platform}"
 
 
 def node_alive(queue: str) -> str:

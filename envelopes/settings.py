@@ -282,6 +282,15 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "restored (a reconnect, a takeover), once it is back; the task threads are free "
         "meanwhile. At most 64.",
     ),
+    "SOCKETHUB_LEASE_SECONDS": (
+        "lease_seconds",
+        "15",
+        "Seconds an IRC/XMPP connection's lease lasts without a renewal (6 to 300). Its "
+        "owner renews it every third of that; an owner that could not renew for all but "
+        "the last fifth of it (at least 2 s; cut off from Redis) closes its connections "
+        "before another node may take them over; a node that died is replaced after at "
+        "most this long.",
+    ),
     "SOCKETHUB_IRC_MAX_LINE_BYTES": (
         "irc_max_line_bytes",
         "512",
@@ -537,6 +546,7 @@ class Settings:
     irc_ping_interval: float = 60.0
     order_gap_wait: float = 10.0
     lane_threads: int = 8
+    lease_seconds: float = 15.0
     irc_max_line_bytes: int = 512
     irc_max_tag_bytes: int = 8191
     irc_line_rate: float = 100.0

@@ -1,6 +1,7 @@
 """The manager's heartbeat and janitor, run every ``HEARTBEAT`` seconds on its own thread.
 
-The heartbeat renews this node's liveness key and its leases, and closes what it must not
+The heartbeat renews this node's liveness key and its leases (and says when it did: the
+fence in ``Manager._fence_watch`` counts from there), and closes what it must not
 keep: a connection whose supervisor is gone (never renewed: nobody would reconnect it),
 whose lease another node took, or that has no session left. The janitor takes over every
 recorded connection without a lease, with what its dead owner left (``Manager.adopt``).
@@ -10,6 +11,7 @@ Never on the loop.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from envelopes import keys
@@ -29,6 +31,7 @@ log = logging.getLogger("sockethub.manager")
 def heartbeat(m: Manager) -> None:
     """Renew what is ours; release what lost its supervisor, close what lost its lease or
     its last session."""
+    started = time.monotonic()
     m.leases.alive()
     name = m.platform.name
     with m._lock:
@@ -43,7 +46,7 @@ def heartbeat(m: Manager) -> None:
             m.fanout(key, connection_state(sup, "disconnected", reason=reason))
             m._forget(key, sup)
             continue
-        if not m.leases.renew(key):
+        if not m.leases.renew(key):  # (a Redis error ends the heartbeat here: not renewed)
             log.warning("lost the lease of %s connection %s; closing it", name, key[:8])
             with m._lock:
                 m.sups.pop(key, None)
@@ -59,6 +62,7 @@ def heartbeat(m: Manager) -> None:
             m.records.reseal(key)  # a rotation in progress: under the new secret
         except SockethubError:
             log.warning("%s connection %s: its record opens under no secret", name, key[:8])
+    m.renewed(started)
 
 
 def adopt_orphans(m: Manager) -> None:

@@ -23,6 +23,7 @@ import concurrent.futures
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,7 @@ from envelopes.vault import Vault
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
 from .heartbeat import adopt_orphans, heartbeat
 from .holding import Holding
-from .leases import LEASE_MS, Leases
+from .leases import LEASE_MS, Leases, lease_seconds
 from .loop import LoopThread
 from .order import LaneKey, Lanes
 from .publisher import RETRYABLE, Publisher
@@ -55,7 +56,8 @@ __all__ = [
 
 log = logging.getLogger("sockethub.manager")
 
-HEARTBEAT = 5.0
+HEARTBEAT = 5.0  # a third of the default lease; ``Manager.heartbeat_s`` follows the setting
+FENCE_CHECK = 1.0  # seconds between two looks at the last renewal, at most
 # A verb waiting for its connection to be restored gives up this long before its deadline,
 # so that its answer (``reconnecting``), not the sweeper's bare ``timeout``, reaches the
 # browser.
@@ -118,10 +120,20 @@ class Manager(Runtime):
         self.sups: dict[str, Supervisor] = {}
         self._lock = threading.Lock()  # guards ``sups``; never held across a loop call
         self._starting: dict[str, concurrent.futures.Future[Supervisor]] = {}
-        self.leases = Leases(platform.name, redis, node_queue)
+        lease = lease_seconds(settings.lease_seconds)
+        self.heartbeat_s = lease / 3
+        # Without a renewal for this long (cut off from Redis), this node stops acting as
+        # the owner of its connections: they are closed before another node may claim them
+        # (a lease lapses a full ``lease`` after the last renewal began). The margin covers
+        # the close and the watchdog's period; the rest tolerates a stalled Redis.
+        self.fence_s = lease - max(2.0, lease / 5)
+        self.leases = Leases(platform.name, redis, node_queue, int(lease * 1000))
+        self.renewed_at = time.monotonic()
+        self._fenced: set[str] = set()  # closed by the fence; released once Redis is back
         self._stop = threading.Event()
         self.leases.alive()
         connector.bind(self)
+        self.loop.submit(self._fence_watch())
         threading.Thread(target=self._background, name="sockethub-janitor", daemon=True).start()
 
     # -- ordering, called by the runner before a verb runs ----------------------------------
@@ -368,13 +380,82 @@ class Manager(Runtime):
 
     # -- heartbeat and janitor ---------------------------------------------------------------
     def _background(self) -> None:
-        while not self._stop.wait(HEARTBEAT):
+        """The heartbeat every ``heartbeat_s``; in between, wait for connections a stopping
+        node hands over, and take each at once."""
+        beat = time.monotonic() + self.heartbeat_s
+        while not self._stop.is_set():
+            left = beat - time.monotonic()
+            if left > 0:
+                self._take_handed(min(left, 1.0))
+                continue
+            beat = time.monotonic() + self.heartbeat_s
             try:
                 self._heartbeat()
                 self._janitor()
                 self.lanes.prune(LANE_IDLE)
             except Exception:
                 log.exception("heartbeat failed")
+
+    def _take_handed(self, wait: float) -> None:
+        try:
+            key = self.leases.handed(wait)
+        except RETRYABLE:
+            self._stop.wait(wait)  # Redis is away: the heartbeat says so
+            return
+        if key is None:
+            return
+        if self._stop.is_set():  # stopping too: leave it to another node
+            self.leases.hand_back(key)
+            return
+        if self.local(key) is not None or self.leases.held(key):
+            return
+        try:
+            self.adopt(key)
+            log.info("took over %s connection %s handed over", self.platform.name, key[:8])
+        except (Forward, SockethubError):
+            pass
+        except Exception:
+            log.exception("taking over %s failed", key[:8])
+
+    def renewed(self, started: float) -> None:
+        """The heartbeat that began at ``started`` renewed everything: Redis is with us.
+        What the fence closed meanwhile is released, for any node to take."""
+        self.renewed_at = started
+        if self._fenced:
+            fenced, self._fenced = self._fenced, set()
+            for key in fenced:
+                if self.local(key) is None:
+                    self.leases.release(key)
+            self.leases.hand_over(sorted(fenced))
+
+    async def _fence_watch(self) -> None:
+        """On the loop, which never waits on Redis: past ``fence_s`` without a renewal,
+        close every connection before its lease can lapse and another node claim it, so
+        that no connection ever has two live owners (docs/deployment.md, "Fencing")."""
+        while not self._stop.is_set():
+            await asyncio.sleep(min(FENCE_CHECK, (self.heartbeat_s * 3 - self.fence_s) / 4))
+            silent = time.monotonic() - self.renewed_at
+            if silent <= self.fence_s:
+                continue
+            with self._lock:
+                held = list(self.sups.items())
+                self.sups.clear()
+            if not held:
+                continue
+            log.error(
+                "no lease renewal for %.1f s (Redis unreachable?): closing %d %s connection(s) "
+                "before another node takes them over",
+                silent,
+                len(held),
+                self.platform.name,
+            )
+            for key, _sup in held:
+                self._fenced.add(key)
+                self.lanes.drop(key)
+            await asyncio.gather(
+                *(sup.stop("moving to another server", announce=None) for _k, sup in held),
+                return_exceptions=True,
+            )
 
     def _heartbeat(self) -> None:
         heartbeat(self)
@@ -391,7 +472,10 @@ class Manager(Runtime):
 
         async def stop_all() -> None:
             await asyncio.gather(
-                *(s.stop("worker shutting down") for s in held), return_exceptions=True
+                # Not "disconnected": another node takes each over at once, or this
+                # one when it is back (``hand_over`` below).
+                *(s.stop("worker shutting down", announce="reconnecting") for s in held),
+                return_exceptions=True,
             )
 
         try:
@@ -403,4 +487,8 @@ class Manager(Runtime):
         for sup in held:
             self.leases.release(sup.spec.key)
         self.leases.gone()
+        try:  # another node takes each at once (a rolling deploy), not at its janitor
+            self.leases.hand_over([sup.spec.key for sup in held])
+        except RETRYABLE:
+            log.warning("could not hand over %d connection(s): their leases lapse", len(held))
         self.loop.stop()

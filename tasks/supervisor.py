@@ -206,7 +206,10 @@ class Supervisor:
             self.announce("reconnecting", attempt=attempt, delay=delay, reason=reason)
             await asyncio.sleep(delay)
 
-    async def stop(self, reason: str) -> None:
+    async def stop(self, reason: str, announce: str | None = "disconnected") -> None:
+        """Close here. ``announce`` is the state the sessions hear: ``reconnecting`` when
+        another node is to take the connection over, ``None`` when that node says so itself
+        (a late word from here could arrive after its news)."""
         self.closing = True
         if self.up is not None:
             try:
@@ -216,5 +219,6 @@ class Supervisor:
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
         self._fail_first(NotConnected("connection closed"))
-        self._tell("disconnected", reason=reason)
+        if announce is not None:
+            self._tell(announce, reason=reason)
         self.manager.holding.notify(self.spec.key)  # held verbs: they fail, or move on

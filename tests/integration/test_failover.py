@@ -25,7 +25,7 @@ from .test_irc import _owner, joined
 pytestmark = pytest.mark.integration
 
 HOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "faults")
-TIMEOUT = 40  # the request timeout; a lease lapses in 15 s, the takeover follows
+TIMEOUT = 40  # the request timeout; a lease lapses in 6 s here, the takeover follows
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def stalling(tmp_path):
         env_overrides={
             "SOCKETHUB_IRC_FLOOD_RATE": "0",
             "SOCKETHUB_REQUEST_TIMEOUT": str(TIMEOUT),
+            "SOCKETHUB_LEASE_SECONDS": "6",  # the killed node's leases lapse sooner
             "PYTHONPATH": path,
         },
     )

@@ -294,7 +294,9 @@ def test_server_restart_reconnects_and_rejoins(browser: Any, xmpp_server: XmppSe
 
 
 def test_failover_to_another_worker_node(xmpp_server: XmppServer):
-    s = xmpp_stack(xmpp_server).start()
+    s = xmpp_stack(xmpp_server)
+    s.env_overrides["SOCKETHUB_LEASE_SECONDS"] = "6"  # a killed node's leases lapse sooner
+    s.start()
     s.start_worker("xmpp", name="worker-xmpp-2")
     bob = PlainClient(xmpp_server, "bob", "failover")
     a = Browser(s, xmpp_server, "alice", resource="failover", name="Survivor")
@@ -422,6 +424,7 @@ def test_room_message_during_a_server_restart_is_delivered(browser: Any, xmpp_se
 def test_room_message_during_failover_is_delivered(xmpp_server: XmppServer):
     s = xmpp_stack(xmpp_server)
     s.env_overrides["SOCKETHUB_REQUEST_TIMEOUT"] = "45"
+    s.env_overrides["SOCKETHUB_LEASE_SECONDS"] = "6"  # a killed node's leases lapse sooner
     s.start()
     bob = PlainClient(xmpp_server, "bob", "held-failover")
     a = None
