@@ -19,6 +19,7 @@ from marshmallow import Schema
 from .context import platform_context_url
 
 __all__ = [
+    "CLIENT_ADDRESS",
     "PLATFORM_MODULES",
     "Platform",
     "Registry",
@@ -57,6 +58,12 @@ class Verb:
     timeout: float | None = None
 
 
+# The field the gateway adds to a platform's sealed credentials: the browser's address,
+# as the gateway saw it through its trusted proxies (IRC's WEBIRC). Never from a browser:
+# the credentials schema has no such field, and the gateway sets it after validation.
+CLIENT_ADDRESS = "_clientAddress"
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
@@ -76,6 +83,9 @@ class Platform:
     # (SOCKETHUB_ENQUEUE_BATCH), and a batch runs one after another in one task. A fetch
     # must not wait behind another: platforms with an upstream leave this off.
     batchable: bool = False
+    # The setting (a ``Settings`` attribute) that, when set, makes the gateway add the
+    # browser's address to this platform's credentials (``CLIENT_ADDRESS``); "": never.
+    client_address: str = ""
 
     @property
     def context_url(self) -> str:

@@ -291,6 +291,14 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "before another node may take them over; a node that died is replaced after at "
         "most this long.",
     ),
+    "SOCKETHUB_IRC_WEBIRC": (
+        "irc_webirc",
+        "",
+        "Comma-separated `server=password` or `server:port=password`: for these IRC "
+        "servers the worker first sends `WEBIRC` with the password the network gave this "
+        "gateway, so the network sees each browser's own address (as the gateway saw it "
+        "through `SOCKETHUB_TRUSTED_PROXIES`) instead of the gateway's. Empty: never.",
+    ),
     "SOCKETHUB_IRC_MAX_LINE_BYTES": (
         "irc_max_line_bytes",
         "512",
@@ -547,6 +555,7 @@ class Settings:
     order_gap_wait: float = 10.0
     lane_threads: int = 8
     lease_seconds: float = 15.0
+    irc_webirc: tuple[str, ...] = ()
     irc_max_line_bytes: int = 512
     irc_max_tag_bytes: int = 8191
     irc_line_rate: float = 100.0

@@ -88,7 +88,7 @@ class Connection:
         session, resume_error = open_session(
             self.hub, self.address, hello.resume if hello is not None else None
         )
-        self.pipeline = Pipeline(self.hub, session, self._lost)
+        self.pipeline = Pipeline(self.hub, session, self._lost, self.address)
         after = 0
         replay_after = None
         if session.resumed and hello is not None:

@@ -202,7 +202,7 @@ class _Actions:
             recorder = self.store.recorder(rid)
         session = self.hub.sessions.create(self.hub.gateway_id)
         self.hub.metrics.inc("sockethub_sessions_started_total")
-        call = HttpCall(self.hub, session, items, rid, recorder, self.timeouts)
+        call = HttpCall(self.hub, session, items, rid, recorder, self.timeouts, address)
         call.start()
         response = self._ndjson(call.lines(), rid, False)
         # Run when the server closes the answer, written or not (the client went away).

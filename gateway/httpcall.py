@@ -63,13 +63,14 @@ class HttpCall:
         rid: str,
         recorder: Recorder | None,
         timeouts: tuple[float, float],
+        address: str = "",
     ):
         self.hub = hub
         self.session = session
         self.items = items
         self.rid = rid
         self.recorder = recorder
-        self.pipeline = Pipeline(hub, session, self._lost)
+        self.pipeline = Pipeline(hub, session, self._lost, address)
         self.stream = SessionStream(hub, session, self)
         self._replies: queue.Queue[Any] = queue.Queue()
         self._got: dict[str, Any] = {}

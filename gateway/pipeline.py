@@ -30,6 +30,7 @@ from envelopes.errors import (
 )
 from envelopes.markers import NUMBER, tag_of
 from envelopes.outbox import failure_frame, reply_frame
+from envelopes.registry import CLIENT_ADDRESS
 from envelopes.validate import Envelope, validate_envelope
 
 from .enqueue import Acceptance
@@ -95,9 +96,10 @@ class Pipeline:
     """One session's intake. ``on_lost`` is called when the session is gone from Redis
     (a reply could not be written): the transport then ends the socket."""
 
-    def __init__(self, hub: Hub, session: Session, on_lost: Any):
+    def __init__(self, hub: Hub, session: Session, on_lost: Any, address: str = ""):
         self.hub = hub
         self.session = session
+        self.address = address  # the browser's, through the trusted proxies
         self.meter = Meter(hub.bucket, session.sid)
         self._on_lost = on_lost
         # (platform, connection identity) -> the session id for the connection's key, when
@@ -174,6 +176,9 @@ class Pipeline:
         identity = None
         if env.platform.connection_identity is not None:
             identity = env.platform.connection_identity(obj)
+        wants = env.platform.client_address
+        if wants and self.address and getattr(self.hub.settings, wants, None):
+            obj[CLIENT_ADDRESS] = self.address  # sealed with the rest; not in the identity
         key_sid = None
         if identity is not None and self.key_sid is not None:
             key_sid = self.key_sid(env.platform.name, identity)

@@ -64,7 +64,7 @@ class SioSession:
         self.hub = hub
         self.sid = sid  # the Socket.IO id
         self._emitter = emitter
-        self.pipeline = Pipeline(hub, session, self._lost)
+        self.pipeline = Pipeline(hub, session, self._lost, address)
         self.reattach = Reattach(
             hub.redis, hub.vault, hub.settings.resume_grace, session.sid, address
         )

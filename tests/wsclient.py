@@ -31,12 +31,18 @@ class Client:
         hello: dict[str, Any] | None = None,
         origin: str | None = None,
         sslopt: dict[str, Any] | None = None,
+        headers: list[str] | None = None,  # extra request headers, "Name: value"
     ):
         self.url = url
+        extra: dict[str, Any] = {"header": headers} if headers else {}
         self.ws = (
-            websocket.create_connection(url, timeout=15, origin=origin, sslopt=sslopt)
+            websocket.create_connection(url, timeout=15, origin=origin, sslopt=sslopt, **extra)
             if origin
-            else (websocket.create_connection(url, timeout=15, suppress_origin=True, sslopt=sslopt))
+            else (
+                websocket.create_connection(
+                    url, timeout=15, suppress_origin=True, sslopt=sslopt, **extra
+                )
+            )
         )
         self.frames: list[dict[str, Any]] = []  # everything received, in order
         self.ws.send(json.dumps(hello or {"kind": "hello"}))

@@ -29,6 +29,7 @@ from envelopes.errors import (
     UpstreamUnavailable,
     os_reason,
 )
+from envelopes.registry import CLIENT_ADDRESS
 from envelopes.settings import Settings, host_allowed
 
 from ..net.dial import dial_each
@@ -77,6 +78,8 @@ class IrcUpstream(LiveUpstream):
         else:
             self.realname, self.realname_field = str(c["nick"]), "credentials.nick"
         self.verify = not c.get("allowInvalidCert", False)
+        # The browser's address as the gateway saw it, for WEBIRC (``webirc.py``).
+        self.client_address = str(c.get(CLIENT_ADDRESS) or "")
         self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
         self.wire: IrcWire | None = None
         self.registered = False

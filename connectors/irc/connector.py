@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Job
-from ..persistent import ConnectionSpec, Emit, PersistentConnector, Upstream
+from ..persistent import ConnectionSpec, Emit, PersistentConnector, Runtime, Upstream
 from .client import IrcUpstream
 from .echo import echoed
 from .lines import Message
@@ -23,11 +23,16 @@ from .outbound import (
     send_lines,
     update_lines,
 )
+from .webirc import passwords
 
 __all__ = ["IrcConnector"]
 
 
 class IrcConnector(PersistentConnector):
+    def bind(self, runtime: Runtime) -> None:
+        passwords(self.settings.irc_webirc)  # a bad entry stops the worker, named, at start
+        super().bind(runtime)
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
 

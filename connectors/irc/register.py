@@ -28,6 +28,7 @@ from .ids import person
 from .limits import caps_error
 from .lines import Message, check_value, is_pong
 from .numerics import IrcError
+from .webirc import webirc_line
 
 if TYPE_CHECKING:
     from .client import IrcUpstream
@@ -79,6 +80,9 @@ def sasl_chunks(payload: bytes) -> list[str]:
 
 async def register(up: IrcUpstream) -> None:
     check_identity(up)
+    line = webirc_line(up.settings.irc_webirc, up.host, up.port, up.client_address)
+    if line is not None:  # before anything else, as the WEBIRC specification asks
+        up.raw(line, "SOCKETHUB_IRC_WEBIRC")
     caps = await _cap_ls(up)
     up.caps = caps
     if want := wanted(caps):

@@ -85,6 +85,7 @@ def _v(name: str, **kw: Any) -> Verb:
 PLATFORM = Platform(
     name="irc",
     connector="connectors.irc.connector:IrcConnector",
+    client_address="irc_webirc",  # WEBIRC: connectors/irc/webirc.py
     verbs={
         "connect": _v("connect", timeout=45),
         "join": _v("join", target=RoomTarget, target_required=True, object=IrcObject),

@@ -54,10 +54,12 @@ def _config(
     max_nick_length: int,
     password: str | None = None,
     tls_port: int | None = None,
+    webirc_password: str | None = None,
 ) -> str:
     drop = "  ServerUID = irc\n  ServerGID = irc\n" if as_root else ""
     if password:
         drop += f"  Password = {password}\n"
+    webirc = f"  WebircPassword = {webirc_password}\n" if webirc_password else ""
     ssl = ""
     if tls_port:
         ssl = (
@@ -98,7 +100,7 @@ def _config(
   ScrubCTCP = no
   OperCanUseMode = yes
   IncludeDir = {directory / "conf.d"}
-
+{webirc}
 [Operator]
   Name = {OPER_NAME}
   Password = {OPER_PASSWORD}
@@ -136,6 +138,7 @@ def run_ngircd(
     max_nick_length: int = 30,
     password: str | None = None,
     tls: tuple[Path, Path] | None = None,
+    webirc_password: str | None = None,
 ) -> Iterator[IrcServer]:
     """Start ngircd for the duration of the ``with`` block and yield its ``IrcServer``."""
     binary = ngircd_binary()
@@ -160,6 +163,7 @@ def run_ngircd(
                 max_nick_length=max_nick_length,
                 password=password,
                 tls_port=tls_port,
+                webirc_password=webirc_password,
             )
         )
         for path in directory.rglob("*"):
