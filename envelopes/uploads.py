@@ -207,9 +207,14 @@ class Uploads:
     def wait(self, claimed: Claimed, timeout: float) -> dict[str, Any]:
         """The worker's answer: ``{"status": "completed", "object"}`` or ``{"status":
         "failed", "error"}``; ``UpstreamTimeout`` if none comes in ``timeout`` seconds."""
-        got = self.redis.blpop([keys.upload_done(claimed.digest)], timeout=max(1, int(timeout)))
-        if got is None:
-            raise UpstreamTimeout(f"the upload was not sent on within {timeout:.0f} s")
+        deadline = time.monotonic() + timeout
+        got = None
+        while got is None:
+            if time.monotonic() >= deadline:
+                raise UpstreamTimeout(f"the upload was not sent on within {timeout:.0f} s")
+            # One second at a time: a longer BLPOP would outlast the client's socket
+            # timeout (SOCKETHUB_REDIS_TIMEOUT) and fail as if Redis were gone.
+            got = self.redis.blpop([keys.upload_done(claimed.digest)], timeout=1)
         self.redis.delete(keys.upload_done(claimed.digest))
         return dict(json.loads(self._open(claimed.sid, claimed.digest, "upload-done", got[1])))
 
