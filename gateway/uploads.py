@@ -104,11 +104,17 @@ def register(
                     f"Content-Length {request.content_length} is over the {claimed.size} "
                     "bytes this upload was requested for"
                 )
+            until = time.monotonic() + store.timeout  # not a body trickled in for ever
             while True:
                 data = request.stream.read(_READ)
                 if not data:
                     break
                 receiver.feed(data)
+                if time.monotonic() > until:
+                    raise Refused(
+                        f"the body took longer than {store.timeout:g} s to arrive "
+                        "(SOCKETHUB_UPLOAD_TIMEOUT)"
+                    )
             receiver.close()
         except SockethubError as exc:
             store.discard(claimed)
