@@ -10,8 +10,10 @@ error ``{"error": {code, message, ...}, "reason"?}``: 404 unknown token, 403 ano
 session's, 409 used, 410 expired, 413 over the size asked for, 400 a body that ended
 early, 502/504 what the server or the worker's time limit said.
 
-Same-origin only, like the socket: browsers send ``Origin`` on a PUT, and an origin the
-socket would refuse is refused here (no CORS headers are ever sent).
+Origins as for the socket: browsers send ``Origin`` on a PUT, and an origin the socket
+would refuse is refused here. A page of another origin that the socket accepts
+(``SOCKETHUB_ALLOWED_ORIGINS``) gets the CORS answers it needs (the preflight ``OPTIONS``
+and ``Access-Control-Allow-Origin`` naming it); no other origin ever does.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ log = logging.getLogger("sockethub.upload")
 PATH = "/sockethub-upload/"
 SESSION_HEADER = "X-Sockethub-Session"
 _READ = 64 * 1024
+_CORS = {
+    "Access-Control-Allow-Methods": "PUT, POST, OPTIONS",
+    "Access-Control-Allow-Headers": f"Content-Type, {SESSION_HEADER}",
+    "Access-Control-Max-Age": "600",
+}
 # (queue, task message) → None: hands the received upload to the platform's workers.
 Dispatch = Callable[[str, bytes], None]
 
@@ -88,10 +95,27 @@ def register(
         }
         send(platform.queue, task_message(UPLOAD_TASK, payload, platform.queue))
 
-    @app.route(f"{PATH}<token>", methods=["PUT", "POST"])
+    def cors(response: Any) -> Any:
+        origin = request.headers.get("Origin")
+        if origin and origin_ok(origin, request.host):
+            response.headers.update(
+                {"Access-Control-Allow-Origin": origin, "Vary": "Origin", **_CORS}
+            )
+        return response
+
+    @app.route(f"{PATH}<token>", methods=["OPTIONS"])
+    def upload_preflight(token: str) -> Any:
+        if not origin_ok(request.headers.get("Origin"), request.host):
+            return _error(Refused("origin not allowed"), 403)
+        return cors(app.make_response(("", 204)))
+
+    @app.route(f"{PATH}<token>", methods=["PUT", "POST"], provide_automatic_options=False)
     def upload(token: str) -> Any:
         if not origin_ok(request.headers.get("Origin"), request.host):
             return _error(Refused("origin not allowed"), 403)
+        return cors(app.make_response(receive(token)))
+
+    def receive(token: str) -> Any:
         sid = request.headers.get(SESSION_HEADER, "")
         try:
             claimed = store.claim(token, sid)

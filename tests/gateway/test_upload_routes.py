@@ -203,10 +203,24 @@ def test_bodies_are_counted_as_they_stream(rig: Rig) -> None:
     assert rig.puts == []
 
 
-def test_another_origin_is_refused(rig: Rig) -> None:
+def test_origins_as_for_the_socket(rig: Rig) -> None:
     sid = rig.session()
     token = rig.offer(sid, 5)
+    evil = {"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"}
     got = rig.send(token, sid, b"hello", Origin="https://evil.example")
     assert got.status_code == 403 and "origin" in got.json["error"]["message"]
     assert "Access-Control-Allow-Origin" not in got.headers
-    assert rig.send(token, sid, b"hello").status_code == 200  # still unused
+    assert rig.web.options(f"{PATH}{token}", headers=evil).status_code == 403
+    # An origin the socket accepts (here the rig's http://localhost) gets its CORS answers.
+    ok = {"Origin": "http://localhost", "Access-Control-Request-Method": "PUT"}
+    pre = rig.web.options(f"{PATH}{token}", headers=ok)
+    assert pre.status_code == 204, pre.data
+    assert pre.headers["Access-Control-Allow-Origin"] == "http://localhost"
+    assert "X-Sockethub-Session" in pre.headers["Access-Control-Allow-Headers"]
+    assert "PUT" in pre.headers["Access-Control-Allow-Methods"]
+    got = rig.send(token, sid, b"hello", Origin="http://localhost")  # still unused
+    assert (
+        got.status_code == 200 and got.headers["Access-Control-Allow-Origin"] == "http://localhost"
+    )
+    again = rig.send(token, sid, b"hello", Origin="http://localhost")
+    assert again.status_code == 409 and "Access-Control-Allow-Origin" in again.headers
