@@ -42,6 +42,7 @@ __all__ = [
     "http_action",
     "http_action_lines",
     "upload",
+    "upload_session",
     "upload_data",
     "upload_done",
 ]
@@ -241,6 +242,12 @@ def upload(digest: str) -> str:
     """Hash: one upload through the gateway (``envelopes/uploads.py``): its session,
     state, size and the server's slot (sealed); ``digest`` is SHA-256 of its token."""
     return f"{PREFIX}:up:{digest}"
+
+
+def upload_session(sid: str) -> str:
+    """Sorted set: the session's uploads not yet done (digests, scored by when each
+    stops counting), which ``SOCKETHUB_UPLOAD_MAX_PER_SESSION`` bounds."""
+    return f"{PREFIX}:s:{sid}:up"
 
 
 def upload_data(digest: str) -> str:

@@ -351,6 +351,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "XEP-0363; the server's own limit applies too; at most 104857600). More is a "
         "`too-large` reply.",
     ),
+    "SOCKETHUB_UPLOAD_MAX_PER_SESSION": (
+        "upload_max_per_session",
+        "4",
+        "Uploads one session may have under way at once (asked for and not yet sent on or "
+        "expired; at most 64): what Redis holds for one session is bounded by this times "
+        "`SOCKETHUB_UPLOAD_MAX_BYTES`. More is a `rate-limited` reply.",
+    ),
     "SOCKETHUB_UPLOAD_TTL": (
         "upload_ttl",
         "60",
@@ -567,6 +574,7 @@ class Settings:
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
     upload_max_bytes: int = 10485760
+    upload_max_per_session: int = 4
     upload_ttl: float = 60.0
     upload_timeout: float = 120.0
     fetch_fresh: float = 30.0

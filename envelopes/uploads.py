@@ -34,13 +34,14 @@ from typing import Any, Protocol
 
 from . import keys
 from .atrest import AtRest, seal, unseal
-from .errors import NotFound, Refused, SockethubError, TooLarge, UpstreamTimeout
+from .errors import NotFound, RateLimited, Refused, SockethubError, TooLarge, UpstreamTimeout
 
 __all__ = [
     "CHUNK_BYTES",
     "MAX_BYTES_CAP",
     "TTL_CAP",
     "TIMEOUT_CAP",
+    "PER_SESSION_CAP",
     "UPLOAD_TASK",
     "Claimed",
     "Offers",
@@ -56,6 +57,7 @@ CHUNK_BYTES = 256 * 1024  # one sealed list entry
 MAX_BYTES_CAP = 100 * 1024 * 1024  # SOCKETHUB_UPLOAD_MAX_BYTES above this is taken as this
 TTL_CAP = 600.0
 TIMEOUT_CAP = 900.0
+PER_SESSION_CAP = 64
 UPLOAD_TASK = "sockethub.upload"  # the worker's task that sends a received file on
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 
@@ -69,6 +71,19 @@ if r[2] ~= 'ready' then return -3 end
 if tonumber(r[3]) < tonumber(ARGV[2]) then return -4 end
 redis.call('HSET', KEYS[1], 'state', 'receiving')
 return tonumber(r[4])
+"""
+
+
+# KEYS: the session's uploads, the record. ARGV: now, when this one stops counting, its
+# digest, the most a session may have, the keys' lifetime, then the record's fields.
+_OFFER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1
 """
 
 
@@ -135,11 +150,14 @@ class Uploads:
         ttl: float,
         timeout: float,
         clock: Callable[[], float] = time.time,
+        per_session: int = 4,
     ):
         self.redis, self.atrest = redis, atrest
         self.ttl, self.timeout = min(ttl, TTL_CAP), min(timeout, TIMEOUT_CAP)
+        self.per_session = max(1, min(per_session, PER_SESSION_CAP))
         self.clock = clock
         self._claim = redis.register_script(_CLAIM)
+        self._offer = redis.register_script(_OFFER)
 
     @property
     def lifetime(self) -> int:
@@ -165,10 +183,20 @@ class Uploads:
             "expires": f"{expires:.3f}",
             "slot": self._seal(sid, digest, "upload-slot", slot_json),
         }
-        pipe = self.redis.pipeline()
-        pipe.hset(keys.upload(digest), mapping=record)
-        pipe.expire(keys.upload(digest), self.lifetime)
-        pipe.execute()
+        # It counts until it is sent on or cannot be any more: expired unused, or sent.
+        counts_until = expires + self.timeout
+        pairs = [x for k, v in record.items() for x in (k, v)]
+        args = [f"{self.clock():.3f}", f"{counts_until:.3f}", digest, self.per_session]
+        done = self._offer(
+            keys=[keys.upload_session(sid), keys.upload(digest)],
+            args=[*args, self.lifetime, *pairs],
+        )
+        if not done:
+            raise RateLimited(
+                f"this session has {self.per_session} uploads under way already "
+                "(SOCKETHUB_UPLOAD_MAX_PER_SESSION); send one of them, or wait for it "
+                "to expire"
+            )
         return token, expires
 
     # -- the gateway -----------------------------------------------------------------------
@@ -202,6 +230,7 @@ class Uploads:
         pipe.delete(keys.upload_data(claimed.digest))
         pipe.hdel(keys.upload(claimed.digest), "slot")
         pipe.hset(keys.upload(claimed.digest), "state", "failed")
+        pipe.zrem(keys.upload_session(claimed.sid), claimed.digest)
         pipe.execute()
 
     def wait(self, claimed: Claimed, timeout: float) -> dict[str, Any]:
@@ -246,6 +275,7 @@ class Uploads:
         pipe.hset(keys.upload(claimed.digest), "state", "done")
         pipe.rpush(keys.upload_done(claimed.digest), sealed)
         pipe.expire(keys.upload_done(claimed.digest), self.lifetime)
+        pipe.zrem(keys.upload_session(claimed.sid), claimed.digest)
         pipe.execute()
 
 

@@ -90,7 +90,13 @@ class Runner:
                 conn = cls(platform, self.settings, self.outbox.event)
                 conn.broadcast = self._broadcast  # type: ignore[method-assign]
                 s = self.settings
-                conn.uploads = Uploads(self.redis, self.atrest, s.upload_ttl, s.upload_timeout)
+                conn.uploads = Uploads(
+                    self.redis,
+                    self.atrest,
+                    s.upload_ttl,
+                    s.upload_timeout,
+                    per_session=s.upload_max_per_session,
+                )
                 if isinstance(conn, PersistentConnector):
                     manager = self._managers[platform.name] = Manager(
                         platform,

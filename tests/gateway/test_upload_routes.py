@@ -20,6 +20,7 @@ import pytest
 from flask import Flask
 
 from envelopes.atrest import AtRest
+from envelopes.errors import RateLimited
 from envelopes.registry import default_registry
 from envelopes.sealing import Keyring
 from envelopes.settings import Settings
@@ -201,6 +202,20 @@ def test_bodies_are_counted_as_they_stream(rig: Rig) -> None:
     got = rig.send(token, sid, b"z" * 9)
     assert got.status_code == 400 and "after 9 of the 10 bytes" in got.json["error"]["message"]
     assert rig.puts == []
+
+
+def test_a_session_has_a_bounded_number_of_uploads_under_way(rig: Rig) -> None:
+    sid, other = rig.session(), rig.session()
+    store = Uploads(rig.redis, rig.atrest, 30, 10, per_session=2)
+    first, _second = rig.offer(sid, 5, store), rig.offer(sid, 5, store)
+    with pytest.raises(RateLimited, match="SOCKETHUB_UPLOAD_MAX_PER_SESSION"):
+        rig.offer(sid, 5, store)
+    rig.offer(other, 5, store)  # each session its own
+    assert rig.send(first, sid, b"hello").status_code == 200  # sent on: no longer counts
+    rig.offer(sid, 5, store)
+    # One that expired unused stops counting once it could no longer be sent on.
+    later = Uploads(rig.redis, rig.atrest, 30, 10, per_session=2, clock=lambda: time.time() + 41)
+    rig.offer(sid, 5, later)
 
 
 def test_origins_as_for_the_socket(rig: Rig) -> None:
