@@ -23,6 +23,7 @@ from ..servers.prosody import XmppServer, run_prosody
 from ..servers.xmpppeer import PlainClient
 from ..session import browsers
 from ..stack import Stack
+from ..wsclient import Client
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +90,14 @@ def test_a_1mb_upload_reaches_the_server_and_the_peer(
     obj = reply["result"]["object"]
     assert obj["upload"]["url"].startswith("/sockethub-upload/"), obj
     sid = a.client.welcome["session"]
+
+    # Another session (another tab, another browser) cannot use it, nor use it up.
+    other = Client(stack.ws_url)
+    try:
+        status, refused = put(stack, obj["upload"]["url"], other.welcome["session"], b"x")
+    finally:
+        other.close()
+    assert status == 403 and refused["reason"] == "other-session", refused
 
     # Redis, scanned over and over while the file goes through: never a clear piece of it.
     redis, seen, done = stack.redis(), [], threading.Event()
