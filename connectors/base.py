@@ -23,6 +23,7 @@ from typing import Any
 from envelopes.errors import SockethubError, UnknownVerb
 from envelopes.registry import Platform
 from envelopes.settings import Settings
+from envelopes.uploads import MemoryOffers, Offers
 
 __all__ = ["Job", "Connector", "EventSink", "Broadcast", "load_connector_class"]
 
@@ -71,6 +72,9 @@ class Connector:
         self.platform = platform
         self.settings = settings
         self.events = events
+        # Where a verb makes a file uploadable through the gateway (XMPP's ``upload``);
+        # the worker's runner puts the Redis store here.
+        self.uploads: Offers = MemoryOffers()
 
     def broadcast(self, sids: list[str], activity: dict[str, Any]) -> list[int]:
         """One event to many sessions; the worker replaces this with one round trip."""

@@ -42,6 +42,10 @@ __all__ = [
     "reattach",
     "http_action",
     "http_action_lines",
+    "upload",
+    "upload_session",
+    "upload_data",
+    "upload_done",
 ]
 
 PREFIX = "sh"
@@ -238,3 +242,25 @@ def http_action(rid: str) -> str:
 def http_action_lines(rid: str) -> str:
     """List: the sealed NDJSON lines of that HTTP action's answer, in order."""
     return f"{PREFIX}:hact:{rid}:lines"
+
+
+def upload(digest: str) -> str:
+    """Hash: one upload through the gateway (``envelopes/uploads.py``): its session,
+    state, size and the server's slot (sealed); ``digest`` is SHA-256 of its token."""
+    return f"{PREFIX}:up:{digest}"
+
+
+def upload_session(sid: str) -> str:
+    """Sorted set: the session's uploads not yet done (digests, scored by when each
+    stops counting), which ``SOCKETHUB_UPLOAD_MAX_PER_SESSION`` bounds."""
+    return f"{PREFIX}:s:{sid}:up"
+
+
+def upload_data(digest: str) -> str:
+    """List: that upload's file, in sealed chunks, from the gateway to the worker."""
+    return f"{PREFIX}:up:{digest}:data"
+
+
+def upload_done(digest: str) -> str:
+    """List: the worker's answer (sealed) to the gateway that holds the browser's PUT."""
+    return f"{PREFIX}:up:{digest}:done"

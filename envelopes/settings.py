@@ -361,6 +361,32 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "(XEP-0198), to send once it is; past this a request fails with "
         "`upstream-unavailable` (try again once connected).",
     ),
+    "SOCKETHUB_UPLOAD_MAX_BYTES": (
+        "upload_max_bytes",
+        "10485760",
+        "Largest file a browser may upload through the gateway (XMPP HTTP upload, "
+        "XEP-0363; the server's own limit applies too; at most 104857600). More is a "
+        "`too-large` reply.",
+    ),
+    "SOCKETHUB_UPLOAD_MAX_PER_SESSION": (
+        "upload_max_per_session",
+        "4",
+        "Uploads one session may have under way at once (asked for and not yet sent on or "
+        "expired; at most 64): what Redis holds for one session is bounded by this times "
+        "`SOCKETHUB_UPLOAD_MAX_BYTES`. More is a `rate-limited` reply.",
+    ),
+    "SOCKETHUB_UPLOAD_TTL": (
+        "upload_ttl",
+        "60",
+        "Seconds a one-time upload URL stays valid once the upload request is answered "
+        "(at most 600); later it is refused as expired.",
+    ),
+    "SOCKETHUB_UPLOAD_TIMEOUT": (
+        "upload_timeout",
+        "120",
+        "Seconds for a worker to send one uploaded file on to the server's upload slot "
+        "(at most 900); past it the upload fails with `upstream-timeout`.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -566,6 +592,10 @@ class Settings:
     irc_max_unsent_bytes: int = 262144
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
+    upload_max_bytes: int = 10485760
+    upload_max_per_session: int = 4
+    upload_ttl: float = 60.0
+    upload_timeout: float = 120.0
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

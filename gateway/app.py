@@ -19,6 +19,7 @@ from .httpactions import register_http_actions
 from .hub import Hub
 from .sio import SioEndpoint, SioRouter
 from .upgrade import websocket_route
+from .uploads import register as register_uploads
 from .websub import register as register_websub
 
 __all__ = ["create_app", "origin_allowed"]
@@ -110,6 +111,11 @@ def create_app(
 
     # Sockethub's one-shot calls for scripts (off unless SOCKETHUB_HTTP_ACTIONS is set).
     register_http_actions(
+        app, hub, lambda origin, host: origin_allowed(origin, host, settings.allowed_origins)
+    )
+
+    # Files for XMPP HTTP upload (XEP-0363), sent on by a worker (gateway/uploads.py).
+    register_uploads(
         app, hub, lambda origin, host: origin_allowed(origin, host, settings.allowed_origins)
     )
 

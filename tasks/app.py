@@ -18,10 +18,12 @@ from envelopes.redisclient import redis_client
 from envelopes.redisurl import celery_broker
 from envelopes.registry import Platform, Registry, default_registry
 from envelopes.settings import ConfigError, Settings
+from envelopes.uploads import UPLOAD_TASK
 
 from . import startup
 from .limits import Watchdog, run_limited, run_limited_many, soft_limit
 from .runner import Runner
+from .uploads import send_upload
 
 __all__ = ["app", "make_celery", "routes_for", "queues_for"]
 
@@ -117,6 +119,13 @@ def make_celery(settings: Settings, registry: Registry) -> Celery:
     watchdog = Watchdog(settings.task_time_limit_grace)
     for platform in registry:
         _register(app, lazy, platform, watchdog)
+
+    @app.task(name=UPLOAD_TASK, ignore_result=True, shared=False)
+    def upload(payload: dict[str, Any]) -> None:
+        """A file the gateway received, sent on to its upload slot (tasks/uploads.py)."""
+        runner = lazy.get()
+        send_upload(runner.redis, runner.atrest, runner.settings, payload)
+
     return app
 
 

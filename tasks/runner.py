@@ -19,12 +19,14 @@ from envelopes.errors import SockethubError, UpstreamUnavailable, internal_error
 from envelopes.outbox import Outbox, event_frame, failure_frame, reply_frame
 from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
+from envelopes.uploads import Uploads
 from envelopes.vault import Vault
 
 from .manager import Forward, Manager, StartedElsewhere
 
-# Verbs whose result is not pushed to the other sessions of a shared connection.
-_NOT_TO_PEERS = frozenset({"connect", "disconnect"})
+# Verbs whose result is not pushed to the other sessions of a shared connection (an
+# upload's reply carries the one-time URL of the session that asked).
+_NOT_TO_PEERS = frozenset({"connect", "disconnect", "upload"})
 
 __all__ = ["Runner", "MAX_HOPS"]
 
@@ -87,6 +89,14 @@ class Runner:
                 cls = load_connector_class(platform.connector)
                 conn = cls(platform, self.settings, self.outbox.event)
                 conn.broadcast = self._broadcast  # type: ignore[method-assign]
+                s = self.settings
+                conn.uploads = Uploads(
+                    self.redis,
+                    self.atrest,
+                    s.upload_ttl,
+                    s.upload_timeout,
+                    per_session=s.upload_max_per_session,
+                )
                 if isinstance(conn, PersistentConnector):
                     manager = self._managers[platform.name] = Manager(
                         platform,

@@ -39,6 +39,8 @@ from .outbound import (
     typing_stanza,
 )
 from .results import attendance, attendance_from_items, room_info, roster
+from .slots import ServiceCache
+from .slots import upload as upload_verb
 from .translate import Activity, Result
 
 __all__ = ["XmppConnector", "autojoin_bookmarks", "join", "restore_rooms"]
@@ -157,6 +159,7 @@ class XmppConnector(PersistentConnector):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.memory = Memory()  # TLS read buffers are trimmed by tasks/loop.py
+        self.upload_services: ServiceCache = {}  # XEP-0363, by domain (slots.py)
 
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> XmppUpstream:
         return _Upstream(spec, emit, self.settings, self.memory)
@@ -301,6 +304,10 @@ class XmppConnector(PersistentConnector):
             up.send(stanza)
 
         self.runtime.call(job, go())
+
+    def upload(self, job: Job) -> dict[str, Any]:
+        """A slot for a file the browser then PUTs to the gateway (XEP-0363, slots.py)."""
+        return upload_verb(self, job)
 
     def _subscription(self, job: Job) -> None:
         to = target_jid(job.activity, kind="person")

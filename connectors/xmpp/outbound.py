@@ -6,7 +6,8 @@ as not-well-formed, RFC 6120 §4.9.3.13), JIDs must be bare where a person or a 
 meant. Refusals are ``InvalidEnvelope`` errors that name the field.
 
     send            <message type="chat|groupchat" to id><body/>
-                    [<replace id/> (XEP-0308)] <origin-id id/> (XEP-0359)
+                    [<replace id/> (XEP-0308)] [<x xmlns=jabber:x:oob><url/>] (XEP-0066)
+                    <origin-id id/> (XEP-0359)
                     chat only: <request xmlns=urn:xmpp:receipts/> (XEP-0184 §5.1)
     typing          <message type="chat|groupchat" to><composing/ etc.> (XEP-0085 §5.5)
                     <no-store/> (XEP-0334)
@@ -34,6 +35,7 @@ from envelopes.errors import InvalidEnvelope
 
 from .ids import split_jid
 from .signals import CHAT_STATES, CHATSTATES_NS, HINTS_NS, RECEIPTS_NS
+from .upload import oob_element
 
 __all__ = [
     "MUC_NS",
@@ -112,11 +114,19 @@ def message_stanza(activity: Activity, mid: str) -> ET.Element:
     to = target_jid(activity)
     mtype = "groupchat" if activity["target"].get("type") == "room" else "chat"
     obj = activity.get("object") or {}
-    body = check_text(str(obj.get("content") or ""), "object.content")
+    attachment = obj.get("attachment") if isinstance(obj.get("attachment"), Mapping) else None
+    if attachment is not None:
+        check_text(str(attachment.get("url") or ""), "object.attachment.url")
+        check_text(str(attachment.get("name") or ""), "object.attachment.name")
+    # XEP-0066 §3 with HTTP upload: the body is the link itself, as clients expect.
+    body = str(obj.get("content") or (attachment or {}).get("url") or "")
+    body = check_text(body, "object.content")
     if not body:
         raise InvalidEnvelope("a message needs content", path="object.content")
     msg = _el("message", {"to": to, "type": mtype, "id": mid})
     _sub(msg, "body", body)
+    if attachment is not None and attachment.get("url"):
+        msg.append(oob_element(attachment))
     replace = obj.get("xmpp:replace")
     if isinstance(replace, Mapping) and replace.get("id"):
         _sub(

@@ -8,7 +8,8 @@ Shapes (``@context`` is always the XMPP one; ``published`` comes from a XEP-0203
 ``<delay>``, e.g. room history)::
 
     message chat/normal   send    actor person|occupant  target person (us)
-                                  object {message, content, id, xmpp:stanza-id, xmpp:replace}
+                                  object {message, content, id, xmpp:stanza-id, xmpp:replace,
+                                  attachment: {file, url, name?} (XEP-0066 link)}
     message groupchat     send    actor occupant         target room   object as above
     carbon <sent>         send    actor person (us)      target person  object as above,
                                   with xmpp:carbon: sent (another resource of ours sent it)
@@ -49,6 +50,7 @@ from .carbons import unwrap
 from .context import Occupant, XmppContext
 from .errors import XmppError, error_of
 from .ids import bare, occupant, person, room, split_jid
+from .upload import attachment_of
 
 __all__ = [
     "Activity",
@@ -152,6 +154,9 @@ def _message_object(el: ET.Element, body: str, stamped_by: str) -> dict[str, Any
     replace = child(el, "replace", NS["replace"])
     if replace is not None and replace.get("id"):
         obj["xmpp:replace"] = {"id": replace.get("id")}
+    attachment = attachment_of(el)  # XEP-0066: a link, e.g. an uploaded file
+    if attachment is not None:
+        obj["attachment"] = attachment
     return obj
 
 

@@ -97,24 +97,57 @@ class ReplaceSchema(StrictSchema):
     id = id_string(required=True)
 
 
+_HTTP_URL = validate.Regexp(r"^https?://[^\s/?#]+[^\s]*\Z", error="must be an http(s) URL")
+_MEDIA_TYPE = validate.Regexp(
+    r"^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}(;[ -~]{0,200})?\Z",
+    error="must be a media type such as image/png",
+)
+_FILE_NAME = [
+    validate.Length(1, 255),
+    validate.Regexp(r"^[^/\\\x00-\x1f\x7f]+\Z", error="must be a file name, without / or controls"),
+]
+
+
+class AttachmentObject(StrictSchema):
+    """A link a message carries (XEP-0066), e.g. an uploaded file's ``url``."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("file",)))
+    url = fields.String(required=True, validate=[validate.Length(1, 4096), _HTTP_URL])
+    name = fields.String(validate=_FILE_NAME)
+    mediaType = fields.String(validate=_MEDIA_TYPE)
+    size = fields.Integer(strict=True, validate=validate.Range(0, 2**53))
+
+
+class UploadObject(StrictSchema):
+    """``upload``: the file the browser will send (XEP-0363): name, size, media type."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("file",)))
+    name = fields.String(required=True, validate=_FILE_NAME)
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**53))
+    mediaType = fields.String(validate=_MEDIA_TYPE)
+
+
 # ``xmpp:replace`` is not a Python name, so this schema is built from a dict.
 _SendBase: type[Schema] = StrictSchema.from_dict(
     {
         "type": fields.String(required=True, validate=validate.OneOf(("message",))),
         "id": id_string(),
-        "content": content_string(required=True),
+        "content": content_string(),
         "xmpp:replace": fields.Nested(ReplaceSchema),
+        "attachment": fields.Nested(AttachmentObject),
     },
     name="XmppSendBase",
 )
 
 
 class SendObject(_SendBase):  # type: ignore[misc,valid-type]
-    """A message; ``xmpp:replace: {id}`` corrects an earlier one (XEP-0308)."""
+    """A message; ``xmpp:replace: {id}`` corrects an earlier one (XEP-0308);
+    ``attachment: {type: file, url, name?}`` a link (XEP-0066), then ``content`` may be
+    left out (the URL is the body)."""
 
     @validates_schema
     def _needs_content(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("content"):
+        if not data.get("content") and not data.get("attachment"):
             raise ValidationError("a message needs content", "content")
 
 
@@ -220,10 +253,11 @@ PLATFORM = Platform(
         "make-friend": _v("make-friend", target=PersonTarget, target_required=True),
         "query": _v("query", target=QueryTarget, object=QueryObject, object_required=True),
         "disconnect": _v("disconnect", object=StatusObject),
+        "upload": _v("upload", object=UploadObject, object_required=True),
     },
     credentials=XmppCredentials,
     persistent=True,
     connection_identity=connection_identity,
     description="XMPP: connect, join, leave, send, update, typing, receipt, request-friend, "
-    "make-friend, remove-friend, query, disconnect.",
+    "make-friend, remove-friend, query, disconnect, upload.",
 )

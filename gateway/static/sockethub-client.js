@@ -210,6 +210,37 @@
     return url;
   }
 
+  // The gateway's HTTP origin (and path prefix) for a path it names: ws://h/p/sockethub → http://h/p.
+  function uploadUrl(wsUrl, path) {
+    return wsUrl.replace(/^ws/i, 'http').replace(/\/sockethub\/?(\?.*)?$/, '') + path;
+  }
+
+  // One PUT of the file to the gateway, with upload progress (fetch has none); the answer
+  // is the gateway's JSON: the file, or `{ error: {code, message}, reason }`.
+  function putFile(XHR, url, file, session, onProgress) {
+    return new Promise(function (resolve, reject) {
+      if (typeof XHR !== 'function') { reject(new SockethubError('client-error', 'no XMLHttpRequest available')); return; }
+      var xhr = new XHR();
+      xhr.open('PUT', url);
+      xhr.setRequestHeader('X-Sockethub-Session', session || '');
+      if (onProgress && xhr.upload) {
+        xhr.upload.onprogress = function (e) { onProgress(e.loaded, e.lengthComputable ? e.total : file.size); };
+      }
+      xhr.onload = function () {
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: a proxy's page */ }
+        if (xhr.status === 200 && body && body.url) { resolve(body); return; }
+        var err = (body && body.error) || {};
+        var extra = Object.assign({}, err, { details: err.details || (body && body.reason ? [{ condition: body.reason }] : undefined) });
+        reject(new SockethubError(err.code || 'upstream-error', err.message || 'the upload failed (HTTP ' + xhr.status + ')', extra));
+      };
+      xhr.onerror = function () {
+        reject(new SockethubError('upstream-unavailable', 'the upload could not reach the gateway', { retryable: true }));
+      };
+      xhr.send(file);
+    });
+  }
+
   /**
    * One client, one WebSocket, one gateway session at a time. It reconnects by itself,
    * resumes its session, and replays credentials, connects and joins onto a new one.
@@ -359,6 +390,40 @@
         if (!a['@context']) a = Object.assign({ '@context': this.contextFor(platform) }, a);
       }
       return this._request(a, { replay: false });
+    }
+
+    /**
+     * Upload a file (a File or Blob) through the gateway (XMPP HTTP upload, XEP-0363;
+     * docs/client.md "Uploads"): asks for an upload over the socket, PUTs the bytes to the
+     * gateway's one-time URL (the upload server is never contacted from the page, so its
+     * CORS does not matter), and resolves with `{ type: 'file', url, name, size, mediaType }`,
+     * `url` being where others download it. Options: `actor` (required), `platform`
+     * ('xmpp'), `name`/`mediaType` (else the file's), `onProgress(sent, total)`, and
+     * `target`: then a message carrying the link is sent there too (`content`, else the
+     * URL, as its text); its result is the answer's `message`.
+     */
+    async upload(file, opts) {
+      opts = opts || {};
+      if (!file || typeof file.size !== 'number') throw new SockethubError('invalid-envelope', 'upload needs a File or Blob');
+      if (!opts.actor) throw new SockethubError('invalid-envelope', 'upload needs opts.actor');
+      var platform = opts.platform || 'xmpp';
+      var object = {
+        type: 'file',
+        name: opts.name || file.name || 'file',
+        size: file.size,
+        mediaType: opts.mediaType || file.type || 'application/octet-stream',
+      };
+      var slot = await this.send({ platform: platform, type: 'upload', actor: opts.actor, object: object });
+      var XHR = this.options.XMLHttpRequest || root.XMLHttpRequest;
+      var done = await putFile(XHR, uploadUrl(this.url, slot.object.upload.url), file, this._session, opts.onProgress);
+      if (opts.target) {
+        var attachment = { type: 'file', url: done.url, name: done.name, mediaType: done.mediaType, size: done.size };
+        done.message = await this.send({
+          platform: platform, type: 'send', actor: opts.actor, target: opts.target,
+          object: { type: 'message', content: opts.content || done.url, attachment: attachment },
+        });
+      }
+      return done;
     }
 
     /** Forget stored credentials, so they are not sent again onto a new session. */

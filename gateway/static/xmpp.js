@@ -9,6 +9,7 @@ import {
   page, bare, isXmpp, roomTarget, conversation, status, show, render, accountLine,
   setState, entry, info, problem,
 } from '/static/xmpp-view.js';
+import { wireUpload } from '/static/xmpp-upload.js';
 
 const { SockethubClient } = globalThis;
 const { $, startClient, showState, textElement, pageMemory, missedLine } = globalThis.Examples;
@@ -329,6 +330,7 @@ $('send-form').addEventListener('submit', async (ev) => {
   }
 });
 
+wireUpload(sc); // the Upload button (xmpp-upload.js)
 status();
 saved = recall();
 render();

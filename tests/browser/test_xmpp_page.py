@@ -7,6 +7,8 @@ room, so what the page shows is checked against what really happened on XMPP.
 
 from __future__ import annotations
 
+import os
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,3 +188,29 @@ def test_the_account_window_is_shown_and_an_unreachable_gateway_turns_send_off(
     page.evaluate("() => { sc.url = window.realUrl; sc._reconnectNow(); }")
     expect(page.locator("#state")).to_have_attribute("data-state", "connected")
     expect(page.locator("#send")).to_be_enabled()
+
+
+OOB = "{jabber:x:oob}"
+
+
+def test_a_picked_file_is_uploaded_and_its_link_sent(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    """The Upload button: a file picked in a real file input goes through the gateway to
+    Prosody's upload service (XEP-0363); bob gets the message with its link (XEP-0066)."""
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", xmpp_server.jid("bob"))
+    page.click("#chat")
+    data = os.urandom(300_000)
+    with page.expect_file_chooser() as chooser:
+        page.click("#upload")
+    chooser.value.set_files({"name": "notes.txt", "mimeType": "text/plain", "buffer": data})
+
+    got = bob.wait_for(lambda s: s.name == "message" and s.xml.find(f"{OOB}x") is not None)
+    url = got.xml.findtext(f"{OOB}x/{OOB}url")
+    assert url and url.endswith("/notes.txt") and got["body"] == url, got
+    assert got.xml.findtext(f"{OOB}x/{OOB}desc") == "notes.txt"
+    with urllib.request.urlopen(url, timeout=10) as fetched:
+        assert fetched.read() == data  # the very bytes, from the upload server
+    mine = log_line(page, url)
+    expect(mine).to_have_attribute("data-status", "completed")

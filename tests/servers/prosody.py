@@ -20,8 +20,11 @@ What the config sets up, fresh for each server:
   XEP-0198: a stream whose socket is cut can be resumed; on shutdown Prosody closes such
   streams without a stream error, so that clients may try);
 - PEP with bookmarks (``mod_pep``, ``mod_bookmarks``, XEP-0402);
+- HTTP file upload (``mod_http_file_share``, XEP-0363) as the component
+  ``upload.localhost``, at most ``upload_limit`` bytes a file, served over plain HTTP on
+  127.0.0.1 ``http_port`` (upload and download URLs name that address);
 - a debug log (``debug_log()``): every stanza and SASL element received and sent;
-- no server-to-server, no HTTP, no in-band registration.
+- no server-to-server, no in-band registration.
 
 Prosody refuses to run as root and then hangs instead of exiting (FIELD-NOTES), so as
 root it runs as the ``prosody`` user, from a directory of its own that user owns (pytest's
@@ -52,6 +55,8 @@ __all__ = ["XmppServer", "certificate", "free_port", "prosody_binaries", "run_pr
 
 DOMAIN = "localhost"
 MUC = f"conference.{DOMAIN}"
+UPLOAD = f"upload.{DOMAIN}"
+UPLOAD_LIMIT = 4 * 1024 * 1024  # bytes: the largest file the upload service accepts
 USERS = ("alice", "bob", "carol")
 START_TIMEOUT = 15.0
 
@@ -64,7 +69,7 @@ def prosody_binaries() -> tuple[str, str]:
     return prosody, prosodyctl
 
 
-def _config(d: Path, port: int, tls_port: int) -> str:
+def _config(d: Path, port: int, tls_port: int, http_port: int, upload_limit: int) -> str:
     return f"""\
 -- Written by tests/servers/prosody.py for one test server.
 daemonize = false
@@ -77,8 +82,12 @@ c2s_ports = {{ {port} }}
 c2s_direct_tls_ports = {{ {tls_port} }}
 s2s_ports = {{}}
 component_ports = {{}}
-http_ports = {{}}
+http_ports = {{ {http_port} }}
+http_interfaces = {{ "127.0.0.1" }}
 https_ports = {{}}
+-- Upload URLs name this address: "upload.localhost" resolves nowhere but here.
+http_external_url = "http://127.0.0.1:{http_port}/"
+http_default_host = "{UPLOAD}"
 modules_enabled = {{
   "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix"; "mam";
   "carbons";  -- XEP-0280
@@ -98,6 +107,10 @@ VirtualHost "{DOMAIN}"
 Component "{MUC}" "muc"
   modules_enabled = {{ "muc_mam" }}
   restrict_room_creation = false
+
+Component "{UPLOAD}" "http_file_share"  -- XEP-0363
+  http_file_share_size_limit = {upload_limit}
+  http_file_share_daily_quota = {upload_limit * 100}
 """
 
 
@@ -134,6 +147,9 @@ class XmppServer(ServerProcess):
     user: str | None  # the account Prosody runs as (None: ours)
     domain: str = DOMAIN
     muc: str = MUC
+    upload: str = UPLOAD  # the HTTP upload service (XEP-0363), on ``http_port``
+    http_port: int = 0
+    upload_limit: int = UPLOAD_LIMIT
     accounts: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -173,7 +189,7 @@ class XmppServer(ServerProcess):
     def start(self) -> None:
         argv = [self.binaries[0], "-F", "--config", str(self.config)]
         log = self.directory / "console.log"
-        self._launch(argv, log, [self.port, self.tls_port], **self._as_user())
+        self._launch(argv, log, [self.port, self.tls_port, self.http_port], **self._as_user())
 
     def debug_log(self) -> str:
         """Prosody's debug log: every stanza and SASL element it received and sent."""
@@ -202,7 +218,9 @@ def _own(directory: Path, user: str | None) -> None:
 
 
 @contextlib.contextmanager
-def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppServer]:
+def run_prosody(
+    tmp_path: Path, users: Sequence[str] = USERS, upload_limit: int = UPLOAD_LIMIT
+) -> Iterator[XmppServer]:
     """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``."""
     binaries = prosody_binaries()
     user = "prosody" if os.geteuid() == 0 else None
@@ -214,10 +232,12 @@ def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppSe
             crt = certificate(directory / "certs")
             ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
             shutil.copyfile(crt, ca_file)
-            port, tls_port = free_port(), free_port()
-            (directory / "prosody.cfg.lua").write_text(_config(directory, port, tls_port))
+            port, tls_port, http_port = free_port(), free_port(), free_port()
+            config = _config(directory, port, tls_port, http_port, upload_limit)
+            (directory / "prosody.cfg.lua").write_text(config)
             _own(directory, user)
             server = XmppServer("127.0.0.1", port, tls_port, directory, ca_file, binaries, user)
+            server.http_port, server.upload_limit = http_port, upload_limit
             for name in users:
                 server.register(name)
             server.start()

@@ -17,7 +17,9 @@ def test_one_task_per_platform():
     reg = Registry([*default_registry(), Platform("extra", "x:Y", {"go": Verb("go")})])
     app = make_celery(Settings(redis_url="redis://127.0.0.1:1/0"), reg)
     ours = sorted(n for n in app.tasks if n.startswith("sockethub."))
-    assert ours == sorted(f"sockethub.platform.{n}" for n in [*default_registry().names(), "extra"])
+    platforms = [f"sockethub.platform.{n}" for n in [*default_registry().names(), "extra"]]
+    # ... and the one that sends a file the gateway received on (tasks/uploads.py).
+    assert ours == sorted([*platforms, "sockethub.upload"])
 
 
 def test_registry_only_names_unknown():

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from envelopes.context import context_for
+from envelopes.errors import InvalidEnvelope
 from envelopes.platforms.xmpp import PLATFORM, connection_identity, is_bare_jid
 from envelopes.registry import Registry
 from envelopes.validate import validate_envelope
@@ -44,6 +45,7 @@ def test_sockethubs_verbs_and_nothing_else():
         "make-friend",
         "query",
         "disconnect",
+        "upload",
         "credentials",
     ]
     assert PLATFORM.persistent and all(v.needs_credentials for v in PLATFORM.verbs.values())
@@ -64,6 +66,26 @@ def test_case(case: Case):
 def test_a_correction_is_kept():
     msg = {"type": "message", "content": "hi", "xmpp:replace": {"id": "m1"}}
     assert check("send", target=ROOM, object=msg)["object"]["xmpp:replace"] == {"id": "m1"}
+
+
+def test_an_upload_names_a_file_and_a_message_may_carry_only_a_link():
+    up = {"type": "file", "name": "a b.png", "size": 5, "mediaType": "image/png"}
+    assert check("upload", object=up)["object"] == up
+    for bad, path in (
+        ({**up, "name": "../x"}, "object.name"),
+        ({**up, "size": 0}, "object.size"),
+        ({**up, "size": "5"}, "object.size"),
+        ({**up, "mediaType": "png"}, "object.mediaType"),
+    ):
+        with pytest.raises(InvalidEnvelope) as info:
+            check("upload", object=bad)
+        assert info.value.path == path
+    link = {"type": "file", "url": "https://d.example/a.png", "name": "a.png"}
+    sent = check("send", target=ROOM, object={"type": "message", "attachment": link})
+    assert sent["object"]["attachment"] == link
+    with pytest.raises(InvalidEnvelope):
+        bad_link = {"type": "file", "url": "javascript:alert(1)"}
+        check("send", target=ROOM, object={"type": "message", "attachment": bad_link})
 
 
 def test_only_identical_credentials_share_a_connection():
