@@ -33,6 +33,8 @@ __all__ = [
     "http_host",
     "http_cache_books",
     "address_sessions",
+    "kept",
+    "kept_address",
     "follow_due",
     "follow_feed",
     "follow_followers",
@@ -185,6 +187,18 @@ def http_host(host: str) -> str:
 def address_sessions(addr: str, minute: int) -> str:
     """Counter of new sessions opened from one client address in one minute."""
     return f"{PREFIX}:addr:{addr}:new:{minute}"
+
+
+def kept() -> str:
+    """Sorted set: every kept session id → when its keep ends at the latest (epoch
+    seconds), for ``SOCKETHUB_KEPT_SESSIONS``; entries past their score are stale."""
+    return f"{PREFIX}:kept"
+
+
+def kept_address(addr: str) -> str:
+    """Sorted set: the kept sessions of one client address, scored as ``kept``, for
+    ``SOCKETHUB_KEPT_PER_ADDRESS``."""
+    return f"{PREFIX}:kept:a:{addr}"
 
 
 # -- followed feeds (connectors/feeds/follows.py) ------------------------------------------

@@ -31,12 +31,17 @@ class Client:
         hello: dict[str, Any] | None = None,
         origin: str | None = None,
         sslopt: dict[str, Any] | None = None,
+        header: list[str] | None = None,
     ):
         self.url = url
         self.ws = (
-            websocket.create_connection(url, timeout=15, origin=origin, sslopt=sslopt)
+            websocket.create_connection(
+                url, timeout=15, origin=origin, sslopt=sslopt, header=header
+            )
             if origin
-            else (websocket.create_connection(url, timeout=15, suppress_origin=True, sslopt=sslopt))
+            else websocket.create_connection(
+                url, timeout=15, suppress_origin=True, sslopt=sslopt, header=header
+            )
         )
         self.frames: list[dict[str, Any]] = []  # everything received, in order
         self.ws.send(json.dumps(hello or {"kind": "hello"}))
