@@ -218,6 +218,7 @@ class Hub:
             sids = list(self._connections)
             kept = [c.session for c in self._connections.values() if c.session.keep]
         self.sessions.touch(sids, kept)
+        self.sessions.rewrap_kept()
 
     def metrics_text(self) -> str:
         ok, health = self.health()

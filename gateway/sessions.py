@@ -193,7 +193,9 @@ class SessionStore:
             raise SessionError("resume token does not match the session", code="session-refused")
         session = Session(sid=sid, token=new_token, gen=gen, resumed=True)
         if keep is not None:
-            session.keep, session.keep_addr = int(keep), _bytes(keep_addr or b"").decode()
+            # (SOCKETHUB_KEEP_MAX may have been lowered since it was granted)
+            session.keep = min(int(keep), self.kept.keep_max)
+            session.keep_addr = _bytes(keep_addr or b"").decode()
         pipe = self._redis.pipeline()
         pipe.xadd(keys.session_stream(sid), {"ctl": "attach", "gen": gen})
         for key in _session_keys(sid):
@@ -226,6 +228,15 @@ class SessionStore:
                 self.kept.renew(pipe, sid, session.keep_addr, ttl)
         pipe.execute()
         self._vault.rewrap(sids)
+
+    def rewrap_kept(self) -> int:
+        """While the secret is being rotated, rewrap the keys of the kept sessions too: one
+        may be away for days, with no heartbeat of its own (every gateway's heartbeat does
+        this; each key is rewrapped once). Returns how many were."""
+        if not self._keys.previous:
+            return 0
+        sids = [_bytes(s).decode() for s in self._redis.zrange(keys.kept(), 0, -1)]
+        return self._vault.rewrap(sids)
 
     def missing(self, sids: list[str]) -> set[str]:
         """The sessions Redis no longer has (ended, or lost by a Redis restarted without

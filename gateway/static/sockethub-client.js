@@ -311,6 +311,20 @@
 
     // ---- public API -------------------------------------------------------------------
 
+    /**
+     * Keep the resume state somewhere else from now on (the `storage` option's values),
+     * moving it: e.g. to 'local' when the user asks to stay connected after the tab closes.
+     */
+    setStorage(storage) {
+      var next = pickStorage(storage);
+      this.options.storage = storage;
+      this._unstore();
+      if (!next || CLAIMED.has(this._storageKey)) return;
+      CLAIMED.add(this._storageKey);
+      this._storage = next;
+      if (this._session) this._store();
+    }
+
     /** The three-URL @context for `platform`, as the gateway announced it if it did. */
     contextFor(platform) {
       var known = this.platforms && this.platforms.find(function (p) { return p.name === platform; });

@@ -71,6 +71,22 @@ def test_a_bad_keep_leaves_the_session_as_it_is_and_says_why(redis_client):
     assert session.keep == 0 and session.keep_refused["code"] == "invalid-frame"
 
 
+def test_the_heartbeat_rewraps_kept_sessions_nobody_is_attached_to(redis_client):
+    """A kept session may be away longer than a secret rotation takes: every gateway's
+    heartbeat rewraps it, or dropping the old secret would make it unreadable."""
+    before = store(redis_client)
+    away = before.create("g")
+    before.set_keep(away, True, "10.0.0.4")
+    before.detach(away.sid, away.gen, away)
+    kept = KeptSessions(redis_client, 600, per_address=5, total=50)
+    rotating = SessionStore(redis_client, sealing.Keyring.from_secrets("n" * 32, "k" * 32), 2, kept)
+    assert rotating.rewrap_kept() >= 1
+    wrapped = redis_client.hget(keys.session(away.sid), "wkey")
+    sealing.unwrap_key(sealing.server_key("n" * 32), wrapped, away.sid)  # raises if not new
+    s = store(redis_client)
+    s.end(away.sid)
+
+
 def test_end_leaves_no_key_and_no_place_in_the_counts(redis_client):
     s = store(redis_client)
     session = s.create("g")
