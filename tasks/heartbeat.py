@@ -2,7 +2,9 @@
 
 The heartbeat renews this node's liveness key and its leases, and closes what it must not
 keep: a connection whose supervisor is gone (never renewed: nobody would reconnect it),
-whose lease another node took, or that has no session left. The janitor takes over every
+whose lease another node took, or that has no session left (a session is left while its
+hash and credentials live: a kept one, ``gateway/kept.py``, keeps them for its whole keep,
+so its connections stay up with nobody attached; an ended one has none). The janitor takes over every
 recorded connection without a lease, with what its dead owner left (``Manager.adopt``).
 Never on the loop.
 """
