@@ -106,6 +106,7 @@ class KeptSessions:
         until = time.time() + ttl
         pipe.zadd(keys.kept(), {sid: until}, xx=True)
         pipe.zadd(keys.kept_address(address), {sid: until}, xx=True)
+        pipe.expire(keys.kept_address(address), self.keep_max + ttl + 60)  # as in _GRANT
 
     def release(self, pipe: Any, sid: str, address: str) -> None:
         """Queue on ``pipe``: ``sid`` is no longer kept (ended, or asked to stop)."""
