@@ -35,6 +35,7 @@ __all__ = [
     "address_sessions",
     "kept",
     "kept_address",
+    "sessions_ended",
     "follow_due",
     "follow_feed",
     "follow_followers",
@@ -199,6 +200,12 @@ def kept_address(addr: str) -> str:
     """Sorted set: the kept sessions of one client address, scored as ``kept``, for
     ``SOCKETHUB_KEPT_PER_ADDRESS``."""
     return f"{PREFIX}:kept:a:{addr}"
+
+
+def sessions_ended() -> str:
+    """Pub/sub channel: a session was ended on purpose (``end``); it wakes the workers'
+    janitors, so its upstream connections are released now, not at their next beat."""
+    return f"{PREFIX}:ended"
 
 
 # -- followed feeds (connectors/feeds/follows.py) ------------------------------------------

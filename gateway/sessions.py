@@ -250,14 +250,17 @@ class SessionStore:
         """End a session now (an HTTP action's, when its answer is written; an ``end``
         frame): its key, credentials and stream go, and with them whatever was sealed
         under its key. ``every``: also each request marker left (found by a scan of the
-        session's prefix), so that no key of the session is left at all. The workers'
-        janitors then release its upstream connections (``tasks/heartbeat.py``)."""
+        session's prefix), so that no key of the session is left at all, and the
+        workers' janitors are woken (``keys.sessions_ended``) to release its upstream
+        connections at once; otherwise they do at their next beat (``tasks/heartbeat.py``)."""
         names = _session_keys(sid) + [keys.session_stream_bytes(sid)]
         names += [keys.request(sid, rid) for rid in requests]
         keep_addr = self._redis.hget(keys.session(sid), "ka")
         pipe = self._redis.pipeline(transaction=False)
         self.kept.release(pipe, sid, _bytes(keep_addr or b"").decode())
         pipe.delete(*names)
+        if every:  # an ``end`` frame: the janitors look now (tasks/heartbeat.py)
+            pipe.publish(keys.sessions_ended(), "1")
         pipe.execute()
         if every:
             markers = list(self._redis.scan_iter(match=keys.request(sid, "*"), count=1000))

@@ -34,7 +34,7 @@ from envelopes.registry import Platform
 from envelopes.vault import Vault
 
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
-from .heartbeat import adopt_orphans, heartbeat
+from .heartbeat import Ends, adopt_orphans, heartbeat
 from .holding import Holding
 from .leases import LEASE_MS, Leases
 from .loop import LoopThread
@@ -120,6 +120,7 @@ class Manager(Runtime):
         self._starting: dict[str, concurrent.futures.Future[Supervisor]] = {}
         self.leases = Leases(platform.name, redis, node_queue)
         self._stop = threading.Event()
+        self._ends = Ends(redis, self._stop)  # a session ended: the janitor looks at once
         self.leases.alive()
         connector.bind(self)
         threading.Thread(target=self._background, name="sockethub-janitor", daemon=True).start()
@@ -368,7 +369,7 @@ class Manager(Runtime):
 
     # -- heartbeat and janitor ---------------------------------------------------------------
     def _background(self) -> None:
-        while not self._stop.wait(HEARTBEAT):
+        while self._ends.wait(HEARTBEAT):
             try:
                 self._heartbeat()
                 self._janitor()
@@ -384,7 +385,7 @@ class Manager(Runtime):
 
     def close(self) -> None:
         """Clean shutdown: leave politely everywhere, then let others take over."""
-        self._stop.set()
+        self._ends.stop()  # and wakes the janitor's wait
         with self._lock:
             held = list(self.sups.values())
             self.sups.clear()
