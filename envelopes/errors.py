@@ -56,7 +56,9 @@ the request may have been carried out (a message sent): the reply cannot know.
     │                                                           it left: it did not run
     └── SessionError                 session-error         no
         ├── SessionExpired           session-expired       no   the session ended
-        └── SessionRefused           session-refused       no   wrong resume token
+        ├── SessionRefused           session-refused       no   wrong resume token
+        └── KeepRefused              keep-refused          no   not kept: a cap was reached
+                                                                (the session still works)
 
 ``internal_error`` turns an unexpected exception into an ``internal`` error whose message
 names only a reference (``ref``); the exception goes to the log under that reference.
@@ -104,6 +106,7 @@ __all__ = [
     "SessionError",
     "SessionExpired",
     "SessionRefused",
+    "KeepRefused",
     "all_codes",
     "condition_detail",
     "from_dict",
@@ -303,6 +306,12 @@ class SessionExpired(SessionError):
 
 class SessionRefused(SessionError):
     code = "session-refused"
+
+
+class KeepRefused(SessionError):
+    """``hello.keep`` not granted (``SOCKETHUB_KEPT_*``): the welcome's ``keepRefused``."""
+
+    code = "keep-refused"
 
 
 def _walk(cls: type[SockethubError]) -> list[type[SockethubError]]:

@@ -34,6 +34,9 @@ __all__ = [
     "http_host",
     "http_cache_books",
     "address_sessions",
+    "kept",
+    "kept_address",
+    "sessions_ended",
     "follow_due",
     "follow_feed",
     "follow_followers",
@@ -195,6 +198,24 @@ def http_host(host: str) -> str:
 def address_sessions(addr: str, minute: int) -> str:
     """Counter of new sessions opened from one client address in one minute."""
     return f"{PREFIX}:addr:{addr}:new:{minute}"
+
+
+def kept() -> str:
+    """Sorted set: every kept session id → when its keep ends at the latest (epoch
+    seconds), for ``SOCKETHUB_KEPT_SESSIONS``; entries past their score are stale."""
+    return f"{PREFIX}:kept"
+
+
+def kept_address(addr: str) -> str:
+    """Sorted set: the kept sessions of one client address, scored as ``kept``, for
+    ``SOCKETHUB_KEPT_PER_ADDRESS``."""
+    return f"{PREFIX}:kept:a:{addr}"
+
+
+def sessions_ended() -> str:
+    """Pub/sub channel: a session was ended on purpose (``end``); it wakes the workers'
+    janitors, so its upstream connections are released now, not at their next beat."""
+    return f"{PREFIX}:ended"
 
 
 # -- followed feeds (connectors/feeds/follows.py) ------------------------------------------

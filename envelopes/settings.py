@@ -83,6 +83,25 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "60",
         "Seconds a dropped session waits for its browser to resume it before it ends.",
     ),
+    "SOCKETHUB_KEEP_MAX": (
+        "keep_max",
+        "604800",
+        "Longest a browser may ask (`hello.keep`) for its session to be kept while no socket "
+        "is attached, in seconds (default 7 days): its upstream connections stay up and its "
+        "events are recorded, counted from each detach. 0: sessions are never kept.",
+    ),
+    "SOCKETHUB_KEPT_PER_ADDRESS": (
+        "kept_per_address",
+        "10",
+        "Kept sessions per client address, across the deployment (each holds its upstream "
+        "connections while nobody is there); past it a session still works, not kept, and "
+        "its welcome says why (`keepRefused`). 0: no limit.",
+    ),
+    "SOCKETHUB_KEPT_SESSIONS": (
+        "kept_sessions",
+        "10000",
+        "Kept sessions in total, across the deployment; past it as above. 0: no limit.",
+    ),
     "SOCKETHUB_MAX_FRAME_BYTES": (
         "max_frame_bytes",
         "65536",
@@ -548,6 +567,9 @@ class Settings:
     enqueue_batch: int = 32
     drain_seconds: float = 5.0
     resume_grace: float = 60.0
+    keep_max: int = 604800
+    kept_per_address: int = 10
+    kept_sessions: int = 10000
     max_frame_bytes: int = 65536
     send_timeout: float = 30.0
     send_buffer_bytes: int = 262144

@@ -21,7 +21,7 @@ from envelopes.outbox import frame_with_seq
 from .frames import Inbound, parse_frame, request_id_of
 from .pipeline import CUT, DROP, RATE_CLOSE, Pipeline, Refused, open_session
 from .ratelimit import CLOSE
-from .stream import SessionStream
+from .stream import ENDED_REASON, SessionStream
 from .upgrade import CLOSE_WAIT
 from .wire import abort, capped
 
@@ -44,6 +44,7 @@ class Connection:
         self.stream: SessionStream | None = None
         self._send_lock = threading.Lock()
         self._closing = False
+        self._ended = False  # an ``end`` frame came: what follows it is not handled
 
     @property
     def sid(self) -> str | None:
@@ -86,7 +87,10 @@ class Connection:
         except SockethubError:
             pass
         session, resume_error = open_session(
-            self.hub, self.address, hello.resume if hello is not None else None
+            self.hub,
+            self.address,
+            hello.resume if hello is not None else None,
+            hello.keep if hello is not None else None,
         )
         self.pipeline = Pipeline(self.hub, session, self._lost, self.address)
         after = 0
@@ -113,6 +117,17 @@ class Connection:
         )
         log.info("session %s %s", session.sid, "resumed" if session.resumed else "started")
         return (None if hello is not None else first), replay_after
+
+    def _end(self) -> None:
+        """The ``end`` frame: the session ends now (its keys go, the workers release its
+        upstream connections); the browser is told, then the socket closes (1000)."""
+        assert self.pipeline is not None and self.stream is not None
+        sid = self.pipeline.sid
+        self._ended = True
+        self.hub.sessions.end(sid, every=True)
+        self.hub.metrics.inc("sockethub_sessions_ended_total")
+        log.info("session %s ended by its browser", sid)
+        self.stream.end(json.dumps({"kind": "ended", "session": sid}), 1000, ENDED_REASON)
 
     def _finish(self) -> None:
         self._closing = True
@@ -153,6 +168,8 @@ class Connection:
         pipeline = self.pipeline
         assert pipeline is not None and self.stream is not None
         rid = None
+        if self._ended:
+            return
         try:
             verdict = pipeline.charge()
             if verdict in (DROP, CUT):
@@ -163,6 +180,8 @@ class Connection:
             rid = frame.id
             if frame.kind == "ping":
                 self.stream.offer('{"kind":"pong"}')
+            elif frame.kind == "end":
+                self._end()
             elif frame.kind == "hello":
                 raise ClientError("hello is only accepted as the first frame", code="invalid-frame")
             else:

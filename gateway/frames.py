@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 MAX_REQUEST_ID = 128
-KINDS = ("hello", "request", "ping")
+KINDS = ("hello", "request", "ping", "end")
 # Frames up to this many times SOCKETHUB_MAX_FRAME_BYTES are read whole and answered with
 # frame-too-large; the WebSocket library closes the socket (1009) on anything larger.
 HARD_FRAME_FACTOR = 2
@@ -36,6 +36,7 @@ class Inbound:
     id: str | None = None
     activity: Any = None
     resume: Any = None
+    keep: Any = None  # hello: how long to keep the session while detached (gateway/kept.py)
 
 
 def _request_id(value: Any) -> str:
@@ -81,8 +82,8 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Inbound:
             raise InvalidFrame("request frame must have an activity", path="activity")
         return Inbound("request", rid, activity=data["activity"])
     if kind == "hello":
-        return Inbound("hello", resume=data.get("resume"))
-    return Inbound("ping")
+        return Inbound("hello", resume=data.get("resume"), keep=data.get("keep"))
+    return Inbound(kind)
 
 
 def _safe(key: str) -> str:

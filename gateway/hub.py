@@ -6,6 +6,7 @@ import logging
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis as redis_lib
@@ -20,6 +21,7 @@ from envelopes.settings import Settings
 from envelopes.vault import Vault
 
 from .enqueue import Enqueuer, RedisEnqueuer
+from .kept import KeptSessions
 from .metrics import Metrics
 from .pump import Heartbeat, Pump, Sweeper
 from .ratelimit import AddressLimits, SessionBucket
@@ -31,6 +33,11 @@ __all__ = ["Hub", "Attached", "VERSION", "redis_client"]
 VERSION = "0.1.0"
 MAX_DRAIN = 120.0  # cap of SOCKETHUB_DRAIN_SECONDS: a stop must not hang for long
 log = logging.getLogger("sockethub.gateway")
+
+
+def iso_time(epoch: float) -> str:
+    """The protocol's time format (as AS2 ``published``): ISO 8601, UTC, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def redis_client(url: str, max_connections: int = 200, timeout: float = 10.0) -> redis_lib.Redis:
@@ -62,7 +69,10 @@ class Hub:
         self.gateway_id = secrets.token_hex(6)
         self.redis = redis_client(settings.redis_url, timeout=settings.redis_timeout)
         server = sealing.Keyring.from_secrets(settings.secret, settings.secret_previous)
-        self.sessions = SessionStore(self.redis, server, settings.resume_grace)
+        kept = KeptSessions(
+            self.redis, settings.keep_max, settings.kept_per_address, settings.kept_sessions
+        )
+        self.sessions = SessionStore(self.redis, server, settings.resume_grace, kept)
         self.vault = Vault(self.redis, server)
         self.atrest = AtRest(self.redis, server)
         self.outbox = Outbox.from_settings(self.redis, settings, self.atrest)
@@ -153,11 +163,19 @@ class Hub:
                 "rateLimit": s.rate_limit,
                 "rateBurst": s.rate_burst,
                 "resumeGrace": s.resume_grace,
+                "keepMax": s.keep_max,
             },
             "version": VERSION,
         }
         if resume_error is not None:
             frame["resumeError"] = resume_error
+        if session.keep:
+            # A duration of absence: were the socket to close now, the session would be
+            # kept until then; each detach moves it on (gateway/kept.py).
+            frame["keep"] = session.keep
+            frame["keepUntil"] = iso_time(time.time() + session.keep)
+        if session.keep_refused is not None:
+            frame["keepRefused"] = session.keep_refused
         return frame
 
     def attach(self, conn: Attached, last_id: bytes | str) -> None:
@@ -178,7 +196,7 @@ class Hub:
             if self._connections.get(sid) is conn:
                 del self._connections[sid]
         try:
-            self.sessions.detach(sid, conn.session.gen)
+            self.sessions.detach(sid, conn.session.gen, conn.session)
         except Exception:
             log.exception("could not start the grace period of session %s", sid)
         log.info("session %s detached", sid)
@@ -198,7 +216,9 @@ class Hub:
     def _touch(self) -> None:
         with self._lock:
             sids = list(self._connections)
-        self.sessions.touch(sids)
+            kept = [c.session for c in self._connections.values() if c.session.keep]
+        self.sessions.touch(sids, kept)
+        self.sessions.rewrap_kept()
 
     def metrics_text(self) -> str:
         ok, health = self.health()

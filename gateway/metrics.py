@@ -18,6 +18,7 @@ _HELP = {
     "sockethub_frames_sent_total": ("counter", "Replies and events sent to browsers."),
     "sockethub_sessions_started_total": ("counter", "New sessions."),
     "sockethub_sessions_resumed_total": ("counter", "Sessions resumed after a dropped socket."),
+    "sockethub_sessions_ended_total": ("counter", "Sessions ended by their browser (`end`)."),
     "sockethub_sockets_behind_total": (
         "counter",
         "Sockets closed with 4008: too far behind (SOCKETHUB_SEND_BUFFER_BYTES).",

@@ -71,25 +71,29 @@ class Refused(Exception):
 
 
 def open_session(
-    hub: Hub, address: str, resume: Any = None
+    hub: Hub, address: str, resume: Any = None, keep: Any = None
 ) -> tuple[Session, dict[str, Any] | None]:
     """Resume the session ``resume`` names (``{session, token}``), or start a new one if
-    the address may; returns it and the resume's error, if the resume failed."""
+    the address may; apply ``keep`` (``hello.keep``, ``gateway.kept``) to it; returns it
+    and the resume's error, if the resume failed."""
     resume_error = None
+    session = None
     if isinstance(resume, dict):
         try:
             session = hub.sessions.resume(
                 resume.get("session"), resume.get("token"), hub.gateway_id
             )
-            return session, None
         except SockethubError as exc:
             resume_error = exc.to_dict()
-    if not hub.addresses.new_session(address):
-        raise Refused(
-            "too many new sessions from your address; resume one, or retry in a minute",
-            "sessions-per-address",
-        )
-    return hub.sessions.create(hub.gateway_id), resume_error
+    if session is None:
+        if not hub.addresses.new_session(address):
+            raise Refused(
+                "too many new sessions from your address; resume one, or retry in a minute",
+                "sessions-per-address",
+            )
+        session = hub.sessions.create(hub.gateway_id)
+    hub.sessions.set_keep(session, keep, address)
+    return session, resume_error
 
 
 class Pipeline:

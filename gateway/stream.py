@@ -45,7 +45,16 @@ LOST_CODE = 4002  # close code: the session is gone from Redis (it lost its data
 TAKEN_OVER_CODE = 4001  # close code: another socket resumed this session
 LOST_REASON = "session ended on the server; resume to be told, or start a new session"
 
+ENDED_REASON = "session ended"
+
 _TAKEN_OVER = object()
+
+
+class _Close:
+    """A queued item: close the socket once what was queued before it is written."""
+
+    def __init__(self, code: int, reason: str):
+        self.code, self.reason = code, reason
 
 
 class Transport(Protocol):
@@ -113,6 +122,11 @@ class SessionStream:
         self._out.finish()
         self.hub.detach(self)
 
+    def end(self, text: str, code: int, reason: str) -> None:
+        """Write ``text`` after what is queued, then close the socket with ``code``."""
+        self._out.offer(text)
+        self._out.offer(_Close(code, reason))
+
     def welcome_missed(self, after: int, last: int) -> dict[str, Any] | None:
         head = list(self.hub.redis.xrange(keys.session_stream(self.sid), count=REPLAY_PAGE) or [])
         return missed_range(head, after, last)
@@ -165,6 +179,9 @@ class SessionStream:
                 self.transport.close(BEHIND_CODE, "too far behind; resume from lastSeq")
                 return
             try:
+                if isinstance(item, _Close):
+                    self.transport.close(item.code, item.reason)
+                    return
                 if isinstance(item, dict):
                     try:
                         entry = self._entry(item)

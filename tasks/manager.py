@@ -35,7 +35,7 @@ from envelopes.registry import Platform
 from envelopes.vault import Vault
 
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
-from .heartbeat import adopt_orphans, heartbeat
+from .heartbeat import ENDS_GAP, Ends, adopt_orphans, heartbeat
 from .holding import Holding
 from .leases import LEASE_MS, Leases, lease_seconds
 from .loop import LoopThread
@@ -131,6 +131,7 @@ class Manager(Runtime):
         self.renewed_at = time.monotonic()
         self._fenced: set[str] = set()  # closed by the fence; released once Redis is back
         self._stop = threading.Event()
+        self._ends = Ends(redis, self._stop)  # a session ended: the janitor looks at once
         self.leases.alive()
         connector.bind(self)
         self.loop.submit(self._fence_watch())
@@ -380,14 +381,15 @@ class Manager(Runtime):
 
     # -- heartbeat and janitor ---------------------------------------------------------------
     def _background(self) -> None:
-        """The heartbeat every ``heartbeat_s``; in between, wait for connections a stopping
-        node hands over, and take each at once."""
+        """The heartbeat every ``heartbeat_s``, or at once when a session was ended; in
+        between, wait for connections a stopping node hands over, and take each at once."""
         beat = time.monotonic() + self.heartbeat_s
         while not self._stop.is_set():
             left = beat - time.monotonic()
-            if left > 0:
-                self._take_handed(min(left, 1.0))
+            if left > 0 and not self._ends.woken.is_set():
+                self._take_handed(min(left, ENDS_GAP))
                 continue
+            self._ends.woken.clear()
             beat = time.monotonic() + self.heartbeat_s
             try:
                 self._heartbeat()
@@ -465,7 +467,7 @@ class Manager(Runtime):
 
     def close(self) -> None:
         """Clean shutdown: leave politely everywhere, then let others take over."""
-        self._stop.set()
+        self._ends.stop()  # and wakes the janitor's wait
         with self._lock:
             held = list(self.sups.values())
             self.sups.clear()

@@ -31,17 +31,16 @@ class Client:
         hello: dict[str, Any] | None = None,
         origin: str | None = None,
         sslopt: dict[str, Any] | None = None,
-        headers: list[str] | None = None,  # extra request headers, "Name: value"
+        header: list[str] | None = None,
     ):
         self.url = url
-        extra: dict[str, Any] = {"header": headers} if headers else {}
         self.ws = (
-            websocket.create_connection(url, timeout=15, origin=origin, sslopt=sslopt, **extra)
+            websocket.create_connection(
+                url, timeout=15, origin=origin, sslopt=sslopt, header=header
+            )
             if origin
-            else (
-                websocket.create_connection(
-                    url, timeout=15, suppress_origin=True, sslopt=sslopt, **extra
-                )
+            else websocket.create_connection(
+                url, timeout=15, suppress_origin=True, sslopt=sslopt, header=header
             )
         )
         self.frames: list[dict[str, Any]] = []  # everything received, in order

@@ -54,16 +54,72 @@
    * the same thing again: form values, which connection and windows were open. Never a
    * password: the gateway session keeps the credentials, sealed, and the client resumes it.
    */
-  function pageMemory(name) {
+  function pageMemory(name, keep) {
     const key = `sockethub-example:${name}`;
+    // While the page is kept connected its memory must outlive the tab, as the session does.
+    const here = () => (keep && keep.on ? localStorage : sessionStorage);
+    const there = () => (keep && keep.on ? sessionStorage : localStorage);
     return {
       load() {
-        try { return JSON.parse(sessionStorage.getItem(key)) || {}; } catch (e) { return {}; }
+        try { return JSON.parse(here().getItem(key)) || {}; } catch (e) { return {}; }
       },
       save(value) {
-        try { sessionStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* not kept */ }
+        try {
+          here().setItem(key, JSON.stringify(value));
+          there().removeItem(key);
+        } catch (e) { /* not kept */ }
       },
     };
+  }
+
+  const KEEP_SECONDS = 86400; // what the pages ask for: a day (the gateway may cap it)
+
+  /**
+   * The page's "keep me connected" choice, remembered in localStorage. While it is on, the
+   * client asks the gateway to keep the session (`keep`) and keeps its resume state in
+   * localStorage, so that the page, opened again after its tab was closed, finds the
+   * session with its connections still up (docs/client.md, "Keeping the session").
+   */
+  function keepChoice(name) {
+    const key = `sockethub-example:${name}:keep`;
+    let on = false;
+    try { on = localStorage.getItem(key) === '1'; } catch (e) { /* not kept */ }
+    return {
+      get on() { return on; },
+      clientOptions() { return on ? { keep: KEEP_SECONDS, storage: 'local' } : {}; },
+      set(value) {
+        on = value;
+        try { if (on) localStorage.setItem(key, '1'); else localStorage.removeItem(key); } catch (e) { /* not kept */ }
+      },
+    };
+  }
+
+  /** What a welcome says of the keep, in words. */
+  function keepText(w) {
+    if (w.keep) {
+      return `Kept connected for ${Math.round(w.keep / 3600)} h after this page is closed `
+        + `(until ${w.keepUntil}, were it closed now)`;
+    }
+    if (w.keepRefused) return `Not kept connected: ${w.keepRefused.message}`;
+    return 'Not kept connected: the session ends a minute after this page is closed';
+  }
+
+  /**
+   * Wire the "keep me connected" checkbox `box`: ticking it moves the resume state to
+   * localStorage and asks the gateway to keep the session (`sc.setKeep`), unticking undoes
+   * both; `line(text)` says what the gateway answered, `changed()` lets the page move its
+   * memory along.
+   */
+  function keepCheckbox(sc, box, keep, line, changed) {
+    box.checked = keep.on;
+    if (keep.on) sc.once('welcome', (w) => line(keepText(w)));
+    box.addEventListener('change', async () => {
+      keep.set(box.checked);
+      sc.setStorage(keep.on ? 'local' : 'session');
+      if (changed) changed();
+      const w = await sc.setKeep(keep.on ? KEEP_SECONDS : false);
+      if (w) line(keepText(w));
+    });
   }
 
   /**
@@ -181,6 +237,7 @@
 
   globalThis.Examples = {
     $, startClient, showState, followConnection, textElement, logLine, pageMemory, missedLine,
+    keepChoice, keepCheckbox,
     addWindow, selectWindow, chatLog,
     isWeb, showStatus, fetchInto, urlForm,
   };

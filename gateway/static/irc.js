@@ -15,18 +15,20 @@ import {
 import { ircEvent, isIrc, ours, onAttendance } from '/static/irc-events.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, pageMemory, missedLine } = globalThis.Examples;
+const { $, startClient, showState, pageMemory, missedLine, keepChoice, keepCheckbox } = globalThis.Examples;
 
 // The backstop for requests: above the IRC connect's own limit of 45 s, which the welcome
 // does not announce (the default would be requestTimeout + 5 s). storageName: this page's
-// session is its own, apart from the other example pages of this tab.
-const sc = startClient({ requestTimeoutMs: 50000, storageName: 'irc' });
+// session is its own, apart from the other example pages of this tab. "Keep me connected"
+// (keepChoice) adds `keep` and localStorage: the nick stays on IRC while the page is closed.
+const keep = keepChoice('irc');
+const sc = startClient({ requestTimeoutMs: 50000, storageName: 'irc', ...keep.clientOptions() });
 
 // ---- what a reload keeps ----------------------------------------------------------------
 
 // Form values, the connection's actor, the joined channels, the window shown. Not the
 // password: the gateway session has the credentials.
-const memory = pageMemory('irc');
+const memory = pageMemory('irc', keep);
 let restoring = false; // a reload's replay is coming in: rebuild, do not act on it
 
 function remember() {
@@ -374,6 +376,7 @@ $('send-form').addEventListener('submit', (ev) => {
   submit(line);
 });
 $('message').addEventListener('input', renderControls);
+keepCheckbox(sc, $('keep'), keep, (text) => connectionLine(text, { event: 'keep' }), remember);
 conversation('server', 'status');
 saved = recall();
 $('port').placeholder = $('secure').checked ? '6697' : '6667';

@@ -39,6 +39,10 @@
     // any script of the origin can read it), 'none', or a Storage-like object.
     storage: 'session',
     storageName: '', // part of the key, for two pages of one origin that want two sessions
+    // Keep the session (and its IRC/XMPP connections) while no socket is attached: seconds,
+    // true for the gateway's most (welcome.limits.keepMax), false to stop; null: not asked,
+    // the session ends limits.resumeGrace after its socket is gone (docs/protocol.md).
+    keep: null,
   };
   var FALLBACK_REQUEST_TIMEOUT_S = 30;
   // Event names of the client itself: activities of these types go to 'message' only.
@@ -273,6 +277,8 @@
       this._welcomed = false; // the current socket got its welcome
       this._ready = false; // the current session finished its replay
       this._closed = false; // close() was called
+      this._endPromise = null; // end() was called: settles once the gateway said `ended`
+      this._endResolve = null;
       this._session = null;
       this._token = null;
       this._lastSeq = 0;
@@ -335,6 +341,20 @@
     }
 
     // ---- public API -------------------------------------------------------------------
+
+    /**
+     * Keep the resume state somewhere else from now on (the `storage` option's values),
+     * moving it: e.g. to 'local' when the user asks to stay connected after the tab closes.
+     */
+    setStorage(storage) {
+      var next = pickStorage(storage);
+      this.options.storage = storage;
+      this._unstore();
+      if (!next || CLAIMED.has(this._storageKey)) return;
+      CLAIMED.add(this._storageKey);
+      this._storage = next;
+      if (this._session) this._store();
+    }
 
     /** The three-URL @context for `platform`, as the gateway announced it if it did. */
     contextFor(platform) {
@@ -456,6 +476,60 @@
       if (this._closed) return;
       this._unstore();
       this._shutdown(1000, 'client closed', 'closed');
+    }
+
+    /**
+     * End the session now, on the gateway too: its upstream connections are released (IRC
+     * QUIT, XMPP unavailable, unless another session shares them), its keys are deleted and
+     * the stored resume state is removed. Every open request rejects with `ended`. Resolves
+     * once the gateway has said `ended` (sent as soon as a socket is welcomed, if none is).
+     */
+    end() {
+      if (this._closed) return Promise.resolve();
+      var self = this;
+      if (!this._endPromise) {
+        this._endPromise = new Promise(function (resolve) { self._endResolve = resolve; });
+        if (this._socket && this._welcomed) this._sendEnd();
+      }
+      return this._endPromise;
+    }
+
+    _sendEnd() {
+      try { this._socket.send('{"kind":"end"}'); } catch (e) { /* the next socket sends it */ }
+    }
+
+    _ended() {
+      var resolve = this._endResolve;
+      this._endResolve = null;
+      this._unstore();
+      this._shutdown(1000, 'session ended', 'ended');
+      if (resolve) resolve();
+    }
+
+    /**
+     * Ask for the session to be kept (seconds, or true for the gateway's most) or no longer
+     * (false) while no socket is attached. Only a hello can say so, so an open socket is
+     * replaced at once by a resume that does: nothing is lost (the backlog is replayed).
+     * Resolves with the welcome that answers it: its `keep` and `keepUntil` when kept, its
+     * `keepRefused` when a cap of the gateway said no.
+     */
+    setKeep(value) {
+      this.options.keep = value;
+      if (this._closed) return Promise.resolve(null);
+      var self = this;
+      var answered = new Promise(function (resolve) { self.once('welcome', resolve); });
+      var ws = this._socket;
+      if (ws && this._welcomed) {
+        this._detach(ws);
+        try { ws.close(1000, 'keep changed'); } catch (e) { /* already closed */ }
+        this._socket = null;
+        this._welcomed = false;
+        this._catchUpTo = null;
+        this._resendBox = [];
+        this._clearTimers();
+        this._open();
+      }
+      return answered;
     }
 
     _shutdown(code, reason, errorCode) {
@@ -704,6 +778,7 @@
     _onOpen(ws) {
       var hello = { kind: 'hello' };
       if (this._session) hello.resume = { session: this._session, token: this._token, lastSeq: this._lastSeq };
+      if (this.options.keep !== null && this.options.keep !== undefined) hello.keep = this.options.keep;
       ws.send(JSON.stringify(hello));
       var self = this;
       this._helloTimer = setTimeout(function () {
@@ -720,6 +795,12 @@
     }
 
     _onClose(ws, code, reason) {
+      if (this._endResolve && code === 1000 && reason === 'session ended') {
+        this._detach(ws);
+        this._socket = null;
+        this._ended(); // the close overtook the `ended` frame
+        return;
+      }
       this._detach(ws);
       this._socket = null;
       this._welcomed = false;
@@ -790,6 +871,7 @@
       if (!frame || typeof frame !== 'object') return;
       if (frame.kind === 'welcome') { this._onWelcome(frame); return; }
       if (frame.kind === 'pong') return;
+      if (frame.kind === 'ended') { this._ended(); return; }
       if (typeof frame.seq === 'number') {
         if (frame.seq <= this._lastSeq) return; // already processed (a resume may overlap)
         this._lastSeq = frame.seq;
@@ -803,6 +885,12 @@
 
     _onWelcome(frame) {
       if (this._helloTimer) { clearTimeout(this._helloTimer); this._helloTimer = null; }
+      if (this._endResolve) {
+        // end() was called while no socket was welcomed: end before anything else.
+        this._welcomed = true;
+        this._sendEnd();
+        return;
+      }
       var previous = this._session;
       var first = !this._everWelcomed;
       this.welcome = frame;

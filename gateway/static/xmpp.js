@@ -12,11 +12,14 @@ import {
 import { wireUpload } from '/static/xmpp-upload.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, textElement, pageMemory, missedLine } = globalThis.Examples;
+const { $, startClient, showState, textElement, pageMemory, missedLine, keepChoice, keepCheckbox } = globalThis.Examples;
 
 // Above the XMPP connect's own limit of 45 s, which the welcome does not announce.
 // storageName: this page's session is its own, apart from the other example pages.
-const sc = startClient({ requestTimeoutMs: 50000, storageName: 'xmpp' });
+// "Keep me connected" (keepChoice) adds `keep` and localStorage: the account stays online
+// while the page is closed.
+const keep = keepChoice('xmpp');
+const sc = startClient({ requestTimeoutMs: 50000, storageName: 'xmpp', ...keep.clientOptions() });
 
 const send = (type, extra = {}) => sc.send({ platform: 'xmpp', type, actor: page.conn.actor, ...extra });
 let restoring = false; // a reload's replay is coming in
@@ -25,7 +28,7 @@ let restoring = false; // a reload's replay is coming in
 
 // Form values, the account's actor, the open windows. Never the password: the gateway
 // session keeps the credentials.
-const memory = pageMemory('xmpp');
+const memory = pageMemory('xmpp', keep);
 const FORM = ['jid', 'resource', 'server', 'port', 'nick'];
 
 function remember() {
@@ -333,4 +336,5 @@ $('send-form').addEventListener('submit', async (ev) => {
 wireUpload(sc); // the Upload button (xmpp-upload.js)
 status();
 saved = recall();
+keepCheckbox(sc, $('keep'), keep, (text) => accountLine(text, { event: 'keep' }), remember);
 render();

@@ -29,7 +29,7 @@ def test_two_resumes_with_one_token_cannot_both_win(redis_client, monkeypatch):
     store = SessionStore(redis_client, sealing.server_key(A), 60)
     first = store.create("g1")
     # The second resume read the session before the first one replaced the token.
-    seen = redis_client.hmget(keys.session(first.sid), ["tok", "wkey"])
+    seen = redis_client.hmget(keys.session(first.sid), ["tok", "wkey", "keep", "ka"])
     winner = store.resume(first.sid, first.token, "g2")
     monkeypatch.setattr(redis_client, "hmget", lambda *_a, **_k: seen)
     with pytest.raises(SessionError) as lost:

@@ -41,7 +41,7 @@ def stack(ircd) -> Iterator[Stack]:
 def _join_as(
     stack: Stack, ircd, nick: str, channel: str, address: str, host: str | None = None
 ) -> Client:
-    c = Client(stack.ws_url, headers=[f"X-Forwarded-For: {address}"])
+    c = Client(stack.ws_url, header=[f"X-Forwarded-For: {address}"])
     host = host or ircd.host
     actor = {"id": f"{nick}@{host}", "type": "person", "name": nick}
     creds = {"type": "credentials", "nick": nick, "server": host, "port": ircd.port}
