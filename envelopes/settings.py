@@ -344,6 +344,26 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "(XEP-0198), to send once it is; past this a request fails with "
         "`upstream-unavailable` (try again once connected).",
     ),
+    "SOCKETHUB_XMPP_MAX_REMEMBERED_MESSAGES": (
+        "xmpp_max_remembered_messages",
+        "2000",
+        "Recent messages an XMPP connection remembers (ids, room stanza-ids, author, a "
+        "short excerpt) and reaction sets it keeps, for replies, reactions (XEP-0444 sends "
+        "whole sets) and retraction; the oldest are forgotten first, and a retraction of a "
+        "message no longer remembered fails with `refused`.",
+    ),
+    "SOCKETHUB_XMPP_MAX_REACTIONS": (
+        "xmpp_max_reactions",
+        "50",
+        "Distinct reactions (XEP-0444) one person's set for one message may hold: ours "
+        "past it fails with `too-large`; from others, the rest of a set is ignored.",
+    ),
+    "SOCKETHUB_XMPP_MAX_AVATAR_BYTES": (
+        "xmpp_max_avatar_bytes",
+        "131072",
+        "Largest avatar (XEP-0084, vCard-temp) a profile query returns as a `data:` URI; a "
+        "larger one is left out and `xmpp:image-omitted` says so.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -547,6 +567,9 @@ class Settings:
     irc_max_unsent_bytes: int = 262144
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
+    xmpp_max_remembered_messages: int = 2000
+    xmpp_max_avatar_bytes: int = 131072
+    xmpp_max_reactions: int = 50
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

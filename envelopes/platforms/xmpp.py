@@ -104,13 +104,15 @@ _SendBase: type[Schema] = StrictSchema.from_dict(
         "id": id_string(),
         "content": content_string(required=True),
         "xmpp:replace": fields.Nested(ReplaceSchema),
+        "inReplyTo": id_string(),
     },
     name="XmppSendBase",
 )
 
 
 class SendObject(_SendBase):  # type: ignore[misc,valid-type]
-    """A message; ``xmpp:replace: {id}`` corrects an earlier one (XEP-0308)."""
+    """A message; ``xmpp:replace: {id}`` corrects an earlier one (XEP-0308);
+    ``inReplyTo: <message id>`` makes it a reply (XEP-0461, the shared reply shape)."""
 
     @validates_schema
     def _needs_content(self, data: dict[str, Any], **_: Any) -> None:
@@ -146,16 +148,42 @@ class TypingObject(StrictSchema):
 
 
 class ReceiptObject(StrictSchema):
-    """``receipt``: the message ``id`` reached its recipient (XEP-0184)."""
+    """``receipt``: the message ``id`` reached its recipient (``delivered``, XEP-0184; a
+    person only) or was read, with everything before it (``read``, XEP-0333 displayed)."""
 
     type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
     id = id_string(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("delivered",)))
+    status = fields.String(required=True, validate=validate.OneOf(("delivered", "read")))
+
+
+class ReactionObject(StrictSchema):
+    """``react``: one reaction to the message ``inReplyTo`` added, or removed with
+    ``remove: true`` (XEP-0444; the connector sends the whole set the XEP wants)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("reaction",)))
+    inReplyTo = id_string(required=True)
+    content = fields.String(
+        required=True,
+        validate=[
+            validate.Length(1, 32),
+            validate.Regexp(r"^\S(.*\S)?\Z", error="one emoji, without spaces around it"),
+            _NO_CONTROL,
+        ],
+    )
+    remove = fields.Boolean()
+
+
+class DeleteObject(StrictSchema):
+    """``delete``: retract our own message ``id`` (XEP-0424)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("message",)))
+    id = id_string(required=True)
 
 
 class QueryObject(StrictSchema):
     type = fields.String(
-        required=True, validate=validate.OneOf(("attendance", "room-info", "roster"))
+        required=True,
+        validate=validate.OneOf(("attendance", "room-info", "roster", "profile")),
     )
 
 
@@ -208,9 +236,23 @@ PLATFORM = Platform(
         ),
         "receipt": _v(
             "receipt",
-            target=PersonTarget,
+            target=AnyTarget,
             target_required=True,
             object=ReceiptObject,
+            object_required=True,
+        ),
+        "react": _v(
+            "react",
+            target=AnyTarget,
+            target_required=True,
+            object=ReactionObject,
+            object_required=True,
+        ),
+        "delete": _v(
+            "delete",
+            target=AnyTarget,
+            target_required=True,
+            object=DeleteObject,
             object_required=True,
         ),
         "request-friend": _v(
@@ -224,6 +266,7 @@ PLATFORM = Platform(
     credentials=XmppCredentials,
     persistent=True,
     connection_identity=connection_identity,
-    description="XMPP: connect, join, leave, send, update, typing, receipt, request-friend, "
+    description="XMPP: connect, join, leave, send, update, typing, receipt, react, delete, "
+    "request-friend, "
     "make-friend, remove-friend, query, disconnect.",
 )
