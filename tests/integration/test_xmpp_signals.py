@@ -324,73 +324,18 @@ def test_retraction_of_our_own_messages_and_theirs_seen(
     )
 
 
-def _publish(client: PlainClient, node: str, item_id: str, payload: ET.Element) -> None:
-    """Publish ``payload`` to our PEP ``node``, readable by anyone (XEP-0292 §3, XEP-0084
-    §4 leave access to the publisher; an open node is what a public profile uses)."""
-    pubsub, data = "http://jabber.org/protocol/pubsub", "jabber:x:data"
-
-    async def go() -> None:
-        iq = client.xmpp.make_iq_set()
-        ps = ET.SubElement(iq.xml, f"{{{pubsub}}}pubsub")
-        pub = ET.SubElement(ps, f"{{{pubsub}}}publish", node=node)
-        ET.SubElement(pub, f"{{{pubsub}}}item", id=item_id).append(payload)
-        form = ET.SubElement(
-            ET.SubElement(ps, f"{{{pubsub}}}publish-options"), f"{{{data}}}x", type="submit"
-        )
-        for var, value in (
-            ("FORM_TYPE", f"{pubsub}#publish-options"),
-            ("pubsub#access_model", "open"),
-        ):
-            field = ET.SubElement(form, f"{{{data}}}field", var=var)
-            ET.SubElement(field, f"{{{data}}}value").text = value
-        await iq.send(timeout=10)
-
-    client.call(go())
-
-
-def publish_avatar(client: PlainClient, image: bytes) -> str:
-    import hashlib
-
-    digest = hashlib.sha1(image).hexdigest()
-    data = ET.Element("{urn:xmpp:avatar:data}data")
-    data.text = base64.b64encode(image).decode()
-    _publish(client, "urn:xmpp:avatar:data", digest, data)
-    meta = ET.Element("{urn:xmpp:avatar:metadata}metadata")
-    ET.SubElement(
-        meta, "{urn:xmpp:avatar:metadata}info", id=digest, type="image/png", bytes=str(len(image))
-    )
-    _publish(client, "urn:xmpp:avatar:metadata", digest, meta)
-    return digest
-
-
-def publish_vcard(client: PlainClient, **fields: str) -> None:
-    ns = "urn:ietf:params:xml:ns:vcard-4.0"
-    card = ET.Element(f"{{{ns}}}vcard")
-    for name, (kind, value) in {
-        "fn": ("text", fields.get("fn")),
-        "nickname": ("text", fields.get("nickname")),
-        "note": ("text", fields.get("note")),
-        "url": ("uri", fields.get("url")),
-        "email": ("text", fields.get("email")),
-    }.items():
-        if value:
-            ET.SubElement(ET.SubElement(card, f"{{{ns}}}{name}"), f"{{{ns}}}{kind}").text = value
-    _publish(client, "urn:xmpp:vcard4", "current", card)
-
-
 def test_a_profile_with_vcard4_fields_and_the_avatar(
     browser: Any, peer: Any, xmpp_server: XmppServer
 ):
     bob = peer("bob")
-    publish_vcard(
-        bob,
+    bob.publish_vcard(
         fn="Bob Builder",
         nickname="bobby",
         note="can we fix it",
         url="https://bob.example",
         email="bob@example.org",
     )
-    publish_avatar(bob, PNG)
+    bob.publish_avatar(PNG)
     a = browser("alice")
     reply = a.ok("query", target=a.person("bob"), object={"type": "profile"})
     profile = reply["result"]["object"]
@@ -402,7 +347,7 @@ def test_a_profile_with_vcard4_fields_and_the_avatar(
 
     # An avatar past the setting is left out, and the result says why.
     carol = peer("carol")
-    publish_avatar(carol, PNG + b"\0" * AVATAR_LIMIT)
+    carol.publish_avatar(PNG + b"\0" * AVATAR_LIMIT)
     profile = a.ok("query", target=a.person("carol"), object={"type": "profile"})["result"]
     assert "image" not in profile["object"], profile
     assert "SOCKETHUB_XMPP_MAX_AVATAR_BYTES" in profile["object"]["xmpp:image-omitted"]
