@@ -35,7 +35,10 @@ Shapes (``@context`` is always the XMPP one; ``published`` comes from a XEP-0203
 ``xmpp:stanza-id`` (XEP-0359) is taken only when the entity that stamped it is the one
 that should have: the room for groupchat, our own account for chats (XEP-0359 §3.3).
 ``xmpp:replace`` is a XEP-0308 correction of the message with that id.
-Everything else (chat markers, probes, iq other than roster pushes) gives nothing.
+Markers, replies, reactions and retractions (XEP-0333/0461/0444/0424) are read by
+``references``: ``receipt`` (status read), ``send`` with ``inReplyTo``, ``react``,
+``delete``; every message with a body is remembered in ``ctx.recall`` for them.
+Everything else (probes, iq other than roster pushes) gives nothing.
 """
 
 from __future__ import annotations
