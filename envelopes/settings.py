@@ -346,7 +346,7 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     ),
     "SOCKETHUB_XMPP_MAX_REMEMBERED_MESSAGES": (
         "xmpp_max_remembered_messages",
-        "2000",
+        "300",
         "Recent messages an XMPP connection remembers (ids, room stanza-ids, author, a "
         "short excerpt) and reaction sets it keeps, for replies, reactions (XEP-0444 sends "
         "whole sets) and retraction; the oldest are forgotten first, and a retraction of a "
@@ -567,7 +567,7 @@ class Settings:
     irc_max_unsent_bytes: int = 262144
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
-    xmpp_max_remembered_messages: int = 2000
+    xmpp_max_remembered_messages: int = 300
     xmpp_max_avatar_bytes: int = 131072
     xmpp_max_reactions: int = 50
     fetch_fresh: float = 30.0

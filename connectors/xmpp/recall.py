@@ -13,15 +13,16 @@ Asyncio-free and pure: the translator and the connector call it on the loop.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 
 __all__ = ["Recall", "Remembered"]
 
-EXCERPT = 200  # characters of a message kept for a reply's fallback quote (XEP-0461 §5)
+EXCERPT = 100  # characters of a message kept for a reply's fallback quote (XEP-0461 §5)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Remembered:
     id: str  # the message's own id (the browser's object.id), or its stanza-id if none
     stanza_id: str  # the room's (or our archive's) XEP-0359 id, "" when unknown
@@ -43,7 +44,7 @@ class _Bounded(OrderedDict[tuple[str, ...], object]):
 
 
 class Recall:
-    def __init__(self, bound: int = 2000, max_reactions: int = 50):
+    def __init__(self, bound: int = 300, max_reactions: int = 50):
         self.max_reactions = max_reactions  # distinct emojis kept in one set
         self._messages = _Bounded(bound)  # (conversation, id) → Remembered
         self._ours = _Bounded(bound)  # (conversation, target) → our reaction set
@@ -61,6 +62,8 @@ class Recall:
         key = mid or stanza_id
         if not key:
             return
+        # One string per conversation and author, not one per message (they repeat).
+        conversation, author = sys.intern(conversation), sys.intern(author)
         entry = Remembered(key, stanza_id, author, text[:EXCERPT], ours)
         self._messages.put((conversation, key), entry)
         if stanza_id and stanza_id != key:
