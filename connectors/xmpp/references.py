@@ -52,6 +52,7 @@ _FASTEN = "urn:xmpp:fasten:0"
 FALLBACK_NS = "urn:xmpp:fallback:0"
 _HINTS = "urn:xmpp:hints"
 _CLIENT = "jabber:client"
+MAX_REACTION_CHARS = 32  # as the registry's ReactionObject: an emoji with its modifiers
 RETRACT_FALLBACK = (
     "This person attempted to retract a previous message, but it's unsupported by your client."
 )
@@ -98,6 +99,9 @@ def read(
         emojis: list[str] = []
         for r in reactions.findall(f"{{{REACTIONS_NS}}}reaction"):
             text = (r.text or "").strip()
+            # §3.1: each is one emoji; a longer text is no reaction (and no 1 MiB event)
+            if len(text) > MAX_REACTION_CHARS:
+                continue
             if text and text not in emojis and len(emojis) < recall.max_reactions:
                 emojis.append(text)
         if ours:  # another resource of ours, or the room echoing us: our set is now this

@@ -191,7 +191,8 @@ sc.on('reply', (frame) => {
     setState('connected');
   } else if (a.type === 'send' && target.type !== 'room') {
     const c = conversation(target.id, 'chat');
-    entry(c, 'message', { from: page.conn.nick, text: o.content || '', data: { own: 'true', status: 'completed', id: o.id } });
+    const li = entry(c, 'message', { from: page.conn.nick, text: o.content || '', data: { own: 'true', status: 'completed', id: o.id } });
+    signals.decorate(c, li, o.inReplyTo);
   } else if (a.type === 'join' && target.type === 'room') {
     const c = conversation(target.id, 'room');
     c.nick = page.conn.nick;
