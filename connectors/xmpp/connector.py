@@ -38,7 +38,7 @@ from .outbound import (
     target_jid,
     typing_stanza,
 )
-from .profile import profile
+from .profile import profile, publish_avatar
 from .references import markable
 from .referring import ReferringVerbs, prepare_reply
 from .results import attendance, attendance_from_items, room_info, roster
@@ -249,6 +249,10 @@ class XmppConnector(ReferringVerbs, PersistentConnector):
     def update(self, job: Job) -> None:
         obj = job.activity["object"]
         up = self._up(job)
+        if obj["type"] == "profile":
+            image, limit = str(obj["image"]), self.settings.xmpp_max_avatar_bytes
+            self.runtime.call(job, publish_avatar(up, image, job.remaining, limit))
+            return
         if obj["type"] == "topic":
             room = target_jid(job.activity, kind="room")
             text, mid = str(obj.get("content") or ""), uuid.uuid4().hex

@@ -1,5 +1,6 @@
 """``query`` ``{type: profile}`` of a person: their vCard4 (XEP-0292) and avatar (XEP-0084),
-else their vCard-temp (XEP-0054, with the XEP-0153 photo), in the shared profile shape::
+else their vCard-temp (XEP-0054, with the XEP-0153 photo), in the shared profile shape
+(and ``update`` ``{type: profile, image}``: our own avatar, ``publish_avatar``)::
 
     query  actor person (them)  target person (us)
            object {type: profile, name, realName?, url?, note?, email?,
@@ -17,16 +18,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from envelopes.errors import SockethubError, TransientError
+from envelopes.errors import SockethubError, TooLarge, TransientError
 
 from ..session.activity import activity
 from .client import XmppUpstream
 from .ids import person, split_jid
 
-__all__ = ["avatar_info", "profile", "read_vcard4", "read_vcard_temp"]
+__all__ = ["avatar_info", "profile", "publish_avatar", "read_vcard4", "read_vcard_temp"]
 
 PUBSUB = "http://jabber.org/protocol/pubsub"
 VCARD4 = "urn:ietf:params:xml:ns:vcard-4.0"
@@ -166,3 +168,39 @@ async def profile(up: XmppUpstream, who: str, timeout: float, limit: int) -> dic
     elif omitted:
         obj["xmpp:image-omitted"] = omitted
     return activity("xmpp", "query", person(who), person(up.jid), obj)
+
+
+def _publish_iq(up: XmppUpstream, node: str, item_id: str, payload: ET.Element) -> Any:
+    """XEP-0060 §7.1.5 publish with options: anyone may read it (XEP-0084 §4: an avatar
+    is for everyone who sees us, not only contacts; what a ``profile`` query reads)."""
+    assert up.xmpp is not None
+    iq = up.xmpp.Iq(stype="set")
+    ps = ET.SubElement(iq.xml, f"{{{PUBSUB}}}pubsub")
+    pub = ET.SubElement(ps, f"{{{PUBSUB}}}publish", node=node)
+    ET.SubElement(pub, f"{{{PUBSUB}}}item", id=item_id).append(payload)
+    opts = ET.SubElement(ET.SubElement(ps, f"{{{PUBSUB}}}publish-options"), "{jabber:x:data}x")
+    opts.set("type", "submit")
+    for var, value in (("FORM_TYPE", f"{PUBSUB}#publish-options"), ("pubsub#access_model", "open")):
+        field = ET.SubElement(opts, "{jabber:x:data}field", var=var)
+        ET.SubElement(field, "{jabber:x:data}value").text = value
+    return iq
+
+
+async def publish_avatar(up: XmppUpstream, uri: str, timeout: float, limit: int) -> None:
+    """Set our avatar (XEP-0084 §4.1: the data, then the metadata naming it by its SHA-1);
+    an empty ``uri`` withdraws it (§4.5: empty metadata)."""
+    meta = ET.Element(f"{{{META}}}metadata")
+    if not uri:
+        await up.iq(_publish_iq(up, META, "current", meta), timeout, "the avatar removal")
+        return
+    kind, _, b64 = uri[len("data:") :].partition(";base64,")
+    raw = base64.b64decode(b64)
+    if len(raw) > limit:
+        raise TooLarge(_too_large(len(raw), limit))
+    digest = hashlib.sha1(raw).hexdigest()  # §4.1: the item id is the SHA-1 of the image
+    data = ET.Element(f"{{{DATA}}}data")
+    data.text = base64.b64encode(raw).decode()
+    await up.iq(_publish_iq(up, DATA, digest, data), timeout, "the avatar")
+    info = {"id": digest, "type": kind, "bytes": str(len(raw))}
+    ET.SubElement(meta, f"{{{META}}}info", info)
+    await up.iq(_publish_iq(up, META, digest, meta), timeout, "the avatar metadata")

@@ -120,12 +120,21 @@ class SendObject(_SendBase):  # type: ignore[misc,valid-type]
             raise ValidationError("a message needs content", "content")
 
 
-class UpdateObject(StrictSchema):
-    """``presence`` (with ``presence`` and an optional status ``content``) or a room ``topic``."""
+# Avatars a page can show in <img> without running anything (no SVG), base64 as XEP-0084.
+_AVATAR = validate.Regexp(
+    r"^(data:image/(png|jpeg|gif|webp|avif);base64,[A-Za-z0-9+/]+={0,2})?\Z",
+    error="a data:image/(png|jpeg|gif|webp|avif);base64 URI, or empty to remove the avatar",
+)
 
-    type = fields.String(required=True, validate=validate.OneOf(("presence", "topic")))
+
+class UpdateObject(StrictSchema):
+    """``presence`` (with ``presence`` and an optional status ``content``), a room
+    ``topic``, or our ``profile``: its ``image`` (our avatar, XEP-0084; empty removes it)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("presence", "topic", "profile")))
     presence = fields.String(validate=validate.OneOf(PRESENCE_STATES))
     content = content_string()
+    image = fields.String(validate=_AVATAR)
 
     @validates_schema
     def _shape(self, data: dict[str, Any], **_: Any) -> None:
@@ -133,6 +142,8 @@ class UpdateObject(StrictSchema):
             raise ValidationError(f"one of {', '.join(PRESENCE_STATES)}", "presence")
         if data.get("type") == "topic" and "presence" in data:
             raise ValidationError("a topic has no presence", "presence")
+        if (data.get("type") == "profile") != ("image" in data):
+            raise ValidationError("a profile update gives its image, and only it", "image")
 
 
 # XEP-0085 §2; the shared typing shape (docs/protocol.md), also meant for IRC's +typing.

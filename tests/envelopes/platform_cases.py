@@ -136,6 +136,19 @@ XMPP: list[Case] = [
         "object.id",
     ),
     Case("xmpp profile", x("query", target=PERSON, object={"type": "profile"})),
+    Case(
+        "xmpp our avatar",
+        x("update", object={"type": "profile", "image": "data:image/png;base64,aGk="}),
+    ),
+    Case("xmpp our avatar removed", x("update", object={"type": "profile", "image": ""})),
+    xbad(
+        "xmpp avatar as svg",
+        x("update", object={"type": "profile", "image": "data:image/svg+xml;base64,aGk="}),
+        "object.image",
+    ),
+    xbad(
+        "xmpp profile update without image", x("update", object={"type": "profile"}), "object.image"
+    ),
     xbad(
         "xmpp topic with presence",
         x("update", target=ROOM, object={"type": "topic", "presence": "away"}),

@@ -352,3 +352,35 @@ def test_a_profile_with_vcard4_fields_and_the_avatar(
     assert "image" not in profile["object"], profile
     assert "SOCKETHUB_XMPP_MAX_AVATAR_BYTES" in profile["object"]["xmpp:image-omitted"]
     assert profile["object"]["name"] == "carol"  # no vCard: the JID's localpart
+
+
+def test_setting_our_own_avatar_as_others_read_it(browser: Any, peer: Any, xmpp_server: XmppServer):
+    bob = peer("bob")
+    a = browser("alice")
+    uri = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    a.ok("update", object={"type": "profile", "image": uri})
+    # An independent client reads it as XEP-0084 says: metadata, then the data it names.
+    pubsub = "http://jabber.org/protocol/pubsub"
+
+    def items(node: str) -> ET.Element:
+        async def go() -> Any:
+            iq = bob.xmpp.make_iq_get(ito=a.jid)
+            ET.SubElement(
+                ET.SubElement(iq.xml, f"{{{pubsub}}}pubsub"), f"{{{pubsub}}}items", node=node
+            )
+            return (await iq.send(timeout=10)).xml
+
+        return bob.call(go()).find(f"{{{pubsub}}}pubsub/{{{pubsub}}}items/{{{pubsub}}}item")
+
+    info = items("urn:xmpp:avatar:metadata").find(
+        "{urn:xmpp:avatar:metadata}metadata/{urn:xmpp:avatar:metadata}info"
+    )
+    assert info.get("type") == "image/png" and info.get("bytes") == str(len(PNG))
+    data = items("urn:xmpp:avatar:data")
+    assert data.get("id") == info.get("id")
+    assert base64.b64decode(data.findtext("{urn:xmpp:avatar:data}data")) == PNG
+
+    too_big = "data:image/png;base64," + base64.b64encode(b"\0" * (AVATAR_LIMIT + 1)).decode()
+    refused = a.request("update", object={"type": "profile", "image": too_big})
+    assert refused["status"] == "failed" and refused["error"]["code"] == "too-large", refused
+    assert "SOCKETHUB_XMPP_MAX_AVATAR_BYTES" in refused["error"]["message"]
