@@ -91,6 +91,9 @@ def read(
     if retracted is not None:
         if reflected:
             return []
+        author = recall.lookup(conversation, retracted)
+        if author is not None and author.author.lower() != actor["id"].lower():
+            return []  # §6: only the author retracts; someone else's claim is dropped
         gone = {"type": "message", "id": recall.known_as(conversation, retracted)}
         return [_activity("delete", actor, target, gone)]
     reactions = el.find(f"{{{REACTIONS_NS}}}reactions")

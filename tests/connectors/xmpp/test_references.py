@@ -161,3 +161,19 @@ def test_profile_readers():
         "<info id='b' bytes='5' type='image/png'/></metadata>"
     )
     assert avatar_info(both) == {"id": "b", "bytes": "5", "type": "image/png"}
+
+
+def test_a_retraction_by_anyone_but_the_author_is_dropped():
+    c = ctx()
+    run(
+        c,
+        f"<message xmlns='jabber:client' from='{ROOM}/bob' type='groupchat' id='b1'>"
+        f"<body>mine</body><stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s1'/></message>",
+    )
+    forged = (
+        f"<message xmlns='jabber:client' from='{ROOM}/mallory' type='groupchat'>"
+        "<retract xmlns='urn:xmpp:message-retract:1' id='s1'/></message>"
+    )
+    assert run(c, forged) == []
+    (got,) = run(c, forged.replace("mallory", "bob"))
+    assert got["object"] == {"type": "message", "id": "b1"}
