@@ -406,6 +406,26 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds for a worker to send one uploaded file on to the server's upload slot "
         "(at most 900); past it the upload fails with `upstream-timeout`.",
     ),
+    "SOCKETHUB_XMPP_MAX_REMEMBERED_MESSAGES": (
+        "xmpp_max_remembered_messages",
+        "300",
+        "Recent messages an XMPP connection remembers (ids, room stanza-ids, author, a "
+        "short excerpt) and reaction sets it keeps, for replies, reactions (XEP-0444 sends "
+        "whole sets) and retraction; the oldest are forgotten first, and a retraction of a "
+        "message no longer remembered fails with `refused`.",
+    ),
+    "SOCKETHUB_XMPP_MAX_REACTIONS": (
+        "xmpp_max_reactions",
+        "50",
+        "Distinct reactions (XEP-0444) one person's set for one message may hold: ours "
+        "past it fails with `too-large`; from others, the rest of a set is ignored.",
+    ),
+    "SOCKETHUB_XMPP_MAX_AVATAR_BYTES": (
+        "xmpp_max_avatar_bytes",
+        "131072",
+        "Largest avatar (XEP-0084, vCard-temp) a profile query returns as a `data:` URI; a "
+        "larger one is left out and `xmpp:image-omitted` says so.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -618,6 +638,9 @@ class Settings:
     upload_max_per_session: int = 4
     upload_ttl: float = 60.0
     upload_timeout: float = 120.0
+    xmpp_max_remembered_messages: int = 300
+    xmpp_max_avatar_bytes: int = 131072
+    xmpp_max_reactions: int = 50
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

@@ -43,6 +43,7 @@ from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
 from .outbound import instant_room_query
+from .recall import Recall
 from .resume import Resumption
 from .states import connection_event
 from .stream import Stream, log_in, make_stream, targets
@@ -82,7 +83,8 @@ class XmppUpstream(LiveUpstream):
         self.server = str(c["server"]) if c.get("server") else None
         self.port = int(c["port"]) if c.get("port") else None
         self.verify = not c.get("allowInvalidCert", False)
-        self.ctx = XmppContext(jid=self.jid, resource=self.resource)
+        recall = Recall(settings.xmpp_max_remembered_messages, settings.xmpp_max_reactions)
+        self.ctx = XmppContext(jid=self.jid, resource=self.resource, recall=recall)
         self.xmpp: Stream | None = None
         self._stream_error = ""
         self._leaving = False

@@ -38,6 +38,9 @@ from .outbound import (
     target_jid,
     typing_stanza,
 )
+from .profile import profile, publish_avatar
+from .references import markable
+from .referring import ReferringVerbs, prepare_reply
 from .results import attendance, attendance_from_items, room_info, roster
 from .slots import ServiceCache
 from .slots import upload as upload_verb
@@ -155,7 +158,7 @@ class _Upstream(XmppUpstream):
             await autojoin_bookmarks(self, nick, 10)
 
 
-class XmppConnector(PersistentConnector):
+class XmppConnector(ReferringVerbs, PersistentConnector):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.memory = Memory()  # TLS read buffers are trimmed by tasks/loop.py
@@ -210,6 +213,8 @@ class XmppConnector(PersistentConnector):
         to = target_jid(job.activity)
         up = self._up(job)
         groupchat = job.activity["target"].get("type") == "room"
+        markable(stanza)
+        in_reply_to = check_text(str(obj.get("inReplyTo") or ""), "object.inReplyTo")
 
         def answered(r: Result) -> Any:
             if isinstance(r, XmppError) and r.stanza_id == mid:
@@ -225,10 +230,13 @@ class XmppConnector(PersistentConnector):
             return None
 
         async def go() -> Any:
+            if in_reply_to:  # on the loop, where the messages it may quote are kept
+                prepare_reply(up.ctx.recall, stanza, to, groupchat, in_reply_to)
             waiter = up.expect(answered)
             up.send(stanza)
-            if groupchat:
+            if groupchat:  # the reflection is remembered as ours by the translator
                 return await up.wait(waiter, job.remaining, "the message")
+            up.ctx.recall.add(fold(to), mid, "", up.jid, str(obj["content"]), True)
             await up.ping(job.remaining)
             if waiter.future.done():
                 return waiter.future.result()  # raises the bounce's error
@@ -244,6 +252,10 @@ class XmppConnector(PersistentConnector):
     def update(self, job: Job) -> None:
         obj = job.activity["object"]
         up = self._up(job)
+        if obj["type"] == "profile":
+            image, limit = str(obj["image"]), self.settings.xmpp_max_avatar_bytes
+            self.runtime.call(job, publish_avatar(up, image, job.remaining, limit))
+            return
         if obj["type"] == "topic":
             room = target_jid(job.activity, kind="room")
             text, mid = str(obj.get("content") or ""), uuid.uuid4().hex
@@ -296,7 +308,10 @@ class XmppConnector(PersistentConnector):
         self.runtime.call(job, go())
 
     def receipt(self, job: Job) -> None:
-        """A delivery receipt (XEP-0184 §5.2) for a message the target sent us."""
+        """A delivery receipt (XEP-0184 §5.2) for a message the target sent us, or a read
+        marker (XEP-0333, ``referring``)."""
+        if job.activity["object"].get("status") == "read":
+            return self.read_marker(job)
         stanza = receipt_stanza(job.activity)
         up = self._up(job)
 
@@ -329,6 +344,12 @@ class XmppConnector(PersistentConnector):
         up = self._up(job)
         if kind == "roster":
             return self._answer(job, self.runtime.call(job, self._roster(up, job.remaining)))
+        if kind == "profile":
+            who, limit = (
+                target_jid(job.activity, kind="person"),
+                self.settings.xmpp_max_avatar_bytes,
+            )
+            return self._answer(job, self.runtime.call(job, profile(up, who, job.remaining, limit)))
         room = target_jid(job.activity, kind="room") if job.activity.get("target") else None
         if room is None:
             raise InvalidEnvelope(f"a {kind} query needs a room as target", path="target")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .ids import fold, split_jid
+from .recall import Recall
 
 __all__ = ["Occupant", "RoomState", "XmppContext"]
 
@@ -40,6 +41,7 @@ class XmppContext:
     jid: str  # our bare JID
     resource: str = ""  # our bound resource, once known
     rooms: dict[str, RoomState] = field(default_factory=dict)  # fold(room) → state
+    recall: Recall = field(default_factory=Recall)  # recent messages, reaction sets
 
     @property
     def full_jid(self) -> str:

@@ -9,6 +9,8 @@ meant. Refusals are ``InvalidEnvelope`` errors that name the field.
                     [<replace id/> (XEP-0308)] [<x xmlns=jabber:x:oob><url/>] (XEP-0066)
                     <origin-id id/> (XEP-0359)
                     chat only: <request xmlns=urn:xmpp:receipts/> (XEP-0184 §5.1)
+                    then, by the connector: <markable/> (XEP-0333), and for
+                    inReplyTo <reply/> + fallback quote (XEP-0461; ``references``)
     typing          <message type="chat|groupchat" to><composing/ etc.> (XEP-0085 §5.5)
                     <no-store/> (XEP-0334)
     receipt         <message type="chat" to><received id/> (XEP-0184 §5.2)

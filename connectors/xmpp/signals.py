@@ -5,6 +5,7 @@ chat state too, docs/protocol.md), the same in a request and in an event::
 
     typing   object {type: typing, state: active|composing|paused|inactive|gone}
     receipt  object {type: receipt, id: <the message's id>, status: delivered}
+             (``status: read`` is a XEP-0333 marker, read in ``references``)
 
 ``read`` translates a received message's signal into that object (or None); the stanzas
 that send one are built in ``outbound``. Pure, like ``translate``.

@@ -36,7 +36,10 @@ Shapes (``@context`` is always the XMPP one; ``published`` comes from a XEP-0203
 ``xmpp:stanza-id`` (XEP-0359) is taken only when the entity that stamped it is the one
 that should have: the room for groupchat, our own account for chats (XEP-0359 §3.3).
 ``xmpp:replace`` is a XEP-0308 correction of the message with that id.
-Everything else (chat markers, probes, iq other than roster pushes) gives nothing.
+Markers, replies, reactions and retractions (XEP-0333/0461/0444/0424) are read by
+``references``: ``receipt`` (status read), ``send`` with ``inReplyTo``, ``react``,
+``delete``; every message with a body is remembered in ``ctx.recall`` for them.
+Everything else (probes, iq other than roster pushes) gives nothing.
 """
 
 from __future__ import annotations
@@ -45,11 +48,11 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ..session.activity import activity
-from . import signals
+from . import references, signals
 from .carbons import unwrap
 from .context import Occupant, XmppContext
 from .errors import XmppError, error_of
-from .ids import bare, occupant, person, room, split_jid
+from .ids import bare, fold, occupant, person, room, split_jid
 from .upload import attachment_of
 
 __all__ = [
@@ -160,6 +163,26 @@ def _message_object(el: ET.Element, body: str, stamped_by: str) -> dict[str, Any
     return obj
 
 
+def _send(
+    el: ET.Element,
+    ctx: XmppContext,
+    body: str,
+    where: tuple[str, str],  # the conversation's key, who stamps its stanza-ids
+    actor: dict[str, str],
+    target: dict[str, str],
+    ours: bool,
+) -> Activity:
+    """A message with a body: its ``send``, remembered for what may refer to it later."""
+    conversation, stamped_by = where
+    in_reply_to, body = references.reply_of(el, body, ctx.recall, conversation)
+    obj = _message_object(el, body, stamped_by)
+    if in_reply_to:
+        obj["inReplyTo"] = in_reply_to
+    sid = obj.get("xmpp:stanza-id", "")
+    ctx.recall.add(conversation, obj.get("id", ""), sid, actor["id"], body, ours)
+    return _activity("send", actor, target, obj, _published(el))
+
+
 def _message(el: ET.Element, ctx: XmppContext) -> list[Result]:
     carbon = unwrap(el, ctx)
     if carbon is None:
@@ -180,11 +203,14 @@ def _outgoing(el: ET.Element, ctx: XmppContext) -> list[Result]:
     parts = split_jid(to)
     to_room = child(el, "x", NS["muc_user"]) is not None or ctx.room(parts.bare) is not None
     target = occupant(parts.bare, parts.resource) if to_room and parts.resource else person(to)
+    conversation, me = fold(to), person(ctx.jid)
+    refs = references.read(el, ctx, conversation, me, target, ours=True)
+    if refs is not None:
+        return list(refs)
     body = child_text(el, "body")
     if body is None:
-        return _signal(el, person(ctx.jid), target)
-    obj = _message_object(el, body, ctx.jid)
-    return [_activity("send", person(ctx.jid), target, obj, _published(el))]
+        return _signal(el, me, target)
+    return [_send(el, ctx, body, (conversation, ctx.jid), me, target, True)]
 
 
 def _signal(el: ET.Element, actor: dict[str, str], target: dict[str, str]) -> list[Result]:
@@ -205,6 +231,11 @@ def _incoming(el: ET.Element, ctx: XmppContext) -> list[Result]:
         room_jid, nick = bare(sender), split_jid(sender).resource
         where = room(room_jid)
         actor = occupant(room_jid, nick) if nick else where
+        state = ctx.room(room_jid)
+        echo = state is not None and bool(nick) and nick == state.nick  # our own, reflected
+        refs = references.read(el, ctx, fold(room_jid), actor, where, ours=echo, reflected=echo)
+        if refs is not None:
+            return list(refs)
         subject = child_text(el, "subject")
         if body is None and subject is not None:
             # XEP-0045 §8.1: a subject without a body is the room's topic (even empty).
@@ -215,19 +246,20 @@ def _incoming(el: ET.Element, ctx: XmppContext) -> list[Result]:
                 _activity("update", actor, where, {"type": "topic", "content": subject}, published)
             ]
         if body is None:
-            state = ctx.room(room_jid)
-            if state is not None and nick == state.nick:
+            if echo:
                 return []  # our own typing, as the room reflected it
             return _signal(el, actor, where)
-        return [_activity("send", actor, where, _message_object(el, body, room_jid), published)]
+        return [_send(el, ctx, body, (fold(room_jid), room_jid), actor, where, echo)]
     parts = split_jid(sender)
     from_room = child(el, "x", NS["muc_user"]) is not None or ctx.room(parts.bare) is not None
     actor = occupant(parts.bare, parts.resource) if from_room and parts.resource else person(sender)
+    conversation = fold(sender)
+    refs = references.read(el, ctx, conversation, actor, person(ctx.jid))
+    if refs is not None:
+        return list(refs)
     if body is None:
         return _signal(el, actor, person(ctx.jid))
-    return [
-        _activity("send", actor, person(ctx.jid), _message_object(el, body, ctx.jid), published)
-    ]
+    return [_send(el, ctx, body, (conversation, ctx.jid), actor, person(ctx.jid), False)]
 
 
 # -- presence ---------------------------------------------------------------------------

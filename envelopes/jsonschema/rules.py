@@ -107,8 +107,12 @@ HOOKS: dict[Callable[..., Any], Twin] = {
     xmpp.UpdateObject._shape: Twin(
         {
             "allOf": [
-                _when_type("presence", {"required": ["presence"]}),
-                _when_type("topic", {"not": {"required": ["presence"]}}),
+                _when_type("presence", {"required": ["presence"], "not": {"required": ["image"]}}),
+                _when_type(
+                    "topic",
+                    {"not": {"anyOf": [{"required": ["presence"]}, {"required": ["image"]}]}},
+                ),
+                _when_type("profile", {"required": ["image"]}),
             ]
         }
     ),

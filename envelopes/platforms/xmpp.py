@@ -135,6 +135,7 @@ _SendBase: type[Schema] = StrictSchema.from_dict(
         "content": content_string(),
         "xmpp:replace": fields.Nested(ReplaceSchema),
         "attachment": fields.Nested(AttachmentObject),
+        "inReplyTo": id_string(),
     },
     name="XmppSendBase",
 )
@@ -143,7 +144,8 @@ _SendBase: type[Schema] = StrictSchema.from_dict(
 class SendObject(_SendBase):  # type: ignore[misc,valid-type]
     """A message; ``xmpp:replace: {id}`` corrects an earlier one (XEP-0308);
     ``attachment: {type: file, url, name?}`` a link (XEP-0066), then ``content`` may be
-    left out (the URL is the body)."""
+    left out (the URL is the body); ``inReplyTo: <message id>`` makes it a reply
+    (XEP-0461, the shared reply shape)."""
 
     @validates_schema
     def _needs_content(self, data: dict[str, Any], **_: Any) -> None:
@@ -151,12 +153,21 @@ class SendObject(_SendBase):  # type: ignore[misc,valid-type]
             raise ValidationError("a message needs content", "content")
 
 
-class UpdateObject(StrictSchema):
-    """``presence`` (with ``presence`` and an optional status ``content``) or a room ``topic``."""
+# Avatars a page can show in <img> without running anything (no SVG), base64 as XEP-0084.
+_AVATAR = validate.Regexp(
+    r"^(data:image/(png|jpeg|gif|webp|avif);base64,[A-Za-z0-9+/]+={0,2})?\Z",
+    error="a data:image/(png|jpeg|gif|webp|avif);base64 URI, or empty to remove the avatar",
+)
 
-    type = fields.String(required=True, validate=validate.OneOf(("presence", "topic")))
+
+class UpdateObject(StrictSchema):
+    """``presence`` (with ``presence`` and an optional status ``content``), a room
+    ``topic``, or our ``profile``: its ``image`` (our avatar, XEP-0084; empty removes it)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("presence", "topic", "profile")))
     presence = fields.String(validate=validate.OneOf(PRESENCE_STATES))
     content = content_string()
+    image = fields.String(validate=_AVATAR)
 
     @validates_schema
     def _shape(self, data: dict[str, Any], **_: Any) -> None:
@@ -164,6 +175,8 @@ class UpdateObject(StrictSchema):
             raise ValidationError(f"one of {', '.join(PRESENCE_STATES)}", "presence")
         if data.get("type") == "topic" and "presence" in data:
             raise ValidationError("a topic has no presence", "presence")
+        if (data.get("type") == "profile") != ("image" in data):
+            raise ValidationError("a profile update gives its image, and only it", "image")
 
 
 # XEP-0085 §2; the shared typing shape (docs/protocol.md), also meant for IRC's +typing.
@@ -179,16 +192,42 @@ class TypingObject(StrictSchema):
 
 
 class ReceiptObject(StrictSchema):
-    """``receipt``: the message ``id`` reached its recipient (XEP-0184)."""
+    """``receipt``: the message ``id`` reached its recipient (``delivered``, XEP-0184; a
+    person only) or was read, with everything before it (``read``, XEP-0333 displayed)."""
 
     type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
     id = id_string(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("delivered",)))
+    status = fields.String(required=True, validate=validate.OneOf(("delivered", "read")))
+
+
+class ReactionObject(StrictSchema):
+    """``react``: one reaction to the message ``inReplyTo`` added, or removed with
+    ``remove: true`` (XEP-0444; the connector sends the whole set the XEP wants)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("reaction",)))
+    inReplyTo = id_string(required=True)
+    content = fields.String(
+        required=True,
+        validate=[
+            validate.Length(1, 32),
+            validate.Regexp(r"^\S(.*\S)?\Z", error="one emoji, without spaces around it"),
+            _NO_CONTROL,
+        ],
+    )
+    remove = fields.Boolean()
+
+
+class DeleteObject(StrictSchema):
+    """``delete``: retract our own message ``id`` (XEP-0424)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("message",)))
+    id = id_string(required=True)
 
 
 class QueryObject(StrictSchema):
     type = fields.String(
-        required=True, validate=validate.OneOf(("attendance", "room-info", "roster"))
+        required=True,
+        validate=validate.OneOf(("attendance", "room-info", "roster", "profile")),
     )
 
 
@@ -241,9 +280,23 @@ PLATFORM = Platform(
         ),
         "receipt": _v(
             "receipt",
-            target=PersonTarget,
+            target=AnyTarget,
             target_required=True,
             object=ReceiptObject,
+            object_required=True,
+        ),
+        "react": _v(
+            "react",
+            target=AnyTarget,
+            target_required=True,
+            object=ReactionObject,
+            object_required=True,
+        ),
+        "delete": _v(
+            "delete",
+            target=AnyTarget,
+            target_required=True,
+            object=DeleteObject,
             object_required=True,
         ),
         "request-friend": _v(
@@ -258,6 +311,6 @@ PLATFORM = Platform(
     credentials=XmppCredentials,
     persistent=True,
     connection_identity=connection_identity,
-    description="XMPP: connect, join, leave, send, update, typing, receipt, request-friend, "
-    "make-friend, remove-friend, query, disconnect, upload.",
+    description="XMPP: connect, join, leave, send, update, typing, receipt, react, delete, "
+    "request-friend, make-friend, remove-friend, query, disconnect, upload.",
 )

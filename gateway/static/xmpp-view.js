@@ -11,6 +11,9 @@ export const page = {
   convs: new Map(), // lower-cased bare JID → a window (the account, a chat, a room)
 };
 
+// Drawn after every render: the typing line, the contact's profile (xmpp-signals.js).
+export const afterRender = [];
+
 export const bare = (jid) => String(jid || '').split('/')[0].toLowerCase();
 export const isXmpp = (a) => Array.isArray(a['@context'])
   && a['@context'].some((u) => typeof u === 'string' && u.includes('/platform/xmpp/'));
@@ -68,6 +71,7 @@ export function render() {
   $('message').disabled = !canSend;
   $('send').disabled = !canSend || !page.gatewayUp;
   renderState();
+  for (const draw of afterRender) draw();
 }
 
 /** The XMPP pill; while the gateway is unreachable it says so, whatever XMPP was doing. */

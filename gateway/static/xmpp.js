@@ -8,8 +8,10 @@ import '/static/sockethub-client.js';
 import {
   page, bare, isXmpp, roomTarget, conversation, status, show, render, accountLine,
   setState, entry, info, problem,
+  afterRender,
 } from '/static/xmpp-view.js';
 import { wireUpload } from '/static/xmpp-upload.js';
+import * as signals from '/static/xmpp-signals.js';
 
 const { SockethubClient } = globalThis;
 const { $, startClient, showState, textElement, pageMemory, missedLine, keepChoice, keepCheckbox } = globalThis.Examples;
@@ -23,6 +25,8 @@ const sc = startClient({ requestTimeoutMs: 50000, storageName: 'xmpp', ...keep.c
 
 const send = (type, extra = {}) => sc.send({ platform: 'xmpp', type, actor: page.conn.actor, ...extra });
 let restoring = false; // a reload's replay is coming in
+signals.init(send);
+afterRender.push(signals.renderTyping, signals.renderProfile);
 
 // ---- what a reload keeps ---------------------------------------------------------------
 
@@ -94,8 +98,11 @@ function onMessage(a) {
     replaced.dataset.corrected = 'true';
     return;
   }
-  entry(c, 'message', { from, text: o.content || '', when: a.published,
-                        data: { id: o.id, own: String(own), stanzaId: o['xmpp:stanza-id'] } });
+  const li = entry(c, 'message', { from, text: o.content || '', when: a.published,
+                                  data: { id: o.id, own: String(own), stanzaId: o['xmpp:stanza-id'] } });
+  signals.decorate(c, li, o.inReplyTo);
+  signals.stoppedTyping(c, from);
+  if (!room) signals.loadProfile(c);
 }
 
 function onPresence(a) {
@@ -137,6 +144,8 @@ function onEvent(a) {
     setState(o.state, detail);
     accountLine(`${o.state}${detail ? ` (${detail})` : ''}`, { state: o.state });
     if (!restoring) remember();
+  } else if (signals.onSignal(a)) {
+    // typing, react, delete, receipt: drawn by xmpp-signals.js
   } else if (a.type === 'send') onMessage(a);
   else if (a.type === 'update' && o.type === 'presence') onPresence(a);
   else if (a.type === 'update' && o.type === 'topic') {
@@ -186,7 +195,8 @@ sc.on('reply', (frame) => {
     setState('connected');
   } else if (a.type === 'send' && target.type !== 'room') {
     const c = conversation(target.id, 'chat');
-    entry(c, 'message', { from: page.conn.nick, text: o.content || '', data: { own: 'true', status: 'completed', id: o.id } });
+    const li = entry(c, 'message', { from: page.conn.nick, text: o.content || '', data: { own: 'true', status: 'completed', id: o.id } });
+    signals.decorate(c, li, o.inReplyTo);
   } else if (a.type === 'join' && target.type === 'room') {
     const c = conversation(target.id, 'room');
     c.nick = page.conn.nick;
@@ -285,7 +295,11 @@ $('presence-form').addEventListener('submit', async (ev) => {
 $('open-form').addEventListener('submit', (ev) => { // Chat: a window for a contact
   ev.preventDefault();
   const jid = bare($('address').value.trim());
-  if (jid) show(conversation(jid, 'chat').key);
+  if (jid) {
+    const c = conversation(jid, 'chat');
+    show(c.key);
+    signals.loadProfile(c);
+  }
   remember();
 });
 
@@ -322,10 +336,14 @@ $('send-form').addEventListener('submit', async (ev) => {
   if (!c || !content) return;
   $('message').value = '';
   const target = c.kind === 'room' ? roomTarget(c) : { id: c.jid, type: 'person' };
+  const inReplyTo = signals.takeReply(c);
+  signals.typingDone();
   // A room reflects our message back (that is what we show); a chat is shown here.
   const li = c.kind === 'chat' ? entry(c, 'message', { from: page.conn.nick, text: content, data: { own: 'true', status: 'sending' } }) : null;
+  if (li) signals.decorate(c, li, inReplyTo);
   try {
-    const result = await send('send', { target, object: { type: 'message', content } });
+    const object = { type: 'message', content, ...(inReplyTo ? { inReplyTo } : {}) };
+    const result = await send('send', { target, object });
     if (li) { li.dataset.status = 'completed'; li.dataset.id = result.object.id; }
   } catch (err) {
     if (li) li.dataset.status = 'failed';
@@ -334,6 +352,7 @@ $('send-form').addEventListener('submit', async (ev) => {
 });
 
 wireUpload(sc); // the Upload button (xmpp-upload.js)
+$('message').addEventListener('input', () => signals.typingInput(page.convs.get(page.current)));
 status();
 saved = recall();
 keepCheckbox(sc, $('keep'), keep, (text) => accountLine(text, { event: 'keep' }), remember);

@@ -8,6 +8,7 @@ room, so what the page shows is checked against what really happened on XMPP.
 from __future__ import annotations
 
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -214,3 +215,48 @@ def test_a_picked_file_is_uploaded_and_its_link_sent(
         assert fetched.read() == data  # the very bytes, from the upload server
     mine = log_line(page, url)
     expect(mine).to_have_attribute("data-status", "completed")
+
+
+def test_typing_a_reaction_a_reply_and_the_avatar(
+    page: Any, xmpp_stack: Stack, xmpp_server: XmppServer, bob: PlainClient
+) -> None:
+    from ..integration.test_xmpp_signals import PNG
+
+    bob.publish_avatar(PNG)
+    log_in(page, xmpp_stack, xmpp_server)
+    page.fill("#address", xmpp_server.jid("bob"))
+    page.click("#chat")
+    # The contact's avatar (XEP-0084), asked for when the chat opens.
+    expect(page.locator("#avatar")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+
+    # bob types (XEP-0085): the page says so, until his message comes.
+    chatstates = "http://jabber.org/protocol/chatstates"
+    bob.do(
+        lambda: bob.xmpp.send_raw(
+            f"<message to='{xmpp_server.jid('alice')}' type='chat'>"
+            f"<composing xmlns='{chatstates}'/></message>"
+        )
+    )
+    expect(page.locator("#typing")).to_have_text("bob is typing…")
+    bob.send_message(xmpp_server.jid("alice"), "react to this", id="bob-m1")
+    line = log_line(page, "react to this")
+    expect(page.locator("#typing")).to_have_text("")
+
+    # A reaction from the line's button reaches bob as XEP-0444 with the message's id.
+    line.hover()
+    line.locator("button.react[data-emoji='👍']").click()
+    got = bob.wait_for(
+        lambda s: s.name == "message" and s.xml.find("{urn:xmpp:reactions:0}reactions") is not None
+    )
+    reactions = got.xml.find("{urn:xmpp:reactions:0}reactions")
+    assert reactions.get("id") == "bob-m1"
+    assert [r.text for r in reactions] == ["👍"]
+    expect(line).to_have_attribute("data-reactions", "👍")
+
+    # And a reply (XEP-0461) to the same line.
+    line.hover()
+    line.locator("button.reply").click()
+    page.fill("#message", "reacted and replied")
+    page.click("#send")
+    got = bob.wait_for(lambda s: s.name == "message" and s["body"].endswith("reacted and replied"))
+    assert got.xml.find("{urn:xmpp:reply:0}reply").get("id") == "bob-m1"

@@ -27,6 +27,7 @@ PERSON = {"id": "bob@example.org", "type": "person"}
 XMSG = {"type": "message", "content": "hi", "xmpp:replace": {"id": "m1"}}
 TYPING = {"type": "typing", "state": "composing"}
 RECEIPT = {"type": "receipt", "id": "m1", "status": "delivered"}
+REACTION = {"type": "reaction", "inReplyTo": "m1", "content": "👍"}
 
 
 def x(verb: str, **parts: Any) -> dict:
@@ -102,11 +103,51 @@ XMPP: list[Case] = [
         x("receipt", target=PERSON, object={"type": "receipt", "status": "delivered"}),
         "object.id",
     ),
-    xbad("xmpp receipt in a room", x("receipt", target=ROOM, object=RECEIPT), "target.type"),
+    Case("xmpp read marker", x("receipt", target=PERSON, object={**RECEIPT, "status": "read"})),
+    Case(
+        "xmpp read marker in a room",
+        x("receipt", target=ROOM, object={**RECEIPT, "status": "read"}),
+    ),
     xbad(
-        "xmpp receipt read (not yet)",
-        x("receipt", target=PERSON, object={**RECEIPT, "status": "read"}),
+        "xmpp receipt unknown status",
+        x("receipt", target=PERSON, object={**RECEIPT, "status": "seen"}),
         "object.status",
+    ),
+    Case(
+        "xmpp reply",
+        x("send", target=ROOM, object={"type": "message", "content": "yes", "inReplyTo": "m1"}),
+    ),
+    Case("xmpp reaction", x("react", target=PERSON, object=REACTION)),
+    Case("xmpp reaction removed", x("react", target=ROOM, object={**REACTION, "remove": True})),
+    xbad(
+        "xmpp reaction without its message",
+        x("react", target=PERSON, object={"type": "reaction", "content": "👍"}),
+        "object.inReplyTo",
+    ),
+    xbad(
+        "xmpp reaction of many words",
+        x("react", target=PERSON, object={**REACTION, "content": " a b "}),
+        "object.content",
+    ),
+    Case("xmpp retraction", x("delete", target=PERSON, object={"type": "message", "id": "m1"})),
+    xbad(
+        "xmpp retraction without id",
+        x("delete", target=ROOM, object={"type": "message"}),
+        "object.id",
+    ),
+    Case("xmpp profile", x("query", target=PERSON, object={"type": "profile"})),
+    Case(
+        "xmpp our avatar",
+        x("update", object={"type": "profile", "image": "data:image/png;base64,aGk="}),
+    ),
+    Case("xmpp our avatar removed", x("update", object={"type": "profile", "image": ""})),
+    xbad(
+        "xmpp avatar as svg",
+        x("update", object={"type": "profile", "image": "data:image/svg+xml;base64,aGk="}),
+        "object.image",
+    ),
+    xbad(
+        "xmpp profile update without image", x("update", object={"type": "profile"}), "object.image"
     ),
     xbad(
         "xmpp topic with presence",

@@ -19,7 +19,8 @@ What the config sets up, fresh for each server:
 - message carbons (``mod_carbons``, XEP-0280) and stream management (``mod_smacks``,
   XEP-0198: a stream whose socket is cut can be resumed; on shutdown Prosody closes such
   streams without a stream error, so that clients may try);
-- PEP with bookmarks (``mod_pep``, ``mod_bookmarks``, XEP-0402);
+- PEP with bookmarks (``mod_pep``, ``mod_bookmarks``, XEP-0402), vCard4 (``mod_vcard4``,
+  XEP-0292) and vCard-temp kept in PEP (``mod_vcard_legacy``, XEP-0054/XEP-0153);
 - HTTP file upload (``mod_http_file_share``, XEP-0363) as the component
   ``upload.localhost``, at most ``upload_limit`` bytes a file, served over plain HTTP on
   127.0.0.1 ``http_port`` (upload and download URLs name that address);
@@ -93,6 +94,7 @@ modules_enabled = {{
   "carbons";  -- XEP-0280
   "smacks";  -- XEP-0198
   "pep"; "bookmarks";  -- XEP-0402
+  "vcard4"; "vcard_legacy";  -- XEP-0292 over PEP; vcard-temp (XEP-0054/0153) mapped to it
 }}
 modules_disabled = {{ "s2s" }}
 c2s_require_encryption = true

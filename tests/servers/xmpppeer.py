@@ -147,6 +147,61 @@ class PlainClient:
 
         self.call(publish())
 
+    def publish(self, node: str, item_id: str, payload: Any) -> None:
+        """Publish ``payload`` (an element) to our PEP ``node``, readable by anyone: what
+        a public profile uses (XEP-0292 §3, XEP-0084 §4 leave access to the publisher)."""
+        import xml.etree.ElementTree as ET
+
+        pubsub, data = "http://jabber.org/protocol/pubsub", "jabber:x:data"
+
+        async def go() -> None:
+            iq = self.xmpp.make_iq_set()
+            ps = ET.SubElement(iq.xml, f"{{{pubsub}}}pubsub")
+            pub = ET.SubElement(ps, f"{{{pubsub}}}publish", node=node)
+            ET.SubElement(pub, f"{{{pubsub}}}item", id=item_id).append(payload)
+            form = ET.SubElement(
+                ET.SubElement(ps, f"{{{pubsub}}}publish-options"), f"{{{data}}}x", type="submit"
+            )
+            for var, value in (
+                ("FORM_TYPE", f"{pubsub}#publish-options"),
+                ("pubsub#access_model", "open"),
+            ):
+                field = ET.SubElement(form, f"{{{data}}}field", var=var)
+                ET.SubElement(field, f"{{{data}}}value").text = value
+            await iq.send(timeout=10)
+
+        self.call(go())
+
+    def publish_avatar(self, image: bytes, kind: str = "image/png") -> str:
+        """XEP-0084 §4: the data node, then the metadata node naming it (by its SHA-1)."""
+        import base64
+        import hashlib
+        import xml.etree.ElementTree as ET
+
+        digest = hashlib.sha1(image).hexdigest()
+        data = ET.Element("{urn:xmpp:avatar:data}data")
+        data.text = base64.b64encode(image).decode()
+        self.publish("urn:xmpp:avatar:data", digest, data)
+        meta = ET.Element("{urn:xmpp:avatar:metadata}metadata")
+        info = {"id": digest, "type": kind, "bytes": str(len(image))}
+        ET.SubElement(meta, "{urn:xmpp:avatar:metadata}info", info)
+        self.publish("urn:xmpp:avatar:metadata", digest, meta)
+        return digest
+
+    def publish_vcard(self, **fields: str) -> None:
+        """XEP-0292 §3: a vCard4 with the given ``fn``, ``nickname``, ``note``, ``url``,
+        ``email``."""
+        import xml.etree.ElementTree as ET
+
+        ns = "urn:ietf:params:xml:ns:vcard-4.0"
+        card = ET.Element(f"{{{ns}}}vcard")
+        kinds = {"fn": "text", "nickname": "text", "note": "text", "url": "uri", "email": "text"}
+        for name, kind in kinds.items():
+            if fields.get(name):
+                prop = ET.SubElement(card, f"{{{ns}}}{name}")
+                ET.SubElement(prop, f"{{{ns}}}{kind}").text = fields[name]
+        self.publish("urn:xmpp:vcard4", "current", card)
+
     def send_presence(self, **kw: Any) -> None:
         self.do(lambda: self.xmpp.send_presence(**kw))
 

@@ -40,6 +40,8 @@ def test_sockethubs_verbs_and_nothing_else():
         "update",
         "typing",
         "receipt",
+        "react",
+        "delete",
         "request-friend",
         "remove-friend",
         "make-friend",
