@@ -77,7 +77,9 @@ class IrcUpstream(LiveUpstream):
         else:
             self.realname, self.realname_field = str(c["nick"]), "credentials.nick"
         self.verify = not c.get("allowInvalidCert", False)
-        self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
+        self.ctx = IrcContext(
+            server=self.host, nick=self.wanted_nick, people_limit=settings.irc_max_names
+        )
         self.wire: IrcWire | None = None
         self.registered = False
         self._tokens = itertools.count(1)
@@ -119,6 +121,13 @@ class IrcUpstream(LiveUpstream):
             self.close_reason = msg.params[-1] if msg.params else "closed by server"
         elif msg.command == "CAP":
             on_cap(self, msg)
+        elif msg.command == "JOIN" and self.ctx.is_me(msg.nick) and msg.params:
+            if "away-notify" in self.enabled:
+                # IRCv3 away-notify tells of changes only: WHO says who is away already.
+                who = self._quietly(self.send_lines([f"WHO {msg.params[0]}"]))
+                task = asyncio.get_running_loop().create_task(who)
+                self._tasks.append(task)
+                task.add_done_callback(self._tasks.remove)
         try:
             results = translate(msg, self.ctx)
         except Exception:  # a translator bug must not take the connection down
@@ -144,6 +153,12 @@ class IrcUpstream(LiveUpstream):
             # a 332 waits for its 333; flush it once this batch of lines is done
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    async def _quietly(self, coro: Any) -> None:
+        try:
+            await coro
+        except SockethubError as exc:  # closed meanwhile, a name we cannot send
+            log.debug("not sent to %s: %s", self.host, exc.message)
 
     def _flush(self) -> None:
         self._flush_pending = False
