@@ -44,6 +44,7 @@ from ..session.activity import activity
 from .context import ROLE_BY_MODE, IrcContext
 from .ids import is_channel, person, room, service
 from .lines import Message
+from .names import rpl_endofnames, rpl_namreply
 from .numerics import ERRORS, IrcError, numeric_error
 from .outbound import to_irc
 from .people import HANDLERS as PEOPLE_HANDLERS
@@ -231,58 +232,6 @@ def flush(ctx: IrcContext, *, keep: str | None = None) -> list[Result]:
     return out
 
 
-def _role_of(entry: str, ctx: IrcContext) -> tuple[str, list[str], str]:
-    """A NAMES entry → (nick, roles highest first, "user@host" or ""): multi-prefix lists
-    every symbol, userhost-in-names gives ``nick!user@host``."""
-    rest = entry.lstrip("".join(ctx.prefixes))
-    symbols = entry[: len(entry) - len(rest)]
-    roles = [ROLE_BY_MODE.get(ctx.prefixes[s], "member") for s in symbols] or ["member"]
-    nick, _, host = rest.partition("!")
-    return nick, roles, host
-
-
-def _rpl_namreply(msg: Message, ctx: IrcContext) -> list[Result]:  # 353
-    if len(msg.params) < 3:
-        return []
-    # RFC 2812: "<me> <=|*|@> <channel> :names"; RFC 1459 servers omit the symbol.
-    channel, entries = msg.params[-2], msg.params[-1]
-    _, roles = ctx.names.setdefault(ctx.fold(channel), (channel, {}))
-    extras = ctx.name_extras.setdefault(ctx.fold(channel), {})
-    for entry in entries.split():
-        nick, all_roles, host = _role_of(entry, ctx)
-        if nick:
-            roles[nick] = all_roles[0]
-            if len(all_roles) > 1 or host:
-                extras[nick] = (all_roles, host)
-    return []
-
-
-def _rpl_endofnames(msg: Message, ctx: IrcContext) -> list[Result]:  # 366
-    if len(msg.params) < 2:
-        return []
-    channel = msg.params[1]
-    if channel == "*":  # end of a NAMES for every channel: close them all
-        keys = list(ctx.names)
-    else:
-        keys = [ctx.fold(channel)]
-    out: list[Result] = []
-    for key in keys:
-        spelled, roles = ctx.names.pop(key, (channel, {}))
-        extras = ctx.name_extras.pop(key, {})
-        obj: dict[str, Any] = {"type": "attendance", "members": list(roles), "roles": dict(roles)}
-        # Only what the server told: every role (multi-prefix), hosts (userhost-in-names),
-        # who is away (away-notify, 301, WHO).
-        if every := {n: r for n, (r, _h) in extras.items() if len(r) > 1}:
-            obj["allRoles"] = every
-        if hosts := {n: h for n, (_r, h) in extras.items() if h}:
-            obj["hosts"] = hosts
-        if away := {n: t for n in roles if (t := ctx.away_of(n)) is not None}:
-            obj["away"] = away
-        us = person(ctx.nick, ctx.server)
-        out.append(_activity("query", room(spelled, ctx.server), us, obj, msg))
-    return out
-
-
 def _mode(msg: Message, ctx: IrcContext) -> list[Result]:
     if len(msg.params) < 2 or not is_channel(msg.params[0], ctx.chantypes):
         return []  # user modes are nobody else's business
@@ -374,8 +323,8 @@ _HANDLERS: dict[str, Callable[[Message, IrcContext], list[Result]]] = {
     "331": _rpl_notopic,
     "332": _rpl_topic,
     "333": _rpl_topicwhotime,
-    "353": _rpl_namreply,
-    "366": _rpl_endofnames,
+    "353": rpl_namreply,
+    "366": rpl_endofnames,
     **PEOPLE_HANDLERS,
     **{numeric: _error for numeric in ERRORS},
 }
