@@ -45,6 +45,7 @@ from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
 from .translate import flush, translate
+from .watch import rewatch, split_rooms
 from .wire import IrcWire
 
 __all__ = ["IrcUpstream"]
@@ -307,12 +308,17 @@ class IrcUpstream(LiveUpstream):
             self.wire.close(reason=self.close_reason)
 
     async def restore(self, rooms: list[str]) -> None:
-        for room in rooms:
+        channels, watched = split_rooms(rooms)
+        for room in channels:
             try:
                 await self.join(room, timeout=15)
             except SockethubError as exc:
                 err = IrcError("rejoin-failed", "", f"could not rejoin {room}: {exc.message}", room)
                 self.emit(error_event(self.host, self.nick, err))
+        try:
+            await rewatch(self, watched)
+        except SockethubError as exc:
+            log.info("could not watch again on %s: %s", self.host, exc.message)
 
     async def close(self, reason: str) -> None:
         if self.wire is None or self.closed.is_set():

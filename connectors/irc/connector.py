@@ -23,7 +23,7 @@ from .outbound import (
     send_lines,
     update_lines,
 )
-from .watch import set_real_name, watch
+from .watch import WATCH_PREFIX, set_real_name, watch
 
 __all__ = ["IrcConnector"]
 
@@ -114,7 +114,11 @@ class IrcConnector(PersistentConnector):
     def query(self, job: Job) -> dict[str, Any]:
         if job.activity["object"]["type"] == "presence":  # MONITOR (connectors/irc/watch.py)
             up = self._up(job)
-            return self.runtime.call(job, watch(up, job.activity, job.remaining))  # type: ignore[no-any-return]
+            result: dict[str, Any] = self.runtime.call(job, watch(up, job.activity, job.remaining))
+            # Remembered with the rooms: a reconnect watches them again (watch.rewatch).
+            watching = result["object"].get("watch", True)
+            self.runtime.remember_room(job, WATCH_PREFIX + nick_name(job.activity), watching)
+            return result
         lines = query_lines(job.activity)
         channel = channel_name(job.activity)
         up = self._up(job)

@@ -7,7 +7,9 @@ The list is bounded by the smaller of the server's ``MONITOR=<limit>`` (RPL_ISUP
 ``SOCKETHUB_IRC_MAX_MONITOR``. A server without MONITOR (ngircd) refuses the request:
 ``refused`` with condition ``unsupported``; we do not fall back to polling with ISON.
 
-The watch list belongs to the connection: after a reconnect it starts empty.
+The watch list belongs to the connection, and is remembered with its rooms (as
+``MONITOR <nick>`` entries: a space is in no channel name and no nick), so a reconnect
+or a takeover by another worker watches the same people again (``rewatch``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from .outbound import monitor_line, nick_name
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["set_real_name", "unsupported", "watch"]
+__all__ = ["WATCH_PREFIX", "rewatch", "set_real_name", "split_rooms", "unsupported", "watch"]
+
+WATCH_PREFIX = "MONITOR "  # a remembered "room" that is a watched nick
+_TARGETS_BYTES = 400  # nicks per MONITOR line, well within 512 bytes
 
 
 def unsupported(host: str, feature: str, what: str) -> Refused:
@@ -85,6 +90,34 @@ async def watch(up: IrcUpstream, activity: dict[str, Any], timeout: float) -> di
             raise
         known = ctx.watched.get(key) or "offline"
     return {**activity, "object": {**obj, "presence": known}}
+
+
+def split_rooms(rooms: list[str]) -> tuple[list[str], list[str]]:
+    """Remembered entries → (channels to rejoin, nicks to watch again)."""
+    channels = [r for r in rooms if not r.startswith(WATCH_PREFIX)]
+    nicks = [r.removeprefix(WATCH_PREFIX) for r in rooms if r.startswith(WATCH_PREFIX)]
+    return channels, nicks
+
+
+async def rewatch(up: IrcUpstream, nicks: list[str]) -> None:
+    """After a reconnect: MONITOR the people watched before (as many as the limit takes);
+    the server's 730/731 answers come as ``update`` presence events."""
+    if up.ctx.monitor is None or not nicks:
+        return
+    limit, _named = _limit(up)
+    lines: list[str] = []
+    batch: list[str] = []
+    for nick in dict.fromkeys(nicks):
+        if len(up.ctx.watched) >= limit:
+            break
+        up.ctx.watched.setdefault(up.ctx.fold(nick), "")
+        batch.append(nick)
+        if sum(len(n) + 1 for n in batch) > _TARGETS_BYTES:
+            lines.append(f"MONITOR + {','.join(batch)}")
+            batch = []
+    if batch:
+        lines.append(f"MONITOR + {','.join(batch)}")
+    await up.send_lines(lines)
 
 
 async def set_real_name(up: IrcUpstream, lines: list[str], timeout: float) -> None:

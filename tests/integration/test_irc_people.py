@@ -209,6 +209,21 @@ def test_monitor_online_and_offline(browser, raw):
     assert len(online) == 1  # not after watch: false
 
 
+def test_the_watch_list_survives_a_reconnect(browser, raw):
+    b = browser("steadfast")
+    b.ok("query", target=person(b, "kim"), object={"type": "presence"})
+    b.event(is_presence("kim", "offline"))
+    oper = raw("oper2")
+    oper.send("OPER oper operpass")
+    oper.wait_for(" 381 ")
+    oper.send("KILL steadfast :testing the watch list")
+    b.state("reconnecting")
+    b.state("connected", timeout=20)
+    b.event(is_presence("kim", "offline"), timeout=10)  # watched again: the server says so
+    raw("kim")
+    b.event(is_presence("kim", "online"))
+
+
 # -- ngircd: none of these IRCv3 parts -----------------------------------------------------
 def test_without_ircv3_away_still_works_and_the_rest_is_refused(old_browser, raw, ngircd):
     b = old_browser("classic")
