@@ -360,6 +360,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Capabilities (and lines) accepted in an IRC server's `CAP LS` reply. More closes "
         "the connection with `protocol-error`.",
     ),
+    "SOCKETHUB_IRC_MAX_MONITOR": (
+        "irc_max_monitor",
+        "100",
+        "People one IRC connection may watch for online/offline (IRCv3 MONITOR), or the "
+        "server's own MONITOR limit when lower; past it a watch is refused (`refused`, "
+        "`monitor-list-full`).",
+    ),
     "SOCKETHUB_IRC_MAX_UNSENT_BYTES": (
         "irc_max_unsent_bytes",
         "262144",
@@ -632,6 +639,7 @@ class Settings:
     irc_max_channels: int = 1000
     irc_max_caps: int = 500
     irc_max_unsent_bytes: int = 262144
+    irc_max_monitor: int = 100
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
     upload_max_bytes: int = 10485760

@@ -12,7 +12,13 @@ sees plain RFC 2812 and nothing degrades but the feature:
   the server has taken the message, with its id and time, and not before;
 - ``batch`` and ``labeled-response``: related lines marked as one batch, replies to a
   labelled command marked with its label. Lines in a batch are handled as they arrive:
-  nothing is held for a batch to end.
+  nothing is held for a batch to end;
+- ``away-notify``, ``account-notify``, ``account-tag``, ``extended-join``, ``chghost``,
+  ``setname``, ``invite-notify``: what happens to people (away, services account, host,
+  real name, invitations) arrives as it happens (``people``);
+- ``multi-prefix``, ``userhost-in-names``: NAMES gives every role and each host.
+
+MONITOR is no capability: the server announces it in RPL_ISUPPORT (``MONITOR=<limit>``).
 
 ``sasl`` is asked for apart from these, only when a password was given (``register``).
 """
@@ -27,10 +33,22 @@ from .lines import Message
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["ASKED", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
+__all__ = ["ASKED", "PEOPLE", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
 
 WANTED = ("cap-notify", "server-time", "message-tags", "echo-message", "batch", "labeled-response")
-ASKED = frozenset((*WANTED, "sasl"))  # every capability we may ask for
+# About people (connectors/irc/people.py): away state, services accounts, hosts, real names.
+PEOPLE = (
+    "away-notify",
+    "account-notify",
+    "account-tag",
+    "extended-join",
+    "multi-prefix",
+    "userhost-in-names",
+    "chghost",
+    "setname",
+    "invite-notify",
+)
+ASKED = frozenset((*WANTED, *PEOPLE, "sasl"))  # every capability we may ask for
 
 
 def names(caps: Iterable[str]) -> set[str]:
@@ -41,7 +59,7 @@ def names(caps: Iterable[str]) -> set[str]:
 def wanted(offered: Iterable[str]) -> list[str]:
     """What we ask for of ``offered``, in a stable order."""
     have = names(offered)
-    return [c for c in WANTED if c in have]
+    return [c for c in (*WANTED, *PEOPLE) if c in have]
 
 
 def cap_reply(msg: Message) -> tuple[str, list[str]] | None:

@@ -46,6 +46,7 @@ from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
 from .translate import flush, translate
+from .watch import rewatch, split_rooms
 from .wire import IrcWire
 
 __all__ = ["IrcUpstream"]
@@ -80,7 +81,9 @@ class IrcUpstream(LiveUpstream):
         self.verify = not c.get("allowInvalidCert", False)
         # The browser's address as the gateway saw it, for WEBIRC (``webirc.py``).
         self.client_address = str(c.get(CLIENT_ADDRESS) or "")
-        self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
+        self.ctx = IrcContext(
+            server=self.host, nick=self.wanted_nick, people_limit=settings.irc_max_names
+        )
         self.wire: IrcWire | None = None
         self.registered = False
         self._tokens = itertools.count(1)
@@ -122,6 +125,13 @@ class IrcUpstream(LiveUpstream):
             self.close_reason = msg.params[-1] if msg.params else "closed by server"
         elif msg.command == "CAP":
             on_cap(self, msg)
+        elif msg.command == "JOIN" and self.ctx.is_me(msg.nick) and msg.params:
+            if "away-notify" in self.enabled:
+                # IRCv3 away-notify tells of changes only: WHO says who is away already.
+                who = self._quietly(self.send_lines([f"WHO {msg.params[0]}"]))
+                task = asyncio.get_running_loop().create_task(who)
+                self._tasks.append(task)
+                task.add_done_callback(self._tasks.remove)
         try:
             results = translate(msg, self.ctx)
         except Exception:  # a translator bug must not take the connection down
@@ -147,6 +157,12 @@ class IrcUpstream(LiveUpstream):
             # a 332 waits for its 333; flush it once this batch of lines is done
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    async def _quietly(self, coro: Any) -> None:
+        try:
+            await coro
+        except SockethubError as exc:  # closed meanwhile, a name we cannot send
+            log.debug("not sent to %s: %s", self.host, exc.message)
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -295,12 +311,17 @@ class IrcUpstream(LiveUpstream):
             self.wire.close(reason=self.close_reason)
 
     async def restore(self, rooms: list[str]) -> None:
-        for room in rooms:
+        channels, watched = split_rooms(rooms)
+        for room in channels:
             try:
                 await self.join(room, timeout=15)
             except SockethubError as exc:
                 err = IrcError("rejoin-failed", "", f"could not rejoin {room}: {exc.message}", room)
                 self.emit(error_event(self.host, self.nick, err))
+        try:
+            await rewatch(self, watched)
+        except SockethubError as exc:
+            log.info("could not watch again on %s: %s", self.host, exc.message)
 
     async def close(self, reason: str) -> None:
         if self.wire is None or self.closed.is_set():

@@ -23,6 +23,7 @@ from .outbound import (
     send_lines,
     update_lines,
 )
+from .watch import WATCH_PREFIX, set_real_name, watch
 from .webirc import passwords
 
 __all__ = ["IrcConnector"]
@@ -88,7 +89,14 @@ class IrcConnector(PersistentConnector):
     def update(self, job: Job) -> None:
         lines = update_lines(job.activity)
         up = self._up(job)
-        if job.activity["object"]["type"] == "address":
+        kind = job.activity["object"]["type"]
+        if kind == "presence":  # AWAY: 305/306 answer it; nothing to fail on
+            self.runtime.call(job, up.roundtrip(lines, lambda _e: False, job.remaining))
+            return
+        if kind == "profile":
+            self.runtime.call(job, set_real_name(up, lines, job.remaining))
+            return
+        if kind == "address":
             new = nick_name(job.activity)
 
             def renamed(msg: Message, results: list[Any]) -> Any:
@@ -109,6 +117,13 @@ class IrcConnector(PersistentConnector):
         self.runtime.call(job, up.roundtrip(lines, up.fails_for(channel), job.remaining))
 
     def query(self, job: Job) -> dict[str, Any]:
+        if job.activity["object"]["type"] == "presence":  # MONITOR (connectors/irc/watch.py)
+            up = self._up(job)
+            result: dict[str, Any] = self.runtime.call(job, watch(up, job.activity, job.remaining))
+            # Remembered with the rooms: a reconnect watches them again (watch.rewatch).
+            watching = result["object"].get("watch", True)
+            self.runtime.remember_room(job, WATCH_PREFIX + nick_name(job.activity), watching)
+            return result
         lines = query_lines(job.activity)
         channel = channel_name(job.activity)
         up = self._up(job)

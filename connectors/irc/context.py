@@ -37,6 +37,17 @@ class IrcContext:
     names: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     # Folded channel → (spelling, topic) from a 332 until its 333 (or a flush).
     topics: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Folded channel → {nick: (every role, "user@host" or "")} while 353s arrive, for
+    # what multi-prefix and userhost-in-names add to ``names``.
+    name_extras: dict[str, dict[str, tuple[list[str], str]]] = field(default_factory=dict)
+    # Folded nick → away message ("" when the message is unknown), from AWAY, 301 and WHO.
+    away: dict[str, str] = field(default_factory=dict)
+    # Folded nick → "online"/"offline"/"" (not answered yet): the people we MONITOR.
+    watched: dict[str, str] = field(default_factory=dict)
+    # RPL_ISUPPORT MONITOR: None when the server has no MONITOR, 0 when it names no limit.
+    monitor: int | None = None
+    # Most people whose away state is remembered (oldest forgotten first).
+    people_limit: int = 20000
 
     def fold(self, name: str) -> str:
         return casefold(name, self.casemapping)
@@ -54,6 +65,29 @@ class IrcContext:
     def leave(self, channel: str) -> None:
         self.channels = {c for c in self.channels if self.fold(c) != self.fold(channel)}
 
+    def set_away(self, nick: str, text: str | None) -> None:
+        """Remember ``nick`` away with ``text`` (None: back)."""
+        key = self.fold(nick)
+        self.away.pop(key, None)
+        if text is None:
+            return
+        self.away[key] = text
+        while len(self.away) > self.people_limit:
+            del self.away[next(iter(self.away))]
+
+    def away_of(self, nick: str) -> str | None:
+        return self.away.get(self.fold(nick))
+
+    def rename(self, old: str, new: str) -> None:
+        """A NICK change: ``old``'s away state is now ``new``'s (MONITOR watches nicks,
+        not people: the 730/731 of each nick say the rest)."""
+        if (text := self.away.pop(self.fold(old), None)) is not None:
+            self.set_away(new, text)
+
+    def watched_state(self, nick: str, state: str) -> None:
+        if self.fold(nick) in self.watched:
+            self.watched[self.fold(nick)] = state
+
     def apply_isupport(self, tokens: list[str]) -> None:
         """Take in RPL_ISUPPORT (005) tokens (modern.ircdocs.horse/#rplisupport-005)."""
         for token in tokens:
@@ -65,6 +99,8 @@ class IrcContext:
                 self.chantypes = value
             elif key == "CASEMAPPING" and value:
                 self.casemapping = value
+            elif key == "MONITOR":  # IRCv3 Monitor: MONITOR[=<limit>]
+                self.monitor = int(value) if value.isdigit() else 0
             elif key == "CHANMODES" and value.count(",") >= 3:
                 a, b, c, d = value.split(",")[:4]
                 self.chanmodes = (a, b, c, d)

@@ -22,7 +22,9 @@ to tell the browser in an event.
     475      bad-channel-key        Refused
     477      needs-registered-nick  Refused
     482      not-channel-operator   Refused
+    734      monitor-list-full      Refused   (``people``; also our own SOCKETHUB_IRC_MAX_MONITOR)
     (none)   rejoin-failed          Refused   a channel could not be rejoined after a reconnect
+    (none)   unsupported            Refused   the server lacks what a request needs (``watch``)
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ ERRORS: dict[str, tuple[str, str]] = {
 }
 
 # Every condition an IRC error can carry (docs/protocol.md lists each under its code).
-CONDITIONS = frozenset({c for c, _ in ERRORS.values()} | {"channel-unavailable", "rejoin-failed"})
+CONDITIONS = frozenset(
+    {c for c, _ in ERRORS.values()}
+    | {"channel-unavailable", "rejoin-failed", "monitor-list-full", "unsupported"}
+)
 
 _CLASSES: dict[str, type[PermanentError]] = {
     "auth-failed": AuthenticationFailed,

@@ -11,7 +11,10 @@ line and let a browser inject commands), channel names must look like channel na
     send        PRIVMSG|NOTICE <#chan|nick> :<text>, split to fit 512 bytes;
                 "/me x" or object.type "me" → CTCP ACTION; "/notice x" or "notice" → NOTICE
     update      address: NICK <target.name>    topic: TOPIC <#chan> :<object.content>
+                presence: AWAY :<object.content> (away, xa, dnd), AWAY (online, chat)
+                profile: SETNAME :<object.realName> (IRCv3 setname)
     query       attendance: NAMES <#chan> (never a bare NAMES: it lists the whole network)
+                presence: MONITOR + <nick>, or MONITOR - <nick> with ``watch: false``
     disconnect  QUIT [:<object.content>]
 """
 
@@ -31,7 +34,9 @@ __all__ = [
     "disconnect_lines",
     "join_lines",
     "leave_lines",
+    "monitor_line",
     "nick_name",
+    "presence_line",
     "query_lines",
     "send_lines",
     "to_irc",
@@ -152,7 +157,44 @@ def update_lines(activity: Activity) -> list[str]:
         channel = channel_name(activity)
         topic = _content(activity, required=False) or ""  # empty clears the topic
         return [_fits(f"TOPIC {channel} :{topic}", "object.content")]
+    if kind == "presence":
+        return [presence_line(activity)]
+    if kind == "profile":
+        name = obj.get("realName") if isinstance(obj, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidEnvelope("object.realName is required", path="object.realName")
+        check_value("object.realName", name)
+        return [_fits(f"SETNAME :{name}", "object.realName")]
     raise InvalidEnvelope(f"unknown update action: {kind}", path="object.type")
+
+
+# The shared presence states (docs/protocol.md); IRC has two: here, or away with a text.
+_HERE, _AWAY = ("online", "chat"), ("away", "xa", "dnd")
+
+
+def presence_line(activity: Activity) -> str:
+    """``AWAY :text`` or ``AWAY`` (back) for an ``update`` of our presence (RFC 2812 §4.1)."""
+    obj = activity.get("object")
+    state = obj.get("presence") if isinstance(obj, Mapping) else None
+    if state in _HERE:
+        return "AWAY"
+    if state not in _AWAY:
+        raise InvalidEnvelope(
+            f"IRC presence is one of {', '.join(_HERE + _AWAY)} (offline: disconnect)",
+            path="object.presence",
+        )
+    # An empty AWAY means "back": an away needs words, so say which away it is.
+    text = _content(activity, required=False) or {"xa": "extended away", "dnd": "busy"}.get(
+        str(state), "away"
+    )
+    return _fits(f"AWAY :{text}", "object.content")
+
+
+def monitor_line(activity: Activity) -> str:
+    """``MONITOR + nick`` (or ``-`` with ``object.watch`` false): IRCv3 Monitor."""
+    obj = activity.get("object")
+    watch = obj.get("watch", True) if isinstance(obj, Mapping) else True
+    return f"MONITOR {'+' if watch is not False else '-'} {nick_name(activity)}"
 
 
 def query_lines(activity: Activity) -> list[str]:

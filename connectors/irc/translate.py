@@ -10,13 +10,15 @@ Shapes (``@context`` is always the IRC one; ``published`` comes from the IRCv3
 
     PRIVMSG         send    actor person   target room|person  object {message|me, content}
     NOTICE          send    actor person|service (server prefix)  object {notice, content}
-    JOIN            join    actor person   target room
+    JOIN            join    actor person (+account, realName, host with extended-join)  target room
     PART            leave   actor person   target room     object {message, content: reason}
     QUIT            leave   actor person   target service  object {message, content: reason}
     KICK            leave   actor kicked   target room     object {kick, content, by: person}
     NICK            update  actor old      target new      object {address}
     TOPIC/331/332   update  actor person|service|setter  target room  object {topic, content}
-    353…366         query   actor room     target us       object {attendance, members, roles}
+    353…366         query   actor room     target us       object {attendance, members, roles,
+                            allRoles? (multi-prefix), hosts? (userhost-in-names), away?}
+    AWAY, ACCOUNT, CHGHOST, SETNAME, INVITE, 301, 352, MONITOR's 730/731/734: ``people``
     MODE ±q/a/o/h/v add|remove  actor setter  target person
                             object {relationship, relationship: role, role, object: room}
     other MODE/324  update  actor setter|service  target room  object {mode, content: "+nt"}
@@ -25,7 +27,7 @@ The way back, a request activity → IRC lines, is ``outbound.to_irc`` (re-expor
 
 Numeric errors become ``IrcError`` values instead (the connector fails the pending
 request with ``IrcError.exception()`` or emits them). Everything else (PING, MOTD,
-statistics, CTCP other than ACTION, INVITE, user modes) gives no result.
+statistics, CTCP other than ACTION, user modes) gives no result.
 
 332 is held until the next line so that a following 333 can name the setter; call
 ``flush`` when a batch of received lines is done (e.g. ``loop.call_soon`` from the
@@ -42,8 +44,11 @@ from ..session.activity import activity
 from .context import ROLE_BY_MODE, IrcContext
 from .ids import is_channel, person, room, service
 from .lines import Message
+from .names import rpl_endofnames, rpl_namreply
 from .numerics import ERRORS, IrcError, numeric_error
 from .outbound import to_irc
+from .people import HANDLERS as PEOPLE_HANDLERS
+from .people import actor_of
 from .states import CONNECTION_STATES, connection_event
 
 __all__ = [
@@ -74,8 +79,11 @@ def _activity(
     return activity("irc", verb, actor, target, obj, published or msg.tags.get("time"))
 
 
-def _source(msg: Message, ctx: IrcContext) -> dict[str, str]:
-    return person(msg.nick, ctx.server) if msg.nick else service(ctx.server)
+def _source(msg: Message, ctx: IrcContext) -> dict[str, Any]:
+    if not msg.nick:
+        return service(ctx.server)
+    # IRCv3 account-tag: the sender's services account, on whatever they send.
+    return actor_of(msg, ctx, host=False) if "account" in msg.tags else person(msg.nick, ctx.server)
 
 
 def _to(name: str, ctx: IrcContext) -> dict[str, str]:
@@ -115,7 +123,16 @@ def _join(msg: Message, ctx: IrcContext) -> list[Result]:
     channel = msg.params[0]
     if ctx.is_me(msg.nick):
         ctx.enter(channel)
-    return [_activity("join", person(msg.nick, ctx.server), room(channel, ctx.server), None, msg)]
+    who: dict[str, Any] = person(msg.nick, ctx.server)
+    if len(msg.params) >= 3:  # IRCv3 extended-join: "JOIN #chan <account|*> :<real name>"
+        who = actor_of(msg, ctx)
+        who.pop("account", None)
+        if msg.params[1] != "*":
+            who["account"] = msg.params[1]
+        who["realName"] = msg.params[2]
+    elif "account" in msg.tags:
+        who = actor_of(msg, ctx, host=False)
+    return [_activity("join", who, room(channel, ctx.server), None, msg)]
 
 
 def _part(msg: Message, ctx: IrcContext) -> list[Result]:
@@ -133,6 +150,7 @@ def _quit(msg: Message, ctx: IrcContext) -> list[Result]:
     if not msg.nick:
         return []
     reason = msg.params[0] if msg.params and msg.params[0] else None
+    ctx.set_away(msg.nick, None)
     obj = {"type": "message", "content": reason or "user has quit"}
     return [_activity("leave", _source(msg, ctx), service(ctx.server), obj, msg)]
 
@@ -154,6 +172,7 @@ def _nick(msg: Message, ctx: IrcContext) -> list[Result]:
     new = msg.params[0]
     if ctx.is_me(msg.nick):
         ctx.nick = new
+    ctx.rename(msg.nick, new)
     old_p, new_p = person(msg.nick, ctx.server), person(new, ctx.server)
     return [_activity("update", old_p, new_p, {"type": "address"}, msg)]
 
@@ -210,44 +229,6 @@ def flush(ctx: IrcContext, *, keep: str | None = None) -> list[Result]:
     for key in [k for k in ctx.topics if k != keep]:
         channel, topic = ctx.topics.pop(key)
         out.append(_topic_update(channel, topic, service(ctx.server), ctx, Message("332")))
-    return out
-
-
-def _role_of(entry: str, ctx: IrcContext) -> tuple[str, str]:
-    """A NAMES entry → (nick, role); multi-prefix lists several symbols, highest first."""
-    nick = entry.lstrip("".join(ctx.prefixes))
-    symbols = entry[: len(entry) - len(nick)]
-    role = ROLE_BY_MODE.get(ctx.prefixes[symbols[0]], "member") if symbols else "member"
-    return nick.partition("!")[0], role  # userhost-in-names: nick!user@host
-
-
-def _rpl_namreply(msg: Message, ctx: IrcContext) -> list[Result]:  # 353
-    if len(msg.params) < 3:
-        return []
-    # RFC 2812: "<me> <=|*|@> <channel> :names"; RFC 1459 servers omit the symbol.
-    channel, entries = msg.params[-2], msg.params[-1]
-    _, roles = ctx.names.setdefault(ctx.fold(channel), (channel, {}))
-    for entry in entries.split():
-        nick, role = _role_of(entry, ctx)
-        if nick:
-            roles[nick] = role
-    return []
-
-
-def _rpl_endofnames(msg: Message, ctx: IrcContext) -> list[Result]:  # 366
-    if len(msg.params) < 2:
-        return []
-    channel = msg.params[1]
-    if channel == "*":  # end of a NAMES for every channel: close them all
-        keys = list(ctx.names)
-    else:
-        keys = [ctx.fold(channel)]
-    out: list[Result] = []
-    for key in keys:
-        spelled, roles = ctx.names.pop(key, (channel, {}))
-        obj = {"type": "attendance", "members": list(roles), "roles": dict(roles)}
-        us = person(ctx.nick, ctx.server)
-        out.append(_activity("query", room(spelled, ctx.server), us, obj, msg))
     return out
 
 
@@ -342,8 +323,9 @@ _HANDLERS: dict[str, Callable[[Message, IrcContext], list[Result]]] = {
     "331": _rpl_notopic,
     "332": _rpl_topic,
     "333": _rpl_topicwhotime,
-    "353": _rpl_namreply,
-    "366": _rpl_endofnames,
+    "353": rpl_namreply,
+    "366": rpl_endofnames,
+    **PEOPLE_HANDLERS,
     **{numeric: _error for numeric in ERRORS},
 }
 

@@ -104,6 +104,28 @@ HOOKS: dict[Callable[..., Any], Twin] = {
         }
     ),
     caldav.Recurrence._count_or_until: Twin({"not": {"required": ["count", "until"]}}),
+    irc.UpdateObject._fits_type: Twin(
+        {
+            "allOf": [
+                _when_type("presence", {"required": ["presence"]}),
+                {
+                    "if": {"not": _when_type("presence", {})["if"]},
+                    "then": {"not": {"required": ["presence"]}},
+                },
+                _when_type("profile", {"required": ["realName"]}),
+                {
+                    "if": {"not": _when_type("profile", {})["if"]},
+                    "then": {"not": {"required": ["realName"]}},
+                },
+            ]
+        }
+    ),
+    irc.QueryObject._fits_type: Twin(
+        {
+            "if": {"not": _when_type("presence", {})["if"]},
+            "then": {"not": {"required": ["watch"]}},
+        }
+    ),
     xmpp.UpdateObject._shape: Twin(
         {
             "allOf": [

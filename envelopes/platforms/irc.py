@@ -8,6 +8,15 @@ Credentials: ``nick`` and ``server`` required; ``port`` (default 6697 with TLS, 
 without), ``secure`` (TLS, default true, certificate verified unless
 ``allowInvalidCert``), ``password`` (SASL PLAIN when the server offers it, else the server
 password), ``username``, ``realname``. Every verb needs them: they name the connection.
+
+People (docs/irc.md "People"), each only where the server offers its IRCv3 part:
+``update`` ``{type: "presence", presence, content}`` sets us away or back (AWAY), and
+others' away changes arrive in that form (away-notify); ``update`` ``{type: "profile",
+realName}`` sets our real name (setname), and others' ``account``/``host``/``realName``
+changes arrive as ``update`` ``{type: "profile", ...}`` events (account-notify, chghost,
+setname); ``query`` a person with ``{type: "presence"}`` watches them (MONITOR) and
+answers ``online``/``offline``; ``invite`` events name who was invited where
+(invite-notify). Actors carry ``account``, ``host`` and ``realName`` where the line says.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from marshmallow.exceptions import ValidationError
 from ..registry import Platform, Verb
 from ..schema import StrictSchema, TargetSchema, content_string, id_string, short_string
 
-__all__ = ["PLATFORM", "IrcCredentials", "connection_identity"]
+__all__ = ["PLATFORM", "PRESENCE_STATES", "IrcCredentials", "connection_identity"]
 
 _NO_CONTROL = validate.Regexp(r"^[^\r\n\x00]*\Z", error="must not contain CR, LF or NUL")
 
@@ -55,6 +64,47 @@ class SendObject(IrcObject):
             raise ValidationError("send takes a message, me or notice", "type")
         if not data.get("content"):
             raise ValidationError("a message needs content", "content")
+
+
+# The shared presence states (docs/protocol.md, "Shapes shared by the chat platforms").
+PRESENCE_STATES = ("online", "away", "chat", "dnd", "xa", "offline")
+
+
+class UpdateObject(StrictSchema):
+    """``address`` (NICK), ``topic``, ``presence`` (AWAY: ``presence`` and an optional
+    away message ``content``) or ``profile`` (SETNAME: ``realName``)."""
+
+    type = fields.String(
+        required=True, validate=validate.OneOf(("address", "topic", "presence", "profile"))
+    )
+    content = content_string()
+    presence = fields.String(validate=validate.OneOf(PRESENCE_STATES))
+    realName = fields.String(validate=[validate.Length(1, 256), _NO_CONTROL])
+
+    @validates_schema
+    def _fits_type(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("type")
+        if kind == "presence" and "presence" not in data:
+            raise ValidationError(f"one of {', '.join(PRESENCE_STATES)}", "presence")
+        if kind != "presence" and "presence" in data:
+            raise ValidationError("only a presence update has a presence", "presence")
+        if kind == "profile" and "realName" not in data:
+            raise ValidationError("a profile update sets realName", "realName")
+        if kind != "profile" and "realName" in data:
+            raise ValidationError("only a profile update sets realName", "realName")
+
+
+class QueryObject(StrictSchema):
+    """``attendance`` of a room (NAMES), or ``presence`` of a person (MONITOR: answers
+    ``online``/``offline`` and watches them; ``watch: false`` stops watching)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("attendance", "presence")))
+    watch = fields.Boolean()
+
+    @validates_schema
+    def _fits_type(self, data: dict[str, Any], **_: Any) -> None:
+        if "watch" in data and data.get("type") != "presence":
+            raise ValidationError("only a presence query watches", "watch")
 
 
 class RoomTarget(TargetSchema):
@@ -93,14 +143,21 @@ PLATFORM = Platform(
         "send": _v(
             "send", target=RoomTarget, target_required=True, object=SendObject, object_required=True
         ),
-        "update": _v("update", target=RoomTarget, object=IrcObject, object_required=True),
+        "update": _v("update", target=RoomTarget, object=UpdateObject, object_required=True),
         "query": _v(
-            "query", target=RoomTarget, target_required=True, object=IrcObject, object_required=True
+            "query",
+            target=RoomTarget,
+            target_required=True,
+            object=QueryObject,
+            object_required=True,
         ),
         "disconnect": _v("disconnect", object=IrcObject),
     },
     credentials=IrcCredentials,
     persistent=True,
     connection_identity=connection_identity,
-    description="IRC: connect, join, leave, send, update (nick, topic), query, disconnect.",
+    description=(
+        "IRC: connect, join, leave, send, update (nick, topic, away, real name), query "
+        "(attendance, presence), disconnect."
+    ),
 )

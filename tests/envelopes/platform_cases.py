@@ -207,6 +207,9 @@ ICREDS = {"type": "credentials", "nick": "me", "server": "irc.example"}
 CHAN = {"id": "#room@irc.example", "type": "room", "name": "#room"}
 
 
+IRC_BOB = {"id": "bob@irc.example.net", "type": "person", "name": "bob"}
+
+
 def i(verb: str, **parts: Any) -> dict:
     return env(verb, "irc", actor=NICK, **parts)
 
@@ -308,6 +311,43 @@ IRC: list[Case] = [
     ),
     Case("irc update without object", i("update", target=CHAN), InvalidEnvelope, "object"),
     Case("irc query attendance", i("query", target=CHAN, object={"type": "attendance"})),
+    Case("irc away", i("update", object={"type": "presence", "presence": "away", "content": "x"})),
+    Case("irc back", i("update", object={"type": "presence", "presence": "online"})),
+    Case(
+        "irc presence without a state",
+        i("update", object={"type": "presence"}),
+        InvalidEnvelope,
+        "object.presence",
+    ),
+    Case(
+        "irc presence not one of ours",
+        i("update", object={"type": "presence", "presence": "asleep"}),
+        InvalidEnvelope,
+        "object.presence",
+    ),
+    Case(
+        "irc a topic has no presence",
+        i("update", target=CHAN, object={"type": "topic", "presence": "away"}),
+        InvalidEnvelope,
+        "object.presence",
+    ),
+    Case("irc real name", i("update", object={"type": "profile", "realName": "Ann E"})),
+    Case(
+        "irc profile without a real name",
+        i("update", object={"type": "profile"}),
+        InvalidEnvelope,
+        "object.realName",
+    ),
+    Case(
+        "irc watch someone",
+        i("query", target=IRC_BOB, object={"type": "presence", "watch": False}),
+    ),
+    Case(
+        "irc watch on attendance",
+        i("query", target=CHAN, object={"type": "attendance", "watch": True}),
+        InvalidEnvelope,
+        "object.watch",
+    ),
     Case("irc observe", i("observe", target=CHAN), UnknownVerb, "type"),
 ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from connectors.irc.caps import WANTED, cap_reply, names, wanted
+from connectors.irc.caps import PEOPLE, WANTED, cap_reply, names, wanted
 from connectors.irc.echo import echoed
 from connectors.irc.lines import parse_line
 from envelopes.settings import Settings
@@ -15,8 +15,8 @@ from .test_client import PRIVATE_OK, ScriptedServer, run, upstream
 
 
 def test_only_what_is_offered_is_asked_for_in_a_stable_order():
-    offered = {"sasl=PLAIN,EXTERNAL", "echo-message", "server-time", "away-notify", "batch"}
-    assert wanted(offered) == ["server-time", "echo-message", "batch"]
+    offered = {"sasl=PLAIN,EXTERNAL", "echo-message", "server-time", "draft/x", "batch", "chghost"}
+    assert wanted(offered) == ["server-time", "echo-message", "batch", "chghost"]
     assert wanted(set()) == [] and names(offered) >= {"sasl", "batch"}
     assert set(WANTED) == {
         "cap-notify",
@@ -25,6 +25,17 @@ def test_only_what_is_offered_is_asked_for_in_a_stable_order():
         "echo-message",
         "batch",
         "labeled-response",
+    }
+    assert set(PEOPLE) == {
+        "away-notify",
+        "account-notify",
+        "account-tag",
+        "extended-join",
+        "multi-prefix",
+        "userhost-in-names",
+        "chghost",
+        "setname",
+        "invite-notify",
     }
 
 
@@ -45,9 +56,11 @@ def test_registration_asks_for_what_the_server_offers_and_records_the_ack():
             await up.connect()
             try:
                 reqs = [ln for ln in srv.lines if ln.startswith("CAP REQ")]
-                assert reqs == ["CAP REQ :server-time echo-message"]  # no sasl: no password
+                # no sasl: no password
+                assert reqs == ["CAP REQ :server-time echo-message multi-prefix"]
                 assert srv.lines.index(reqs[0]) < srv.lines.index("NICK ann")
-                assert up.enabled == {"server-time", "echo-message"} and up.echoes
+                assert up.enabled == {"server-time", "echo-message", "multi-prefix"}
+                assert up.echoes
             finally:
                 await up.close("bye")
 
@@ -56,7 +69,7 @@ def test_registration_asks_for_what_the_server_offers_and_records_the_ack():
 
 def test_nothing_is_asked_for_when_nothing_wanted_is_offered():
     async def go():
-        async with ScriptedServer(sasl=False, cap_ls=["CAP * LS :multi-prefix"]) as srv:
+        async with ScriptedServer(sasl=False, cap_ls=["CAP * LS :draft/unused"]) as srv:
             up = upstream(srv.port, PRIVATE_OK)
             await up.connect()
             try:
@@ -70,7 +83,7 @@ def test_nothing_is_asked_for_when_nothing_wanted_is_offered():
 
 def test_cap_notify_adds_what_the_server_offers_later_and_drops_what_it_removes():
     async def go():
-        later = b":srv CAP ann NEW :echo-message away-notify\r\n"
+        later = b":srv CAP ann NEW :echo-message draft/unused\r\n"
         ls = ["CAP * LS :cap-notify"]
         async with ScriptedServer(sasl=False, cap_ls=ls, welcome=later) as srv:
             up = upstream(srv.port, PRIVATE_OK)
@@ -79,7 +92,7 @@ def test_cap_notify_adds_what_the_server_offers_later_and_drops_what_it_removes(
                 deadline = time.monotonic() + 5
                 while not up.echoes and time.monotonic() < deadline:
                     await asyncio.sleep(0.02)
-                assert "CAP REQ :echo-message" in srv.lines  # not away-notify: not used
+                assert "CAP REQ :echo-message" in srv.lines  # not draft/unused: not used
                 assert up.enabled == {"cap-notify", "echo-message"}
                 up._on_line(":srv CAP ann DEL :echo-message")
                 assert not up.echoes and up.enabled == {"cap-notify"}

@@ -166,8 +166,8 @@ def test_other_refusals():
     )
     assert refusal(activity("send", CHAN)).path == "object.content"
     assert refusal(activity("join")).path == "target"
-    unknown = refusal(activity("update", CHAN, {"type": "presence"}))
-    assert (unknown.path, unknown.message) == ("object.type", "unknown update action: presence")
+    unknown = refusal(activity("update", CHAN, {"type": "colour"}))
+    assert (unknown.path, unknown.message) == ("object.type", "unknown update action: colour")
     assert refusal(activity("query", CHAN, {"type": "members"})).path == "object.type"
     long_topic = activity("update", CHAN, {"type": "topic", "content": "t" * 600})
     assert "too long" in refusal(long_topic).message

@@ -212,6 +212,11 @@ def test_libera_session():
     ctx = IrcContext(server=LC, nick="myuser")
     me, chan = person("myuser", LC), room("#sockethub", LC)
     t = "2026-11-28T17:0"
+    # extended-join: the joiner's host, account ("*": none) and real name on the actor
+    joiner = {**me, "host": "~myuser@example.net", "realName": "My User"}
+
+    def tagged(nick: str) -> dict[str, str]:  # account-tag: the sender's account
+        return {**person(nick, LC), "account": nick}
 
     def notice(actor, text, published=None):
         return act("send", actor, me, {"type": "notice", "content": text}, published)
@@ -221,7 +226,7 @@ def test_libera_session():
         notice(service(LC), "*** Checking Ident"),
         notice(service(LC), "*** Looking up your hostname..."),
         notice(service(LC), "*** Found your hostname: example.net"),
-        act("join", me, chan, None, t + "2:11.412Z"),  # extended-join's extra params ignored
+        act("join", joiner, chan, None, t + "2:11.412Z"),
         act(
             "update",
             person("raucao", LC),
@@ -256,19 +261,20 @@ def test_libera_session():
                     "hal8000": "member",
                     "slvrbckt": "member",
                 },
+                "allRoles": {"ChanServ": ["operator", "voice"]},  # every one, with multi-prefix
             },
             t + "2:11.412Z",
         ),
         act(
             "send",
-            person("raucao", LC),
+            tagged("raucao"),
             chan,
             {"type": "message", "content": "welcome myuser!", "id": "lbVTQb5Mdr6iGp8Zdtb4xA"},
             t + "3:00.021Z",
         ),
         act(
             "send",
-            person("galfert", LC),
+            tagged("galfert"),
             chan,
             {"type": "me", "content": "waves", "id": "zZq3NDgJkUbyzBJtcNBUVg"},
             t + "3:04.900Z",
@@ -276,7 +282,7 @@ def test_libera_session():
         notice(person("NickServ", LC), "You are now identified for myuser.", t + "3:05.000Z"),
         act(
             "send",
-            person("raucao", LC),
+            tagged("raucao"),
             me,
             {"type": "message", "content": "hey, got a minute?", "id": "q0MpB8yhTd1Sd4FMRSq8Xg"},
             t + "3:09.250Z",
@@ -297,7 +303,7 @@ def test_libera_session():
         ),
         act(
             "update",
-            person("raucao", LC),
+            tagged("raucao"),
             chan,
             {"type": "topic", "content": "Sockethub 5 released | https://sockethub.org"},
             t + "5:00.000Z",
@@ -322,6 +328,7 @@ def test_libera_session():
     assert ctx.chantypes == "#"
     assert ctx.casemapping == "rfc1459"
     assert ctx.channels == {"#sockethub"}
+    assert ctx.monitor == 100  # MONITOR=100 in its RPL_ISUPPORT
 
 
 def test_libera_errors():

@@ -137,7 +137,6 @@ def test_user_modes_and_other_ctcp_give_nothing():
     assert one(":bob MODE bob :+i", ctx) == []
     assert one(":x!y@z PRIVMSG bob :\x01VERSION\x01", ctx) == []
     assert one(":x!y@z NOTICE bob :\x01VERSION irssi 1.4\x01", ctx) == []
-    assert one(":x!y@z INVITE bob #secret", ctx) == []
     assert one(":srv.x 372 bob :- message of the day", ctx) == []
 
 
