@@ -41,6 +41,7 @@ __all__ = [
     "reattach",
     "http_action",
     "http_action_lines",
+    "irc_list",
 ]
 
 PREFIX = "sh"
@@ -232,3 +233,11 @@ def http_action(rid: str) -> str:
 def http_action_lines(rid: str) -> str:
     """List: the sealed NDJSON lines of that HTTP action's answer, in order."""
     return f"{PREFIX}:hact:{rid}:lines"
+
+
+# -- IRC channel lists, shared by every session on a server (connectors/irc/roomcache.py) --
+def irc_list(digest: str) -> str:
+    """Prefix of one IRC server's channel list keys: ``:s`` hash (``v`` version in clear,
+    ``s`` the sealed list), ``:l`` the lease of the one LIST in progress. ``digest``
+    hashes the server's host and port."""
+    return f"{PREFIX}:irclist:{digest}"

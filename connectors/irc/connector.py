@@ -23,11 +23,30 @@ from .outbound import (
     send_lines,
     update_lines,
 )
+from .queries import profile_query, rooms_query
+from .roomcache import MemoryRoomCache, RedisRoomCache, RoomCache
 
 __all__ = ["IrcConnector"]
 
 
 class IrcConnector(PersistentConnector):
+    _rooms: RoomCache | None = None
+
+    @property
+    def room_cache(self) -> RoomCache:
+        """Channel lists shared by every worker (Redis), built on first use; the in-memory
+        twin without Redis or a secret (tests, tools)."""
+        if self._rooms is None:
+            s = self.settings
+            if s.redis_url and s.secret:
+                from envelopes.redisclient import redis_client
+
+                client = redis_client(s.redis_url, timeout=s.redis_timeout, max_connections=8)
+                self._rooms = RedisRoomCache(client, s.secret)
+            else:
+                self._rooms = MemoryRoomCache()
+        return self._rooms
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
 
@@ -104,6 +123,11 @@ class IrcConnector(PersistentConnector):
         self.runtime.call(job, up.roundtrip(lines, up.fails_for(channel), job.remaining))
 
     def query(self, job: Job) -> dict[str, Any]:
+        kind = (job.activity.get("object") or {}).get("type")
+        if kind == "profile":  # WHOIS (connectors/irc/whois.py)
+            return profile_query(self.runtime, self._up(job), job)
+        if kind == "rooms":  # LIST, shared in Redis (connectors/irc/queries.py)
+            return rooms_query(self.runtime, self._up(job), self.room_cache, job)
         lines = query_lines(job.activity)
         channel = channel_name(job.activity)
         up = self._up(job)

@@ -57,6 +57,18 @@ class SendObject(IrcObject):
             raise ValidationError("a message needs content", "content")
 
 
+class QueryObject(StrictSchema):
+    """``attendance`` (NAMES of a room), ``profile`` (WHOIS of a person: docs/protocol.md,
+    Profile) or ``rooms`` (the server's channel list: ``search`` by name and topic, paged
+    by ``cursor``, ``limit`` 1..500)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("attendance", "profile", "rooms")))
+    id = id_string()
+    search = fields.String(validate=[validate.Length(1, 200), _NO_CONTROL])
+    cursor = fields.String(validate=validate.Length(1, 64))
+    limit = fields.Integer(validate=validate.Range(1, 500), strict=True)
+
+
 class RoomTarget(TargetSchema):
     name = short_string(required=False)
 
@@ -94,12 +106,19 @@ PLATFORM = Platform(
         ),
         "update": _v("update", target=RoomTarget, object=IrcObject, object_required=True),
         "query": _v(
-            "query", target=RoomTarget, target_required=True, object=IrcObject, object_required=True
+            "query",
+            target=RoomTarget,
+            target_required=True,
+            object=QueryObject,
+            object_required=True,
         ),
         "disconnect": _v("disconnect", object=IrcObject),
     },
     credentials=IrcCredentials,
     persistent=True,
     connection_identity=connection_identity,
-    description="IRC: connect, join, leave, send, update (nick, topic), query, disconnect.",
+    description=(
+        "IRC: connect, join, leave, send, update (nick, topic), query (names, profile, "
+        "channel list), disconnect."
+    ),
 )

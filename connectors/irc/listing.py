@@ -1,0 +1,97 @@
+"""The one LIST a connection runs at a time, on the worker's loop, and who waits for it.
+
+A big network's list takes minutes at the inbound line budget (``SOCKETHUB_IRC_LINE_RATE``),
+so the fetch is a task of the connection, not of the request that started it: a query
+waits for it at most ``wait`` seconds and then answers with the count so far (the
+session's lane is free again), while the fetch goes on and stores the list when it ends
+(``store``, off the loop: it writes Redis). ``release`` gives the server's lease back
+whatever happened. Asyncio only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .ask import END, TAKE, ask
+from .lines import Message
+from .roomcache import LEASE_SECONDS
+from .rooms import Collector, Snapshot
+
+if TYPE_CHECKING:
+    from .client import IrcUpstream
+
+__all__ = ["Listing", "list_rooms"]
+
+
+class Listing:
+    """A LIST in progress: its task and what it has collected so far."""
+
+    def __init__(self, task: asyncio.Task[Snapshot], collector: Collector) -> None:
+        self.task = task
+        self.collector = collector
+
+
+def _fallback(msg: Message, _results: list[Any]) -> Any:
+    if msg.command == "322":
+        return TAKE
+    if msg.command == "323":
+        return END  # RPL_LISTEND: not a room (``Collector.take`` skips it)
+    return None
+
+
+async def _fetch(
+    up: IrcUpstream,
+    collector: Collector,
+    store: Callable[[Snapshot], None],
+    release: Callable[[], None],
+) -> Snapshot:
+    try:
+        await ask(
+            up,
+            "LIST",
+            "LIST",
+            LEASE_SECONDS - 10,
+            take=collector.take,
+            fallback=_fallback,
+            max_lines=None,  # the collector keeps within its own caps
+        )
+        snap = Snapshot.of(collector, int(time.time() * 1000))
+        await asyncio.to_thread(store, snap)  # Redis: off the loop
+        return snap
+    finally:
+        await asyncio.shield(asyncio.to_thread(release))
+
+
+async def list_rooms(
+    up: IrcUpstream,
+    wait: float,
+    start: tuple[Callable[[Snapshot], None], Callable[[], None]] | None,
+) -> Snapshot | int:
+    """The list once fetched, or the count of channels so far after ``wait`` seconds.
+    ``start`` (store, release) begins a fetch when none runs; None joins the one running
+    (0 when there is none)."""
+    running = up.listing is not None and not up.listing.task.done()
+    if running and start is not None:
+        await asyncio.to_thread(start[1])  # the one running holds the server's lease already
+    if not running:
+        if start is None:
+            return 0
+        settings = up.settings
+        collector = Collector(
+            max(1, min(settings.irc_list_max_channels, 500_000)),
+            max(1, min(settings.irc_list_max_bytes, 268_435_456)),
+        )
+        task = asyncio.get_running_loop().create_task(_fetch(up, collector, *start))
+        # Its outcome is also in the cache; one nobody waits for must not be logged as lost.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        up.listing = Listing(task, collector)
+        up.track(task)
+    listing = up.listing
+    assert listing is not None
+    try:
+        return await asyncio.wait_for(asyncio.shield(listing.task), max(0.1, wait))
+    except TimeoutError:
+        return listing.collector.seen
