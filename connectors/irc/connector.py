@@ -7,6 +7,7 @@ with identical credentials, reconnects and fails it over.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..base import Job
@@ -31,21 +32,25 @@ __all__ = ["IrcConnector"]
 
 class IrcConnector(PersistentConnector):
     _rooms: RoomCache | None = None
+    _rooms_lock = threading.Lock()  # task threads ask at once: build the cache once
 
     @property
     def room_cache(self) -> RoomCache:
         """Channel lists shared by every worker (Redis), built on first use; the in-memory
         twin without Redis or a secret (tests, tools)."""
-        if self._rooms is None:
-            s = self.settings
-            if s.redis_url and s.secret:
-                from envelopes.redisclient import redis_client
+        with self._rooms_lock:
+            if self._rooms is None:
+                self._rooms = self._new_room_cache()
+            return self._rooms
 
-                client = redis_client(s.redis_url, timeout=s.redis_timeout, max_connections=8)
-                self._rooms = RedisRoomCache(client, s.secret)
-            else:
-                self._rooms = MemoryRoomCache()
-        return self._rooms
+    def _new_room_cache(self) -> RoomCache:
+        s = self.settings
+        if s.redis_url and s.secret:
+            from envelopes.redisclient import redis_client
+
+            client = redis_client(s.redis_url, timeout=s.redis_timeout, max_connections=8)
+            return RedisRoomCache(client, s.secret)
+        return MemoryRoomCache()
 
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
