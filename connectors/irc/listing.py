@@ -23,7 +23,18 @@ from .rooms import Collector, Snapshot
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["Listing", "list_rooms"]
+__all__ = ["Claim", "Listing", "list_rooms"]
+
+
+class Claim:
+    """The server's lease, held by whoever asked: ``store`` the list, ``release`` the lease.
+    ``taken`` once ``list_rooms`` made it a fetch's (or gave it back): until then the caller
+    still holds it, and must release it if the call never ran."""
+
+    def __init__(self, store: Callable[[Snapshot], None], release: Callable[[], None]) -> None:
+        self.store = store
+        self.release = release
+        self.taken = False
 
 
 class Listing:
@@ -68,14 +79,15 @@ async def _fetch(
 async def list_rooms(
     up: IrcUpstream,
     wait: float,
-    start: tuple[Callable[[Snapshot], None], Callable[[], None]] | None,
+    start: Claim | None,
 ) -> Snapshot | int:
     """The list once fetched, or the count of channels so far after ``wait`` seconds.
-    ``start`` (store, release) begins a fetch when none runs; None joins the one running
-    (0 when there is none)."""
+    ``start`` begins a fetch when none runs; None joins the one running (0 when there is
+    none)."""
     running = up.listing is not None and not up.listing.task.done()
     if running and start is not None:
-        await asyncio.to_thread(start[1])  # the one running holds the server's lease already
+        start.taken = True
+        await asyncio.to_thread(start.release)  # the one running holds the lease already
     if not running:
         if start is None:
             return 0
@@ -84,7 +96,10 @@ async def list_rooms(
             max(1, min(settings.irc_list_max_channels, 500_000)),
             max(1, min(settings.irc_list_max_bytes, 268_435_456)),
         )
-        task = asyncio.get_running_loop().create_task(_fetch(up, collector, *start))
+        start.taken = True
+        task = asyncio.get_running_loop().create_task(
+            _fetch(up, collector, start.store, start.release)
+        )
         # Its outcome is also in the cache; one nobody waits for must not be logged as lost.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         up.listing = Listing(task, collector)

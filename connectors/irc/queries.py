@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .listing import list_rooms
+from .listing import Claim, list_rooms
 from .outbound import nick_name
 from .roomcache import RoomCache, server_name
 from .rooms import Snapshot, page
@@ -56,14 +56,14 @@ def rooms_query(runtime: Runtime, up: IrcUpstream, cache: RoomCache, job: Job) -
     if snap is None:
         token = cache.lease(server)
         if token is not None:
-
-            def store(got: Snapshot) -> None:
-                cache.put(server, got, ttl)
-
-            def release() -> None:
-                cache.release(server, token)
-
-            outcome = runtime.call(job, list_rooms(up, wait, (store, release)))
+            claim = Claim(
+                lambda got: cache.put(server, got, ttl), lambda: cache.release(server, token)
+            )
+            try:
+                outcome = runtime.call(job, list_rooms(up, wait, claim))
+            finally:
+                if not claim.taken:  # the call never ran (the connection was gone)
+                    claim.release()
         else:  # another session or worker fetches it: ours may be the one, else Redis
             outcome = runtime.call(job, list_rooms(up, wait, None))
             if outcome == 0:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.irc.listing import list_rooms
+from connectors.irc.listing import Claim, list_rooms
 from connectors.irc.rooms import Snapshot
 from connectors.irc.whois import whois
 from envelopes.errors import ProtocolError, UpstreamTimeout
@@ -139,7 +139,7 @@ def test_a_slow_list_answers_with_its_progress_then_the_whole_list():
         async with LabelServer(channels=30, pace=0.02) as server:
             up = upstream(server.port, SETTINGS)
             await up.connect()
-            start = (stored.append, lambda: released.append(True))
+            start = Claim(stored.append, lambda: released.append(True))
             early = await list_rooms(up, 0.15, start)
             joined = await list_rooms(up, 0.05, None)  # another asker joins the same LIST
             done = await list_rooms(up, 5, None)
