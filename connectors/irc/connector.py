@@ -52,6 +52,11 @@ class IrcConnector(PersistentConnector):
             return RedisRoomCache(client, s.secret)
         return MemoryRoomCache()
 
+    def close(self) -> None:
+        if isinstance(self._rooms, RedisRoomCache):
+            self._rooms.redis.connection_pool.disconnect()
+        super().close()
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
 

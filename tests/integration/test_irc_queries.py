@@ -49,6 +49,8 @@ def ngircd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def q_stack(listed):
+    # 2,000 LIST lines at once: past the default burst of 1000 the inbound budget would
+    # pace them at 100 a second (docs/irc.md), which a big network's list is, not a test's.
     env = {"SOCKETHUB_IRC_FLOOD_RATE": "0", "SOCKETHUB_IRC_LINE_BURST": "5000"}
     s = Stack(platforms=("irc",), env_overrides=env).start()
     yield s
