@@ -60,7 +60,7 @@ async def ask(
         if gather.cut is not None:
             setting = (
                 "SOCKETHUB_IRC_MAX_REPLY_LINES"
-                if gather.count > (max_lines or 0) and max_lines is not None
+                if max_lines is not None and gather.count > max_lines
                 else "SOCKETHUB_IRC_BATCH_SILENCE, SOCKETHUB_IRC_MAX_BATCHES"
             )
             raise ProtocolError(f"{up.host}'s answer to {what} was cut: {gather.cut} ({setting})")

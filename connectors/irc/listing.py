@@ -80,17 +80,17 @@ async def list_rooms(
     up: IrcUpstream,
     wait: float,
     start: Claim | None,
-) -> Snapshot | int:
+) -> Snapshot | int | None:
     """The list once fetched, or the count of channels so far after ``wait`` seconds.
-    ``start`` begins a fetch when none runs; None joins the one running (0 when there is
-    none)."""
+    ``start`` begins a fetch when none runs; None joins the one running (None when there
+    is none here)."""
     running = up.listing is not None and not up.listing.task.done()
     if running and start is not None:
         start.taken = True
         await asyncio.to_thread(start.release)  # the one running holds the lease already
     if not running:
         if start is None:
-            return 0
+            return None
         settings = up.settings
         collector = Collector(
             max(1, min(settings.irc_list_max_channels, 500_000)),

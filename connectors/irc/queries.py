@@ -66,7 +66,7 @@ def rooms_query(runtime: Runtime, up: IrcUpstream, cache: RoomCache, job: Job) -
                     claim.release()
         else:  # another session or worker fetches it: ours may be the one, else Redis
             outcome = runtime.call(job, list_rooms(up, wait, None))
-            if outcome == 0:
+            if outcome is None:  # not this connection's: another's, written to the cache
                 outcome = _await_cache(cache, server, wait)
         if not isinstance(outcome, Snapshot):
             seen = int(outcome or 0)
@@ -76,11 +76,11 @@ def rooms_query(runtime: Runtime, up: IrcUpstream, cache: RoomCache, job: Job) -
     return _answer(job, page(snap, up.host, search=search, cursor=cursor, limit=limit))
 
 
-def _await_cache(cache: RoomCache, server: str, wait: float) -> Snapshot | int:
+def _await_cache(cache: RoomCache, server: str, wait: float) -> Snapshot | None:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         snap = cache.get(server)
         if snap is not None:
             return snap
         time.sleep(POLL)
-    return 0
+    return None
