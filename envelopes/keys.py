@@ -238,6 +238,6 @@ def http_action_lines(rid: str) -> str:
 # -- IRC channel lists, shared by every session on a server (connectors/irc/roomcache.py) --
 def irc_list(digest: str) -> str:
     """Prefix of one IRC server's channel list keys: ``:s`` hash (``v`` version in clear,
-    ``s`` the sealed list), ``:l`` the lease of the one LIST in progress. ``digest``
-    hashes the server's host and port."""
+    ``s`` the sealed list), ``:l`` the lease of the one LIST in progress, ``:p`` how many
+    channels it has received so far. ``digest`` hashes the server's host and port."""
     return f"{PREFIX}:irclist:{digest}"

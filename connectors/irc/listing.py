@@ -4,8 +4,11 @@ A big network's list takes minutes at the inbound line budget (``SOCKETHUB_IRC_L
 so the fetch is a task of the connection, not of the request that started it: a query
 waits for it at most ``wait`` seconds and then answers with the count so far (the
 session's lane is free again), while the fetch goes on and stores the list when it ends
-(``store``, off the loop: it writes Redis). ``release`` gives the server's lease back
-whatever happened. Asyncio only.
+(``store``, off the loop: it writes Redis). While it runs it renews the server's lease
+every ``RENEW_EVERY`` seconds with the count so far (``renew``), so queries on other
+workers can say how far it is, and a lease whose holder died lapses within
+``roomcache.LEASE_SECONDS``; ``release`` gives the lease back whatever happened. A LIST
+may take at most ``MAX_SECONDS``. Asyncio only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from .rooms import Collector, Snapshot
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["Claim", "Listing", "list_rooms"]
+__all__ = ["Claim", "Listing", "MAX_SECONDS", "RENEW_EVERY", "list_rooms"]
+
+RENEW_EVERY = LEASE_SECONDS / 6  # seconds between lease renewals of a LIST in progress
+MAX_SECONDS = 900.0  # longest a LIST may take: 90,000 channels at 100 lines a second
 
 
 class Claim:
@@ -31,9 +37,15 @@ class Claim:
     ``taken`` once ``list_rooms`` made it a fetch's (or gave it back): until then the caller
     still holds it, and must release it if the call never ran."""
 
-    def __init__(self, store: Callable[[Snapshot], None], release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Callable[[Snapshot], None],
+        release: Callable[[], None],
+        renew: Callable[[int], None] = lambda _seen: None,
+    ) -> None:
         self.store = store
         self.release = release
+        self.renew = renew
         self.taken = False
 
 
@@ -53,27 +65,33 @@ def _fallback(msg: Message, _results: list[Any]) -> Any:
     return None
 
 
-async def _fetch(
-    up: IrcUpstream,
-    collector: Collector,
-    store: Callable[[Snapshot], None],
-    release: Callable[[], None],
-) -> Snapshot:
+async def _renew(claim: Claim, collector: Collector) -> None:
+    while True:
+        await asyncio.sleep(RENEW_EVERY)
+        try:
+            await asyncio.to_thread(claim.renew, collector.seen)  # Redis: off the loop
+        except Exception:  # Redis away a moment: the next renewal may make it
+            continue
+
+
+async def _fetch(up: IrcUpstream, collector: Collector, claim: Claim) -> Snapshot:
+    renewing = asyncio.get_running_loop().create_task(_renew(claim, collector))
     try:
         await ask(
             up,
             "LIST",
             "LIST",
-            LEASE_SECONDS - 10,
+            MAX_SECONDS,
             take=collector.take,
             fallback=_fallback,
             max_lines=None,  # the collector keeps within its own caps
         )
         snap = Snapshot.of(collector, int(time.time() * 1000))
-        await asyncio.to_thread(store, snap)  # Redis: off the loop
+        await asyncio.to_thread(claim.store, snap)  # Redis: off the loop
         return snap
     finally:
-        await asyncio.shield(asyncio.to_thread(release))
+        renewing.cancel()
+        await asyncio.shield(asyncio.to_thread(claim.release))
 
 
 async def list_rooms(
@@ -97,9 +115,7 @@ async def list_rooms(
             max(1, min(settings.irc_list_max_bytes, 268_435_456)),
         )
         start.taken = True
-        task = asyncio.get_running_loop().create_task(
-            _fetch(up, collector, start.store, start.release)
-        )
+        task = asyncio.get_running_loop().create_task(_fetch(up, collector, start))
         # Its outcome is also in the cache; one nobody waits for must not be logged as lost.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         up.listing = Listing(task, collector)

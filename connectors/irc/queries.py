@@ -57,7 +57,9 @@ def rooms_query(runtime: Runtime, up: IrcUpstream, cache: RoomCache, job: Job) -
         token = cache.lease(server)
         if token is not None:
             claim = Claim(
-                lambda got: cache.put(server, got, ttl), lambda: cache.release(server, token)
+                lambda got: cache.put(server, got, ttl),
+                lambda: cache.release(server, token),
+                lambda seen: cache.renew(server, token, seen),
             )
             try:
                 outcome = runtime.call(job, list_rooms(up, wait, claim))
@@ -68,6 +70,8 @@ def rooms_query(runtime: Runtime, up: IrcUpstream, cache: RoomCache, job: Job) -
             outcome = runtime.call(job, list_rooms(up, wait, None))
             if outcome is None:  # not this connection's: another's, written to the cache
                 outcome = _await_cache(cache, server, wait)
+                if outcome is None:
+                    outcome = cache.progress(server)
         if not isinstance(outcome, Snapshot):
             seen = int(outcome or 0)
             fetching = {"type": "collection", "totalItems": seen, "items": [], "next": None}

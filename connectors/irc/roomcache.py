@@ -9,8 +9,10 @@ reveals none of them. Its size is bounded by ``SOCKETHUB_IRC_LIST_MAX_CHANNELS``
 ``_MAX_BYTES`` when collected.
 
 One LIST runs per server at a time, whoever asks: a lease (``SET NX PX``,
-``LEASE_SECONDS``) names who fetches; the others wait for the list to appear. The lease
-is released when the fetch ends, failed or not, and lapses by itself if its holder died.
+``LEASE_SECONDS``) names who fetches; the others wait for the list to appear. The holder
+renews it while the LIST goes on, with the count of channels so far (``progress``, what
+the others answer meanwhile). It is released when the fetch ends, failed or not, and
+lapses by itself within ``LEASE_SECONDS`` if its holder died.
 
 ``MemoryRoomCache`` is the in-memory twin (one process, no sealing), for tests and tools.
 Blocking (Redis round trips): call from task threads or ``asyncio.to_thread``, never on
@@ -39,11 +41,19 @@ from .rooms import Snapshot
 
 __all__ = ["LEASE_SECONDS", "MemoryRoomCache", "RedisRoomCache", "RoomCache", "server_name"]
 
-LEASE_SECONDS = 600.0  # longest a LIST may hold its server's lease (a big network, paced)
+LEASE_SECONDS = 60.0  # a LIST's lease lapses this long after its last renewal
 _MEMO = 4  # parsed lists a process keeps, newest used first
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+  return 1
+end
 return 0
 """
 
@@ -63,6 +73,14 @@ class RoomCache(Protocol):
         ...
 
     def release(self, server: str, token: str) -> None: ...
+
+    def renew(self, server: str, token: str, seen: int) -> None:
+        """The holder of ``token`` is still at it, with ``seen`` channels so far."""
+        ...
+
+    def progress(self, server: str) -> int | None:
+        """Channels the LIST in progress has received so far, when one runs."""
+        ...
 
 
 class _Memo:
@@ -91,6 +109,7 @@ class MemoryRoomCache:
         self._clock = clock
         self._lists: dict[str, tuple[float, Snapshot]] = {}
         self._leases: dict[str, tuple[float, str]] = {}
+        self._progress: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def get(self, server: str) -> Snapshot | None:
@@ -117,6 +136,20 @@ class MemoryRoomCache:
         with self._lock:
             if self._leases.get(server, (0, ""))[1] == token:
                 del self._leases[server]
+                self._progress.pop(server, None)
+
+    def renew(self, server: str, token: str, seen: int) -> None:
+        with self._lock:
+            if self._leases.get(server, (0, ""))[1] == token:
+                self._leases[server] = (self._clock() + LEASE_SECONDS, token)
+                self._progress[server] = seen
+
+    def progress(self, server: str) -> int | None:
+        with self._lock:
+            held = self._leases.get(server)
+            if held is None or held[0] <= self._clock():
+                return None
+            return self._progress.get(server, 0)
 
 
 class RedisRoomCache:
@@ -130,6 +163,7 @@ class RedisRoomCache:
         )
         self._memo = _Memo()
         self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
 
     @staticmethod
     def _prefix(server: str) -> str:
@@ -174,4 +208,16 @@ class RedisRoomCache:
         return token if ok else None
 
     def release(self, server: str, token: str) -> None:
-        self._release(keys=[f"{self._prefix(server)}:l"], args=[token])
+        prefix = self._prefix(server)
+        self._release(keys=[f"{prefix}:l", f"{prefix}:p"], args=[token])
+
+    def renew(self, server: str, token: str, seen: int) -> None:
+        prefix = self._prefix(server)
+        ms = int(LEASE_SECONDS * 1000)
+        self._renew(keys=[f"{prefix}:l", f"{prefix}:p"], args=[token, ms, seen])
+
+    def progress(self, server: str) -> int | None:
+        raw = self.redis.get(f"{self._prefix(server)}:p")
+        if raw is not None:
+            return int(raw)
+        return 0 if self.redis.exists(f"{self._prefix(server)}:l") else None

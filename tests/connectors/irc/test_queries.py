@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from connectors.irc import listing
 from connectors.irc.listing import Claim, list_rooms
 from connectors.irc.rooms import Snapshot
 from connectors.irc.whois import whois
@@ -131,15 +132,17 @@ def test_a_batch_left_open_by_a_silent_server_ends_at_the_request_deadline():
     asyncio_run(go())
 
 
-def test_a_slow_list_answers_with_its_progress_then_the_whole_list():
+def test_a_slow_list_answers_with_its_progress_then_the_whole_list(monkeypatch):
+    monkeypatch.setattr(listing, "RENEW_EVERY", 0.1)
     stored: list[Snapshot] = []
     released: list[bool] = []
+    renewed: list[int] = []
 
     async def go() -> tuple[Any, Any, Any, int]:
         async with LabelServer(channels=30, pace=0.02) as server:
             up = upstream(server.port, SETTINGS)
             await up.connect()
-            start = Claim(stored.append, lambda: released.append(True))
+            start = Claim(stored.append, lambda: released.append(True), renewed.append)
             early = await list_rooms(up, 0.15, start)
             joined = await list_rooms(up, 0.05, None)  # another asker joins the same LIST
             done = await list_rooms(up, 5, None)
@@ -152,6 +155,7 @@ def test_a_slow_list_answers_with_its_progress_then_the_whole_list():
     assert isinstance(done, Snapshot) and len(done.rooms) == 30
     assert done.rooms[0] == ("#r29", 29, "topic 29")  # most members first
     assert stored == [done] and released == [True] and lists == 1
+    assert renewed and renewed == sorted(renewed) and 0 < renewed[-1] <= 30  # the count so far
 
 
 def asyncio_run(coro: Any) -> Any:

@@ -98,3 +98,31 @@ def test_the_memory_twin_expires_and_leases_the_same_way():
     assert cache.get("s") is not None and cache.lease("s") is not None
     now[0] = 11
     assert cache.get("s") is None
+
+
+def test_the_holder_renews_its_lease_with_the_count_so_far(redis_client):
+    cache = RedisRoomCache(redis_client, "a secret of sixteen+ chars")
+    assert cache.progress("s:1") is None  # no LIST runs
+    token = cache.lease("s:1")
+    assert token is not None and cache.progress("s:1") == 0
+    lease = next(k for k in redis_client.scan_iter("sh:irclist:*:l"))
+    redis_client.pexpire(lease, 500)
+    cache.renew("s:1", token, 1234)
+    assert cache.progress("s:1") == 1234 and redis_client.pttl(lease) > 50_000
+    cache.renew("s:1", "not the holder", 99)
+    assert cache.progress("s:1") == 1234
+    cache.release("s:1", token)
+    assert cache.progress("s:1") is None and cache.lease("s:1") is not None
+
+
+def test_the_memory_twin_renews_and_reports_progress_too():
+    now = [0.0]
+    cache = MemoryRoomCache(clock=lambda: now[0])
+    token = cache.lease("s")
+    assert token is not None and cache.progress("s") == 0
+    now[0] = 50
+    cache.renew("s", token, 7)
+    now[0] = 100  # past the first lease, within the renewed one
+    assert cache.progress("s") == 7 and cache.lease("s") is None
+    now[0] = 200  # its holder died: the lease lapsed
+    assert cache.progress("s") is None and cache.lease("s") is not None

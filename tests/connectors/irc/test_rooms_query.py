@@ -84,3 +84,12 @@ def test_a_lease_is_given_back_when_the_fetch_never_started():
     with pytest.raises(UpstreamUnavailable):
         query(Runtime(fail=UpstreamUnavailable("connection lost")), cache)
     assert cache.lease(SERVER) is not None  # the next asker may fetch at once
+
+
+def test_another_workers_fetch_is_reported_with_its_count_so_far():
+    cache = MemoryRoomCache()
+    token = cache.lease(SERVER)
+    assert token is not None
+    cache.renew(SERVER, token, 1200)
+    got = query(Runtime(), cache, wait=0.2)["object"]
+    assert got["fetching"] is True and got["totalItems"] == 1200
