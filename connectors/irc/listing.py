@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from envelopes.errors import UpstreamError
+
 from .ask import END, TAKE, ask
 from .lines import Message
 from .roomcache import LEASE_SECONDS
@@ -62,6 +64,8 @@ def _fallback(msg: Message, _results: list[Any]) -> Any:
         return TAKE
     if msg.command == "323":
         return END  # RPL_LISTEND: not a room (``Collector.take`` skips it)
+    if msg.command == "263" and len(msg.params) > 1 and msg.params[1].upper() == "LIST":
+        return END  # RPL_TRYAGAIN: no list this time (``Collector.busy``)
     return None
 
 
@@ -86,6 +90,11 @@ async def _fetch(up: IrcUpstream, collector: Collector, claim: Claim) -> Snapsho
             fallback=_fallback,
             max_lines=None,  # the collector keeps within its own caps
         )
+        if collector.busy:  # nothing to keep: the next query asks again
+            raise UpstreamError(
+                f"{up.host} is too busy to list its channels now (263 RPL_TRYAGAIN); "
+                "try again in a while"
+            )
         snap = Snapshot.of(collector, int(time.time() * 1000))
         await asyncio.to_thread(claim.store, snap)  # Redis: off the loop
         return snap

@@ -3,6 +3,7 @@
     321 RPL_LISTSTART  <me> Channel :Users Name      (optional, ignored)
     322 RPL_LIST       <me> <#channel> <members> :<topic>
     323 RPL_LISTEND    <me> :End of /LIST
+    263 RPL_TRYAGAIN   <me> LIST :Server load is temporarily too heavy   (no list: ``busy``)
 
 Networks list tens of thousands of channels, so ``Collector`` keeps at most
 ``max_channels`` of them and ``max_bytes`` of names and topics; what is past a cap is
@@ -44,8 +45,12 @@ class Collector:
     size: int = 0
     seen: int = 0  # 322 lines received, kept or not
     truncated: bool = False
+    busy: bool = False  # the server said "try again later" (263) instead of listing
 
     def take(self, msg: Message) -> None:
+        if msg.command == "263":
+            self.busy = True
+            return
         if msg.command != "322" or len(msg.params) < 3:
             return
         self.seen += 1

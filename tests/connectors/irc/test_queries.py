@@ -13,7 +13,7 @@ from connectors.irc import listing
 from connectors.irc.listing import Claim, list_rooms
 from connectors.irc.rooms import Snapshot
 from connectors.irc.whois import whois
-from envelopes.errors import ProtocolError, UpstreamTimeout
+from envelopes.errors import ProtocolError, UpstreamError, UpstreamTimeout
 from envelopes.settings import Settings
 
 from .test_client import run, upstream
@@ -24,9 +24,11 @@ class LabelServer:
 
     ``WHOIS ok``: a whole labelled batch; ``WHOIS endless``: a batch of 319 lines that
     never ends; ``WHOIS silent``: a batch that opens, then a notice much later;
-    ``LIST``: ``channels`` 322 lines, ``pace`` seconds apart, then 323."""
+    ``LIST``: ``channels`` 322 lines, ``pace`` seconds apart, then 323 (``busy``: a 263
+    "try again" instead)."""
 
-    def __init__(self, channels: int = 20, pace: float = 0.0):
+    def __init__(self, channels: int = 20, pace: float = 0.0, busy: bool = False):
+        self.busy = busy
         self.channels = channels
         self.pace = pace
         self.lists = 0
@@ -66,6 +68,8 @@ class LabelServer:
                     await writer.drain()
                     await asyncio.sleep(0.6)
                     send(f":srv NOTICE {nick} :much later")
+            elif cmd == "LIST" and self.busy:
+                send(f"@label={label} :srv 263 {nick} LIST :Server load is temporarily too heavy")
             elif cmd == "LIST":
                 self.lists += 1
                 send(f"@label={label} :srv BATCH +L labeled-response")
@@ -156,6 +160,23 @@ def test_a_slow_list_answers_with_its_progress_then_the_whole_list(monkeypatch):
     assert done.rooms[0] == ("#r29", 29, "topic 29")  # most members first
     assert stored == [done] and released == [True] and lists == 1
     assert renewed and renewed == sorted(renewed) and 0 < renewed[-1] <= 30  # the count so far
+
+
+def test_a_server_too_busy_to_list_is_a_retryable_error_and_nothing_is_kept():
+    stored: list[Snapshot] = []
+    released: list[bool] = []
+
+    async def go() -> None:
+        async with LabelServer(busy=True) as server:
+            up = upstream(server.port, SETTINGS)
+            await up.connect()
+            with pytest.raises(UpstreamError, match="too busy") as exc:
+                await list_rooms(up, 5, Claim(stored.append, lambda: released.append(True)))
+            assert exc.value.retryable
+            await up.close("bye")
+
+    asyncio_run(go())
+    assert stored == [] and released == [True]
 
 
 def asyncio_run(coro: Any) -> Any:
