@@ -49,6 +49,7 @@ __all__ = [
     "upload_session",
     "upload_data",
     "upload_done",
+    "irc_list",
 ]
 
 PREFIX = "sh"
@@ -285,3 +286,11 @@ def upload_data(digest: str) -> str:
 def upload_done(digest: str) -> str:
     """List: the worker's answer (sealed) to the gateway that holds the browser's PUT."""
     return f"{PREFIX}:up:{digest}:done"
+
+
+# -- IRC channel lists, shared by every session on a server (connectors/irc/roomcache.py) --
+def irc_list(digest: str) -> str:
+    """Prefix of one IRC server's channel list keys: ``:s`` hash (``v`` version in clear,
+    ``s`` the sealed list), ``:l`` the lease of the one LIST in progress, ``:p`` how many
+    channels it has received so far. ``digest`` hashes the server's host and port."""
+    return f"{PREFIX}:irclist:{digest}"

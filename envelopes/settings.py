@@ -373,6 +373,48 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Bytes waiting to be written to an IRC server that does not read them; past this "
         "the connection is closed and reconnected.",
     ),
+    "SOCKETHUB_IRC_MAX_BATCHES": (
+        "irc_max_batches",
+        "64",
+        "IRCv3 batches an IRC server may hold open on one connection; past it the longest "
+        "silent is forgotten (a request waiting on it fails saying so). At most 1024.",
+    ),
+    "SOCKETHUB_IRC_BATCH_SILENCE": (
+        "irc_batch_silence",
+        "60",
+        "Seconds an open IRCv3 batch may go without a line before it is forgotten (a "
+        "request waiting on it fails with `protocol-error`).",
+    ),
+    "SOCKETHUB_IRC_MAX_REPLY_LINES": (
+        "irc_max_reply_lines",
+        "1000",
+        "Lines kept of one answer to our commands (a WHOIS); a longer answer fails its "
+        "request with `protocol-error`. At most 100000.",
+    ),
+    "SOCKETHUB_IRC_LIST_TTL": (
+        "irc_list_ttl",
+        "300",
+        "Seconds an IRC server's channel list (LIST) is kept in Redis and shared by every "
+        "session on that server before it is fetched again.",
+    ),
+    "SOCKETHUB_IRC_LIST_MAX_CHANNELS": (
+        "irc_list_max_channels",
+        "50000",
+        "Channels kept of one IRC server's channel list; the rest are left out and the "
+        "list says it is `truncated`. At most 500000.",
+    ),
+    "SOCKETHUB_IRC_LIST_MAX_BYTES": (
+        "irc_list_max_bytes",
+        "16777216",
+        "Bytes of names and topics kept of one IRC server's channel list (as for "
+        "`SOCKETHUB_IRC_LIST_MAX_CHANNELS`). At most 268435456.",
+    ),
+    "SOCKETHUB_IRC_LIST_WAIT": (
+        "irc_list_wait",
+        "5",
+        "Seconds a channel list query waits for a LIST in progress before it answers with "
+        "what has arrived so far (`fetching: true`; ask again for the rest). At most 60.",
+    ),
     "SOCKETHUB_XMPP_MAX_STANZA_BYTES": (
         "xmpp_max_stanza_bytes",
         "1048576",
@@ -640,6 +682,13 @@ class Settings:
     irc_max_caps: int = 500
     irc_max_unsent_bytes: int = 262144
     irc_max_monitor: int = 100
+    irc_max_batches: int = 64
+    irc_batch_silence: float = 60.0
+    irc_max_reply_lines: int = 1000
+    irc_list_ttl: float = 300.0
+    irc_list_max_channels: int = 50000
+    irc_list_max_bytes: int = 16777216
+    irc_list_wait: float = 5.0
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
     upload_max_bytes: int = 10485760

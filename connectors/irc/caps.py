@@ -11,8 +11,9 @@ sees plain RFC 2812 and nothing degrades but the feature:
 - ``echo-message``: the server sends our own messages back, so a ``send`` completes when
   the server has taken the message, with its id and time, and not before;
 - ``batch`` and ``labeled-response``: related lines marked as one batch, replies to a
-  labelled command marked with its label. Lines in a batch are handled as they arrive:
-  nothing is held for a batch to end;
+  labelled command marked with its label: our WHOIS and LIST carry a label and their
+  answers are told apart by it (``ask``, ``batch``). Lines in a batch are handled as they
+  arrive: nothing is held for a batch to end;
 - ``away-notify``, ``account-notify``, ``account-tag``, ``extended-join``, ``chghost``,
   ``setname``, ``invite-notify``: what happens to people (away, services account, host,
   real name, invitations) arrives as it happens (``people``);

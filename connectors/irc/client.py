@@ -37,10 +37,12 @@ from ..net.guard import Address, Resolver, system_resolver
 from ..net.tls import handshake_error
 from ..persistent import ConnectionSpec, Emit
 from ..session.lifecycle import LiveUpstream
+from .batch import Batches
 from .caps import on_cap
 from .context import IrcContext
 from .limits import held_error, overflow_error
 from .lines import MalformedLine, Message, TokenBucket, is_pong, parse_line
+from .listing import Listing
 from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
 from .register import register
@@ -98,6 +100,9 @@ class IrcUpstream(LiveUpstream):
         self.caps: set[str] = set()  # offered by the server at registration (CAP LS)
         self.enabled: set[str] = set()  # acknowledged (CAP ACK), less what CAP DEL removed
         self._flush_pending = False
+        # IRCv3 batches the server has open: which lines answer our labelled commands.
+        self.batches = Batches(min(settings.irc_max_batches, 1024), settings.irc_batch_silence)
+        self.listing: Listing | None = None  # the LIST in progress (connectors/irc/listing.py)
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -132,6 +137,7 @@ class IrcUpstream(LiveUpstream):
                 task = asyncio.get_running_loop().create_task(who)
                 self._tasks.append(task)
                 task.add_done_callback(self._tasks.remove)
+        self.batches.feed(msg)
         try:
             results = translate(msg, self.ctx)
         except Exception:  # a translator bug must not take the connection down
@@ -141,6 +147,8 @@ class IrcUpstream(LiveUpstream):
             self.fail(held)
         # An error that failed a request is that request's reply, not an event too.
         claimed = {id(failure) for failure in self.waiters.offer(msg, results)}
+        # An error in the answer to a labelled command is that command's (connectors/irc/ask.py).
+        answer = self.batches.labelled(msg)
         # Our own message, echoed: the reply to its ``send`` carries it (connectors/irc/echo.py).
         echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE")
         for result in results:
@@ -149,7 +157,7 @@ class IrcUpstream(LiveUpstream):
             if echo and isinstance(result, dict) and result.get("type") == "send":
                 continue
             if isinstance(result, IrcError):
-                if self.registered:
+                if self.registered and not answer:
                     self.emit(error_event(self.host, self.nick, result))
             elif self.registered:
                 self.emit(result)
@@ -224,6 +232,11 @@ class IrcUpstream(LiveUpstream):
         await self.send_lines(lines)
         self.raw(f"PING :{token}")
         await self.wait(waiter, timeout, "in time")
+
+    @property
+    def labels(self) -> bool:
+        """IRCv3 labeled-response (with batch) is on: answers carry our label."""
+        return {"labeled-response", "batch"} <= self.enabled
 
     @property
     def echoes(self) -> bool:
@@ -305,6 +318,11 @@ class IrcUpstream(LiveUpstream):
                     self.raw("PING :keepalive")
                 except SockethubError:
                     return
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """A task of this connection: cancelled when it closes."""
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)
 
     def _abort(self) -> None:
         if self.wire is not None:

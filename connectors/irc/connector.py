@@ -7,6 +7,7 @@ with identical credentials, reconnects and fails it over.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..base import Job
@@ -23,6 +24,8 @@ from .outbound import (
     send_lines,
     update_lines,
 )
+from .queries import profile_query, rooms_query
+from .roomcache import MemoryRoomCache, RedisRoomCache, RoomCache
 from .watch import WATCH_PREFIX, set_real_name, watch
 from .webirc import passwords
 
@@ -33,6 +36,32 @@ class IrcConnector(PersistentConnector):
     def bind(self, runtime: Runtime) -> None:
         passwords(self.settings.irc_webirc)  # a bad entry stops the worker, named, at start
         super().bind(runtime)
+
+    _rooms: RoomCache | None = None
+    _rooms_lock = threading.Lock()  # task threads ask at once: build the cache once
+
+    @property
+    def room_cache(self) -> RoomCache:
+        """Channel lists shared by every worker (Redis), built on first use; the in-memory
+        twin without Redis or a secret (tests, tools)."""
+        with self._rooms_lock:
+            if self._rooms is None:
+                self._rooms = self._new_room_cache()
+            return self._rooms
+
+    def _new_room_cache(self) -> RoomCache:
+        s = self.settings
+        if s.redis_url and s.secret:
+            from envelopes.redisclient import redis_client
+
+            client = redis_client(s.redis_url, timeout=s.redis_timeout, max_connections=8)
+            return RedisRoomCache(client, s.secret)
+        return MemoryRoomCache()
+
+    def close(self) -> None:
+        if isinstance(self._rooms, RedisRoomCache):
+            self._rooms.redis.connection_pool.disconnect()
+        super().close()
 
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         return IrcUpstream(spec, emit, self.settings)
@@ -117,13 +146,18 @@ class IrcConnector(PersistentConnector):
         self.runtime.call(job, up.roundtrip(lines, up.fails_for(channel), job.remaining))
 
     def query(self, job: Job) -> dict[str, Any]:
-        if job.activity["object"]["type"] == "presence":  # MONITOR (connectors/irc/watch.py)
+        kind = (job.activity.get("object") or {}).get("type")
+        if kind == "presence":  # MONITOR (connectors/irc/watch.py)
             up = self._up(job)
             result: dict[str, Any] = self.runtime.call(job, watch(up, job.activity, job.remaining))
             # Remembered with the rooms: a reconnect watches them again (watch.rewatch).
             watching = result["object"].get("watch", True)
             self.runtime.remember_room(job, WATCH_PREFIX + nick_name(job.activity), watching)
             return result
+        if kind == "profile":  # WHOIS (connectors/irc/whois.py)
+            return profile_query(self.runtime, self._up(job), job)
+        if kind == "rooms":  # LIST, shared in Redis (connectors/irc/queries.py)
+            return rooms_query(self.runtime, self._up(job), self.room_cache, job)
         lines = query_lines(job.activity)
         channel = channel_name(job.activity)
         up = self._up(job)

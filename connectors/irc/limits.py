@@ -3,8 +3,8 @@
 A browser chooses the server, so the server may be hostile. Each cap has a setting
 (``envelopes.settings``) and breaking it is a ``ProtocolError`` naming that setting: the
 connection is closed and not retried, and the browser is told why. Caps on what one line
-may be are the ``reader``'s; the inbound line budget is the ``wire``'s. Batches (IRCv3
-``batch``) are never requested, so nothing is held for them. Pure: no socket, no clock.
+may be are the ``reader``'s; the inbound line budget is the ``wire``'s. Open IRCv3 batches
+are capped in ``batch.Batches`` (their lines are never held). Pure: no socket, no clock.
 """
 
 from __future__ import annotations

@@ -95,11 +95,19 @@ class UpdateObject(StrictSchema):
 
 
 class QueryObject(StrictSchema):
-    """``attendance`` of a room (NAMES), or ``presence`` of a person (MONITOR: answers
-    ``online``/``offline`` and watches them; ``watch: false`` stops watching)."""
+    """``attendance`` of a room (NAMES), ``presence`` of a person (MONITOR: answers
+    ``online``/``offline`` and watches them; ``watch: false`` stops watching), ``profile``
+    (WHOIS of a person: docs/protocol.md, Profile) or ``rooms`` (the server's channel list:
+    ``search`` by name and topic, paged by ``cursor``, ``limit`` 1..500)."""
 
-    type = fields.String(required=True, validate=validate.OneOf(("attendance", "presence")))
+    type = fields.String(
+        required=True, validate=validate.OneOf(("attendance", "presence", "profile", "rooms"))
+    )
     watch = fields.Boolean()
+    id = id_string()
+    search = fields.String(validate=[validate.Length(1, 200), _NO_CONTROL])
+    cursor = fields.String(validate=validate.Length(1, 64))
+    limit = fields.Integer(validate=validate.Range(1, 500), strict=True)
 
     @validates_schema
     def _fits_type(self, data: dict[str, Any], **_: Any) -> None:
@@ -158,6 +166,6 @@ PLATFORM = Platform(
     connection_identity=connection_identity,
     description=(
         "IRC: connect, join, leave, send, update (nick, topic, away, real name), query "
-        "(attendance, presence), disconnect."
+        "(names, presence, profile, channel list), disconnect."
     ),
 )

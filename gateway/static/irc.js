@@ -13,6 +13,7 @@ import {
   setState, entry, info, problem, connectionLine,
 } from '/static/irc-view.js';
 import { ircEvent, isIrc, ours, onAttendance } from '/static/irc-events.js';
+import { setupDirectory, profile } from '/static/irc-rooms.js';
 
 const { SockethubClient } = globalThis;
 const { $, startClient, showState, pageMemory, missedLine, keepChoice, keepCheckbox } = globalThis.Examples;
@@ -356,6 +357,7 @@ async function submit(line) {
     case 'names':
       if (c && c.kind === 'channel') await names(c);
       return;
+    case 'whois': await profile(rest.trim()); return;
     default:
       info(c || status(), `Unknown command /${command} (start with // to send a line that begins with /)`);
   }
@@ -377,6 +379,7 @@ $('send-form').addEventListener('submit', (ev) => {
 });
 $('message').addEventListener('input', renderControls);
 keepCheckbox(sc, $('keep'), keep, (text) => connectionLine(text, { event: 'keep' }), remember);
+setupDirectory({ irc, join });
 conversation('server', 'status');
 saved = recall();
 $('port').placeholder = $('secure').checked ? '6697' : '6667';

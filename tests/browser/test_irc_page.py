@@ -368,3 +368,30 @@ def test_the_landing_page_lists_the_gateway_platforms(page: Any, irc_stack: Stac
     expect(page.locator("#platforms li")).to_have_count(1)  # this stack serves irc only
     page.click('a[href="/irc.html"]')
     expect(page.locator("#socket")).to_have_attribute("data-state", "open")
+
+
+def test_the_channel_list_is_searched_joined_from_and_a_profile_shown(
+    page: Any, irc_stack: Stack, ircd: IrcServer, others: Any
+) -> None:
+    owner = others("gardener", "#herbs")
+    owner.send("TOPIC #herbs :basil and thyme")
+    owner.send("JOIN #tools")
+    owner.send("TOPIC #tools :spades")
+    owner.wait_for(" TOPIC #tools ")
+
+    connect(page, irc_stack, ircd, "lister")
+    page.fill("#rooms-search", "thyme")
+    page.click("#rooms-find")
+    item = page.locator('#room-list li[data-room="#herbs"]')
+    expect(item.locator(".summary")).to_have_text("basil and thyme")
+    expect(page.locator("#room-list li")).to_have_count(1)
+    expect(page.locator("#rooms-status")).to_have_text("1 channel match “thyme”")
+    item.locator("button").click()
+    expect(page.locator('#rooms button[data-room="#herbs"]')).to_have_attribute(
+        "aria-selected", "true"
+    )
+    owner.wait_for(lambda ln: ln.startswith(":lister!") and " JOIN " in ln)
+
+    say(page, "/whois gardener")
+    expect(page.locator('#profile dd[data-field="realName"]')).to_have_text("raw test client")
+    expect(page.locator('#profile dd[data-field="rooms"]')).to_contain_text("#tools")

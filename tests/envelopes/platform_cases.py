@@ -348,6 +348,38 @@ IRC: list[Case] = [
         InvalidEnvelope,
         "object.watch",
     ),
+    Case(
+        "irc query profile",
+        i("query", target={"id": "bob@irc.example", "type": "person"}, object={"type": "profile"}),
+    ),
+    Case(
+        "irc query rooms",
+        i(
+            "query",
+            target={"id": "irc.example", "type": "service"},
+            object={"type": "rooms", "search": "py", "cursor": "1:100", "limit": 500},
+        ),
+    ),
+    Case(
+        "irc query rooms over the page limit",
+        i(
+            "query",
+            target={"id": "irc.example", "type": "service"},
+            object={"type": "rooms", "limit": 501},
+        ),
+        InvalidEnvelope,
+        "object.limit",
+    ),
+    Case(
+        "irc query rooms searching with a newline",
+        i(
+            "query",
+            target={"id": "irc.example", "type": "service"},
+            object={"type": "rooms", "search": "a\nb"},
+        ),
+        InvalidEnvelope,
+        "object.search",
+    ),
     Case("irc observe", i("observe", target=CHAN), UnknownVerb, "type"),
 ]
 

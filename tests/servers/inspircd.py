@@ -110,17 +110,20 @@ class InspIrcd(ServerProcess):
 
 
 @contextlib.contextmanager
-def run_inspircd(tmp_path: Path, *, cap: bool = True) -> Iterator[InspIrcd]:
-    """Start InspIRCd for the duration of the ``with`` block and yield its ``InspIrcd``."""
+def run_inspircd(
+    tmp_path: Path, *, cap: bool = True, modules: tuple[str, ...] = (), extra: str = ""
+) -> Iterator[InspIrcd]:
+    """Start InspIRCd for the duration of the ``with`` block and yield its ``InspIrcd``;
+    ``modules`` are loaded too and ``extra`` ends the config (e.g. ``permchannels``)."""
     binary = inspircd_binary()
     directory = tmp_path / ("inspircd" if cap else "inspircd-nocap")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "motd.txt").write_text("Sockethub test server\n")
-    modules = ["cap", *IRCV3_MODULES] if cap else []
-    modules += OTHER_MODULES
+    loaded = ["cap", *IRCV3_MODULES] if cap else []
+    loaded += [*OTHER_MODULES, *modules]
     config = directory / "inspircd.conf"
     port = free_port()
-    config.write_text(_config(directory, port, modules))
+    config.write_text(_config(directory, port, loaded) + extra)
     server = InspIrcd("127.0.0.1", port, config, directory / "inspircd.log", binary, cap)
     server.start()
     try:
