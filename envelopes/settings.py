@@ -512,6 +512,12 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "80",
         "Characters of the message a push carries as its preview (at most 500; 0: none).",
     ),
+    "SOCKETHUB_PUSH_PENDING_MAX": (
+        "push_pending_max",
+        "10000",
+        "Pushes one worker process holds in their coalescing window at once (at most "
+        "1000000); past it a new one is skipped and logged.",
+    ),
     "SOCKETHUB_PUSH_TIMEOUT": (
         "push_timeout",
         "10",
@@ -617,6 +623,7 @@ class Settings:
     push_max_subscriptions: int = 4
     push_coalesce: float = 30.0
     push_preview_chars: int = 80
+    push_pending_max: int = 10000
     push_timeout: float = 10.0
     log_level: str = "INFO"
 

@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 MAX_REQUEST_ID = 128
-KINDS = ("hello", "request", "ping")
+KINDS = ("hello", "request", "ping", "push")
 # Frames up to this many times SOCKETHUB_MAX_FRAME_BYTES are read whole and answered with
 # frame-too-large; the WebSocket library closes the socket (1009) on anything larger.
 HARD_FRAME_FACTOR = 2
@@ -36,6 +36,7 @@ class Inbound:
     id: str | None = None
     activity: Any = None
     resume: Any = None
+    push: Any = None  # a ``push`` frame's fields (gateway/push.py)
 
 
 def _request_id(value: Any) -> str:
@@ -82,6 +83,8 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Inbound:
         return Inbound("request", rid, activity=data["activity"])
     if kind == "hello":
         return Inbound("hello", resume=data.get("resume"))
+    if kind == "push":
+        return Inbound("push", _request_id(data.get("id")), push=data)
     return Inbound("ping")
 
 

@@ -57,6 +57,16 @@ class SendObject(IrcObject):
             raise ValidationError("a message needs content", "content")
 
 
+class ReceiptObject(StrictSchema):
+    """``receipt`` with ``status: read``: the conversation named by ``target`` is read up to
+    and including message ``id`` (the shared shape, docs/protocol.md). IRC has no delivery
+    receipts."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
+    id = id_string(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("read",)))
+
+
 class RoomTarget(TargetSchema):
     name = short_string(required=False)
 
@@ -96,10 +106,18 @@ PLATFORM = Platform(
         "query": _v(
             "query", target=RoomTarget, target_required=True, object=IrcObject, object_required=True
         ),
+        "receipt": _v(
+            "receipt",
+            target=RoomTarget,
+            target_required=True,
+            object=ReceiptObject,
+            object_required=True,
+        ),
         "disconnect": _v("disconnect", object=IrcObject),
     },
     credentials=IrcCredentials,
     persistent=True,
     connection_identity=connection_identity,
-    description="IRC: connect, join, leave, send, update (nick, topic), query, disconnect.",
+    description="IRC: connect, join, leave, send, update (nick, topic), query, receipt "
+    "(read markers), disconnect.",
 )

@@ -146,11 +146,12 @@ class TypingObject(StrictSchema):
 
 
 class ReceiptObject(StrictSchema):
-    """``receipt``: the message ``id`` reached its recipient (XEP-0184)."""
+    """``receipt``: the message ``id`` reached its recipient (``delivered``, XEP-0184, to a
+    person), or the conversation ``target`` is read up to and including it (``read``)."""
 
     type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
     id = id_string(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("delivered",)))
+    status = fields.String(required=True, validate=validate.OneOf(("delivered", "read")))
 
 
 class QueryObject(StrictSchema):
@@ -208,7 +209,7 @@ PLATFORM = Platform(
         ),
         "receipt": _v(
             "receipt",
-            target=PersonTarget,
+            target=AnyTarget,
             target_required=True,
             object=ReceiptObject,
             object_required=True,
