@@ -15,12 +15,14 @@ import {
 import { ircEvent, isIrc, ours, onAttendance } from '/static/irc-events.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, pageMemory, missedLine } = globalThis.Examples;
+const { $, startClient, showState, pageMemory, missedLine, notifyMe } = globalThis.Examples;
 
 // The backstop for requests: above the IRC connect's own limit of 45 s, which the welcome
 // does not announce (the default would be requestTimeout + 5 s). storageName: this page's
 // session is its own, apart from the other example pages of this tab.
 const sc = startClient({ requestTimeoutMs: 50000, storageName: 'irc' });
+// "notify me": Web Push from the session while no tab is open (examples.js).
+notifyMe(sc, $('notify'), '/static/irc.html');
 
 // ---- what a reload keeps ----------------------------------------------------------------
 

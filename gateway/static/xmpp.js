@@ -11,11 +11,13 @@ import {
 } from '/static/xmpp-view.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, textElement, pageMemory, missedLine } = globalThis.Examples;
+const { $, startClient, showState, textElement, pageMemory, missedLine, notifyMe } = globalThis.Examples;
 
 // Above the XMPP connect's own limit of 45 s, which the welcome does not announce.
 // storageName: this page's session is its own, apart from the other example pages.
 const sc = startClient({ requestTimeoutMs: 50000, storageName: 'xmpp' });
+// "notify me": Web Push from the session while no tab is open (examples.js).
+notifyMe(sc, $('notify'), '/static/xmpp.html');
 
 const send = (type, extra = {}) => sc.send({ platform: 'xmpp', type, actor: page.conn.actor, ...extra });
 let restoring = false; // a reload's replay is coming in
