@@ -13,6 +13,7 @@ from the loop.
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,7 @@ def push(
     allow_private: bool,
     timeout: float,
     urgency: str = "high",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> int:
     """Send ``data`` to the subscription's push service; the HTTP status it answered
     (201 accepted; 404/410 gone). Errors are ``envelopes.errors`` ones (blocked address,
@@ -110,5 +112,6 @@ def push(
         read_timeout=timeout,
         total_timeout=timeout,
         max_bytes=65536,
+        ssl_context=ssl_context,
     )
     return answer.status
