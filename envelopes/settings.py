@@ -483,6 +483,13 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "(at most 100000); past it the least recently active one is forgotten (its count "
         "reads 0).",
     ),
+    "SOCKETHUB_READ_MARKER_IDS": (
+        "read_marker_ids",
+        "2000",
+        "Ids of the latest incoming messages kept per upstream connection, so a read marker "
+        "naming one knows what came after it (at most 100000); a marker naming an older id "
+        "reads its conversation up to now.",
+    ),
     "SOCKETHUB_VAPID_PRIVATE_KEY": (
         "vapid_private_key",
         "",
@@ -618,6 +625,7 @@ class Settings:
     dav_max_occurrences: int = 500
     task_time_limit_grace: float = 10.0
     read_markers_max: int = 1000
+    read_marker_ids: int = 2000
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:admin@localhost"
     push_max_subscriptions: int = 4

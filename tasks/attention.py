@@ -72,7 +72,7 @@ class Attention:
         cls, platform: str, settings: Settings, redis: Any, outbox: Outbox, identity: Identity
     ) -> Attention:
         """A persistent platform's: push only when a VAPID key is set."""
-        marks = Marks(platform, redis, settings.read_markers_max)
+        marks = Marks(platform, redis, settings.read_markers_max, settings.read_marker_ids)
         pusher = None
         if settings.vapid_private_key:
             pusher = Pusher(settings, redis, marks, PushSubscriptions(redis, outbox.sealer))

@@ -6,7 +6,7 @@ as an event). Three keys per connection (``envelopes/keys.py``), deleted with it
 
     marks    hash   seq (counter of incoming messages), r␟conv → "<seq>␟<id>", u␟conv → n
     convs    zset   conv → seq of its last incoming message (who to forget first)
-    msgids   zset   conv␟message id → seq, the latest ``IDS_PER_CONNECTION`` incoming ones
+    msgids   zset   conv␟message id → seq, the latest ``SOCKETHUB_READ_MARKER_IDS`` ones
 
 Every incoming message the worker publishes gets the next ``seq`` (``incoming``); a read
 marker names a message id and is stored as that message's ``seq`` (``read``): what came
@@ -15,7 +15,8 @@ message, or one older than the window) reads the whole conversation up to now. M
 only move forward. Ids and counts only: no message text is kept here.
 
 Bounds: at most ``SOCKETHUB_READ_MARKERS_MAX`` conversations per connection (the least
-recently active is forgotten, its count then reads 0) and ``IDS_PER_CONNECTION`` ids.
+recently active is forgotten, its count then reads 0) and ``SOCKETHUB_READ_MARKER_IDS``
+message ids.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from typing import Any
 from envelopes import keys
 from envelopes.scripts import run_many
 
-__all__ = ["Marks", "Incoming", "ReadMark", "MARKERS_CAP", "IDS_PER_CONNECTION"]
+__all__ = ["Marks", "Incoming", "ReadMark", "MARKERS_CAP", "IDS_CAP"]
 
 MARKERS_CAP = 100_000  # cap of SOCKETHUB_READ_MARKERS_MAX
-IDS_PER_CONNECTION = 2000  # message ids kept to place a read marker (newest)
+IDS_CAP = 100_000  # cap of SOCKETHUB_READ_MARKER_IDS
 _SEP = "\x1f"
 
 # KEYS: marks, convs, msgids. ARGV: conv, message id or "", max convs, max ids.
@@ -108,10 +109,11 @@ def _text(value: Any) -> str:
 
 
 class Marks:
-    def __init__(self, platform: str, redis: Any, max_conversations: int):
+    def __init__(self, platform: str, redis: Any, max_conversations: int, max_ids: int = 2000):
         self.platform = platform
         self.redis = redis
         self.max_conversations = max(1, min(max_conversations, MARKERS_CAP))
+        self.max_ids = max(1, min(max_ids, IDS_CAP))
         self._incoming = redis.register_script(_INCOMING)
         self._read = redis.register_script(_READ)
 
@@ -130,7 +132,7 @@ class Marks:
         calls = [
             (
                 self._keys(m.key),
-                [m.conversation, m.message_id, self.max_conversations, IDS_PER_CONNECTION],
+                [m.conversation, m.message_id, self.max_conversations, self.max_ids],
             )
             for m in messages
         ]

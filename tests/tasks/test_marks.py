@@ -40,9 +40,8 @@ def test_conversations_are_bounded_and_kept_apart_per_connection(redis_client):
     assert redis_client.zcard(keys.connection_convs("irc", "ck")) == 3
 
 
-def test_the_message_ids_kept_to_place_a_marker_are_bounded(redis_client, monkeypatch):
-    monkeypatch.setattr("tasks.marks.IDS_PER_CONNECTION", 3)
-    marks = Marks("irc", redis_client, 100)
+def test_the_message_ids_kept_to_place_a_marker_are_bounded(redis_client):
+    marks = Marks("irc", redis_client, 100, max_ids=3)
     incoming(marks, "m1", "m2", "m3", "m4", "m5")
     kept = redis_client.zrange(keys.connection_msgids("irc", "ck"), 0, -1)
     assert [k.split(b"\x1f")[1] for k in kept] == [b"m3", b"m4", b"m5"]
