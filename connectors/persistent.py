@@ -19,6 +19,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from envelopes.errors import Refused
+
 from .base import Connector, Job
 from .session.activity import activity
 from .session.backoff import CONNECT_TIMEOUT, RECONNECT, Backoff
@@ -101,6 +103,12 @@ class Upstream(abc.ABC):
     async def close(self, reason: str) -> None:
         """Leave politely (QUIT, unavailable presence) and close the socket."""
 
+    def identity(self) -> tuple[str, str]:
+        """Our own person here, as events name it: ``(id, nick)``. A message whose actor
+        has this id is ours; a room message naming the nick mentions us (Web Push). Any
+        thread may call it: it only reads attributes."""
+        return str(self.spec.actor.get("id", "")), str(self.spec.actor.get("name") or "")
+
     def state_event(self, state: str, **fields: Any) -> dict[str, Any] | None:
         """The activity announcing a connection state; ``None`` to announce nothing."""
         return None
@@ -150,6 +158,19 @@ class PersistentConnector(Connector):
         up = self.runtime.connect(job, spec)
         state = {"type": "connection", "state": "connected", **self.connected_as(up)}
         return {**job.activity, "object": state}
+
+    def receipt(self, job: Job) -> dict[str, Any] | None:
+        """``receipt`` other than ``read`` (which the worker keeps itself): a platform with
+        delivery receipts overrides this."""
+        raise Refused(f"{self.platform.name} has no delivery receipts; only status read")
+
+    def mark_read(self, job: Job, conversation: str, message_id: str) -> None:
+        """Hook: the session marked ``conversation`` read up to ``message_id`` (a
+        ``receipt`` with ``status: read``). The worker has stored the marker and tells the
+        other sessions on the connection; a connector that can mirror it upstream (IRCv3
+        ``MARKREAD``, XEP-0333 ``displayed``) does so here, through ``self.runtime``. Called
+        only when the marker moved forward. A ``SockethubError`` raised here fails the
+        request (the marker stays stored); the default mirrors nothing."""
 
     def connected_as(self, up: Upstream) -> dict[str, Any]:
         """Fields naming our identity upstream, for the connect reply."""

@@ -12,6 +12,7 @@ __all__ = [
     "session_stream",
     "session_seq",
     "session_stream_bytes",
+    "session_push",
     "request",
     "deadlines",
     "unsent",
@@ -30,6 +31,9 @@ __all__ = [
     "connection_pending",
     "order_field",
     "connections",
+    "connection_marks",
+    "connection_convs",
+    "connection_msgids",
     "http_cache",
     "http_host",
     "http_cache_books",
@@ -79,6 +83,12 @@ def session_stream_bytes(sid: str) -> str:
 def session_seq(sid: str) -> str:
     """Counter behind the per-session sequence numbers."""
     return f"{PREFIX}:s:{sid}:seq"
+
+
+def session_push(sid: str) -> str:
+    """Hash: endpoint digest → the browser push subscription, sealed under the session's
+    key (endpoints are capability URLs); ``gateway/push.py``."""
+    return f"{PREFIX}:s:{sid}:push"
 
 
 def request(sid: str, rid: str) -> str:
@@ -175,6 +185,25 @@ def order_field(platform: str, ckey: str) -> str:
 def connections(platform: str) -> str:
     """Set: every connection key of the platform with a record (the janitor's list)."""
     return f"{PREFIX}:conns:{platform}"
+
+
+def connection_marks(platform: str, ckey: str) -> str:
+    """Hash of the connection's read markers (``tasks/marks.py``): ``seq`` numbers incoming
+    messages; ``r␟<conversation>`` → ``<seq>␟<message id>`` read up to; ``u␟<conversation>``
+    → unread count. Ids and counts only, never message text."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:marks"
+
+
+def connection_convs(platform: str, ckey: str) -> str:
+    """Sorted set: conversation → ``seq`` of its last incoming message (which ones to
+    forget first, past ``SOCKETHUB_READ_MARKERS_MAX``)."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:convs"
+
+
+def connection_msgids(platform: str, ckey: str) -> str:
+    """Sorted set: ``<conversation>␟<message id>`` → ``seq`` of the latest incoming
+    messages, so a read marker naming one knows what came after it."""
+    return f"{PREFIX}:conn:{platform}:{ckey}:msgids"
 
 
 # -- the shared HTTP cache of feeds and metadata -------------------------------------------

@@ -607,6 +607,60 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds past a fetch task's soft time limit (its request's deadline) before the "
         "hard limit: the worker logs the stuck task, and a prefork child is killed.",
     ),
+    "SOCKETHUB_READ_MARKERS_MAX": (
+        "read_markers_max",
+        "1000",
+        "Conversations per upstream connection whose read marker and unread count are kept "
+        "(at most 100000); past it the least recently active one is forgotten (its count "
+        "reads 0).",
+    ),
+    "SOCKETHUB_READ_MARKER_IDS": (
+        "read_marker_ids",
+        "2000",
+        "Ids of the latest incoming messages kept per upstream connection, so a read marker "
+        "naming one knows what came after it (at most 100000); a marker naming an older id "
+        "reads its conversation up to now.",
+    ),
+    "SOCKETHUB_VAPID_PRIVATE_KEY": (
+        "vapid_private_key",
+        "",
+        "VAPID private key for Web Push (RFC 8292; base64url, raw 32 bytes or DER). Empty: "
+        "push is off (`sockethub` makes a pair for local runs, kept in its data directory). "
+        "docs/deployment.md.",
+    ),
+    "SOCKETHUB_VAPID_SUBJECT": (
+        "vapid_subject",
+        "mailto:admin@localhost",
+        "VAPID `sub` claim: a `mailto:` or `https:` URL push services may use to reach the "
+        "operator.",
+    ),
+    "SOCKETHUB_PUSH_MAX_SUBSCRIPTIONS": (
+        "push_max_subscriptions",
+        "4",
+        "Browser push subscriptions one session may register (at most 32).",
+    ),
+    "SOCKETHUB_PUSH_COALESCE": (
+        "push_coalesce",
+        "30",
+        "Seconds the messages of one conversation are gathered into one push, counted from "
+        "the first (at most 3600).",
+    ),
+    "SOCKETHUB_PUSH_PREVIEW_CHARS": (
+        "push_preview_chars",
+        "80",
+        "Characters of the message a push carries as its preview (at most 500; 0: none).",
+    ),
+    "SOCKETHUB_PUSH_PENDING_MAX": (
+        "push_pending_max",
+        "10000",
+        "Pushes one worker process holds in their coalescing window at once (at most "
+        "1000000); past it a new one is skipped and logged.",
+    ),
+    "SOCKETHUB_PUSH_TIMEOUT": (
+        "push_timeout",
+        "10",
+        "Seconds one request to a push service may take.",
+    ),
     "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
 }
 
@@ -721,6 +775,15 @@ class Settings:
     dav_max_items: int = 1000
     dav_max_occurrences: int = 500
     task_time_limit_grace: float = 10.0
+    read_markers_max: int = 1000
+    read_marker_ids: int = 2000
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@localhost"
+    push_max_subscriptions: int = 4
+    push_coalesce: float = 30.0
+    push_preview_chars: int = 80
+    push_pending_max: int = 10000
+    push_timeout: float = 10.0
     log_level: str = "INFO"
 
     @classmethod

@@ -4,6 +4,9 @@
     sockethub web             the gateway only (gunicorn, gevent: thousands of sockets)
     sockethub worker NAME...  a worker pool for the named platforms' queues
 
+With no ``SOCKETHUB_VAPID_PRIVATE_KEY``, ``sockethub`` makes a VAPID key pair for Web Push
+once and keeps it in its data directory (``local_vapid_key``).
+
 Ctrl-C (or SIGTERM) stops every part cleanly: the gateway and workers, then Redis. A bad
 setting is one line naming what to set, and exit status 2. The Procfile runs the parts as
 separate processes.
@@ -201,6 +204,8 @@ def _run_all(settings: Settings) -> int:
             )
         if not settings.secret:
             env["SOCKETHUB_SECRET"] = secrets.token_urlsafe(32)
+        if not settings.vapid_private_key:  # Web Push works out of the box, locally
+            env["SOCKETHUB_VAPID_PRIVATE_KEY"] = local_vapid_key()
         quiet_out = subprocess.DEVNULL if quiet else None  # Celery's banner goes to stdout
         for name in names:
             sup.spawn(f"worker {name}", worker_command([name], loglevel=level), env, quiet_out)
@@ -222,6 +227,37 @@ def _run_all(settings: Settings) -> int:
             shutil.rmtree(redis_dir, ignore_errors=True)
         log.info("stopped")
     return code
+
+
+def data_dir() -> str:
+    """Where the one-command run keeps what must outlive it: ``$XDG_DATA_HOME/sockethub``
+    (``~/.local/share/sockethub``)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "sockethub")
+
+
+def local_vapid_key() -> str:
+    """The VAPID private key of local runs, made once and kept in ``data_dir()`` (0600): a
+    browser's push subscription is bound to the key it subscribed with, so a new key per
+    run would orphan every subscription."""
+    from connectors.net.webpush import new_vapid_pair
+
+    path = os.path.join(data_dir(), "vapid-private-key")
+    try:
+        with open(path) as f:
+            kept = f.read().strip()
+        if kept:
+            return kept
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    private, _public = new_vapid_pair()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(private + "\n")
+    return private
 
 
 def _restarter(url: str, workdir: str) -> Callable[[], subprocess.Popen[bytes]]:

@@ -20,6 +20,7 @@ from envelopes.outbox import frame_with_seq
 
 from .frames import Inbound, parse_frame, request_id_of
 from .pipeline import CUT, DROP, RATE_CLOSE, Pipeline, Refused, open_session
+from .push import handle_push
 from .ratelimit import CLOSE
 from .stream import ENDED_REASON, SessionStream
 from .upgrade import CLOSE_WAIT
@@ -184,6 +185,9 @@ class Connection:
                 self._end()
             elif frame.kind == "hello":
                 raise ClientError("hello is only accepted as the first frame", code="invalid-frame")
+            elif frame.kind == "push":
+                assert rid is not None
+                pipeline.answer(handle_push(self.hub, pipeline.sid, rid, frame.push))
             else:
                 assert rid is not None
                 pipeline.submit(rid, frame.activity)

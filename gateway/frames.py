@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 MAX_REQUEST_ID = 128
-KINDS = ("hello", "request", "ping", "end")
+KINDS = ("hello", "request", "ping", "end", "push")
 # Frames up to this many times SOCKETHUB_MAX_FRAME_BYTES are read whole and answered with
 # frame-too-large; the WebSocket library closes the socket (1009) on anything larger.
 HARD_FRAME_FACTOR = 2
@@ -37,6 +37,7 @@ class Inbound:
     activity: Any = None
     resume: Any = None
     keep: Any = None  # hello: how long to keep the session while detached (gateway/kept.py)
+    push: Any = None  # a ``push`` frame's fields (gateway/push.py)
 
 
 def _request_id(value: Any) -> str:
@@ -83,6 +84,8 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Inbound:
         return Inbound("request", rid, activity=data["activity"])
     if kind == "hello":
         return Inbound("hello", resume=data.get("resume"), keep=data.get("keep"))
+    if kind == "push":
+        return Inbound("push", _request_id(data.get("id")), push=data)
     return Inbound(kind)
 
 

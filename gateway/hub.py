@@ -24,6 +24,7 @@ from .enqueue import Enqueuer, RedisEnqueuer
 from .kept import KeptSessions
 from .metrics import Metrics
 from .pump import Heartbeat, Pump, Sweeper
+from .push import vapid_public_key
 from .ratelimit import AddressLimits, SessionBucket
 from .sessions import HEARTBEAT, Session, SessionStore
 from .upgrade import CLOSE_WAIT
@@ -75,6 +76,10 @@ class Hub:
         self.sessions = SessionStore(self.redis, server, settings.resume_grace, kept)
         self.vault = Vault(self.redis, server)
         self.atrest = AtRest(self.redis, server)
+        # Checked now: a bad VAPID key fails the start, not the first welcome.
+        self.vapid_public_key = (
+            vapid_public_key(settings.vapid_private_key) if settings.vapid_private_key else ""
+        )
         self.outbox = Outbox.from_settings(self.redis, settings, self.atrest)
         # Tasks go onto their queues with the request's marker, on this same client.
         self.enqueuer = enqueuer or RedisEnqueuer(self.outbox.markers, settings.enqueue_batch)
@@ -167,6 +172,8 @@ class Hub:
             },
             "version": VERSION,
         }
+        if s.vapid_private_key:  # Web Push is on: what the browser subscribes with
+            frame["push"] = {"vapidPublicKey": self.vapid_public_key}
         if resume_error is not None:
             frame["resumeError"] = resume_error
         if session.keep:

@@ -145,6 +145,11 @@ class Pipeline:
         except Exception as exc:
             self.refuse(rid, internal_error(log, "unexpected error handling a request", exc), None)
 
+    def answer(self, frame: dict[str, Any]) -> None:
+        """A reply made here, not by a worker (a ``push`` frame's)."""
+        if self.hub.outbox.push(self.sid, frame) < 0:
+            self._on_lost()
+
     def refuse(self, rid: str | None, exc: SockethubError, activity: Any) -> None:
         self.hub.metrics.inc("sockethub_refusals_total", code=exc.code)
         echo = activity if isinstance(activity, dict) else None

@@ -5,6 +5,10 @@ once detached they live ``resume_grace`` seconds more (``keep`` seconds for a ke
 session, ``gateway.kept``), then Redis deletes them, and with them the wrapped key:
 whatever was sealed under it is unreadable from then on. ``end`` deletes them at once.
 
+The hash's ``att`` field says whether a socket is attached: ``1`` on create and on every
+resume, ``0`` on detach when the detaching socket's generation is still the current one
+(a worker reads it to decide whether a message calls for a Web Push).
+
 Every resume replaces the token (the welcome carries the new one; the old one opens
 nothing from then on), so a token seen once, in a log or a copied hello, is worth nothing
 after the browser's next resume. A resume also rewraps a session key that only an
@@ -41,9 +45,18 @@ _TOKEN_MAX = 128
 # KEYS: session hash. ARGV: presented digest, new digest, gateway id, rewrapped key or "".
 _TAKE_OVER = """
 if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'gw', ARGV[3])
+redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'gw', ARGV[3], 'att', '1')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'wkey', ARGV[4]) end
 return redis.call('HINCRBY', KEYS[1], 'gen', 1)
+"""
+
+# The socket of generation ARGV[1] went away: unless another socket has resumed the session
+# since (a newer gen), it is detached now (``att`` 0: the worker may push to its browser).
+# KEYS: session hash. ARGV: gen.
+_DETACH = """
+if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'att', '0')
+return 1
 """
 
 
@@ -68,6 +81,7 @@ def _session_keys(sid: str) -> list[str]:
         keys.session_creds(sid),
         keys.session_stream(sid),
         keys.session_seq(sid),
+        keys.session_push(sid),
     ]
 
 
@@ -141,6 +155,7 @@ class SessionStore:
                 "created": f"{time.time():.3f}",
                 "gen": 1,
                 "gw": gateway_id,
+                "att": "1",
             },
         )
         pipe.expire(keys.session(sid), self.attached_ttl)
@@ -269,8 +284,9 @@ class SessionStore:
 
     def detach(self, sid: str, gen: int, keep: Session | None = None) -> None:
         """Start the grace period (or the keep of ``keep``, a kept session), unless another
-        socket has resumed the session."""
-        if self.current_gen(sid) != gen:
+        socket has resumed the session; the session's ``att`` field says ``0`` from now on
+        (``1`` again on resume)."""
+        if not int(self._redis.eval(_DETACH, 1, keys.session(sid), gen)):
             return
         ttl = self._grace if keep is None else self.ttl(keep, attached=False)
         pipe = self._redis.pipeline(transaction=False)

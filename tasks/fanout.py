@@ -19,6 +19,7 @@ from envelopes.context import context_for
 from envelopes.errors import TooLarge
 from envelopes.outbox import Outbox, event_frame
 
+from .attention import Attention
 from .publisher import Item
 from .records import Records, text
 
@@ -30,8 +31,16 @@ MEMBERS_TTL = 1.0  # seconds a connection's session list is reused between batch
 
 
 class Fanout:
-    def __init__(self, platform: str, redis: Any, records: Records, outbox: Outbox):
+    def __init__(
+        self,
+        platform: str,
+        redis: Any,
+        records: Records,
+        outbox: Outbox,
+        attention: Attention | None = None,
+    ):
         self.platform = platform
+        self.attention = attention  # unread counts and Web Push, before the events go out
         self.redis = redis
         self.records = records
         self.outbox = outbox
@@ -67,6 +76,8 @@ class Fanout:
         for item in items:
             if item.sessions is None:
                 item.sessions = members[item.key]
+        if self.attention is not None:
+            self.attention.observe(items)
         todo = [i for i in items if i.sessions and i.done < len(i.sessions)]
         writes = [(i, sid) for i in todo for sid in (i.sessions or [])[i.done :]]
         if not writes:

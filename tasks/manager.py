@@ -34,6 +34,7 @@ from envelopes.outbox import Outbox
 from envelopes.registry import Platform
 from envelopes.vault import Vault
 
+from .attention import Attention
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
 from .heartbeat import ENDS_GAP, Ends, adopt_orphans, heartbeat
 from .holding import Holding
@@ -108,7 +109,8 @@ class Manager(Runtime):
             margin=REPLY_MARGIN,
         )
         settings = connector.settings
-        self._fanout = Fanout(platform.name, redis, self.records, outbox)
+        self.attention = Attention.build(platform.name, settings, redis, outbox, self.identity)
+        self._fanout = Fanout(platform.name, redis, self.records, outbox, self.attention)
         self.publisher = Publisher(
             self._fanout.deliver,
             self._fanout.gap,
@@ -275,6 +277,13 @@ class Manager(Runtime):
     def local(self, key: str) -> Supervisor | None:
         with self._lock:
             return self.sups.get(key)
+
+    def identity(self, key: str) -> tuple[str, str] | None:
+        """Our own person on a connection held here (id, nick), for ``tasks/attention``;
+        any thread (it reads two attributes, no loop call)."""
+        sup = self.local(key)
+        up = sup.up if sup is not None else None
+        return up.identity() if up is not None else None
 
     def adopt(self, key: str) -> Supervisor:
         """Take over a recorded connection whose owner is gone, and what it held."""
@@ -468,6 +477,7 @@ class Manager(Runtime):
     def close(self) -> None:
         """Clean shutdown: leave politely everywhere, then let others take over."""
         self._ends.stop()  # and wakes the janitor's wait
+        self.attention.close()
         with self._lock:
             held = list(self.sups.values())
             self.sups.clear()

@@ -74,6 +74,7 @@ class Item:
     # The deliverer's progress, kept across retries: who gets it, how many have it.
     sessions: list[str] | None = None
     done: int = 0
+    noted: bool = False  # counted by ``tasks/attention.py`` (a retry does not count it again)
 
 
 Deliver = Callable[[list[Item]], None]

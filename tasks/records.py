@@ -79,6 +79,9 @@ class Records:
             keys.connection_sessions(name, key),
             keys.connection_rooms(name, key),
             keys.connection_order(name, key),
+            keys.connection_marks(name, key),
+            keys.connection_convs(name, key),
+            keys.connection_msgids(name, key),
             *pending,
         )
         pipe.srem(keys.connections(name), key)

@@ -23,6 +23,7 @@ from envelopes.uploads import Uploads
 from envelopes.vault import Vault
 
 from .manager import Forward, Manager, StartedElsewhere
+from .reading import is_read_marker, mark_read, with_conversations
 
 # Verbs whose result is not pushed to the other sessions of a shared connection (an
 # upload's reply carries the one-time URL of the session that asked).
@@ -282,7 +283,7 @@ class Runner:
                 deadline=deadline,
                 sink=self.outbox.event,
             )
-            result = self.connector(platform).handle(job)
+            result = self._handle(platform, job)
             return reply_frame(rid, activity if result is None else result)
         except (Forward, StartedElsewhere):
             raise
@@ -292,6 +293,19 @@ class Runner:
             # The reply names only a reference; the log has the exception under it.
             err = internal_error(log, f"connector {platform_name} raised on {verb}", exc)
             return failure_frame(rid, err.to_dict(), activity)
+
+    def _handle(self, platform: Platform, job: Job) -> dict[str, Any] | None:
+        """The connector's verb; a read marker is the worker's own (``tasks/reading``)."""
+        connector = self.connector(platform)
+        manager = self._managers.get(platform.name)
+        if manager is None or not isinstance(connector, PersistentConnector):
+            return connector.handle(job)
+        if is_read_marker(job.verb, job.activity):
+            return mark_read(manager, connector, job)
+        result = connector.handle(job)
+        if job.verb == "connect" and result is not None:
+            return with_conversations(manager, job, result)
+        return result
 
     def close(self) -> None:
         with self._lock:

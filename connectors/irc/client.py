@@ -109,6 +109,9 @@ class IrcUpstream(LiveUpstream):
     def nick(self) -> str:
         return self.ctx.nick
 
+    def identity(self) -> tuple[str, str]:
+        return f"{self.nick}@{self.host}", self.nick  # the current nick, after NICK too
+
     def connection_event(self, state: str, **fields: Any) -> dict[str, Any]:
         return connection_event(state, self.host, self.nick, **fields)
 

@@ -307,6 +307,11 @@ class XmppConnector(ReferringVerbs, PersistentConnector):
 
         self.runtime.call(job, go())
 
+    def mark_read(self, job: Job, conversation: str, message_id: str) -> None:
+        """The worker stored a read marker (tasks/reading.py): mirror it to the server as
+        XEP-0333 ``displayed``, for the sender and our other clients."""
+        self.read_marker(job)
+
     def receipt(self, job: Job) -> None:
         """A delivery receipt (XEP-0184 §5.2) for a message the target sent us, or a read
         marker (XEP-0333, ``referring``)."""

@@ -115,6 +115,16 @@ class QueryObject(StrictSchema):
             raise ValidationError("only a presence query watches", "watch")
 
 
+class ReceiptObject(StrictSchema):
+    """``receipt`` with ``status: read``: the conversation named by ``target`` is read up to
+    and including message ``id`` (the shared shape, docs/protocol.md). IRC has no delivery
+    receipts."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
+    id = id_string(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("read",)))
+
+
 class RoomTarget(TargetSchema):
     name = short_string(required=False)
 
@@ -159,6 +169,13 @@ PLATFORM = Platform(
             object=QueryObject,
             object_required=True,
         ),
+        "receipt": _v(
+            "receipt",
+            target=RoomTarget,
+            target_required=True,
+            object=ReceiptObject,
+            object_required=True,
+        ),
         "disconnect": _v("disconnect", object=IrcObject),
     },
     credentials=IrcCredentials,
@@ -166,6 +183,6 @@ PLATFORM = Platform(
     connection_identity=connection_identity,
     description=(
         "IRC: connect, join, leave, send, update (nick, topic, away, real name), query "
-        "(names, presence, profile, channel list), disconnect."
+        "(names, presence, profile, channel list), receipt (read markers), disconnect."
     ),
 )

@@ -192,8 +192,9 @@ class TypingObject(StrictSchema):
 
 
 class ReceiptObject(StrictSchema):
-    """``receipt``: the message ``id`` reached its recipient (``delivered``, XEP-0184; a
-    person only) or was read, with everything before it (``read``, XEP-0333 displayed)."""
+    """``receipt``: the message ``id`` reached its recipient (``delivered``, XEP-0184, to a
+    person), or the conversation ``target`` is read up to and including it (``read``,
+    XEP-0333 displayed)."""
 
     type = fields.String(required=True, validate=validate.OneOf(("receipt",)))
     id = id_string(required=True)

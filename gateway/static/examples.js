@@ -195,6 +195,68 @@
     return { entry, info, problem };
   }
 
+  // ---- "notify me" (irc, xmpp): Web Push while no tab is open ---------------------------
+
+  /** A base64url string (the welcome's VAPID key) as the bytes PushManager wants. */
+  function fromB64url(text) {
+    const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
+    return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  }
+
+  /**
+   * The "notify me" `button`: register the service worker (/static/push-sw.js, which shows
+   * the notifications), subscribe with the gateway's VAPID key (`sc.vapidPublicKey`) and
+   * hand the subscription to the session (`sc.subscribePush`). While no tab of the session
+   * is attached, a direct message or a mention of our nick then shows a notification; a
+   * click opens `pageUrl`. Hidden when the gateway has push off or the browser has no Push
+   * API. The subscription belongs to the session: a new session registers it again.
+   */
+  function notifyMe(sc, button, pageUrl) {
+    const supported = 'serviceWorker' in navigator && 'PushManager' in globalThis
+      && 'Notification' in globalThis;
+    const flag = `sockethub-example:notify:${pageUrl}`;
+    let wanted = sessionStorage.getItem(flag) === '1';
+    const render = (text) => {
+      button.hidden = !supported || !sc.vapidPublicKey;
+      if (text) button.textContent = text;
+    };
+    async function subscribe() {
+      const worker = `/static/push-sw.js?page=${encodeURIComponent(pageUrl)}`;
+      const reg = await navigator.serviceWorker.register(worker, { scope: '/static/' });
+      const key = fromB64url(sc.vapidPublicKey);
+      let sub = await reg.pushManager.getSubscription();
+      const had = sub && sub.options && sub.options.applicationServerKey;
+      if (sub && had && new Uint8Array(had).join() !== key.join()) {
+        await sub.unsubscribe(); // made for another gateway key: it would never get a push
+        sub = null;
+      }
+      if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+      await sc.subscribePush(sub);
+    }
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        if ((await Notification.requestPermission()) !== 'granted') {
+          render('notifications blocked');
+          return;
+        }
+        await subscribe();
+        wanted = true;
+        sessionStorage.setItem(flag, '1');
+        render('notifying ✓');
+      } catch (err) {
+        render(`notify me (failed: ${err.code || err.message})`);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    sc.on('welcome', (welcome) => {
+      render(wanted ? 'notifying ✓' : undefined);
+      if (wanted && !welcome.resumed) subscribe().catch(() => render('notify me'));
+    });
+    render();
+  }
+
   // ---- the fetch pages (feeds, metadata): a URL form, a status line and a card ----------
 
   /** Whether `url` may be used as a link or an image source: http(s) only. */
@@ -238,7 +300,7 @@
   globalThis.Examples = {
     $, startClient, showState, followConnection, textElement, logLine, pageMemory, missedLine,
     keepChoice, keepCheckbox,
-    addWindow, selectWindow, chatLog,
+    addWindow, selectWindow, chatLog, notifyMe,
     isWeb, showStatus, fetchInto, urlForm,
   };
 })();

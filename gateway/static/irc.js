@@ -16,7 +16,7 @@ import { ircEvent, isIrc, ours, onAttendance } from '/static/irc-events.js';
 import { setupDirectory, profile } from '/static/irc-rooms.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, pageMemory, missedLine, keepChoice, keepCheckbox } = globalThis.Examples;
+const { $, startClient, showState, pageMemory, missedLine, keepChoice, keepCheckbox, notifyMe } = globalThis.Examples;
 
 // The backstop for requests: above the IRC connect's own limit of 45 s, which the welcome
 // does not announce (the default would be requestTimeout + 5 s). storageName: this page's
@@ -24,6 +24,8 @@ const { $, startClient, showState, pageMemory, missedLine, keepChoice, keepCheck
 // (keepChoice) adds `keep` and localStorage: the nick stays on IRC while the page is closed.
 const keep = keepChoice('irc');
 const sc = startClient({ requestTimeoutMs: 50000, storageName: 'irc', ...keep.clientOptions() });
+// "notify me": Web Push from the session while no tab is open (examples.js).
+notifyMe(sc, $('notify'), '/static/irc.html');
 
 // ---- what a reload keeps ----------------------------------------------------------------
 

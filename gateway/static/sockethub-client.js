@@ -446,6 +446,32 @@
       return done;
     }
 
+    /**
+     * Web Push: the key to subscribe with (`PushManager.subscribe`'s
+     * `applicationServerKey`, base64url), or null when the gateway has push off.
+     */
+    get vapidPublicKey() {
+      var push = this.welcome && this.welcome.push;
+      return push && push.vapidPublicKey ? push.vapidPublicKey : null;
+    }
+
+    /**
+     * Register a browser push subscription (a `PushSubscription` or its `toJSON()`) with
+     * the session: while no socket of it is attached, a direct message or a mention of our
+     * nick sends one push per conversation (docs/client.md). Registering the same endpoint
+     * again replaces it. Resolves with `{type: 'push', subscriptions: <count>}`. A new
+     * session (`new-session`) has none: register again then.
+     */
+    subscribePush(subscription) {
+      var sub = subscription && typeof subscription.toJSON === 'function' ? subscription.toJSON() : subscription;
+      return this._request(null, { replay: false, frame: { kind: 'push', subscription: sub } });
+    }
+
+    /** Remove the session's push subscription with this endpoint. */
+    unsubscribePush(endpoint) {
+      return this._request(null, { replay: false, frame: { kind: 'push', remove: String(endpoint) } });
+    }
+
     /** Forget stored credentials, so they are not sent again onto a new session. */
     clearCredentials() { this._replay.credentials.clear(); }
 
@@ -566,6 +592,7 @@
       }
       var self = this;
       var rec = { id: this._nextId(), activity: activity, replay: !!opts.replay, sent: false, timer: null };
+      if (opts.frame) rec.frame = opts.frame; // a frame of its own kind (push), not a request
       var promise = new Promise(function (resolve, reject) {
         rec.resolve = function (v) { self._settle(rec); resolve(v); };
         rec.reject = function (e) { self._settle(rec); reject(e); };
@@ -622,6 +649,12 @@
     }
 
     _transmit(rec) {
+      if (rec.frame) {
+        rec.text = JSON.stringify(Object.assign({}, rec.frame, { id: rec.id }));
+        rec.sent = true;
+        this._sendRecord(rec);
+        return;
+      }
       var text = JSON.stringify({ kind: 'request', id: rec.id, activity: rec.activity });
       var max = this.limits && Number(this.limits.maxFrameBytes);
       if (max && byteLength(text) > max) {
@@ -671,6 +704,7 @@
     _timeoutFor(activity) {
       if (this.options.requestTimeoutMs) return this.options.requestTimeoutMs;
       var seconds = Number(this.limits && this.limits.requestTimeout) || FALLBACK_REQUEST_TIMEOUT_S;
+      if (!activity) return seconds * 1000 + this.options.requestTimeoutGraceMs; // a push frame
       // A verb may have a limit of its own, announced in the welcome's platform list as
       // `timeouts: {verb: seconds}` (or as a verb object `{name, timeout}`).
       var name = platformOf(activity['@context']);
@@ -978,7 +1012,7 @@
         return;
       }
       var err = frame.error || {};
-      this._forget(rec.activity);
+      if (rec.activity) this._forget(rec.activity);
       rec.reject(new SockethubError(err.code || 'internal', err.message || 'request failed', {
         path: err.path, details: err.details, retryable: err.retryable, ref: err.ref,
         activity: frame.activity || rec.activity,

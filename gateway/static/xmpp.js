@@ -14,7 +14,7 @@ import { wireUpload } from '/static/xmpp-upload.js';
 import * as signals from '/static/xmpp-signals.js';
 
 const { SockethubClient } = globalThis;
-const { $, startClient, showState, textElement, pageMemory, missedLine, keepChoice, keepCheckbox } = globalThis.Examples;
+const { $, startClient, showState, textElement, pageMemory, missedLine, keepChoice, keepCheckbox, notifyMe } = globalThis.Examples;
 
 // Above the XMPP connect's own limit of 45 s, which the welcome does not announce.
 // storageName: this page's session is its own, apart from the other example pages.
@@ -22,6 +22,8 @@ const { $, startClient, showState, textElement, pageMemory, missedLine, keepChoi
 // while the page is closed.
 const keep = keepChoice('xmpp');
 const sc = startClient({ requestTimeoutMs: 50000, storageName: 'xmpp', ...keep.clientOptions() });
+// "notify me": Web Push from the session while no tab is open (examples.js).
+notifyMe(sc, $('notify'), '/static/xmpp.html');
 
 const send = (type, extra = {}) => sc.send({ platform: 'xmpp', type, actor: page.conn.actor, ...extra });
 let restoring = false; // a reload's replay is coming in

@@ -728,3 +728,41 @@ def test_not_sent_is_sent_again_once_with_the_same_id(fake_page: Any) -> None:
     assert out["sameId"] and out["result"] == {"n": 1}
     assert out["code"] == "not-sent"
     assert out["total"] == 4  # sent again once, not for ever
+
+
+def test_subscribe_push_sends_a_push_frame_and_resolves_with_its_reply(fake_page: Any) -> None:
+    out = fake_page.evaluate(
+        """async () => {
+            const sc = fakeClient();
+            const ws = await nthSocket(1);
+            ws.welcome({push: {vapidPublicKey: 'K'}});
+            await sc.ready();
+            const key = sc.vapidPublicKey;
+            // what PushSubscription offers: toJSON()
+            const sub = {toJSON: () => ({endpoint: 'https://push.example/x',
+                                         keys: {p256dh: 'P', auth: 'A'}})};
+            const done = sc.subscribePush(sub);
+            await until(() => ws.sent.some((f) => f.kind === 'push'));
+            const frame = ws.sent.find((f) => f.kind === 'push');
+            ws.push({kind: 'reply', seq: 1, id: frame.id, status: 'completed',
+                     result: {type: 'push', subscriptions: 1}});
+            const result = await done;
+            const gone = sc.unsubscribePush('https://push.example/x');
+            await until(() => ws.sent.filter((f) => f.kind === 'push').length === 2);
+            const second = ws.sent.filter((f) => f.kind === 'push')[1];
+            ws.push({kind: 'reply', seq: 2, id: second.id, status: 'failed',
+                     error: {code: 'refused', message: 'push is off', retryable: false}});
+            let code = null;
+            try { await gone; } catch (e) { code = e.code; }
+            sc.close();
+            return {key, frame, result, second, code};
+        }"""
+    )
+    assert out["key"] == "K"
+    assert out["frame"]["subscription"] == {
+        "endpoint": "https://push.example/x",
+        "keys": {"p256dh": "P", "auth": "A"},
+    }
+    assert out["result"] == {"type": "push", "subscriptions": 1}
+    assert out["second"]["remove"] == "https://push.example/x"
+    assert out["code"] == "refused"

@@ -103,13 +103,15 @@ XMPP: list[Case] = [
         x("receipt", target=PERSON, object={"type": "receipt", "status": "delivered"}),
         "object.id",
     ),
-    Case("xmpp read marker", x("receipt", target=PERSON, object={**RECEIPT, "status": "read"})),
+    # A delivered receipt to a room passes the schema (the target may be a room for a read
+    # marker) and is refused by the connector (outbound.receipt_stanza: target.type).
     Case(
         "xmpp read marker in a room",
         x("receipt", target=ROOM, object={**RECEIPT, "status": "read"}),
     ),
+    Case("xmpp read marker", x("receipt", target=PERSON, object={**RECEIPT, "status": "read"})),
     xbad(
-        "xmpp receipt unknown status",
+        "xmpp receipt of an unknown status",
         x("receipt", target=PERSON, object={**RECEIPT, "status": "seen"}),
         "object.status",
     ),
@@ -214,7 +216,23 @@ def i(verb: str, **parts: Any) -> dict:
     return env(verb, "irc", actor=NICK, **parts)
 
 
+READ = {"type": "receipt", "id": "m1", "status": "read"}
+
 IRC: list[Case] = [
+    Case("irc read marker in a channel", i("receipt", target=CHAN, object=READ)),
+    Case("irc read marker of a private chat", i("receipt", target=NICK, object=READ)),
+    Case(
+        "irc has no delivery receipts",
+        i("receipt", target=CHAN, object={**READ, "status": "delivered"}),
+        InvalidEnvelope,
+        "object.status",
+    ),
+    Case(
+        "irc read marker names its message",
+        i("receipt", target=CHAN, object={"type": "receipt", "status": "read"}),
+        InvalidEnvelope,
+        "object.id",
+    ),
     Case(
         "irc credentials",
         i("credentials", object={**ICREDS, "port": 6697, "secure": True, "password": "pw"}),

@@ -143,3 +143,23 @@ def test_the_heartbeat_rewraps_attached_sessions_while_rotating(redis_client):
     redis_client.delete(keys.session(idle[0].sid))
     rotating.touch([idle[0].sid])  # an ended session is not brought back
     assert not redis_client.exists(keys.session(idle[0].sid))
+
+
+def test_att_says_whether_a_socket_is_attached(redis_client):
+    """``att``: 1 on create and resume, 0 on detach of the current generation only (the
+    worker decides on Web Push by it)."""
+    store = SessionStore(redis_client, sealing.server_key(A), 60)
+
+    def att(sid: str) -> bytes | None:
+        return redis_client.hget(keys.session(sid), "att")
+
+    first = store.create("g1")
+    assert att(first.sid) == b"1"
+    store.detach(first.sid, first.gen)
+    assert att(first.sid) == b"0"
+    second = store.resume(first.sid, first.token, "g2")
+    assert att(first.sid) == b"1"
+    store.detach(first.sid, first.gen)  # the old socket's late detach changes nothing
+    assert att(first.sid) == b"1"
+    store.detach(second.sid, second.gen)
+    assert att(first.sid) == b"0"

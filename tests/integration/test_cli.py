@@ -132,6 +132,7 @@ def running_all_in_one(
     process it started is swept away afterwards."""
     port = free_port()
     env = clean_env(SOCKETHUB_PORT=str(port), SOCKETHUB_PLATFORMS=platforms)
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")  # its VAPID key, not in the real home
     log_path = tmp_path / "sockethub.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -166,6 +167,8 @@ def test_sockethub_runs_everything_and_stops_on_ctrl_c_to_its_process_group(all_
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as resp:
         assert b"Sockethub" in resp.read()
     c = Client(f"ws://127.0.0.1:{port}/sockethub")
+    # Web Push is on: the one-command run made (or reused) its VAPID key pair
+    assert len(c.welcome["push"]["vapidPublicKey"]) == 87
     reply = c.request(
         activity("dummy", "echo", object={"type": "message", "content": "1"}), timeout=30
     )
@@ -386,3 +389,15 @@ def test_worker_stops_on_ctrl_c_without_a_traceback(redis_url, tmp_path):
         sweep(env)
     output = log_path.read_text()
     assert "Traceback" not in output, output
+
+
+def test_the_local_vapid_key_is_made_once_and_kept_private(tmp_path, monkeypatch):
+    from connectors.net.webpush import public_key_of
+    from gateway.cli import local_vapid_key
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    first = local_vapid_key()
+    kept = tmp_path / "sockethub" / "vapid-private-key"
+    assert kept.read_text().strip() == first and kept.stat().st_mode & 0o777 == 0o600
+    assert local_vapid_key() == first  # the next run: the same key, subscriptions stay good
+    assert len(public_key_of(first)) == 87
