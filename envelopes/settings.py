@@ -344,6 +344,24 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "(XEP-0198), to send once it is; past this a request fails with "
         "`upstream-unavailable` (try again once connected).",
     ),
+    "SOCKETHUB_HISTORY_MAX_MESSAGES": (
+        "history_max_messages",
+        "1000",
+        "Messages kept (sealed) per conversation of an IRC/XMPP connection for `query` "
+        "history and search; the oldest go first. At most 100000; 0 keeps no history.",
+    ),
+    "SOCKETHUB_HISTORY_MAX_BYTES": (
+        "history_max_bytes",
+        "1048576",
+        "Bytes of sealed messages kept per conversation of a connection (the oldest go "
+        "first); at most 67108864.",
+    ),
+    "SOCKETHUB_HISTORY_MAX_CONVERSATIONS": (
+        "history_max_conversations",
+        "200",
+        "Conversations (channels, rooms, private chats) whose history one connection keeps; "
+        "past it the one quiet for longest is dropped. At most 10000.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -547,6 +565,9 @@ class Settings:
     irc_max_unsent_bytes: int = 262144
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
+    history_max_messages: int = 1000
+    history_max_bytes: int = 1048576
+    history_max_conversations: int = 200
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

@@ -74,6 +74,7 @@ class Item:
     # The deliverer's progress, kept across retries: who gets it, how many have it.
     sessions: list[str] | None = None
     done: int = 0
+    logged: bool = False  # in the connection's own log (``tasks/ownlog.py``), if a message
 
 
 Deliver = Callable[[list[Item]], None]

@@ -21,6 +21,7 @@ from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.vault import Vault
 
+from .logpages import stamp
 from .manager import Forward, Manager, StartedElsewhere
 
 # Verbs whose result is not pushed to the other sessions of a shared connection.
@@ -183,6 +184,15 @@ class Runner:
             manager = self._managers.get(platform_name)
         if manager is None:
             return
+        if payload["verb"] == "query" and PersistentConnector.is_log_query(
+            Job("query", payload["activity"])
+        ):
+            return  # a page of history is for who asked
+        if payload["verb"] == "send":
+            try:  # the own log has our messages too (tasks/ownlog.py)
+                manager.ownlog.record([(key, result, True)])
+            except Exception:
+                log.warning("could not log a message sent on %s", key[:8], exc_info=True)
         try:
             peers = [s for s in manager.records.members(key) if s != payload["session"]]
             if peers:
@@ -273,6 +283,9 @@ class Runner:
                 sink=self.outbox.event,
             )
             result = self.connector(platform).handle(job)
+            if platform.persistent and verb == "send":
+                # Our message's id and time, the same in the reply, to peers and in history.
+                result = stamp(activity if result is None else result)
             return reply_frame(rid, activity if result is None else result)
         except (Forward, StartedElsewhere):
             raise

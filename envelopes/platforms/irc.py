@@ -21,6 +21,7 @@ from marshmallow.exceptions import ValidationError
 
 from ..registry import Platform, Verb
 from ..schema import StrictSchema, TargetSchema, content_string, id_string, short_string
+from .chatlog import LOG_QUERIES, LogQueryFields
 
 __all__ = ["PLATFORM", "IrcCredentials", "connection_identity"]
 
@@ -46,6 +47,17 @@ class IrcObject(StrictSchema):
     )
     id = id_string()
     content = content_string()
+
+
+class QueryObject(IrcObject, LogQueryFields):
+    """``attendance`` (NAMES), or ``history``/``search`` of the connection's own log."""
+
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("message", "me", "notice", "address", "topic", "attendance", *LOG_QUERIES)
+        ),
+    )
 
 
 class SendObject(IrcObject):
@@ -94,7 +106,11 @@ PLATFORM = Platform(
         ),
         "update": _v("update", target=RoomTarget, object=IrcObject, object_required=True),
         "query": _v(
-            "query", target=RoomTarget, target_required=True, object=IrcObject, object_required=True
+            "query",
+            target=RoomTarget,
+            target_required=True,
+            object=QueryObject,
+            object_required=True,
         ),
         "disconnect": _v("disconnect", object=IrcObject),
     },

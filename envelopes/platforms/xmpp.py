@@ -30,6 +30,7 @@ from marshmallow.exceptions import ValidationError
 
 from ..registry import Platform, Verb
 from ..schema import StrictSchema, TargetSchema, content_string, id_string, short_string
+from .chatlog import LOG_QUERIES, LogQueryFields
 
 __all__ = [
     "PLATFORM",
@@ -153,9 +154,13 @@ class ReceiptObject(StrictSchema):
     status = fields.String(required=True, validate=validate.OneOf(("delivered",)))
 
 
-class QueryObject(StrictSchema):
+class QueryObject(LogQueryFields):
+    """``attendance``, ``room-info``, ``roster``, or ``history``/``search`` of the
+    connection's own log (``chatlog``)."""
+
     type = fields.String(
-        required=True, validate=validate.OneOf(("attendance", "room-info", "roster"))
+        required=True,
+        validate=validate.OneOf(("attendance", "room-info", "roster", *LOG_QUERIES)),
     )
 
 
