@@ -166,11 +166,26 @@ class Runner:
         except StartedElsewhere:
             log.info("dropping %s/%s: another copy of it went upstream", sid, rid)
             return
+        if payload["verb"] == "send" and frame.get("status") == "completed":
+            self._log_own(platform_name, payload, frame.get("result"))
         written = self.outbox.reply(sid, rid, frame)
         if written == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
         elif written > 0 and frame.get("status") == "completed":
             self._to_peers(platform_name, payload, frame.get("result"))
+
+    def _log_own(self, platform_name: str, payload: dict[str, Any], result: Any) -> None:
+        """Our message, in the connection's own log (``tasks/ownlog.py``) before its reply:
+        a history query sent after the reply finds it."""
+        key = str(payload.get("connection") or "")
+        with self._lock:
+            manager = self._managers.get(platform_name)
+        if manager is None or not key or not isinstance(result, dict):
+            return
+        try:
+            manager.ownlog.record([(key, result, True)])
+        except Exception:
+            log.warning("could not log a message sent on %s", key[:8], exc_info=True)
 
     def _to_peers(self, platform_name: str, payload: dict[str, Any], result: Any) -> None:
         """A verb's result, as an event to the other sessions on its connection: a tab
@@ -188,11 +203,6 @@ class Runner:
             Job("query", payload["activity"])
         ):
             return  # a page of history is for who asked
-        if payload["verb"] == "send":
-            try:  # the own log has our messages too (tasks/ownlog.py)
-                manager.ownlog.record([(key, result, True)])
-            except Exception:
-                log.warning("could not log a message sent on %s", key[:8], exc_info=True)
         try:
             peers = [s for s in manager.records.members(key) if s != payload["session"]]
             if peers:
