@@ -44,7 +44,7 @@ from .logpages import conversation_of, epoch, window, words
 __all__ = ["OwnLog", "Bounds", "Page", "bounds_from", "log_keys", "PARTS", "ID_LEN"]
 
 PARTS = (":h", ":m", ":i", ":t")
-ID_LEN = 24  # hex characters of a message id's digest, in front of each sealed message
+ID_LEN = 12  # bytes of a message id's digest, in front of each sealed message
 WORD_LEN = 4  # bytes of a word's digest: a false match is checked once opened
 KEY_CACHE_SECONDS = 5.0
 # Caps of SOCKETHUB_HISTORY_MAX_MESSAGES, _MAX_BYTES, _MAX_CONVERSATIONS.
@@ -202,8 +202,8 @@ class OwnLog:
     def conversation(self, key: bytes, conv: str) -> str:
         return self.digest(key, "conv", conv.lower()).hex()
 
-    def _id(self, key: bytes, mid: str) -> str:
-        return self.digest(key, "id", mid, ID_LEN // 2).hex()
+    def _id(self, key: bytes, mid: str) -> bytes:
+        return self.digest(key, "id", mid, ID_LEN)
 
     def _word(self, key: bytes, word: str) -> bytes:
         return self.digest(key, "word", word, WORD_LEN)
