@@ -27,6 +27,7 @@ from .session.backoff import CONNECT_TIMEOUT, RECONNECT, Backoff
 
 __all__ = [
     "CONNECTION_STATES",
+    "LOG_QUERIES",
     "connection_event",
     "ConnectionSpec",
     "Upstream",
@@ -40,6 +41,7 @@ T = TypeVar("T")
 Emit = Callable[[dict[str, Any]], None]
 
 CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected")
+LOG_QUERIES = ("history", "search")  # ``query`` object types answered from the own log
 
 
 def connection_event(
@@ -137,6 +139,12 @@ class Runtime(abc.ABC):
     def remember_room(self, job: Job, room: str, joined: bool) -> None:
         """Record a joined (or left) room, so a reconnect or a failover rejoins it."""
 
+    def log_query(self, job: Job) -> dict[str, Any]:
+        """A ``query`` of ``object.type`` ``history`` or ``search``: the completed reply
+        (docs/protocol.md). Answered from the connection's own log, which the runtime
+        records, merged with the upstream's ``server_history`` where it has one."""
+        raise Refused("this worker keeps no history", details=[{"condition": "no-history"}])
+
 
 class PersistentConnector(Connector):
     runtime: Runtime
@@ -175,3 +183,8 @@ class PersistentConnector(Connector):
     def connected_as(self, up: Upstream) -> dict[str, Any]:
         """Fields naming our identity upstream, for the connect reply."""
         return {}
+
+    @staticmethod
+    def is_log_query(job: Job) -> bool:
+        """A ``query`` for history or search: the runtime answers it (``log_query``)."""
+        return (job.activity.get("object") or {}).get("type") in LOG_QUERIES

@@ -8,14 +8,18 @@ sealed value copied to another session, request or purpose does not open:
     request marker        ``a`` + activity     "marker", sid, rid   (the state stays clear)
     Celery task payload   ``sealed`` activity  "task", sid, rid, verb
     connection record     the actor JSON       "record", platform, connection key
+    own log message       the send activity    "log", platform, connection key, conversation
 
 Events of a connection shared by several sessions are sealed per session as they are
 fanned out: the stream they land in is that session's, and they die with its key. The
 connection record is the one thing not tied to a session (a surviving worker reads it to
 take a connection over), so it is sealed under a key derived from the server secret and
-the connection's key. Ids (of sessions and requests, and of actors and rooms where Redis
-lookups go by them), sequence numbers, deadlines, verbs and queue names stay clear: Redis
-scripts and routing need them, and they say nothing of what was said.
+the connection's key. The own log of a connection's conversations (``tasks/ownlog.py``) is
+sealed under a random key of that connection, stored in its record wrapped like a session
+key (``wrap_log_key``): the log dies with the record. Ids (of sessions and requests, and
+of actors and rooms where Redis lookups go by them), sequence numbers, deadlines, verbs
+and queue names stay clear: Redis scripts and routing need them, and they say nothing of
+what was said.
 
 Unwrapping a session key costs an ``HGET`` and a decrypt; fan-out seals one event for
 many sessions, so unwrapped keys are kept in each process for ``KEY_CACHE_SECONDS``. The
@@ -204,3 +208,12 @@ class AtRest:
                 continue
         key = self._record_key(platform, ckey, servers[-1])
         return json.loads(unseal(key, _bytes(sealed), "record", platform, ckey))
+
+    # -- own log keys (tasks/ownlog.py) ----------------------------------------------------
+    def wrap_log_key(self, platform: str, ckey: str, key: bytes) -> bytes:
+        """A connection's log key, wrapped under the current server key, bound to it."""
+        return self._keyring.wrap(key, _SEP.join(("log", platform, ckey)))
+
+    def unwrap_log_key(self, platform: str, ckey: str, wrapped: bytes | str) -> tuple[bytes, bool]:
+        """The log key, and whether an earlier secret wrapped it (rewrap it then)."""
+        return self._keyring.unwrap(_bytes(wrapped), _SEP.join(("log", platform, ckey)))

@@ -34,6 +34,8 @@ __all__ = [
     "connection_marks",
     "connection_convs",
     "connection_msgids",
+    "log_conversations",
+    "log_conversation",
     "http_cache",
     "http_host",
     "http_cache_books",
@@ -204,6 +206,20 @@ def connection_msgids(platform: str, ckey: str) -> str:
     """Sorted set: ``<conversation>␟<message id>`` → ``seq`` of the latest incoming
     messages, so a read marker naming one knows what came after it."""
     return f"{PREFIX}:conn:{platform}:{ckey}:msgids"
+
+
+# -- the own log of a connection's conversations (tasks/ownlog.py) ------------------------
+def log_conversations(platform: str, ckey: str) -> str:
+    """Sorted set: digest of each conversation the connection logged → when it last had a
+    message (ms). Digests are keyed hashes under the log key: they name nobody."""
+    return f"{PREFIX}:log:{platform}:{ckey}"
+
+
+def log_conversation(platform: str, ckey: str, conv: str) -> str:
+    """Prefix of one conversation's log (``conv`` its digest): ``:h`` hash (``first``,
+    ``next`` seq, ``bytes``), ``:m`` hash seq → sealed message, ``:i`` hash message-id
+    digest → seq, ``:t`` hash seq → time and word digests (the blind search index)."""
+    return f"{PREFIX}:log:{platform}:{ckey}:{conv}"
 
 
 # -- the shared HTTP cache of feeds and metadata -------------------------------------------

@@ -475,6 +475,24 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Largest avatar (XEP-0084, vCard-temp) a profile query returns as a `data:` URI; a "
         "larger one is left out and `xmpp:image-omitted` says so.",
     ),
+    "SOCKETHUB_HISTORY_MAX_MESSAGES": (
+        "history_max_messages",
+        "1000",
+        "Messages kept (sealed) per conversation of an IRC/XMPP connection for `query` "
+        "history and search; the oldest go first. At most 100000; 0 keeps no history.",
+    ),
+    "SOCKETHUB_HISTORY_MAX_BYTES": (
+        "history_max_bytes",
+        "1048576",
+        "Bytes of sealed messages kept per conversation of a connection (the oldest go "
+        "first); at most 67108864.",
+    ),
+    "SOCKETHUB_HISTORY_MAX_CONVERSATIONS": (
+        "history_max_conversations",
+        "200",
+        "Conversations (channels, rooms, private chats) whose history one connection keeps; "
+        "past it the one quiet for longest is dropped. At most 10000.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -752,6 +770,9 @@ class Settings:
     xmpp_max_remembered_messages: int = 300
     xmpp_max_avatar_bytes: int = 131072
     xmpp_max_reactions: int = 50
+    history_max_messages: int = 1000
+    history_max_bytes: int = 1048576
+    history_max_conversations: int = 200
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

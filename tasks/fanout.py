@@ -6,11 +6,13 @@ every event into every session's stream (one more pipeline): a few round trips a
 not one per event and session, which matters when the thread must win the interpreter
 back from a busy loop after each one. A session whose stream is gone leaves the
 connection. Sessions are fixed on each ``Item`` at its first attempt, so a retry writes
-to the same ones.
+to the same ones. Messages go into the connection's own log first (``tasks/ownlog.py``),
+once: history has every message a session was sent.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -20,7 +22,8 @@ from envelopes.errors import TooLarge
 from envelopes.outbox import Outbox, event_frame
 
 from .attention import Attention
-from .publisher import Item
+from .ownlog import OwnLog
+from .publisher import RETRYABLE, Item
 from .records import Records, text
 
 __all__ = ["Fanout", "QUEUE_MAX_CAP", "QUEUE_BYTES_CAP"]
@@ -28,6 +31,8 @@ __all__ = ["Fanout", "QUEUE_MAX_CAP", "QUEUE_BYTES_CAP"]
 QUEUE_MAX_CAP = 10_000_000  # caps of SOCKETHUB_EVENT_QUEUE_MAX / _BYTES
 QUEUE_BYTES_CAP = 4 * 1024**3
 MEMBERS_TTL = 1.0  # seconds a connection's session list is reused between batches
+
+log = logging.getLogger("sockethub.fanout")
 
 
 class Fanout:
@@ -38,9 +43,11 @@ class Fanout:
         records: Records,
         outbox: Outbox,
         attention: Attention | None = None,
+        ownlog: OwnLog | None = None,
     ):
         self.platform = platform
         self.attention = attention  # unread counts and Web Push, before the events go out
+        self.ownlog = ownlog
         self.redis = redis
         self.records = records
         self.outbox = outbox
@@ -60,7 +67,22 @@ class Fanout:
             return None
         return hit[2]
 
+    def _log(self, items: list[Item]) -> None:
+        todo = [i for i in items if not i.logged]
+        if self.ownlog is None or not todo:
+            return
+        try:
+            self.ownlog.record([(i.key, i.activity, False) for i in todo])
+        except RETRYABLE:
+            raise  # Redis: the publisher retries the batch (a message is logged once)
+        except Exception:
+            # Never hold back the events because of the log: these miss history, logged.
+            log.exception("%s: recording %d message(s) in history failed", self.platform, len(todo))
+        for item in todo:
+            item.logged = True
+
     def deliver(self, items: list[Item]) -> None:
+        self._log(items)
         fresh = list(dict.fromkeys(i.key for i in items if i.sessions is None))
         members = {k: m for k in fresh if (m := self._cached(k)) is not None}
         unknown = [k for k in fresh if k not in members]

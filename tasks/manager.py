@@ -37,10 +37,13 @@ from envelopes.vault import Vault
 from .attention import Attention
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
 from .heartbeat import ENDS_GAP, Ends, adopt_orphans, heartbeat
+from .history import answer_query
 from .holding import Holding
 from .leases import LEASE_MS, Leases, lease_seconds
+from .logpages import stamp
 from .loop import LoopThread
 from .order import LaneKey, Lanes
+from .ownlog import OwnLog, bounds_from
 from .publisher import RETRYABLE, Publisher
 from .records import Records
 from .supervisor import Supervisor
@@ -110,7 +113,10 @@ class Manager(Runtime):
         )
         settings = connector.settings
         self.attention = Attention.build(platform.name, settings, redis, outbox, self.identity)
-        self._fanout = Fanout(platform.name, redis, self.records, outbox, self.attention)
+        self.ownlog = OwnLog(platform.name, redis, outbox.sealer, bounds_from(settings))
+        self._fanout = Fanout(
+            platform.name, redis, self.records, outbox, self.attention, self.ownlog
+        )
         self.publisher = Publisher(
             self._fanout.deliver,
             self._fanout.gap,
@@ -265,10 +271,14 @@ class Manager(Runtime):
     def remember_room(self, job: Job, room: str, joined: bool) -> None:
         self.records.remember_room(job.connection, job.session, room, joined)
 
+    def log_query(self, job: Job) -> dict[str, Any]:
+        return answer_query(self, job)  # tasks/history.py
+
     # -- fan-out ---------------------------------------------------------------------------
     def fanout(self, key: str, activity: dict[str, Any]) -> None:
-        """Called on the loop: only queues (``tasks/publisher.py`` writes it)."""
-        self.publisher.emit(key, activity)
+        """Called on the loop: only queues (``tasks/publisher.py`` writes it). A message
+        gets its id and time here (``stamp``), the same live and in history."""
+        self.publisher.emit(key, stamp(activity))
 
     def rooms(self, key: str) -> list[str]:
         return self.records.rooms(key)
@@ -315,6 +325,7 @@ class Manager(Runtime):
 
     def _drop_record(self, key: str) -> None:
         self.records.drop(key)
+        self.ownlog.forget(key)
         self.leases.release(key)
 
     def _start(self, spec: ConnectionSpec, takeover: bool) -> Supervisor:

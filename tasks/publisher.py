@@ -75,6 +75,7 @@ class Item:
     sessions: list[str] | None = None
     done: int = 0
     noted: bool = False  # counted by ``tasks/attention.py`` (a retry does not count it again)
+    logged: bool = False  # in the connection's own log (``tasks/ownlog.py``), if a message
 
 
 Deliver = Callable[[list[Item]], None]

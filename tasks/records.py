@@ -3,6 +3,8 @@
 ``sh:conn:<platform>:<key>`` (actor, owner), ``…:sessions`` (session → actor id),
 ``…:rooms`` (``session␟room`` for each room a session joined), ``…:order`` (session →
 the seq of its last verb run here), ``…:pending:<session>`` (its verbs not yet run).
+Dropping the record also drops the connection's own log and its wrapped key (``lkey``),
+so none of its history can be read any more (``tasks/ownlog.py``).
 Called from task threads and the heartbeat thread, never from the loop.
 """
 
@@ -15,6 +17,8 @@ from envelopes import keys
 from envelopes.atrest import AtRest
 from envelopes.errors import NotConnected, SockethubError
 from envelopes.vault import Vault
+
+from .ownlog import log_keys
 
 __all__ = ["Records", "text"]
 
@@ -75,7 +79,7 @@ class Records:
         pending = [keys.connection_pending(name, key, sid) for sid in self.members(key)]
         pipe = self.redis.pipeline()
         pipe.delete(
-            keys.connection(name, key),
+            keys.connection(name, key),  # with the wrapped log key: the log is unreadable
             keys.connection_sessions(name, key),
             keys.connection_rooms(name, key),
             keys.connection_order(name, key),
@@ -86,6 +90,9 @@ class Records:
         )
         pipe.srem(keys.connections(name), key)
         pipe.execute()
+        # After the record: nothing is logged without it (``ownlog._APPEND``), so this
+        # list is complete.
+        self.redis.delete(*log_keys(self.redis, name, key))
 
     def reseal(self, key: str) -> bool:
         """During a secret rotation, seal the record under the new secret, so it still

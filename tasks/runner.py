@@ -22,6 +22,7 @@ from envelopes.settings import Settings
 from envelopes.uploads import Uploads
 from envelopes.vault import Vault
 
+from .logpages import stamp
 from .manager import Forward, Manager, StartedElsewhere
 from .reading import is_read_marker, mark_read, with_conversations
 
@@ -176,11 +177,26 @@ class Runner:
         except StartedElsewhere:
             log.info("dropping %s/%s: another copy of it went upstream", sid, rid)
             return
+        if payload["verb"] == "send" and frame.get("status") == "completed":
+            self._log_own(platform_name, payload, frame.get("result"))
         written = self.outbox.reply(sid, rid, frame)
         if written == 0:
             log.info("reply to %s/%s dropped: already answered (timeout?)", sid, rid)
         elif written > 0 and frame.get("status") == "completed":
             self._to_peers(platform_name, payload, frame.get("result"))
+
+    def _log_own(self, platform_name: str, payload: dict[str, Any], result: Any) -> None:
+        """Our message, in the connection's own log (``tasks/ownlog.py``) before its reply:
+        a history query sent after the reply finds it."""
+        key = str(payload.get("connection") or "")
+        with self._lock:
+            manager = self._managers.get(platform_name)
+        if manager is None or not key or not isinstance(result, dict):
+            return
+        try:
+            manager.ownlog.record([(key, result, True)])
+        except Exception:
+            log.warning("could not log a message sent on %s", key[:8], exc_info=True)
 
     def _to_peers(self, platform_name: str, payload: dict[str, Any], result: Any) -> None:
         """A verb's result, as an event to the other sessions on its connection: a tab
@@ -194,6 +210,10 @@ class Runner:
             manager = self._managers.get(platform_name)
         if manager is None:
             return
+        if payload["verb"] == "query" and PersistentConnector.is_log_query(
+            Job("query", payload["activity"])
+        ):
+            return  # a page of history is for who asked
         try:
             peers = [s for s in manager.records.members(key) if s != payload["session"]]
             if peers:
@@ -284,6 +304,9 @@ class Runner:
                 sink=self.outbox.event,
             )
             result = self._handle(platform, job)
+            if platform.persistent and verb == "send":
+                # Our message's id and time, the same in the reply, to peers and in history.
+                result = stamp(activity if result is None else result)
             return reply_frame(rid, activity if result is None else result)
         except (Forward, StartedElsewhere):
             raise

@@ -146,6 +146,8 @@ class IrcConnector(PersistentConnector):
         self.runtime.call(job, up.roundtrip(lines, up.fails_for(channel), job.remaining))
 
     def query(self, job: Job) -> dict[str, Any]:
+        if self.is_log_query(job):  # history, search: the runtime's own log
+            return self.runtime.log_query(job)
         kind = (job.activity.get("object") or {}).get("type")
         if kind == "presence":  # MONITOR (connectors/irc/watch.py)
             up = self._up(job)

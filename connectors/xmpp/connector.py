@@ -345,6 +345,8 @@ class XmppConnector(ReferringVerbs, PersistentConnector):
     request_friend = make_friend = remove_friend = _subscription
 
     def query(self, job: Job) -> dict[str, Any]:
+        if self.is_log_query(job):  # history, search: the runtime's own log
+            return self.runtime.log_query(job)
         kind = job.activity["object"]["type"]
         up = self._up(job)
         if kind == "roster":

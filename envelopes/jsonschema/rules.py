@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..platforms import caldav, feeds, irc, xmpp
+from ..platforms import caldav, chatlog, feeds, irc, xmpp
 from .regex import char_class, python_class
 
 __all__ = ["Twin", "VALIDATORS", "HOOKS", "DATETIME", "GAPS"]
@@ -78,7 +78,55 @@ def _when_type(value: str, then: Json) -> Json:
     }
 
 
+def _none_of(*names: str) -> Json:
+    return {"not": {"anyOf": [{"required": [n]} for n in names]}}
+
+
+_CURSORS = ("before", "after", "around")
+_LOG_QUERY = Twin(
+    {
+        "allOf": [
+            {
+                "if": {
+                    "properties": {"type": {"not": {"enum": list(chatlog.PAGED_QUERIES)}}},
+                    "required": ["type"],
+                },
+                "then": _none_of(*_CURSORS, "limit", "cursor"),
+            },
+            _when_type("rooms", _none_of(*_CURSORS)),
+            _when_type(
+                "history",
+                {
+                    "allOf": [
+                        {
+                            "not": {
+                                "anyOf": [
+                                    {"required": [a, b]}
+                                    for i, a in enumerate(_CURSORS)
+                                    for b in _CURSORS[i + 1 :]
+                                ]
+                            }
+                        },
+                        _none_of("cursor", "content"),
+                    ]
+                },
+            ),
+            _when_type(
+                "search",
+                {
+                    "allOf": [_none_of(*_CURSORS)],
+                    "required": ["content"],
+                    "properties": {"content": {"minLength": 1}},
+                },
+            ),
+        ]
+    },
+    exact=False,
+    gap="a search whose content is only white space is refused by the gateway only",
+)
+
 HOOKS: dict[Callable[..., Any], Twin] = {
+    chatlog.LogQueryFields._log_query: _LOG_QUERY,
     irc.SendObject._needs_content: Twin(
         {
             "properties": {
@@ -122,8 +170,16 @@ HOOKS: dict[Callable[..., Any], Twin] = {
     ),
     irc.QueryObject._fits_type: Twin(
         {
-            "if": {"not": _when_type("presence", {})["if"]},
-            "then": {"not": {"required": ["watch"]}},
+            "allOf": [
+                {
+                    "if": {"not": _when_type("presence", {})["if"]},
+                    "then": {"not": {"required": ["watch"]}},
+                },
+                {
+                    "if": {"not": _when_type("rooms", {})["if"]},
+                    "then": {"not": {"required": ["search"]}},
+                },
+            ]
         }
     ),
     xmpp.UpdateObject._shape: Twin(

@@ -30,6 +30,7 @@ from marshmallow.exceptions import ValidationError
 
 from ..registry import Platform, Verb
 from ..schema import StrictSchema, TargetSchema, content_string, id_string, short_string
+from .chatlog import LOG_QUERIES, LogQueryFields
 
 __all__ = ["PLATFORM", "PRESENCE_STATES", "IrcCredentials", "connection_identity"]
 
@@ -94,25 +95,27 @@ class UpdateObject(StrictSchema):
             raise ValidationError("only a profile update sets realName", "realName")
 
 
-class QueryObject(StrictSchema):
+class QueryObject(LogQueryFields):
     """``attendance`` of a room (NAMES), ``presence`` of a person (MONITOR: answers
     ``online``/``offline`` and watches them; ``watch: false`` stops watching), ``profile``
-    (WHOIS of a person: docs/protocol.md, Profile) or ``rooms`` (the server's channel list:
-    ``search`` by name and topic, paged by ``cursor``, ``limit`` 1..500)."""
+    (WHOIS of a person: docs/protocol.md, Profile), ``rooms`` (the server's channel list:
+    ``search`` by name and topic, paged by ``cursor``, ``limit`` 1..500), or
+    ``history``/``search`` of the connection's own log."""
 
     type = fields.String(
-        required=True, validate=validate.OneOf(("attendance", "presence", "profile", "rooms"))
+        required=True,
+        validate=validate.OneOf(("attendance", "presence", "profile", "rooms", *LOG_QUERIES)),
     )
     watch = fields.Boolean()
     id = id_string()
     search = fields.String(validate=[validate.Length(1, 200), _NO_CONTROL])
-    cursor = fields.String(validate=validate.Length(1, 64))
-    limit = fields.Integer(validate=validate.Range(1, 500), strict=True)
 
     @validates_schema
     def _fits_type(self, data: dict[str, Any], **_: Any) -> None:
         if "watch" in data and data.get("type") != "presence":
             raise ValidationError("only a presence query watches", "watch")
+        if "search" in data and data.get("type") != "rooms":
+            raise ValidationError("only a rooms query has search (a search has content)", "search")
 
 
 class ReceiptObject(StrictSchema):

@@ -30,6 +30,7 @@ from marshmallow.exceptions import ValidationError
 
 from ..registry import Platform, Verb
 from ..schema import StrictSchema, TargetSchema, content_string, id_string, short_string
+from .chatlog import LOG_QUERIES, LogQueryFields
 
 __all__ = [
     "PLATFORM",
@@ -225,10 +226,13 @@ class DeleteObject(StrictSchema):
     id = id_string(required=True)
 
 
-class QueryObject(StrictSchema):
+class QueryObject(LogQueryFields):
+    """``attendance``, ``room-info``, ``roster``, or ``history``/``search`` of the
+    connection's own log (``chatlog``)."""
+
     type = fields.String(
         required=True,
-        validate=validate.OneOf(("attendance", "room-info", "roster", "profile")),
+        validate=validate.OneOf(("attendance", "room-info", "roster", "profile", *LOG_QUERIES)),
     )
 
 

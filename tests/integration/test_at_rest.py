@@ -192,6 +192,7 @@ def test_redis_holds_no_message_text_and_no_secret(chat_stack, ircd, irc_passwor
         }
         found = leaks(s.redis(), needles)
         assert not found, "readable in Redis:\n" + "\n".join(found)
+        assert s.redis().keys("sh:log:irc:*"), "the own log was scanned too"
     b.close()
     c.close()
 
@@ -240,6 +241,7 @@ def test_redis_holds_no_xmpp_chat_and_no_password(xmpp_server):
         }
         found = leaks(s.redis(), needles)
         assert not found, "readable in Redis:\n" + "\n".join(found)
+        assert s.redis().keys("sh:log:xmpp:*"), "the own log was scanned too"
         a.close()
     finally:
         bob.close()
