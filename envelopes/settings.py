@@ -353,6 +353,19 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "(XEP-0198), to send once it is; past this a request fails with "
         "`upstream-unavailable` (try again once connected).",
     ),
+    "SOCKETHUB_XMPP_HISTORY_TIMEOUT": (
+        "xmpp_history_timeout",
+        "10",
+        "Seconds an XMPP server has to answer one message archive (MAM, XEP-0313) query; "
+        "past this the history query fails with `timeout`, and a gap recovery emits `gap`.",
+    ),
+    "SOCKETHUB_XMPP_GAP_MAX_MESSAGES": (
+        "xmpp_gap_max_messages",
+        "500",
+        "Messages fetched from each XMPP archive (the account's, each joined room's) after a "
+        "reconnect or a takeover, delivered as late events; what is past this is announced "
+        "by a `gap` event instead.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -557,6 +570,8 @@ class Settings:
     irc_max_unsent_bytes: int = 262144
     xmpp_max_stanza_bytes: int = 1048576
     xmpp_max_held_stanzas: int = 500
+    xmpp_history_timeout: float = 10.0
+    xmpp_gap_max_messages: int = 500
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4
