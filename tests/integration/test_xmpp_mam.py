@@ -34,7 +34,10 @@ SETTINGS = Settings(allow_private_addresses=True, xmpp_history_timeout=5.0)
 
 @pytest.fixture(scope="module")
 def xmpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XmppServer]:
-    with run_prosody(tmp_path_factory.mktemp("prosody"), users=USERS) as server:
+    # No offline storage: what reaches us after a reconnect comes from the archive alone.
+    with run_prosody(
+        tmp_path_factory.mktemp("prosody"), users=USERS, disabled=("offline",)
+    ) as server:
         yield server
 
 

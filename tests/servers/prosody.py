@@ -64,7 +64,8 @@ def prosody_binaries() -> tuple[str, str]:
     return prosody, prosodyctl
 
 
-def _config(d: Path, port: int, tls_port: int) -> str:
+def _config(d: Path, port: int, tls_port: int, disabled: Sequence[str] = ()) -> str:
+    off = "".join(f' "{m}";' for m in ("s2s", *disabled))
     return f"""\
 -- Written by tests/servers/prosody.py for one test server.
 daemonize = false
@@ -85,7 +86,7 @@ modules_enabled = {{
   "smacks";  -- XEP-0198
   "pep"; "bookmarks";  -- XEP-0402
 }}
-modules_disabled = {{ "s2s" }}
+modules_disabled = {{{off} }}
 c2s_require_encryption = true
 allow_registration = false
 authentication = "internal_hashed"
@@ -202,8 +203,11 @@ def _own(directory: Path, user: str | None) -> None:
 
 
 @contextlib.contextmanager
-def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppServer]:
-    """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``."""
+def run_prosody(
+    tmp_path: Path, users: Sequence[str] = USERS, disabled: Sequence[str] = ()
+) -> Iterator[XmppServer]:
+    """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``;
+    ``disabled`` names modules it loads by default that a test wants off (``offline``)."""
     binaries = prosody_binaries()
     user = "prosody" if os.geteuid() == 0 else None
     server: XmppServer | None = None
@@ -215,7 +219,7 @@ def run_prosody(tmp_path: Path, users: Sequence[str] = USERS) -> Iterator[XmppSe
             ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
             shutil.copyfile(crt, ca_file)
             port, tls_port = free_port(), free_port()
-            (directory / "prosody.cfg.lua").write_text(_config(directory, port, tls_port))
+            (directory / "prosody.cfg.lua").write_text(_config(directory, port, tls_port, disabled))
             _own(directory, user)
             server = XmppServer("127.0.0.1", port, tls_port, directory, ca_file, binaries, user)
             for name in users:
