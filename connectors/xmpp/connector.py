@@ -11,6 +11,7 @@ An error stanza answering the request fails it with the XMPP condition as its co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -152,6 +153,8 @@ async def autojoin_bookmarks(up: XmppUpstream, nick: str, timeout: float) -> Non
 
 
 class _Upstream(XmppUpstream):
+    recovery: asyncio.Task[None] | None = None  # mam.recover, after a new login
+
     async def restore(self, rooms: list[str]) -> None:
         """After a new login (a reconnect that could not resume, or a takeover): rejoin,
         then close the gap from the archives (``mam.recover``)."""
@@ -161,7 +164,13 @@ class _Upstream(XmppUpstream):
         ]
         await restore_rooms(self, rooms, lost_at, frozenset(fold(r) for r in archived))
         joined = [state.jid for state in self.ctx.joined_rooms()]
-        await recover(self, joined, lost_at)
+        # In the background: verbs held for the reconnect need not wait for the archives.
+        self.recovery = asyncio.get_running_loop().create_task(recover(self, joined, lost_at))
+
+    async def close(self, reason: str) -> None:
+        if self.recovery is not None:
+            self.recovery.cancel()
+        await super().close(reason)
 
     async def _start_session(self, x: Any) -> None:
         await super()._start_session(x)

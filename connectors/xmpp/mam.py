@@ -229,6 +229,8 @@ async def recover(up: XmppUpstream, rooms: list[str], lost_at: float | None) -> 
             else:
                 items, done = await up.archives.fetch(archive, cap, start=default)
         except SockethubError as exc:
+            if up.closed.is_set():
+                return  # lost again: the next login recovers from the same marks
             log.info("no recovery from %s: %s", archive, exc.message)
             for target in targets:
                 up.emit(gap_event(me, target, since, now))

@@ -31,8 +31,8 @@ __all__ = ["Mark", "Marks", "iso", "MAX_CHATS", "MAX_IDS", "MAX_RECENT", "MAX_RO
 
 MAX_ROOMS = 1000
 MAX_CHATS = 100
-MAX_RECENT = 2000
-MAX_IDS = 5000
+MAX_RECENT = 512
+MAX_IDS = 1000
 
 
 def iso(at: float | None = None) -> str:

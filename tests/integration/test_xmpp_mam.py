@@ -185,6 +185,8 @@ def test_messages_sent_during_a_reconnect_arrive_late_once_each(
             again = upstream(xmpp_server, "erin", events, memory, proxy.port)
             await again.connect()  # as the supervisor does: connect, then restore
             await again.restore([f"{room}/erin"])
+            assert again.recovery is not None
+            await asyncio.wait_for(again.recovery, 15)
             await asyncio.to_thread(bob.send_message, erin, "chat after")
             await until(lambda: "chat after" in contents(sends(events)))
             await again.close("done")

@@ -93,3 +93,47 @@ def test_archive_results_nobody_asked_for_are_dropped_not_delivered():
 
     up._on_stanza(Stanza())
     assert events == []
+
+
+def test_an_archived_message_has_the_shape_and_ids_of_a_live_one():
+    from connectors.xmpp.archive import archived_send, result_of
+    from connectors.xmpp.context import XmppContext
+
+    ctx = XmppContext(jid="alice@localhost", resource="web")
+
+    def result(inner: str) -> Any:
+        el = ET.fromstring(
+            "<message xmlns='jabber:client' to='alice@localhost/web'>"
+            "<result xmlns='urn:xmpp:mam:2' queryid='q1' id='arch-1'>"
+            "<forwarded xmlns='urn:xmpp:forward:0'>"
+            "<delay xmlns='urn:xmpp:delay' stamp='2026-12-01T09:00:00Z'/>"
+            f"{inner}</forwarded></result></message>"
+        )
+        found = result_of(el)
+        assert found is not None and found.queryid == "q1" and found.id == "arch-1"
+        return found
+
+    # One we sent from another client: our own send, to the contact.
+    ours = result(
+        "<message xmlns='jabber:client' from='alice@localhost/phone' to='bob@localhost' "
+        "type='chat' id='m-1'><body>hi bob</body></message>"
+    )
+    sent = archived_send(ours, "alice@localhost", ctx)
+    assert sent is not None
+    assert sent["actor"]["id"] == "alice@localhost" and sent["target"]["id"] == "bob@localhost"
+    assert sent["object"]["id"] == "m-1" and sent["object"]["xmpp:stanza-id"] == "arch-1"
+    assert sent["published"] == "2026-12-01T09:00:00Z"
+    # One without an id of its own: the archive's id names it, as live events do.
+    theirs = result(
+        "<message xmlns='jabber:client' from='bob@localhost/pc' to='alice@localhost' "
+        "type='chat'><body>hi alice</body></message>"
+    )
+    got = archived_send(theirs, "alice@localhost", ctx)
+    assert got is not None and got["actor"]["id"] == "bob@localhost"
+    assert got["object"]["id"] == "arch-1" and got["target"]["id"] == "alice@localhost"
+    # A chat state in the archive is not a message.
+    state = result(
+        "<message xmlns='jabber:client' from='bob@localhost/pc' type='chat'>"
+        "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    )
+    assert archived_send(state, "alice@localhost", ctx) is None
