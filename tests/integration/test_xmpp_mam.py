@@ -205,3 +205,25 @@ def test_messages_sent_during_a_reconnect_arrive_late_once_each(
 
 def sends(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "send"]
+
+
+def test_a_page_larger_than_the_server_s_is_fetched_in_several(xmpp_server: XmppServer, peer: Any):
+    dave, carol = peer("dave"), xmpp_server.jid("carol")
+
+    async def main() -> None:
+        for i in range(60):  # Prosody answers at most 50 per query
+            await asyncio.to_thread(dave.send_message, carol, f"n{i}")
+        up = upstream(xmpp_server, "carol", [], Memory())
+        await up.connect()
+        try:
+            page = await up.server_history(xmpp_server.jid("dave"), limit=55)
+            assert page is not None
+            assert contents(page) == [f"n{i}" for i in range(5, 60)] and page.more["before"]
+            after = await up.server_history(
+                xmpp_server.jid("dave"), after=page[0]["object"]["id"], limit=500
+            )
+            assert contents(after) == [f"n{i}" for i in range(6, 60)]
+        finally:
+            await up.close("done")
+
+    run(main())
