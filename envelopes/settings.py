@@ -493,6 +493,19 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Conversations (channels, rooms, private chats) whose history one connection keeps; "
         "past it the one quiet for longest is dropped. At most 10000.",
     ),
+    "SOCKETHUB_XMPP_HISTORY_TIMEOUT": (
+        "xmpp_history_timeout",
+        "10",
+        "Seconds an XMPP server has to answer one message archive (MAM, XEP-0313) query; "
+        "past this the history query fails with `timeout`, and a gap recovery emits `gap`.",
+    ),
+    "SOCKETHUB_XMPP_GAP_MAX_MESSAGES": (
+        "xmpp_gap_max_messages",
+        "500",
+        "Messages fetched from each XMPP archive (the account's, each joined room's) after a "
+        "reconnect or a takeover, delivered as late events; what is past this is announced "
+        "by a `gap` event instead.",
+    ),
     "SOCKETHUB_FETCH_FRESH": (
         "fetch_fresh",
         "30",
@@ -773,6 +786,8 @@ class Settings:
     history_max_messages: int = 1000
     history_max_bytes: int = 1048576
     history_max_conversations: int = 200
+    xmpp_history_timeout: float = 10.0
+    xmpp_gap_max_messages: int = 500
     fetch_fresh: float = 30.0
     fetch_cache_ttl: float = 86400.0
     fetch_host_limit: int = 4

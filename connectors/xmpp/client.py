@@ -42,6 +42,8 @@ from . import carbons
 from .context import XmppContext
 from .errors import XmppError, error_of
 from .ids import occupant, person, room, service, split_jid
+from .mam import Archives, History
+from .marks import Marks
 from .outbound import instant_room_query
 from .recall import Recall
 from .resume import Resumption
@@ -60,6 +62,7 @@ class Memory:
     afresh for every attempt): when it was lost, our presence, a reason never to retry."""
 
     lost_at: dict[str, float] = field(default_factory=dict)
+    marks: dict[str, Marks] = field(default_factory=dict)  # what was delivered (marks.py)
     fatal: dict[str, PermanentError] = field(default_factory=dict)
     presence: dict[str, tuple[str, str]] = field(default_factory=dict)  # show, status
 
@@ -90,6 +93,7 @@ class XmppUpstream(LiveUpstream):
         self._leaving = False
         self._dialled: tuple[str, int, str] | None = None  # address, port, "host:port"
         self.resumption = Resumption(settings.xmpp_max_held_stanzas)  # XEP-0198
+        self.archives = Archives(self)  # MAM (XEP-0313)
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -100,6 +104,25 @@ class XmppUpstream(LiveUpstream):
     @presence.setter
     def presence(self, value: tuple[str, str]) -> None:
         self.memory.presence[self.spec.key] = value
+
+    @property
+    def marks(self) -> Marks:
+        return self.memory.marks.setdefault(self.spec.key, Marks())
+
+    async def server_history(
+        self,
+        conversation: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        around: str | None = None,
+        limit: int,
+    ) -> History | None:
+        """A page of ``conversation`` from the server's archive (``mam.py``); None when
+        the server keeps none for it."""
+        return await self.archives.server_history(
+            conversation, before=before, after=after, around=around, limit=limit
+        )
 
     @property
     def full_jid(self) -> str:
@@ -131,6 +154,8 @@ class XmppUpstream(LiveUpstream):
     # -- receiving -------------------------------------------------------------------------
     def _on_stanza(self, stanza: Any) -> None:
         try:
+            if self.archives.offer(stanza.xml):
+                return  # an answer to our archive query, not a message to us
             results = translate(stanza.xml, self.ctx)
         except Exception:  # a translator bug must not take the connection down
             log.exception("could not translate %s", str(stanza)[:300])
@@ -141,7 +166,11 @@ class XmppUpstream(LiveUpstream):
             if isinstance(result, XmppError):
                 if not claimed:
                     self.emit(self.error_event(result))
-            else:
+            elif result.get("type") != "send":
+                self.emit(result)
+            elif self.marks.delivered(result, self.jid):  # else delivered from the archive
+                if "published" in result:  # XEP-0203: held for us (offline, room history)
+                    result["late"] = True
                 self.emit(result)
 
     def _on_closed(self, reason: Any) -> None:
@@ -351,7 +380,8 @@ class XmppUpstream(LiveUpstream):
         x.send_presence(pshow=show if show != "online" else None, pstatus=status or None)
 
     async def close(self, reason: str) -> None:
-        for table in (self.memory.lost_at, self.memory.presence, self.memory.fatal):
+        memory = self.memory
+        for table in (memory.lost_at, memory.presence, memory.fatal, memory.marks):
             table.pop(self.spec.key, None)  # closed for good here: nothing to carry over
         x = self.xmpp
         if x is not None and self.resumption.active:  # nothing to say goodbye on

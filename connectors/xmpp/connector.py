@@ -11,6 +11,7 @@ An error stanza answering the request fails it with the XMPP condition as its co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -25,6 +26,7 @@ from .bookmarks import bookmarks_query, read_bookmarks
 from .client import Memory, XmppUpstream
 from .errors import XmppError
 from .ids import fold, split_jid
+from .mam import recover
 from .outbound import (
     check_text,
     join_stanza,
@@ -102,8 +104,15 @@ async def _open(up: XmppUpstream, room: str, timeout: float) -> None:
         up.emit(up.error_event(XmppError(exc.code, "iq", sender=room, text=text)))
 
 
-async def restore_rooms(up: XmppUpstream, rooms: list[str], lost_at: float | None) -> None:
-    """Rejoin ``rooms`` (``room/nick`` as recorded), asking for what was missed."""
+async def restore_rooms(
+    up: XmppUpstream,
+    rooms: list[str],
+    lost_at: float | None,
+    archived: frozenset[str] = frozenset(),
+) -> None:
+    """Rejoin ``rooms`` (``room/nick`` as recorded), asking for what was missed: from the
+    room's history, unless the room keeps an archive (``archived``, folded JIDs), which
+    ``mam.recover`` then reads exactly from the last message we delivered."""
     if lost_at is not None:  # XEP-0045 §7.2.15: history since we were lost
         stamp = datetime.fromtimestamp(lost_at - 2, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         history = {"since": stamp}
@@ -112,8 +121,9 @@ async def restore_rooms(up: XmppUpstream, rooms: list[str], lost_at: float | Non
     for entry in rooms:
         parts = split_jid(entry)
         nick = parts.resource or split_jid(up.jid).local
+        asked = {"maxstanzas": "0"} if fold(parts.bare) in archived else history
         try:
-            await join(up, parts.bare, nick, 20, history)
+            await join(up, parts.bare, nick, 20, asked)
         except SockethubError as exc:
             err = XmppError(
                 exc.condition or exc.code,
@@ -148,8 +158,24 @@ async def autojoin_bookmarks(up: XmppUpstream, nick: str, timeout: float) -> Non
 
 
 class _Upstream(XmppUpstream):
+    recovery: asyncio.Task[None] | None = None  # mam.recover, after a new login
+
     async def restore(self, rooms: list[str]) -> None:
-        await restore_rooms(self, rooms, self.memory.lost_at.get(self.spec.key))
+        """After a new login (a reconnect that could not resume, or a takeover): rejoin,
+        then close the gap from the archives (``mam.recover``)."""
+        lost_at = self.memory.lost_at.get(self.spec.key)
+        archived = [
+            r for r in {split_jid(e).bare for e in rooms} if await self.archives.supports(r)
+        ]
+        await restore_rooms(self, rooms, lost_at, frozenset(fold(r) for r in archived))
+        joined = [state.jid for state in self.ctx.joined_rooms()]
+        # In the background: verbs held for the reconnect need not wait for the archives.
+        self.recovery = asyncio.get_running_loop().create_task(recover(self, joined, lost_at))
+
+    async def close(self, reason: str) -> None:
+        if self.recovery is not None:
+            self.recovery.cancel()
+        await super().close(reason)
 
     async def _start_session(self, x: Any) -> None:
         await super()._start_session(x)

@@ -149,9 +149,9 @@ def _published(el: ET.Element) -> str | None:
 
 def _message_object(el: ET.Element, body: str, stamped_by: str) -> dict[str, Any]:
     obj: dict[str, Any] = {"type": "message", "content": body}
-    if el.get("id"):
-        obj["id"] = el.get("id")
     sid = _stanza_id(el, stamped_by)
+    if el.get("id") or sid:  # the message's own id; else the archive's (XEP-0359)
+        obj["id"] = el.get("id") or sid
     if sid:
         obj["xmpp:stanza-id"] = sid
     replace = child(el, "replace", NS["replace"])

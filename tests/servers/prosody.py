@@ -70,7 +70,15 @@ def prosody_binaries() -> tuple[str, str]:
     return prosody, prosodyctl
 
 
-def _config(d: Path, port: int, tls_port: int, http_port: int, upload_limit: int) -> str:
+def _config(
+    d: Path,
+    port: int,
+    tls_port: int,
+    http_port: int,
+    upload_limit: int,
+    disabled: Sequence[str] = (),
+) -> str:
+    off = "".join(f' "{m}";' for m in ("s2s", *disabled))
     return f"""\
 -- Written by tests/servers/prosody.py for one test server.
 daemonize = false
@@ -96,7 +104,7 @@ modules_enabled = {{
   "pep"; "bookmarks";  -- XEP-0402
   "vcard4"; "vcard_legacy";  -- XEP-0292 over PEP; vcard-temp (XEP-0054/0153) mapped to it
 }}
-modules_disabled = {{ "s2s" }}
+modules_disabled = {{{off} }}
 c2s_require_encryption = true
 allow_registration = false
 authentication = "internal_hashed"
@@ -221,9 +229,13 @@ def _own(directory: Path, user: str | None) -> None:
 
 @contextlib.contextmanager
 def run_prosody(
-    tmp_path: Path, users: Sequence[str] = USERS, upload_limit: int = UPLOAD_LIMIT
+    tmp_path: Path,
+    users: Sequence[str] = USERS,
+    upload_limit: int = UPLOAD_LIMIT,
+    disabled: Sequence[str] = (),
 ) -> Iterator[XmppServer]:
-    """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``."""
+    """Start Prosody for the duration of the ``with`` block and yield its ``XmppServer``;
+    ``disabled`` names modules it loads by default that a test wants off (``offline``)."""
     binaries = prosody_binaries()
     user = "prosody" if os.geteuid() == 0 else None
     server: XmppServer | None = None
@@ -235,7 +247,7 @@ def run_prosody(
             ca_file = directory / "ca.pem"  # a copy the tests read, whoever owns the certs
             shutil.copyfile(crt, ca_file)
             port, tls_port, http_port = free_port(), free_port(), free_port()
-            config = _config(directory, port, tls_port, http_port, upload_limit)
+            config = _config(directory, port, tls_port, http_port, upload_limit, disabled)
             (directory / "prosody.cfg.lua").write_text(config)
             _own(directory, user)
             server = XmppServer("127.0.0.1", port, tls_port, directory, ca_file, binaries, user)
