@@ -12,7 +12,8 @@ sees plain RFC 2812 and nothing degrades but the feature:
   the server has taken the message, with its id and time, and not before;
 - ``batch`` and ``labeled-response``: related lines marked as one batch, replies to a
   labelled command marked with its label. Lines in a batch are handled as they arrive:
-  nothing is held for a batch to end.
+  nothing is held for a batch to end;
+- ``draft/message-redaction``: ``REDACT`` withdraws a message (the ``delete`` verb).
 
 ``sasl`` is asked for apart from these, only when a password was given (``register``).
 """
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ASKED", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
 
-WANTED = ("cap-notify", "server-time", "message-tags", "echo-message", "batch", "labeled-response")
+WANTED = (
+    "cap-notify",
+    "server-time",
+    "message-tags",
+    "echo-message",
+    "batch",
+    "labeled-response",
+    "draft/message-redaction",
+)
 ASKED = frozenset((*WANTED, "sasl"))  # every capability we may ask for
 
 

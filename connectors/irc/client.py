@@ -44,12 +44,16 @@ from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
+from .tags import TypingThrottle
 from .translate import flush, translate
 from .wire import IrcWire
 
 __all__ = ["IrcUpstream"]
 
 log = logging.getLogger("sockethub.irc")
+
+_ECHOED = ("PRIVMSG", "NOTICE", "TAGMSG", "REDACT")  # what echo-message sends back to us
+_OWN = ("send", "typing", "react", "delete")  # what those lines translate to
 
 # A waiter's check sees each line and what it translated to; it returns True (done), an
 # ``IrcError`` (failed) or None (not this line).
@@ -92,6 +96,7 @@ class IrcUpstream(LiveUpstream):
         self.caps: set[str] = set()  # offered by the server at registration (CAP LS)
         self.enabled: set[str] = set()  # acknowledged (CAP ACK), less what CAP DEL removed
         self._flush_pending = False
+        self.typing = TypingThrottle()  # outbound +typing=active, per conversation
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -129,11 +134,11 @@ class IrcUpstream(LiveUpstream):
         # An error that failed a request is that request's reply, not an event too.
         claimed = {id(failure) for failure in self.waiters.offer(msg, results)}
         # Our own message, echoed: the reply to its ``send`` carries it (connectors/irc/echo.py).
-        echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE")
+        echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in _ECHOED
         for result in results:
             if id(result) in claimed or self.closed.is_set():
                 continue
-            if echo and isinstance(result, dict) and result.get("type") == "send":
+            if echo and isinstance(result, dict) and result.get("type") in _OWN:
                 continue
             if isinstance(result, IrcError):
                 if self.registered:
@@ -210,6 +215,11 @@ class IrcUpstream(LiveUpstream):
     def echoes(self) -> bool:
         """IRCv3 echo-message is on: the server sends our messages back."""
         return "echo-message" in self.enabled
+
+    @property
+    def tags(self) -> bool:
+        """IRCv3 message-tags is on: client tags (typing, replies, reactions) reach others."""
+        return "message-tags" in self.enabled
 
     # -- lifecycle -------------------------------------------------------------------------
     async def _dial(self) -> None:
