@@ -41,6 +41,7 @@ __all__ = [
     "reattach",
     "http_action",
     "http_action_lines",
+    "irc_sts",
 ]
 
 PREFIX = "sh"
@@ -232,3 +233,8 @@ def http_action(rid: str) -> str:
 def http_action_lines(rid: str) -> str:
     """List: the sealed NDJSON lines of that HTTP action's answer, in order."""
     return f"{PREFIX}:hact:{rid}:lines"
+
+
+def irc_sts(host: str) -> str:
+    """String: the TLS port of ``host``'s IRCv3 STS policy, expiring with the policy."""
+    return f"{PREFIX}:irc:sts:{host.lower()}"

@@ -44,6 +44,7 @@ from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
+from .sts import MemoryStsStore, StsStore, StsUpgrade, lookup
 from .tags import TypingThrottle
 from .translate import flush, translate
 from .wire import IrcWire
@@ -64,7 +65,9 @@ class IrcUpstream(LiveUpstream):
     # Where a name's addresses come from; tests put a ``StaticResolver`` here.
     resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
 
-    def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings):
+    def __init__(
+        self, spec: ConnectionSpec, emit: Emit, settings: Settings, sts: StsStore | None = None
+    ):
         c = spec.credentials
         super().__init__(spec, emit, str(c["server"]), IrcError)
         self.settings = settings
@@ -81,6 +84,8 @@ class IrcUpstream(LiveUpstream):
         else:
             self.realname, self.realname_field = str(c["nick"]), "credentials.nick"
         self.verify = not c.get("allowInvalidCert", False)
+        self.sts: StsStore = sts or MemoryStsStore()  # IRCv3 sts policies (connectors/irc/sts.py)
+        self.sts_port: int | None = None  # TLS required on this port by an STS policy
         self.ctx = IrcContext(server=self.host, nick=self.wanted_nick)
         self.wire: IrcWire | None = None
         self.registered = False
@@ -263,17 +268,36 @@ class IrcUpstream(LiveUpstream):
             )
         except OSError as exc:  # ssl.SSLError included
             tls = handshake_error(f"{self.host}:{self.port}", exc) if self.secure else None
+            # Never a fallback to plaintext: the host's policy asks for TLS (IRCv3 sts).
+            pinned = (
+                f" ({self.host} requires TLS on port {self.port} by its IRCv3 STS policy; "
+                "no plaintext fallback)"
+                if self.sts_port is not None
+                else ""
+            )
             if tls is not None:
-                raise tls from None
+                raise type(tls)(tls.message + pinned) from None
             raise UpstreamUnavailable(
-                f"could not connect to {self.host}:{self.port}: {os_reason(exc)}"
+                f"could not connect to {self.host}:{self.port}: {os_reason(exc)}{pinned}"
             ) from None
         return wire
 
     async def connect(self) -> None:
+        if not self.secure and (port := await lookup(self)) is not None:
+            self._require_tls(port)  # a remembered STS policy: TLS from the start
         await self._dial()
         try:
-            await register(self)
+            try:
+                await register(self)
+            except StsUpgrade as upgrade:
+                # IRCv3 sts: leave the plaintext connection before registering and come
+                # back with TLS; its end is not this upstream's end.
+                assert self.wire is not None
+                self.wire.on_lost = lambda _reason: None
+                self.wire.close(abort=True)
+                self._require_tls(upgrade.port)
+                await self._dial()
+                await register(self)
         except BaseException:
             self._abort()
             raise
@@ -296,6 +320,9 @@ class IrcUpstream(LiveUpstream):
                     self.raw("PING :keepalive")
                 except SockethubError:
                     return
+
+    def _require_tls(self, port: int) -> None:
+        self.secure, self.port, self.sts_port = True, port, port
 
     def _abort(self) -> None:
         if self.wire is not None:

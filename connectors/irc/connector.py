@@ -29,6 +29,7 @@ from .outbound import (
     typing_lines,
     update_lines,
 )
+from .sts import MemoryStsStore, RedisStsStore, StsStore
 from .tags import TYPING_TO_IRC
 
 
@@ -45,8 +46,26 @@ __all__ = ["IrcConnector"]
 
 
 class IrcConnector(PersistentConnector):
+    _sts: StsStore | None = None
+
+    @property
+    def sts(self) -> StsStore:
+        """Where IRCv3 STS policies are kept: Redis (every worker sees them), or this
+        process without Redis. Built at the first connection, never at import."""
+        if self._sts is None:
+            if self.settings.redis_url:
+                from envelopes.redisclient import redis_client
+
+                client = redis_client(
+                    self.settings.redis_url, timeout=self.settings.redis_timeout, max_connections=8
+                )
+                self._sts = RedisStsStore(client)
+            else:
+                self._sts = MemoryStsStore()
+        return self._sts
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
-        return IrcUpstream(spec, emit, self.settings)
+        return IrcUpstream(spec, emit, self.settings, sts=self.sts)
 
     def _up(self, job: Job) -> IrcUpstream:
         up = self.runtime.upstream(job)
