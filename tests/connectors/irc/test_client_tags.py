@@ -143,3 +143,37 @@ def test_a_redaction_is_the_delete_verb_both_ways():
     (got,) = translate(parse_line(":bob!b@h REDACT #chat m9 :oops"), ctx())
     assert got["type"] == "delete" and got["object"] == obj
     assert got["actor"]["id"] == f"bob@{H}"
+
+
+def test_redact_against_a_scripted_server_that_offers_message_redaction():
+    """InspIRCd 3 has no draft/message-redaction; a scripted server that offers it gets
+    our REDACT and sends one, which becomes a ``delete`` event."""
+    import asyncio
+
+    from connectors.irc.outbound import delete_lines
+
+    from .test_client import PRIVATE_OK, ScriptedServer, run, upstream
+
+    events: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        ls = ["CAP * LS :message-tags draft/message-redaction"]
+        theirs = b":bob!b@h REDACT #chat m0 :oops\r\n"
+        async with ScriptedServer(sasl=False, cap_ls=ls, welcome=theirs) as srv:
+            up = upstream(srv.port, PRIVATE_OK, emit=events.append)
+            await up.connect()
+            try:
+                assert "draft/message-redaction" in up.enabled
+                obj = {"type": "message", "id": "m9"}
+                await up.roundtrip(delete_lines(act("delete", CHAN, obj)), lambda _e: False, 5)
+                assert "REDACT #chat m9" in srv.lines
+                for _ in range(100):
+                    if events:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                up._abort()  # not close(): this server never ends the connection on QUIT
+
+    run(go())
+    (got,) = [e for e in events if e["type"] == "delete"]
+    assert got["object"] == {"type": "message", "id": "m0"}
