@@ -107,7 +107,10 @@ class InspIrcd(ServerProcess):
         argv = [self.binary, f"--config={self.config}", "--nofork"]
         if os.geteuid() == 0:
             argv.append("--runasroot")  # it refuses root otherwise; the tests run as root in CI
-        self._launch(argv, self.log_path, [self.port, *([self.tls_port] if self.tls_port else [])])
+        ports = [self.port, *([self.tls_port] if self.tls_port else [])]
+        # Its own folder as working directory: a core dump (InspIRCd 3 with ssl_gnutls has
+        # left one at exit) stays with its files, not in the checkout.
+        self._launch(argv, self.log_path, ports, cwd=self.config.parent)
 
 
 def _tls_config(cert: Path, key: Path, port: int, sts_duration: int | None) -> str:
