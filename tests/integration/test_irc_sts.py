@@ -89,8 +89,11 @@ def test_plaintext_told_sts_reconnects_with_tls_and_the_policy_is_remembered(
     # Another worker, with its own client of the same Redis, asks for a plaintext port
     # where nothing listens: the policy sends it straight to TLS.
     other = RedisStsStore(redis.Redis.from_url(redis_url))
+    store.redis.expire(keys.irc_sts(HOST), 30)
     tls, port = connected(upstream(free_port(), other, "remembered"))
     assert (tls, port) == (True, sts_server.tls_port)
+    # ... and that TLS connection refreshed the policy's duration.
+    assert store.redis.ttl(keys.irc_sts(HOST)) > 200
 
 
 def test_a_tls_failure_against_an_sts_host_is_clear_and_never_a_downgrade(sts_server, store):
