@@ -106,10 +106,13 @@ class IrcConnector(PersistentConnector):
             return None
 
         echo = self.runtime.call(job, go())
-        if echo is None:
-            return None
-        # The server's id and time of the message (IRCv3 msgid, server-time).
         obj = dict(job.activity["object"])
+        plain = "inReplyTo" in obj and not up.tags
+        if plain:
+            del obj["inReplyTo"]  # it went as a plain message: the reply does not claim more
+        if echo is None:
+            return {**job.activity, "object": obj} if plain else None
+        # The server's id and time of the message (IRCv3 msgid, server-time).
         if "id" in echo.get("object", {}):
             obj["id"] = echo["object"]["id"]
         reply = {**job.activity, "object": obj}

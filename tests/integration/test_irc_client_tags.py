@@ -157,7 +157,8 @@ def test_without_message_tags_typing_is_quiet_reactions_refused_replies_plain(st
         assert refused["status"] == "failed" and refused["error"]["code"] == "refused"
         assert refused["error"]["details"][0]["condition"] == "unsupported"
         assert "message-tags" in refused["error"]["message"]
-        b.ok("send", target=b.room("#plain"), object=msg("plain answer", inReplyTo="m1"))
+        sent = b.ok("send", target=b.room("#plain"), object=msg("plain answer", inReplyTo="m1"))
+        assert "inReplyTo" not in sent["result"]["object"]  # it went without the reference
         line = bob.wait_for("PRIVMSG #plain :plain answer")
         assert line.startswith(":classic!")  # no tags, and nothing came before it
         assert not [ln for ln in bob.lines if "TAGMSG" in ln]
