@@ -56,6 +56,7 @@ __all__ = [
     "upload_data",
     "upload_done",
     "irc_list",
+    "irc_sts",
 ]
 
 PREFIX = "sh"
@@ -339,3 +340,8 @@ def irc_list(digest: str) -> str:
     ``s`` the sealed list), ``:l`` the lease of the one LIST in progress, ``:p`` how many
     channels it has received so far. ``digest`` hashes the server's host and port."""
     return f"{PREFIX}:irclist:{digest}"
+
+
+def irc_sts(host: str) -> str:
+    """String: the TLS port of ``host``'s IRCv3 STS policy, expiring with the policy."""
+    return f"{PREFIX}:irc:sts:{host.lower()}"

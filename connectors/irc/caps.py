@@ -14,6 +14,7 @@ sees plain RFC 2812 and nothing degrades but the feature:
   labelled command marked with its label: our WHOIS and LIST carry a label and their
   answers are told apart by it (``ask``, ``batch``). Lines in a batch are handled as they
   arrive: nothing is held for a batch to end;
+- ``draft/message-redaction``: ``REDACT`` withdraws a message (the ``delete`` verb);
 - ``away-notify``, ``account-notify``, ``account-tag``, ``extended-join``, ``chghost``,
   ``setname``, ``invite-notify``: what happens to people (away, services account, host,
   real name, invitations) arrives as it happens (``people``);
@@ -36,7 +37,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ASKED", "PEOPLE", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
 
-WANTED = ("cap-notify", "server-time", "message-tags", "echo-message", "batch", "labeled-response")
+WANTED = (
+    "cap-notify",
+    "server-time",
+    "message-tags",
+    "echo-message",
+    "batch",
+    "labeled-response",
+    "draft/message-redaction",
+)
 # About people (connectors/irc/people.py): away state, services accounts, hosts, real names.
 PEOPLE = (
     "away-notify",

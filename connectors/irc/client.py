@@ -47,6 +47,8 @@ from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
 from .register import register
 from .states import connection_event, error_event
+from .sts import MemoryStsStore, StsStore, StsUpgrade, lookup
+from .tags import TypingThrottle
 from .translate import flush, translate
 from .watch import rewatch, split_rooms
 from .wire import IrcWire
@@ -54,6 +56,9 @@ from .wire import IrcWire
 __all__ = ["IrcUpstream"]
 
 log = logging.getLogger("sockethub.irc")
+
+_ECHOED = ("PRIVMSG", "NOTICE", "TAGMSG", "REDACT")  # what echo-message sends back to us
+_OWN = ("send", "typing", "react", "delete")  # what those lines translate to
 
 # A waiter's check sees each line and what it translated to; it returns True (done), an
 # ``IrcError`` (failed) or None (not this line).
@@ -64,7 +69,9 @@ class IrcUpstream(LiveUpstream):
     # Where a name's addresses come from; tests put a ``StaticResolver`` here.
     resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
 
-    def __init__(self, spec: ConnectionSpec, emit: Emit, settings: Settings):
+    def __init__(
+        self, spec: ConnectionSpec, emit: Emit, settings: Settings, sts: StsStore | None = None
+    ):
         c = spec.credentials
         super().__init__(spec, emit, str(c["server"]), IrcError)
         self.settings = settings
@@ -83,6 +90,8 @@ class IrcUpstream(LiveUpstream):
         self.verify = not c.get("allowInvalidCert", False)
         # The browser's address as the gateway saw it, for WEBIRC (``webirc.py``).
         self.client_address = str(c.get(CLIENT_ADDRESS) or "")
+        self.sts: StsStore = sts or MemoryStsStore()  # IRCv3 sts policies (connectors/irc/sts.py)
+        self.sts_port: int | None = None  # TLS required on this port by an STS policy
         self.ctx = IrcContext(
             server=self.host, nick=self.wanted_nick, people_limit=settings.irc_max_names
         )
@@ -103,6 +112,7 @@ class IrcUpstream(LiveUpstream):
         # IRCv3 batches the server has open: which lines answer our labelled commands.
         self.batches = Batches(min(settings.irc_max_batches, 1024), settings.irc_batch_silence)
         self.listing: Listing | None = None  # the LIST in progress (connectors/irc/listing.py)
+        self.typing = TypingThrottle()  # outbound +typing=active, per conversation
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -153,11 +163,11 @@ class IrcUpstream(LiveUpstream):
         # An error in the answer to a labelled command is that command's (connectors/irc/ask.py).
         answer = self.batches.labelled(msg)
         # Our own message, echoed: the reply to its ``send`` carries it (connectors/irc/echo.py).
-        echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in ("PRIVMSG", "NOTICE")
+        echo = self.echoes and self.ctx.is_me(msg.nick) and msg.command in _ECHOED
         for result in results:
             if id(result) in claimed or self.closed.is_set():
                 continue
-            if echo and isinstance(result, dict) and result.get("type") == "send":
+            if echo and isinstance(result, dict) and result.get("type") in _OWN:
                 continue
             if isinstance(result, IrcError):
                 if self.registered and not answer:
@@ -246,6 +256,11 @@ class IrcUpstream(LiveUpstream):
         """IRCv3 echo-message is on: the server sends our messages back."""
         return "echo-message" in self.enabled
 
+    @property
+    def tags(self) -> bool:
+        """IRCv3 message-tags is on: client tags (typing, replies, reactions) reach others."""
+        return "message-tags" in self.enabled
+
     # -- lifecycle -------------------------------------------------------------------------
     async def _dial(self) -> None:
         if not host_allowed(self.host, self.settings.allowed_hosts):
@@ -288,17 +303,36 @@ class IrcUpstream(LiveUpstream):
             )
         except OSError as exc:  # ssl.SSLError included
             tls = handshake_error(f"{self.host}:{self.port}", exc) if self.secure else None
+            # Never a fallback to plaintext: the host's policy asks for TLS (IRCv3 sts).
+            pinned = (
+                f" ({self.host} requires TLS on port {self.port} by its IRCv3 STS policy; "
+                "no plaintext fallback)"
+                if self.sts_port is not None
+                else ""
+            )
             if tls is not None:
-                raise tls from None
+                raise type(tls)(tls.message + pinned) from None
             raise UpstreamUnavailable(
-                f"could not connect to {self.host}:{self.port}: {os_reason(exc)}"
+                f"could not connect to {self.host}:{self.port}: {os_reason(exc)}{pinned}"
             ) from None
         return wire
 
     async def connect(self) -> None:
+        if not self.secure and (port := await lookup(self)) is not None:
+            self._require_tls(port)  # a remembered STS policy: TLS from the start
         await self._dial()
         try:
-            await register(self)
+            try:
+                await register(self)
+            except StsUpgrade as upgrade:
+                # IRCv3 sts: leave the plaintext connection before registering and come
+                # back with TLS; its end is not this upstream's end.
+                assert self.wire is not None
+                self.wire.on_lost = lambda _reason: None
+                self.wire.close(abort=True)
+                self._require_tls(upgrade.port)
+                await self._dial()
+                await register(self)
         except BaseException:
             self._abort()
             raise
@@ -326,6 +360,9 @@ class IrcUpstream(LiveUpstream):
         """A task of this connection: cancelled when it closes."""
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(task)
+
+    def _require_tls(self, port: int) -> None:
+        self.secure, self.port, self.sts_port = True, port, port
 
     def _abort(self) -> None:
         if self.wire is not None:

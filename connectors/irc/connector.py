@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from envelopes.errors import Refused, condition_detail
+
 from ..base import Job
 from ..persistent import ConnectionSpec, Emit, PersistentConnector, Runtime, Upstream
 from .client import IrcUpstream
@@ -17,17 +19,33 @@ from .echo import echoed
 from .lines import Message
 from .outbound import (
     channel_name,
+    conversation,
+    delete_lines,
     disconnect_lines,
     leave_lines,
     nick_name,
     query_lines,
+    react_lines,
     send_lines,
+    typing_lines,
     update_lines,
 )
 from .queries import profile_query, rooms_query
 from .roomcache import MemoryRoomCache, RedisRoomCache, RoomCache
+from .sts import MemoryStsStore, RedisStsStore, StsStore
+from .tags import TYPING_TO_IRC
 from .watch import WATCH_PREFIX, set_real_name, watch
 from .webirc import passwords
+
+
+def _unsupported(up: IrcUpstream, cap: str, what: str) -> Refused:
+    """The server does not offer ``cap``: the request is refused, never dropped unsaid."""
+    return Refused(
+        f"{up.host} does not offer the IRCv3 capability {cap}, which {what} needs; "
+        "nothing was sent",
+        details=[condition_detail("irc", "unsupported", capability=cap)],
+    )
+
 
 __all__ = ["IrcConnector"]
 
@@ -63,8 +81,26 @@ class IrcConnector(PersistentConnector):
             self._rooms.redis.connection_pool.disconnect()
         super().close()
 
+    _sts: StsStore | None = None
+
+    @property
+    def sts(self) -> StsStore:
+        """Where IRCv3 STS policies are kept: Redis (every worker sees them), or this
+        process without Redis. Built at the first connection, never at import."""
+        if self._sts is None:
+            if self.settings.redis_url:
+                from envelopes.redisclient import redis_client
+
+                client = redis_client(
+                    self.settings.redis_url, timeout=self.settings.redis_timeout, max_connections=8
+                )
+                self._sts = RedisStsStore(client)
+            else:
+                self._sts = MemoryStsStore()
+        return self._sts
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
-        return IrcUpstream(spec, emit, self.settings)
+        return IrcUpstream(spec, emit, self.settings, sts=self.sts)
 
     def _up(self, job: Job) -> IrcUpstream:
         up = self.runtime.upstream(job)
@@ -97,23 +133,61 @@ class IrcConnector(PersistentConnector):
         )
 
         async def go() -> dict[str, Any] | None:
-            lines = send_lines(job.activity, nick=up.nick)
+            # Without message-tags a reply goes as a plain message (docs/irc.md).
+            lines = send_lines(job.activity, nick=up.nick, tags=up.tags)
             if up.echoes:  # IRCv3 echo-message: done when the server sends it back
                 return await echoed(up, lines, up.fails_for(name), job.remaining)
             await up.roundtrip(lines, up.fails_for(name), job.remaining)
             return None
 
         echo = self.runtime.call(job, go())
-        if echo is None:
-            return None
-        # The server's id and time of the message (IRCv3 msgid, server-time).
         obj = dict(job.activity["object"])
+        plain = "inReplyTo" in obj and not up.tags
+        if plain:
+            del obj["inReplyTo"]  # it went as a plain message: the reply does not claim more
+        if echo is None:
+            return {**job.activity, "object": obj} if plain else None
+        # The server's id and time of the message (IRCv3 msgid, server-time).
         if "id" in echo.get("object", {}):
             obj["id"] = echo["object"]["id"]
         reply = {**job.activity, "object": obj}
         if "published" in echo:
             reply["published"] = echo["published"]
         return reply
+
+    def typing(self, job: Job) -> None:
+        """``+typing`` (a TAGMSG; nobody answers one). Without message-tags, or an
+        ``active`` sooner than the spec allows, nothing is sent and the verb completes,
+        as a chat state to an XMPP peer that ignores them does (docs/irc.md)."""
+        lines = typing_lines(job.activity)
+        name = conversation(job.activity)
+        up = self._up(job)
+        state = TYPING_TO_IRC[job.activity["object"]["state"]]
+
+        async def go() -> None:
+            if up.tags and up.typing.allow(up.ctx.fold(name), state):
+                await up.send_lines(lines)
+
+        self.runtime.call(job, go())
+
+    def react(self, job: Job) -> None:
+        """``+draft/react``/``+draft/unreact``: done at a PING after it, failed by an error
+        naming the conversation first; refused without message-tags."""
+        lines = react_lines(job.activity)
+        name = conversation(job.activity)
+        up = self._up(job)
+        if not up.tags:
+            raise _unsupported(up, "message-tags", "a reaction")
+        self.runtime.call(job, up.roundtrip(lines, up.fails_for(name), job.remaining))
+
+    def delete(self, job: Job) -> None:
+        """``REDACT`` (draft/message-redaction); refused where the server lacks it."""
+        lines = delete_lines(job.activity)
+        name = conversation(job.activity)
+        up = self._up(job)
+        if "draft/message-redaction" not in up.enabled:
+            raise _unsupported(up, "draft/message-redaction", "deleting a message")
+        self.runtime.call(job, up.roundtrip(lines, up.fails_for(name), job.remaining))
 
     def update(self, job: Job) -> None:
         lines = update_lines(job.activity)

@@ -183,9 +183,12 @@ def encode_line(line: str, field: str | None = None) -> bytes:
             path=field,
         )
     data = line.encode("utf-8") + b"\r\n"
-    if len(data) > MAX_LINE_BYTES:
+    # IRCv3 message-tags: the tags (``@…`` up to the first space) have a budget of their
+    # own (``tags.with_tags`` checks it); the 512 bytes are the rest of the line.
+    body = data.partition(b" ")[2] if data.startswith(b"@") else data
+    if len(body) > MAX_LINE_BYTES:
         raise InvalidEnvelope(
-            f"too long for one IRC line ({len(data)} of {MAX_LINE_BYTES} bytes){where}; "
+            f"too long for one IRC line ({len(body)} of {MAX_LINE_BYTES} bytes){where}; "
             "nothing was sent",
             path=field,
         )

@@ -9,7 +9,11 @@ line and let a browser inject commands), channel names must look like channel na
     join        JOIN <#chan>
     leave       PART <#chan> [:<object.content>]
     send        PRIVMSG|NOTICE <#chan|nick> :<text>, split to fit 512 bytes;
-                "/me x" or object.type "me" → CTCP ACTION; "/notice x" or "notice" → NOTICE
+                "/me x" or object.type "me" → CTCP ACTION; "/notice x" or "notice" → NOTICE;
+                object.inReplyTo → @+draft/reply=<id> on each line (with message-tags)
+    typing      @+typing=active|paused|done TAGMSG <#chan|nick>
+    react       @+draft/reply=<id>;+draft/react=<emoji> TAGMSG <#chan|nick> (unreact: remove)
+    delete      REDACT <#chan|nick> <id> (draft/message-redaction)
     update      address: NICK <target.name>    topic: TOPIC <#chan> :<object.content>
                 presence: AWAY :<object.content> (away, xa, dnd), AWAY (online, chat)
                 profile: SETNAME :<object.realName> (IRCv3 setname)
@@ -28,9 +32,12 @@ from envelopes.errors import InvalidEnvelope, UnknownVerb
 
 from .ids import CHANNEL_PREFIXES, is_channel, name_of
 from .lines import MAX_LINE_BYTES, check_value, split_text
+from .tags import TYPING_TO_IRC, with_tags
 
 __all__ = [
     "channel_name",
+    "conversation",
+    "delete_lines",
     "disconnect_lines",
     "join_lines",
     "leave_lines",
@@ -38,7 +45,9 @@ __all__ = [
     "nick_name",
     "presence_line",
     "query_lines",
+    "react_lines",
     "send_lines",
+    "typing_lines",
     "to_irc",
     "update_lines",
 ]
@@ -119,13 +128,38 @@ def leave_lines(activity: Activity) -> list[str]:
     return [_fits(f"{line} :{reason}", "object.content") if reason else line]
 
 
-def send_lines(activity: Activity, *, nick: str, user: str = "~u", host_len: int = 63) -> list[str]:
-    """PRIVMSG/NOTICE lines for a ``send``; ``nick``/``user``/``host_len`` size the split
-    (see ``split_text``): pass our current nick and the ident the server shows."""
+def conversation(activity: Activity) -> str:
+    """The channel or nick ``target`` names, checked."""
     target = _part(activity, "target")
-    name = channel_name(activity) if target.get("type") == "room" else nick_name(activity)
+    return channel_name(activity) if target.get("type") == "room" else nick_name(activity)
+
+
+def _msgid(activity: Activity, key: str) -> str:
+    value = _part(activity, "object").get(key)
+    path = f"object.{key}"
+    if not isinstance(value, str) or not value:
+        raise InvalidEnvelope(f"{path} must name a message id", path=path)
+    check_value(path, value)
+    if " " in value:
+        raise InvalidEnvelope(f"{path} must not contain spaces", path=path)
+    return value
+
+
+def send_lines(
+    activity: Activity, *, nick: str, user: str = "~u", host_len: int = 63, tags: bool = True
+) -> list[str]:
+    """PRIVMSG/NOTICE lines for a ``send``; ``nick``/``user``/``host_len`` size the split
+    (see ``split_text``): pass our current nick and the ident the server shows. ``tags``:
+    the server takes message-tags, so a reply carries ``+draft/reply`` (without them a
+    reply is sent as a plain message)."""
+    name = conversation(activity)
     text = _content(activity, required=True) or ""
     obj = activity.get("object")
+    reply: dict[str, str] = {}
+    if isinstance(obj, Mapping) and obj.get("inReplyTo") is not None:
+        reply = {"+draft/reply": _msgid(activity, "inReplyTo")}
+    if not tags:
+        reply = {}
     kind = obj.get("type") if isinstance(obj, Mapping) else None
     command, action = "PRIVMSG", kind == "me"
     # Sockethub's text commands, kept for apps written against it.
@@ -144,8 +178,36 @@ def send_lines(activity: Activity, *, nick: str, user: str = "~u", host_len: int
     except ValueError as exc:
         raise InvalidEnvelope(f"target.name is too long: {exc}", path="target.name") from exc
     if action:  # CTCP ACTION (draft-oakley-irc-ctcp): \x01ACTION text\x01
-        return [f"{command} {name} :\x01ACTION {chunk}\x01" for chunk in chunks]
-    return [f"{command} {name} :{chunk}" for chunk in chunks]
+        chunks = [f"\x01ACTION {chunk}\x01" for chunk in chunks]
+    return [with_tags(reply, f"{command} {name} :{chunk}", "object.inReplyTo") for chunk in chunks]
+
+
+def typing_lines(activity: Activity) -> list[str]:
+    """A ``+typing`` TAGMSG (IRCv3 typing client tag) for the shared typing shape."""
+    name = conversation(activity)
+    state = _part(activity, "object").get("state")
+    if state not in TYPING_TO_IRC:
+        raise InvalidEnvelope(f"unknown typing state: {state}", path="object.state")
+    return [with_tags({"+typing": TYPING_TO_IRC[state]}, f"TAGMSG {name}", "object.state")]
+
+
+def react_lines(activity: Activity) -> list[str]:
+    """A reaction (``+draft/react``, or ``+draft/unreact`` to take it back) to a message,
+    which ``+draft/reply`` names, as the react spec requires."""
+    name = conversation(activity)
+    obj = _part(activity, "object")
+    msgid = _msgid(activity, "inReplyTo")
+    emoji = obj.get("content")
+    if not isinstance(emoji, str) or not emoji:
+        raise InvalidEnvelope("object.content must be the reaction", path="object.content")
+    check_value("object.content", emoji)
+    verb = "+draft/unreact" if obj.get("remove") is True else "+draft/react"
+    return [with_tags({"+draft/reply": msgid, verb: emoji}, f"TAGMSG {name}", "object.content")]
+
+
+def delete_lines(activity: Activity) -> list[str]:
+    """``REDACT <target> <msgid>`` (IRCv3 draft/message-redaction)."""
+    return [f"REDACT {conversation(activity)} {_msgid(activity, 'id')}"]
 
 
 def update_lines(activity: Activity) -> list[str]:
@@ -216,6 +278,9 @@ _SIMPLE: dict[str, Callable[[Activity], list[str]]] = {
     "update": update_lines,
     "query": query_lines,
     "disconnect": disconnect_lines,
+    "typing": typing_lines,
+    "react": react_lines,
+    "delete": delete_lines,
 }
 
 

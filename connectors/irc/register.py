@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from envelopes.errors import AuthenticationFailed, InvalidEnvelope, UpstreamTimeout
 
 from ..session.activity import activity
+from . import sts
 from .caps import cap_reply, names, wanted
 from .ids import person
 from .limits import caps_error
@@ -84,6 +85,7 @@ async def register(up: IrcUpstream) -> None:
     if line is not None:  # before anything else, as the WEBIRC specification asks
         up.raw(line, "SOCKETHUB_IRC_WEBIRC")
     caps = await _cap_ls(up)
+    await sts.on_caps(up, caps)  # IRCv3 sts: may end here, to reconnect with TLS
     up.caps = caps
     if want := wanted(caps):
         await _request(up, want)

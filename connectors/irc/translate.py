@@ -9,6 +9,11 @@ Shapes (``@context`` is always the IRC one; ``published`` comes from the IRCv3
 ``server-time`` tag when present; ``object.id`` from the ``msgid`` tag)::
 
     PRIVMSG         send    actor person   target room|person  object {message|me, content}
+                    (+draft/reply tag → object.inReplyTo)
+    TAGMSG +typing  typing  actor person   target room|person  object {typing, state}
+    TAGMSG +draft/react|unreact  react  actor person  target room|person
+                            object {reaction, inReplyTo, content, remove?}
+    REDACT          delete  actor person   target room|person  object {message, id}
     NOTICE          send    actor person|service (server prefix)  object {notice, content}
     JOIN            join    actor person (+account, realName, host with extended-join)  target room
     PART            leave   actor person   target room     object {message, content: reason}
@@ -50,6 +55,7 @@ from .outbound import to_irc
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .people import actor_of
 from .states import CONNECTION_STATES, connection_event
+from .tags import signal
 
 __all__ = [
     "Activity",
@@ -114,7 +120,18 @@ def _message(msg: Message, ctx: IrcContext) -> list[Result]:
     obj: dict[str, Any] = {"type": kind, "content": text}
     if "msgid" in msg.tags:
         obj["id"] = msg.tags["msgid"]
+    if msg.tags.get("+draft/reply"):
+        obj["inReplyTo"] = msg.tags["+draft/reply"]
     return [_activity("send", _source(msg, ctx), _to(msg.params[0], ctx), obj, msg)]
+
+
+def _tagmsg(msg: Message, ctx: IrcContext) -> list[Result]:
+    """IRCv3 TAGMSG: a message of tags only (typing, reactions; ``tags.signal``)."""
+    found = signal(msg.tags) if msg.params and msg.nick else None
+    if found is None:
+        return []
+    verb, obj = found
+    return [_activity(verb, _source(msg, ctx), _to(msg.params[0], ctx), obj, msg)]
 
 
 def _join(msg: Message, ctx: IrcContext) -> list[Result]:
@@ -307,9 +324,19 @@ def _error(msg: Message, ctx: IrcContext) -> list[Result]:
     return [error] if error is not None else []
 
 
+def _redact(msg: Message, ctx: IrcContext) -> list[Result]:
+    """IRCv3 draft/message-redaction: ``REDACT <target> <msgid> [:reason]``."""
+    if len(msg.params) < 2 or not msg.nick:
+        return []
+    obj = {"type": "message", "id": msg.params[1]}
+    return [_activity("delete", _source(msg, ctx), _to(msg.params[0], ctx), obj, msg)]
+
+
 _HANDLERS: dict[str, Callable[[Message, IrcContext], list[Result]]] = {
     "PRIVMSG": _message,
     "NOTICE": _message,
+    "TAGMSG": _tagmsg,
+    "REDACT": _redact,
     "JOIN": _join,
     "PART": _part,
     "QUIT": _quit,

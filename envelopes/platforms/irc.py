@@ -59,6 +59,9 @@ class IrcObject(StrictSchema):
 
 
 class SendObject(IrcObject):
+    # A reply (docs/protocol.md "Reply"): the id of the message this one answers.
+    inReplyTo = id_string()
+
     @validates_schema
     def _needs_content(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("type") not in ("message", "me", "notice"):
@@ -128,6 +131,36 @@ class ReceiptObject(StrictSchema):
     status = fields.String(required=True, validate=validate.OneOf(("read",)))
 
 
+# The shared shapes of docs/protocol.md ("Shapes shared by the chat platforms"); IRC
+# carries them as IRCv3 client tags (connectors/irc/tags.py).
+TYPING_STATES = ("active", "composing", "paused", "inactive", "gone")
+
+
+class TypingObject(StrictSchema):
+    """``typing``: ``composing`` (typing now), ``paused``, ``active`` (stopped); IRC has no
+    ``inactive`` or ``gone`` and sends them as ``done``, like ``active``."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("typing",)))
+    state = fields.String(required=True, validate=validate.OneOf(TYPING_STATES))
+
+
+class ReactionObject(StrictSchema):
+    """``react``: one emoji added to (or, with ``remove: true``, taken from) the message
+    ``inReplyTo`` names."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("reaction",)))
+    inReplyTo = id_string(required=True)
+    content = short_string(required=True, max_len=64)
+    remove = fields.Boolean()
+
+
+class RetractionObject(StrictSchema):
+    """``delete``: the message ``id`` is withdrawn (IRCv3 draft/message-redaction)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("message",)))
+    id = id_string(required=True)
+
+
 class RoomTarget(TargetSchema):
     name = short_string(required=False)
 
@@ -179,6 +212,27 @@ PLATFORM = Platform(
             object=ReceiptObject,
             object_required=True,
         ),
+        "typing": _v(
+            "typing",
+            target=RoomTarget,
+            target_required=True,
+            object=TypingObject,
+            object_required=True,
+        ),
+        "react": _v(
+            "react",
+            target=RoomTarget,
+            target_required=True,
+            object=ReactionObject,
+            object_required=True,
+        ),
+        "delete": _v(
+            "delete",
+            target=RoomTarget,
+            target_required=True,
+            object=RetractionObject,
+            object_required=True,
+        ),
         "disconnect": _v("disconnect", object=IrcObject),
     },
     credentials=IrcCredentials,
@@ -186,6 +240,7 @@ PLATFORM = Platform(
     connection_identity=connection_identity,
     description=(
         "IRC: connect, join, leave, send, update (nick, topic, away, real name), query "
-        "(names, presence, profile, channel list), receipt (read markers), disconnect."
+        "(names, presence, profile, channel list, history, search), receipt (read markers), "
+        "typing, react, delete, disconnect."
     ),
 )

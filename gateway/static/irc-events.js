@@ -6,6 +6,8 @@ import {
   renderTopic, renderMembers, renderControls, entry, info,
 } from '/static/irc-view.js';
 
+import { decorate, onReact, onTyping, typingEnded } from '/static/irc-signals.js';
+
 const { $ } = globalThis.Examples;
 
 export const isIrc = (a) => Array.isArray(a['@context'])
@@ -38,7 +40,9 @@ function onSend(a) {
   else if (a.actor && a.actor.type === 'service') c = status();
   else if (kind === 'notice' && !page.convs.has(fold(from))) c = page.convs.get(page.current) || status();
   else c = privateChat(from);
-  entry(c, kind, { from, text: o.content || '', when: a.published, data: { id: o.id } });
+  const li = entry(c, kind, { from, text: o.content || '', when: a.published, data: { id: o.id } });
+  decorate(c, li, o.inReplyTo); // reply and react buttons; the message it answers
+  typingEnded(c, from);
 }
 
 function onJoin(a) {
@@ -166,6 +170,8 @@ export function ircEvent(a, hooks) {
     case 'add':
     case 'remove': onRole(a); break;
     case 'query': onAttendance(a); break;
+    case 'typing': onTyping(a); break;
+    case 'react': onReact(a); break;
     default: info(status(), `${a.type}: ${JSON.stringify(o)}`);
   }
 }

@@ -14,6 +14,7 @@ export const page = {
   gatewayUp: false, // the client's socket is welcomed (false while the gateway is unreachable)
   current: STATUS,
   convs: new Map(), // folded name → a window (the server, a channel, a private chat)
+  onShow: null, // called when the window shown changes (irc.js: the typing line, replies)
 };
 
 // RFC 1459 case mapping, as IRC servers compare names: {}|^ are the lower case of []\~.
@@ -76,6 +77,7 @@ export function show(key) {
   renderTopic();
   renderMembers();
   renderControls();
+  if (page.onShow) page.onShow();
 }
 
 export function renderTopic() {

@@ -14,6 +14,7 @@ import {
 } from '/static/irc-view.js';
 import { ircEvent, isIrc, ours, onAttendance } from '/static/irc-events.js';
 import { setupDirectory, profile } from '/static/irc-rooms.js';
+import { decorate, initSignals, renderSignals, stopped, takeReply } from '/static/irc-signals.js';
 
 const { SockethubClient } = globalThis;
 const { $, startClient, showState, pageMemory, missedLine, keepChoice, keepCheckbox, notifyMe } = globalThis.Examples;
@@ -123,7 +124,9 @@ sc.on('reply', (frame) => {
     const c = target.type === 'room' ? channel(nameOf(target)) : privateChat(nameOf(target));
     const [kind, shown] = text.startsWith('/me ') ? ['action', text.slice(4)]
       : text.startsWith('/notice ') ? ['notice', text.slice(8)] : ['message', text];
-    entry(c, kind, { from: page.conn.nick, text: shown, data: { own: 'true', status: 'sent' } });
+    const o = a.object || {};
+    const li = entry(c, kind, { from: page.conn.nick, text: shown, data: { own: 'true', status: 'sent', id: o.id } });
+    decorate(c, li, o.inReplyTo);
   } else if (a.type === 'join') {
     channel(nameOf(target)).joined = true;
   } else if (a.type === 'leave') {
@@ -300,9 +303,14 @@ async function say(c, text) {
   const li = text.startsWith('/me ') ? entry(c, 'action', { from: nick, text: text.slice(4), data })
     : text.startsWith('/notice ') ? entry(c, 'notice', { from: nick, text: text.slice(8), data })
       : entry(c, 'message', { from: nick, text, data });
+  const reply = takeReply(c); // {inReplyTo} when the reply bar named a message
+  stopped(); // the message ends our typing
   try {
-    await irc('send', { target, object: { type: 'message', content: text } });
+    const result = await irc('send', { target, object: { type: 'message', content: text, ...reply } });
     li.dataset.status = 'sent';
+    // With echo-message the reply names the server's id: others may reply or react to it.
+    if (result && result.object && result.object.id) li.dataset.id = result.object.id;
+    decorate(c, li, reply.inReplyTo);
   } catch (err) {
     li.dataset.status = 'failed';
     li.dataset.code = err.code;
@@ -382,6 +390,8 @@ $('send-form').addEventListener('submit', (ev) => {
 $('message').addEventListener('input', renderControls);
 keepCheckbox(sc, $('keep'), keep, (text) => connectionLine(text, { event: 'keep' }), remember);
 setupDirectory({ irc, join });
+initSignals(irc, (c) => (c.kind === 'channel' ? roomOf(c.name) : personOf(c.name)));
+page.onShow = renderSignals;
 conversation('server', 'status');
 saved = recall();
 $('port').placeholder = $('secure').checked ? '6697' : '6667';

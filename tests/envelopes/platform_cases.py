@@ -207,6 +207,7 @@ XMPP: list[Case] = [
 NICK = {"id": "me@irc.example", "type": "person", "name": "me"}
 ICREDS = {"type": "credentials", "nick": "me", "server": "irc.example"}
 CHAN = {"id": "#room@irc.example", "type": "room", "name": "#room"}
+REACTION = {"type": "reaction", "inReplyTo": "m1", "content": "👍"}
 
 
 IRC_BOB = {"id": "bob@irc.example.net", "type": "person", "name": "bob"}
@@ -306,6 +307,32 @@ IRC: list[Case] = [
     Case("irc join", i("join", target=CHAN)),
     Case("irc send", i("send", target=CHAN, object={"type": "message", "content": "hi"})),
     Case("irc send a notice", i("send", target=CHAN, object={"type": "notice", "content": "hi"})),
+    Case(
+        "irc send a reply",
+        i("send", target=CHAN, object={"type": "message", "content": "hi", "inReplyTo": "m1"}),
+    ),
+    Case("irc typing", i("typing", target=CHAN, object={"type": "typing", "state": "paused"})),
+    Case(
+        "irc typing in an unknown state",
+        i("typing", target=CHAN, object={"type": "typing", "state": "thinking"}),
+        InvalidEnvelope,
+        "object.state",
+    ),
+    Case("irc react", i("react", target=CHAN, object=REACTION)),
+    Case("irc unreact", i("react", target=CHAN, object={**REACTION, "remove": True})),
+    Case(
+        "irc react without the message",
+        i("react", target=CHAN, object={"type": "reaction", "content": "👍"}),
+        InvalidEnvelope,
+        "object.inReplyTo",
+    ),
+    Case("irc delete", i("delete", target=CHAN, object={"type": "message", "id": "m1"})),
+    Case(
+        "irc delete without an id",
+        i("delete", target=CHAN, object={"type": "message"}),
+        InvalidEnvelope,
+        "object.id",
+    ),
     Case(
         "irc send a topic",
         i("send", target=CHAN, object={"type": "topic", "content": "hi"}),

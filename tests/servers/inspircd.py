@@ -99,6 +99,7 @@ class InspIrcd(ServerProcess):
     log_path: Path
     binary: str
     cap: bool = True  # whether the CAP and IRCv3 modules are loaded
+    tls_port: int = 0  # the TLS port, when started with ``tls``
     name: str = SERVER_NAME
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -106,15 +107,43 @@ class InspIrcd(ServerProcess):
         argv = [self.binary, f"--config={self.config}", "--nofork"]
         if os.geteuid() == 0:
             argv.append("--runasroot")  # it refuses root otherwise; the tests run as root in CI
-        self._launch(argv, self.log_path, [self.port])
+        ports = [self.port, *([self.tls_port] if self.tls_port else [])]
+        # Its own folder as working directory: a core dump (InspIRCd 3 with ssl_gnutls has
+        # left one at exit) stays with its files, not in the checkout.
+        self._launch(argv, self.log_path, ports, cwd=self.config.parent)
+
+
+def _tls_config(cert: Path, key: Path, port: int, sts_duration: int | None) -> str:
+    """A TLS port (``ssl_gnutls``) and, with ``sts_duration``, an IRCv3 STS policy for it
+    (``ircv3_sts``): plaintext clients are told ``sts=port=<port>``, TLS clients
+    ``sts=duration=<sts_duration>``; the policy's host is ``*`` (any name given in SNI)."""
+    out = f"""\
+<module name="ssl_gnutls">
+<sslprofile name="Clients" provider="gnutls" certfile="{cert}" keyfile="{key}"
+            hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="{port}" type="clients" sslprofile="Clients">
+"""
+    if sts_duration is not None:
+        out += f"""<module name="ircv3_sts">
+<sts host="*" port="{port}" duration="{sts_duration}" preload="no">
+"""
+    return out
 
 
 @contextlib.contextmanager
 def run_inspircd(
-    tmp_path: Path, *, cap: bool = True, modules: tuple[str, ...] = (), extra: str = ""
+    tmp_path: Path,
+    *,
+    cap: bool = True,
+    modules: tuple[str, ...] = (),
+    extra: str = "",
+    tls: tuple[Path, Path] | None = None,
+    sts_duration: int | None = None,
 ) -> Iterator[InspIrcd]:
     """Start InspIRCd for the duration of the ``with`` block and yield its ``InspIrcd``;
-    ``modules`` are loaded too and ``extra`` ends the config (e.g. ``permchannels``)."""
+    ``modules`` are loaded too and ``extra`` ends the config (e.g. ``permchannels``).
+    ``tls`` (certificate, key) adds a TLS port (``tls_port``); ``sts_duration`` with it, an
+    STS policy (``_tls_config``)."""
     binary = inspircd_binary()
     directory = tmp_path / ("inspircd" if cap else "inspircd-nocap")
     directory.mkdir(parents=True, exist_ok=True)
@@ -123,8 +152,13 @@ def run_inspircd(
     loaded += [*OTHER_MODULES, *modules]
     config = directory / "inspircd.conf"
     port = free_port()
-    config.write_text(_config(directory, port, loaded) + extra)
+    text = _config(directory, port, loaded)
+    tls_port = free_port() if tls else 0
+    if tls:
+        text += _tls_config(tls[0], tls[1], tls_port, sts_duration)
+    config.write_text(text + extra)
     server = InspIrcd("127.0.0.1", port, config, directory / "inspircd.log", binary, cap)
+    server.tls_port = tls_port
     server.start()
     try:
         yield server

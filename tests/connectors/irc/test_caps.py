@@ -25,6 +25,7 @@ def test_only_what_is_offered_is_asked_for_in_a_stable_order():
         "echo-message",
         "batch",
         "labeled-response",
+        "draft/message-redaction",
     }
     assert set(PEOPLE) == {
         "away-notify",
