@@ -61,6 +61,14 @@ def conversation_of(activity: dict[str, Any]) -> dict[str, Any] | None:
     return out if out["id"] else None
 
 
+def _preview_text(obj: dict[str, Any]) -> str:
+    """A push's preview: the message's text, or the name of the file it links to."""
+    attachment = obj.get("attachment")
+    if not obj.get("content") and isinstance(attachment, dict):
+        return str(attachment.get("name") or attachment.get("url") or "")
+    return str(obj.get("content") or "")
+
+
 class Attention:
     def __init__(self, marks: Marks, pusher: Pusher | None, identity: Identity):
         self.marks = marks
@@ -111,7 +119,7 @@ class Attention:
                 continue
             direct = conv["type"] != "room"
             wanted = not act.get("late") and (
-                direct or (me is not None and mentions(obj["content"], me[1]))
+                direct or (me is not None and mentions(str(obj.get("content") or ""), me[1]))
             )
             found.append((item, conv, wanted))
         if not found:
@@ -131,6 +139,6 @@ class Attention:
             sender = {"id": str(actor.get("id", ""))}
             if actor.get("name"):
                 sender["name"] = str(actor["name"])
-            preview = self.pusher.preview(str(item.activity["object"]["content"]))
+            preview = self.pusher.preview(_preview_text(item.activity["object"]))
             for sid in item.sessions or []:
                 self.pusher.offer(Pending(sid, item.key, conv, sender, preview, seq))

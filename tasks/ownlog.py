@@ -232,7 +232,7 @@ class OwnLog:
             sealed = seal(
                 key, json.dumps(stored, separators=(",", ":")).encode(), *self._aad(ckey, cd)
             )
-            content = str(activity["object"]["content"])
+            content = str(activity["object"].get("content") or "")  # a link alone: none
             tags = struct.pack(">Q", _ms(activity)) + b"".join(
                 self._word(key, w) for w in words(content)
             )

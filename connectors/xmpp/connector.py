@@ -157,6 +157,13 @@ async def autojoin_bookmarks(up: XmppUpstream, nick: str, timeout: float) -> Non
             up.emit(up.error_event(err))
 
 
+def _text_of(obj: dict[str, Any]) -> str:
+    """What a message says, for the excerpt replies quote: its text, or its link alone."""
+    attachment = obj.get("attachment")
+    link = attachment.get("url", "") if isinstance(attachment, dict) else ""
+    return str(obj.get("content") or link)
+
+
 class _Upstream(XmppUpstream):
     recovery: asyncio.Task[None] | None = None  # mam.recover, after a new login
 
@@ -262,7 +269,7 @@ class XmppConnector(ReferringVerbs, PersistentConnector):
             up.send(stanza)
             if groupchat:  # the reflection is remembered as ours by the translator
                 return await up.wait(waiter, job.remaining, "the message")
-            up.ctx.recall.add(fold(to), mid, "", up.jid, str(obj["content"]), True)
+            up.ctx.recall.add(fold(to), mid, "", up.jid, _text_of(obj), True)
             await up.ping(job.remaining)
             if waiter.future.done():
                 return waiter.future.result()  # raises the bounce's error

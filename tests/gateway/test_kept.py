@@ -21,6 +21,7 @@ def fill(redis_client, sid: str) -> None:
     redis_client.set(keys.session_seq(sid), 0)
     redis_client.xadd(keys.session_stream(sid), {"x": 1})
     redis_client.hset(keys.session_creds(sid), "f", "v")
+    redis_client.hset(keys.session_push(sid), "f", "v")  # a push subscription (gateway/push.py)
 
 
 def ttls(redis_client, sid: str) -> list[int]:

@@ -76,6 +76,7 @@ def test_connect_and_chat_both_ways(browser: Any, peer: Any, xmpp_server: XmppSe
         "type": "connection",
         "state": "connected",
         "jid": f"{a.jid}/web",
+        "conversations": {},  # unread counts (docs/protocol.md, "Read markers"): none yet
     }
     state = a.state("connected")
     assert state["actor"] == {"type": "service", "id": "localhost", "name": "localhost"}

@@ -88,6 +88,8 @@ class HostileIrcServer:
             cmd, _, rest = line.partition(" ")
             if cmd == "CAP" and rest.startswith("LS"):
                 writer.write(b":srv CAP * LS :multi-prefix\r\n")
+            elif cmd == "CAP" and rest.startswith("REQ"):  # offered, then refused: all or none
+                writer.write(b":srv CAP * NAK " + rest[4:].encode("latin-1") + b"\r\n")
             elif cmd == "CAP" and rest == "END":
                 ended = True
             elif cmd == "NICK":

@@ -4,6 +4,7 @@ is read from a slot, which headers are passed on, and the guard on the slot's UR
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 from typing import Any
@@ -42,6 +43,13 @@ INFO = f"""<iq xmlns="jabber:client" type="result">
 <x xmlns="jabber:x:data" type="result">
 <field var="FORM_TYPE" type="hidden"><value>{NS}</value></field>
 <field var="max-file-size"><value>5242880</value></field></x></query></iq>"""
+
+
+def _run(coro):
+    """On a loop of its own thread: a test before this one (the browser tests' Playwright)
+    may leave a loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_a_slot_passes_on_only_the_headers_xep_0363_allows() -> None:
@@ -134,7 +142,7 @@ def _connector(answers: dict[tuple[str, str], str], **settings: Any) -> Any:
     )
     conn = SimpleNamespace(
         settings=Settings(**settings),
-        runtime=SimpleNamespace(call=lambda job, coro: asyncio.run(coro)),
+        runtime=SimpleNamespace(call=lambda job, coro: _run(coro)),
         uploads=MemoryOffers(),
         upload_services={},
         _up=lambda job: up,
