@@ -240,6 +240,7 @@ class Pipeline:
             "verb": env.verb,
             "activity": env.activity,
             "deadline": deadline,
+            "queued": time.time(),  # the worker's queue wait (envelopes/workermetrics.py)
             "tag": tag_of(marker),  # which acceptance this task is (a resend replaces it)
         }
         queue = env.platform.queue

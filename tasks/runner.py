@@ -21,6 +21,7 @@ from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.uploads import Uploads
 from envelopes.vault import Vault
+from envelopes.workermetrics import WorkerStats
 
 from .logpages import stamp
 from .manager import Forward, Manager, StartedElsewhere
@@ -69,11 +70,14 @@ class Runner:
         self._managers: dict[str, Manager] = {}
         self._lock = threading.Lock()
         self._closed = False
+        node = (node_queue or "local").removesuffix(".dq")
+        self.stats = WorkerStats(redis, node, settings.lease_seconds / 3)
 
     def start_persistent(self, queues: set[str] | None = None) -> None:
         """Start the connection managers now, so failover runs before any task arrives.
 
         ``queues``: the queues this worker consumes; other platforms are left alone."""
+        self.stats.start()
         for platform in self.registry:
             if queues is not None and platform.queue not in queues:
                 continue
@@ -108,6 +112,8 @@ class Runner:
                         self.vault,
                         self.node_queue or f"{platform.name}.local",
                     )
+                    manager.stats = self.stats
+                    self.stats.connections(platform.name, manager.held_count)
                     # A verb a dead owner held, rebuilt from its marker (already opened).
                     name = platform.name
                     manager.holding.run_recovered = lambda p: self._run_open(name, p)
@@ -160,6 +166,8 @@ class Runner:
         """Run a task whose activity is open (``_open``, or rebuilt from its marker by a
         node taking its connection over)."""
         sid, rid = payload["session"], payload["request"]
+        if "queued" in payload:
+            self.stats.waited(platform_name, time.time() - float(payload["queued"]))
         deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
@@ -335,6 +343,7 @@ class Runner:
             self._closed = True
             managers, self._managers = list(self._managers.values()), {}
             conns, self._connectors = list(self._connectors.values()), {}
+        self.stats.stop()
         for manager in managers:
             manager.close()
         for conn in conns:
