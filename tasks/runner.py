@@ -13,7 +13,7 @@ from typing import Any
 
 from connectors.base import Connector, Job, load_connector_class
 from connectors.persistent import PersistentConnector
-from envelopes import sealing
+from envelopes import logjson, sealing
 from envelopes.atrest import AtRest
 from envelopes.errors import SockethubError, UpstreamUnavailable, internal_error
 from envelopes.outbox import Outbox, event_frame, failure_frame, reply_frame
@@ -126,6 +126,10 @@ class Runner:
 
     def run(self, platform_name: str, payload: dict[str, Any]) -> None:
         """Run one task; a persistent connection's verbs in their session's order."""
+        with logjson.bound(str(payload.get("session", "")), str(payload.get("request", ""))):
+            self._route(platform_name, payload)
+
+    def _route(self, platform_name: str, payload: dict[str, Any]) -> None:
         key, seq = str(payload.get("connection") or ""), payload.get("seq")
         try:
             manager = self._manager(platform_name) if key and seq is not None else None
@@ -165,6 +169,10 @@ class Runner:
     def _run_open(self, platform_name: str, payload: dict[str, Any]) -> None:
         """Run a task whose activity is open (``_open``, or rebuilt from its marker by a
         node taking its connection over)."""
+        with logjson.bound(payload["session"], payload["request"]):  # on a lane's thread too
+            self._run_bound(platform_name, payload)
+
+    def _run_bound(self, platform_name: str, payload: dict[str, Any]) -> None:
         sid, rid = payload["session"], payload["request"]
         if "queued" in payload:
             self.stats.waited(platform_name, time.time() - float(payload["queued"]))
