@@ -23,6 +23,8 @@ __all__ = [
     "connection_key_field",
     "handoff",
     "lease",
+    "worker_metrics",
+    "worker_metrics_index",
     "node_alive",
     "connection",
     "connection_sessions",
@@ -345,3 +347,14 @@ def irc_list(digest: str) -> str:
 def irc_sts(host: str) -> str:
     """String: the TLS port of ``host``'s IRCv3 STS policy, expiring with the policy."""
     return f"{PREFIX}:irc:sts:{host.lower()}"
+
+
+def worker_metrics(process: str) -> str:
+    """Hash: one worker process's metrics (``envelopes/workermetrics.py``), with a time to
+    live its stats beat refreshes: a dead process's figures lapse with it."""
+    return f"{PREFIX}:wm:{process}"
+
+
+def worker_metrics_index() -> str:
+    """Set: the processes with a ``worker_metrics`` hash; the gateway drops the lapsed."""
+    return f"{PREFIX}:wm"

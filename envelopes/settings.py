@@ -693,6 +693,12 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds one request to a push service may take.",
     ),
     "SOCKETHUB_LOG_LEVEL": ("log_level", "INFO", "Python logging level for every process."),
+    "SOCKETHUB_LOG_FORMAT": (
+        "log_format",
+        "text",
+        "`text`, or `json`: one JSON object per line (time, level, logger, message, and the "
+        "session and request ids while a request is handled), gateway and workers.",
+    ),
 }
 
 _BOOL = {
@@ -821,6 +827,7 @@ class Settings:
     push_pending_max: int = 10000
     push_timeout: float = 10.0
     log_level: str = "INFO"
+    log_format: str = "text"
 
     @classmethod
     def from_env(
@@ -837,6 +844,8 @@ class Settings:
                 values[attr] = _convert(raw, str(kind))
             except ValueError as exc:
                 problems.append(f"{var}={raw!r}: {exc}")
+        if values.get("log_format", "text") not in ("text", "json"):
+            problems.append(f"SOCKETHUB_LOG_FORMAT={values['log_format']!r}: must be text or json")
         if problems:
             raise ConfigError("bad configuration: " + "; ".join(problems))
         settings = cls(**values)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, jsonify, request, send_from_directory
 
+from envelopes import logjson
 from envelopes.registry import Registry, default_registry
 from envelopes.settings import Settings
 
@@ -51,6 +52,9 @@ def create_app(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
+    # (With JSON logs gunicorn's config gave the root its handler: basicConfig set no level.)
+    logging.getLogger().setLevel(settings.log_level.upper())
+    logjson.configure(settings.log_format)
     registry = registry or default_registry()
     if settings.platforms:
         registry = registry.only(settings.platforms)

@@ -10,8 +10,30 @@ before the browsers resume. Ctrl-C (SIGINT, SIGQUIT) does not drain: someone is 
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
+
+if os.environ.get("SOCKETHUB_LOG_FORMAT", "").strip() == "json":
+    # gunicorn's own lines (master and workers) as JSON too; the app's root handler is set
+    # by ``create_app`` (envelopes/logjson.py).
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "envelopes.logjson.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "propagate": False},
+        },
+        "root": {"handlers": ["console"]},
+    }
 
 
 def _hub(worker: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import redis as redis_lib
 
-from envelopes import sealing
+from envelopes import sealing, workermetrics
 from envelopes.atrest import AtRest
 from envelopes.errors import internal_error
 from envelopes.outbox import Outbox
@@ -238,7 +238,13 @@ class Hub:
             gauges["sockethub_queue_depth"] = [
                 ({"platform": name}, float(depth)) for name, depth in health["queues"].items()
             ]
-        return self.metrics.render(gauges)
+        text = self.metrics.render(gauges)
+        if ok:  # every live worker process's figures, from Redis (envelopes/workermetrics.py)
+            try:
+                text += workermetrics.render(workermetrics.read(self.redis))
+            except Exception as exc:
+                log.warning("reading worker metrics failed: %s", exc)
+        return text
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         started = time.perf_counter()

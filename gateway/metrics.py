@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "GAUGES", "metric_names"]
 
 _HELP = {
     "sockethub_requests_total": ("counter", "Requests handed to a platform's workers."),
@@ -36,6 +36,21 @@ _HELP = {
         "Sockets closed with 1008 before they got a session, by reason.",
     ),
 }
+
+# Read at scrape time by ``Hub.metrics_text``.
+GAUGES = {
+    "sockethub_up": "1 while this gateway reaches Redis.",
+    "sockethub_sessions": "Sockets open on this gateway process.",
+    "sockethub_redis_latency_seconds": "The gateway's Redis round trip, at scrape time.",
+    "sockethub_queue_depth": "Tasks waiting in each platform's queue.",
+}
+
+
+def metric_names() -> set[str]:
+    """Every series name ``/metrics`` can serve (deploy/'s dashboard and alerts use these)."""
+    from envelopes.workermetrics import WORKER_METRICS
+
+    return set(_HELP) | set(GAUGES) | set(WORKER_METRICS)
 
 
 def _labels(pairs: Iterable[tuple[str, str]]) -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from envelopes import keys
+from envelopes import keys, logjson
 from envelopes.errors import (
     ClientError,
     CredentialsMissing,
@@ -137,6 +137,10 @@ class Pipeline:
             log.warning("could not charge the last frames of session %s", self.sid)
 
     def submit(self, rid: str, activity: Any) -> None:
+        with logjson.bound(self.sid, rid):  # every line logged meanwhile carries the ids
+            self._submit(rid, activity)
+
+    def _submit(self, rid: str, activity: Any) -> None:
         """Run one request; its one answer comes on the session's stream."""
         try:
             self._request(rid, activity)
@@ -240,6 +244,7 @@ class Pipeline:
             "verb": env.verb,
             "activity": env.activity,
             "deadline": deadline,
+            "queued": time.time(),  # the worker's queue wait (envelopes/workermetrics.py)
             "tag": tag_of(marker),  # which acceptance this task is (a resend replaces it)
         }
         queue = env.platform.queue
@@ -258,5 +263,6 @@ class Pipeline:
             if hub.outbox.reply(sid, rid, failure_frame(rid, err.to_dict(), env.activity)):
                 return
             raise err from None
+        log.debug("request %s %s queued on %s", env.platform.name, env.verb, queue)
         if not sent and not first:  # (a persistent verb answered meanwhile has its answer)
             raise taken

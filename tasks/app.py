@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Queue
 
+from envelopes import logjson
 from envelopes.redisclient import redis_client
 from envelopes.redisurl import celery_broker
 from envelopes.registry import Platform, Registry, default_registry
@@ -194,6 +195,15 @@ def _ready(sender: Any = None, **_: Any) -> None:
     lazy.get().start_persistent(lazy.consumed)
     served = [p.name for p in lazy.registry if lazy.consumed is None or p.queue in lazy.consumed]
     log.info("worker ready for platforms: %s", ", ".join(served))
+
+
+@signals.after_setup_logger.connect
+def _log_format(logger: Any = None, **_: Any) -> None:
+    # Celery set up the root logger's handlers; JSON lines, if asked, replace its format.
+    try:
+        logjson.configure(Settings.from_env().log_format, logger)
+    except ConfigError:
+        pass  # refused at celeryd_init, in one line
 
 
 @signals.worker_shutdown.connect

@@ -33,6 +33,7 @@ from envelopes.errors import NotConnected, Reconnecting, SockethubError, Upstrea
 from envelopes.outbox import Outbox
 from envelopes.registry import Platform
 from envelopes.vault import Vault
+from envelopes.workermetrics import WorkerStats
 
 from .attention import Attention
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
@@ -94,6 +95,7 @@ class Manager(Runtime):
         node_queue: str,
     ):
         self.platform = platform
+        self.stats = WorkerStats()  # the runner's, once it built us (the twin until then)
         self.connector = connector
         self.redis = redis
         self.outbox = outbox
@@ -284,6 +286,11 @@ class Manager(Runtime):
         return self.records.rooms(key)
 
     # -- ownership -------------------------------------------------------------------------
+    def held_count(self) -> int:
+        """Connections held here now (the stats beat's gauge)."""
+        with self._lock:
+            return len(self.sups)
+
     def local(self, key: str) -> Supervisor | None:
         with self._lock:
             return self.sups.get(key)
@@ -366,6 +373,7 @@ class Manager(Runtime):
             "takeover" if takeover else "new",
         )
         if takeover:  # once, by the thread that started it
+            self.stats.inc("sockethub_worker_takeovers_total", self.platform.name)
             try:
                 self.holding.recover(key)
             except Exception:

@@ -13,7 +13,7 @@ from typing import Any
 
 from connectors.base import Connector, Job, load_connector_class
 from connectors.persistent import PersistentConnector
-from envelopes import sealing
+from envelopes import logjson, sealing
 from envelopes.atrest import AtRest
 from envelopes.errors import SockethubError, UpstreamUnavailable, internal_error
 from envelopes.outbox import Outbox, event_frame, failure_frame, reply_frame
@@ -21,6 +21,7 @@ from envelopes.registry import Platform, Registry
 from envelopes.settings import Settings
 from envelopes.uploads import Uploads
 from envelopes.vault import Vault
+from envelopes.workermetrics import WorkerStats
 
 from .logpages import stamp
 from .manager import Forward, Manager, StartedElsewhere
@@ -69,11 +70,14 @@ class Runner:
         self._managers: dict[str, Manager] = {}
         self._lock = threading.Lock()
         self._closed = False
+        node = (node_queue or "local").removesuffix(".dq")
+        self.stats = WorkerStats(redis, node, settings.lease_seconds / 3)
 
     def start_persistent(self, queues: set[str] | None = None) -> None:
         """Start the connection managers now, so failover runs before any task arrives.
 
         ``queues``: the queues this worker consumes; other platforms are left alone."""
+        self.stats.start()
         for platform in self.registry:
             if queues is not None and platform.queue not in queues:
                 continue
@@ -108,6 +112,8 @@ class Runner:
                         self.vault,
                         self.node_queue or f"{platform.name}.local",
                     )
+                    manager.stats = self.stats
+                    self.stats.connections(platform.name, manager.held_count)
                     # A verb a dead owner held, rebuilt from its marker (already opened).
                     name = platform.name
                     manager.holding.run_recovered = lambda p: self._run_open(name, p)
@@ -120,6 +126,10 @@ class Runner:
 
     def run(self, platform_name: str, payload: dict[str, Any]) -> None:
         """Run one task; a persistent connection's verbs in their session's order."""
+        with logjson.bound(str(payload.get("session", "")), str(payload.get("request", ""))):
+            self._route(platform_name, payload)
+
+    def _route(self, platform_name: str, payload: dict[str, Any]) -> None:
         key, seq = str(payload.get("connection") or ""), payload.get("seq")
         try:
             manager = self._manager(platform_name) if key and seq is not None else None
@@ -159,7 +169,13 @@ class Runner:
     def _run_open(self, platform_name: str, payload: dict[str, Any]) -> None:
         """Run a task whose activity is open (``_open``, or rebuilt from its marker by a
         node taking its connection over)."""
+        with logjson.bound(payload["session"], payload["request"]):  # on a lane's thread too
+            self._run_bound(platform_name, payload)
+
+    def _run_bound(self, platform_name: str, payload: dict[str, Any]) -> None:
         sid, rid = payload["session"], payload["request"]
+        if "queued" in payload:
+            self.stats.waited(platform_name, time.time() - float(payload["queued"]))
         deadline = float(payload.get("deadline", time.time() + self.settings.request_timeout))
         if time.time() > deadline:
             log.info("dropping %s/%s: past its deadline", sid, rid)
@@ -335,6 +351,7 @@ class Runner:
             self._closed = True
             managers, self._managers = list(self._managers.values()), {}
             conns, self._connectors = list(self._connectors.values()), {}
+        self.stats.stop()
         for manager in managers:
             manager.close()
         for conn in conns:

@@ -126,6 +126,9 @@ class Supervisor:
                     return
                 delay = self.manager.connector.backoff.delay(crashes)
                 self.restoring = err.message
+                self.manager.stats.inc(
+                    "sockethub_worker_reconnects_total", self.manager.platform.name
+                )
                 self._tell("reconnecting", attempt=crashes, delay=delay, reason=err.message)
                 await asyncio.sleep(delay)
 
@@ -203,6 +206,7 @@ class Supervisor:
             attempt += 1
             self.restoring = reason
             delay = connector.backoff.delay(attempt)
+            self.manager.stats.inc("sockethub_worker_reconnects_total", self.manager.platform.name)
             self.announce("reconnecting", attempt=attempt, delay=delay, reason=reason)
             await asyncio.sleep(delay)
 

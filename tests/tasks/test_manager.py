@@ -137,6 +137,7 @@ def test_connect_announces_states_and_reconnects_with_restore(world):
     assert states(r, sess.sid)[2:] == ["reconnecting", "connecting", "connected"]
     assert FakeUpstream.log == ["connect ann", "connect ann", "restore ['#room']"]
     assert r.get(keys.lease("fake", "k1")) == b"a.dq"
+    assert m.stats.value("sockethub_worker_reconnects_total", "fake") == 1  # /metrics
 
 
 def test_first_connect_failure_is_the_reply_and_leaves_nothing(world):

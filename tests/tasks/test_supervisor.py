@@ -43,6 +43,7 @@ def test_a_supervisor_whose_announce_raises_is_retried(exploding):
     assert r.get(keys.lease("fake", "s1")) == b"a.dq"
     seen = states(r, sess.sid)
     assert "reconnecting" in seen and seen[-1] == "connected", seen
+    assert m.stats.value("sockethub_worker_reconnects_total", "fake") == 1  # /metrics
 
 
 def test_a_supervisor_that_keeps_failing_is_released(exploding):
