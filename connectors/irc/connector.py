@@ -12,6 +12,7 @@ from typing import Any
 
 from ..base import Job
 from ..persistent import ConnectionSpec, Emit, PersistentConnector, Runtime, Upstream
+from .chathistory import Marks
 from .client import IrcUpstream
 from .echo import echoed
 from .lines import Message
@@ -63,8 +64,16 @@ class IrcConnector(PersistentConnector):
             self._rooms.redis.connection_pool.disconnect()
         super().close()
 
+    # What each connection delivered, across its reconnects (chathistory gap recovery);
+    # bounded by the worker's connections, dropped when one is closed for good.
+    marks: dict[str, Marks]
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
-        return IrcUpstream(spec, emit, self.settings)
+        if not hasattr(self, "marks"):
+            self.marks = {}
+        if len(self.marks) > 10000:
+            self.marks.clear()
+        return IrcUpstream(spec, emit, self.settings, self.marks.setdefault(spec.key, Marks()))
 
     def _up(self, job: Job) -> IrcUpstream:
         up = self.runtime.upstream(job)
