@@ -66,6 +66,12 @@ class Marks:
         self.ids: OrderedDict[str, None] = OrderedDict()
         self.lost_at: float | None = None
 
+    def forget(self) -> None:
+        """The connection was closed for good: nothing to recover any more."""
+        self.last.clear()
+        self.ids.clear()
+        self.lost_at = None
+
     def note(self, item: dict[str, Any], folded: str | None) -> bool:
         """A ``send`` delivered (``folded``: its channel, None for a person); False when
         its id was delivered already."""

@@ -382,7 +382,8 @@ class IrcUpstream(LiveUpstream):
 
     async def close(self, reason: str) -> None:
         if self.wire is None or self.closed.is_set():
-            return
+            return  # already lost: a reconnect recovers from the marks
+        self.marks.forget()  # closed while up (disconnect, handover): nothing to recover here
         try:
             self.raw(f"QUIT :{reason}")
         except SockethubError:

@@ -65,14 +65,14 @@ class IrcConnector(PersistentConnector):
         super().close()
 
     # What each connection delivered, across its reconnects (chathistory gap recovery);
-    # bounded by the worker's connections, dropped when one is closed for good.
+    # emptied when one is closed for good (``IrcUpstream.close``), pruned here.
     marks: dict[str, Marks]
 
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
         if not hasattr(self, "marks"):
             self.marks = {}
-        if len(self.marks) > 10000:
-            self.marks.clear()
+        if len(self.marks) > 1000:
+            self.marks = {k: m for k, m in self.marks.items() if m.last or m.ids}
         return IrcUpstream(spec, emit, self.settings, self.marks.setdefault(spec.key, Marks()))
 
     def _up(self, job: Job) -> IrcUpstream:
