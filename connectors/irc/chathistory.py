@@ -40,8 +40,6 @@ log = logging.getLogger("sockethub.irc")
 
 CAP = "draft/chathistory"
 MAX_LIMIT = 500  # the history query's cap (docs/protocol.md)
-GAP_MAX = 500  # messages fetched per channel after a reconnect; past this: a gap event
-TIMEOUT = 10.0  # seconds the server has to answer one CHATHISTORY
 TAKEOVER_SECONDS = 60  # after a takeover nobody knows when the old connection died
 MAX_CHANNELS = 1000  # channels whose last time a connection's marks keep
 MAX_IDS = 5000  # ids of recently delivered messages kept (late ones are skipped by them)
@@ -142,7 +140,8 @@ async def fetch(up: IrcUpstream, sub: str, name: str, ref: str, limit: int) -> l
         return "take" if msg.tags.get("batch") == ref_now else None
 
     line = f"CHATHISTORY {sub} {name} {ref} {limit}"
-    await ask(up, line, f"CHATHISTORY {sub} {name}", TIMEOUT, take=take, fallback=fallback)
+    timeout = max(0.1, up.settings.irc_history_timeout)
+    await ask(up, line, f"CHATHISTORY {sub} {name}", timeout, take=take, fallback=fallback)
     return [i for i in items if i.get("type") == "send"][:limit]
 
 
@@ -183,10 +182,11 @@ async def server_history(
 async def recover(up: IrcUpstream, channels: list[str]) -> None:
     """After a reconnect or a takeover: deliver, late, what each rejoined channel got
     since the last message we delivered in it; a ``gap`` event where that cannot be done
-    (no chathistory, a failure, or more than ``GAP_MAX`` messages)."""
+    (no chathistory, a failure, or more than ``SOCKETHUB_IRC_GAP_MAX_MESSAGES``)."""
     marks = up.marks
     lost = marks.lost_at
     default = iso(lost) if lost is not None else iso(time.time() - TAKEOVER_SECONDS)
+    cap = cap_limit(up, max(1, min(up.settings.irc_gap_max_messages, MAX_LIMIT)))
     for channel in channels:
         since = marks.last.get(up.ctx.fold(channel), default)
         now = iso()
@@ -194,7 +194,7 @@ async def recover(up: IrcUpstream, channels: list[str]) -> None:
             up.emit(gap_event(up, channel, since, now))
             continue
         try:
-            items = await fetch(up, "AFTER", channel, f"timestamp={since}", cap_limit(up, GAP_MAX))
+            items = await fetch(up, "AFTER", channel, f"timestamp={since}", cap)
         except SockethubError as exc:
             if up.closed.is_set():
                 return  # lost again: the next reconnect recovers from the same marks
@@ -204,6 +204,6 @@ async def recover(up: IrcUpstream, channels: list[str]) -> None:
         for item in items:
             if marks.note(item, up.ctx.fold(channel)):
                 up.emit({**item, "late": True})
-        if len(items) >= cap_limit(up, GAP_MAX):
+        if len(items) >= cap:
             last = str(items[-1].get("published") or since)
             up.emit(gap_event(up, channel, last, now))

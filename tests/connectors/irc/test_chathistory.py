@@ -134,8 +134,10 @@ def test_without_chathistory_there_is_no_server_history():
     run(go())
 
 
-async def _reconnect(server: HistoryServer, emitted: list[dict[str, Any]]) -> None:
-    first = upstream(server.port, SETTINGS, emit=emitted.append)
+async def _reconnect(
+    server: HistoryServer, emitted: list[dict[str, Any]], settings: Settings = SETTINGS
+) -> None:
+    first = upstream(server.port, settings, emit=emitted.append)
     await first.connect()
     await first.join("#c")
     live = "@msgid=m7;time=2026-01-01T00:00:07.000Z :bob!b@h PRIVMSG #c :line 7"
@@ -144,7 +146,7 @@ async def _reconnect(server: HistoryServer, emitted: list[dict[str, Any]]) -> No
     server.missed = True
     server.writers[-1].close()  # the server drops us
     await asyncio.wait_for(first.closed.wait(), 5)
-    second = IrcUpstream(first.spec, emitted.append, SETTINGS, marks=first.marks)
+    second = IrcUpstream(first.spec, emitted.append, settings, marks=first.marks)
     await second.connect()
     await second.restore(["#c"])
     assert second.recovery is not None
@@ -185,5 +187,21 @@ def test_without_chathistory_a_drop_is_one_gap_event_per_channel():
             assert gaps[0]["object"]["from"] == "2026-01-01T00:00:07.000Z"
             assert gaps[0]["object"]["type"] == "gap" and gaps[0]["object"]["to"]
             assert gaps[0]["actor"]["id"] == "ann@127.0.0.1"
+
+    run(go())
+
+
+def test_past_the_cap_the_rest_of_a_gap_is_a_gap_event():
+    async def go() -> None:
+        async with HistoryServer() as server:
+            emitted: list[dict[str, Any]] = []
+            capped = Settings(
+                allow_private_addresses=True, irc_flood_rate=0, irc_gap_max_messages=2
+            )
+            await _reconnect(server, emitted, capped)
+            late = [a["object"]["id"] for a in emitted if a.get("late")]
+            assert late == ["m8"]  # m7 (already delivered) and m8 were the two fetched
+            gaps = [a for a in emitted if a.get("type") == "gap"]
+            assert [g["object"]["from"] for g in gaps] == ["2026-01-01T00:00:08.000Z"]
 
     run(go())
