@@ -385,6 +385,19 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Seconds an open IRCv3 batch may go without a line before it is forgotten (a "
         "request waiting on it fails with `protocol-error`).",
     ),
+    "SOCKETHUB_IRC_HISTORY_TIMEOUT": (
+        "irc_history_timeout",
+        "10",
+        "Seconds an IRC server has to answer one `CHATHISTORY` request; past th"
+        "is the history query answers from the own log alone, and a gap recovery emits `gap`.",
+    ),
+    "SOCKETHUB_IRC_GAP_MAX_MESSAGES": (
+        "irc_gap_max_messages",
+        "500",
+        "Messages fetched from each joined IRC channel's `chathistory` after a reconnect "
+        "or a takeover, delivered as late events (also capped by the server's `CHATHISTOR"
+        "Y=<n>`); what is past this is announced by a `gap` event instead. At most 500.",
+    ),
     "SOCKETHUB_IRC_MAX_REPLY_LINES": (
         "irc_max_reply_lines",
         "1000",
@@ -775,6 +788,8 @@ class Settings:
     irc_max_monitor: int = 100
     irc_max_batches: int = 64
     irc_batch_silence: float = 60.0
+    irc_history_timeout: float = 10.0
+    irc_gap_max_messages: int = 500
     irc_max_reply_lines: int = 1000
     irc_list_ttl: float = 300.0
     irc_list_max_channels: int = 50000

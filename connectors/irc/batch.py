@@ -121,6 +121,18 @@ class Batches:
             current = batch.parent
         return False
 
+    def of_type(self, msg: Message, kind: str) -> bool:
+        """Whether ``msg`` is in an open batch of type ``kind``, at any depth."""
+        current = msg.tags.get("batch")
+        for _ in range(self.max_open + 1):
+            batch = self.open.get(current) if current is not None else None
+            if batch is None:
+                return False
+            if batch.type == kind:
+                return True
+            current = batch.parent
+        return False
+
     def within(self, msg: Message, ref: str) -> bool:
         """Whether ``msg`` belongs to batch ``ref``, directly or through nested batches."""
         current = msg.tags.get("batch")

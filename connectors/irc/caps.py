@@ -18,7 +18,8 @@ sees plain RFC 2812 and nothing degrades but the feature:
 - ``away-notify``, ``account-notify``, ``account-tag``, ``extended-join``, ``chghost``,
   ``setname``, ``invite-notify``: what happens to people (away, services account, host,
   real name, invitations) arrives as it happens (``people``);
-- ``multi-prefix``, ``userhost-in-names``: NAMES gives every role and each host.
+- ``multi-prefix``, ``userhost-in-names``: NAMES gives every role and each host;
+- ``draft/chathistory``: the server's history of a conversation (``chathistory``).
 
 MONITOR is no capability: the server announces it in RPL_ISUPPORT (``MONITOR=<limit>``).
 
@@ -35,7 +36,7 @@ from .lines import Message
 if TYPE_CHECKING:
     from .client import IrcUpstream
 
-__all__ = ["ASKED", "PEOPLE", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
+__all__ = ["ASKED", "HISTORY", "PEOPLE", "WANTED", "cap_reply", "names", "on_cap", "wanted"]
 
 WANTED = (
     "cap-notify",
@@ -58,7 +59,9 @@ PEOPLE = (
     "setname",
     "invite-notify",
 )
-ASKED = frozenset((*WANTED, *PEOPLE, "sasl"))  # every capability we may ask for
+# History (connectors/irc/chathistory.py): CHATHISTORY and its batches.
+HISTORY = ("draft/chathistory",)
+ASKED = frozenset((*WANTED, *PEOPLE, *HISTORY, "sasl"))  # every capability we may ask for
 
 
 def names(caps: Iterable[str]) -> set[str]:
@@ -69,7 +72,7 @@ def names(caps: Iterable[str]) -> set[str]:
 def wanted(offered: Iterable[str]) -> list[str]:
     """What we ask for of ``offered``, in a stable order."""
     have = names(offered)
-    return [c for c in (*WANTED, *PEOPLE) if c in have]
+    return [c for c in (*WANTED, *PEOPLE, *HISTORY) if c in have]
 
 
 def cap_reply(msg: Message) -> tuple[str, list[str]] | None:

@@ -39,6 +39,7 @@ from ..persistent import ConnectionSpec, Emit
 from ..session.lifecycle import LiveUpstream
 from .batch import Batches
 from .caps import on_cap
+from .chathistory import History, Marks, recover, server_history
 from .context import IrcContext
 from .limits import held_error, overflow_error
 from .lines import MalformedLine, Message, TokenBucket, is_pong, parse_line
@@ -70,7 +71,12 @@ class IrcUpstream(LiveUpstream):
     resolver: Resolver = staticmethod(system_resolver)  # type: ignore[assignment]
 
     def __init__(
-        self, spec: ConnectionSpec, emit: Emit, settings: Settings, sts: StsStore | None = None
+        self,
+        spec: ConnectionSpec,
+        emit: Emit,
+        settings: Settings,
+        sts: StsStore | None = None,
+        marks: Marks | None = None,
     ):
         c = spec.credentials
         super().__init__(spec, emit, str(c["server"]), IrcError)
@@ -113,6 +119,9 @@ class IrcUpstream(LiveUpstream):
         self.batches = Batches(min(settings.irc_max_batches, 1024), settings.irc_batch_silence)
         self.listing: Listing | None = None  # the LIST in progress (connectors/irc/listing.py)
         self.typing = TypingThrottle()  # outbound +typing=active, per conversation
+        # What was delivered, across reconnects (the connector keeps it): gap recovery.
+        self.marks = marks if marks is not None else Marks()
+        self.recovery: asyncio.Task[None] | None = None  # chathistory.recover, after restore
 
     # -- events ----------------------------------------------------------------------------
     @property
@@ -152,7 +161,9 @@ class IrcUpstream(LiveUpstream):
                 task.add_done_callback(self._tasks.remove)
         self.batches.feed(msg)
         try:
-            results = translate(msg, self.ctx)
+            # A history batch's lines are the answer to our CHATHISTORY, never live events.
+            replayed = self.batches.of_type(msg, "chathistory")
+            results = [] if replayed else translate(msg, self.ctx)
         except Exception:  # a translator bug must not take the connection down
             log.exception("could not translate %r", line[:200])
             results = []
@@ -173,11 +184,19 @@ class IrcUpstream(LiveUpstream):
                 if self.registered and not answer:
                     self.emit(error_event(self.host, self.nick, result))
             elif self.registered:
+                if result.get("type") == "send" and not self._first_time(result):
+                    continue
                 self.emit(result)
         if self.ctx.topics and not self._flush_pending:
             # a 332 waits for its 333; flush it once this batch of lines is done
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _first_time(self, result: dict[str, Any]) -> bool:
+        """Note a ``send`` delivered (gap recovery's marks); False when it was already."""
+        target = result.get("target") or {}
+        channel = self.ctx.fold(target["name"]) if target.get("type") == "room" else None
+        return self.marks.note(result, channel)
 
     async def _quietly(self, coro: Any) -> None:
         try:
@@ -207,6 +226,8 @@ class IrcUpstream(LiveUpstream):
             self._on_closed(self.close_reason)
 
     def _on_closed(self, message: str) -> None:
+        if self.registered:
+            self.marks.lost_at = time.time()
         if self.end(message):
             for task in self._tasks:
                 task.cancel()
@@ -380,10 +401,29 @@ class IrcUpstream(LiveUpstream):
             await rewatch(self, watched)
         except SockethubError as exc:
             log.info("could not watch again on %s: %s", self.host, exc.message)
+        joined = [c for c in channels if self.ctx.joined(c)]
+        # In the background: verbs held for the reconnect need not wait for the history.
+        self.recovery = asyncio.get_running_loop().create_task(recover(self, joined))
+        self.track(self.recovery)
+
+    async def server_history(
+        self,
+        conversation: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        around: str | None = None,
+        limit: int,
+    ) -> History | None:
+        """A page of ``conversation`` from the server's chathistory; None without it."""
+        return await server_history(
+            self, conversation, before=before, after=after, around=around, limit=limit
+        )
 
     async def close(self, reason: str) -> None:
         if self.wire is None or self.closed.is_set():
-            return
+            return  # already lost: a reconnect recovers from the marks
+        self.marks.forget()  # closed while up (disconnect, handover): nothing to recover here
         try:
             self.raw(f"QUIT :{reason}")
         except SockethubError:

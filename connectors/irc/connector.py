@@ -14,6 +14,7 @@ from envelopes.errors import Refused, condition_detail
 
 from ..base import Job
 from ..persistent import ConnectionSpec, Emit, PersistentConnector, Runtime, Upstream
+from .chathistory import Marks
 from .client import IrcUpstream
 from .echo import echoed
 from .lines import Message
@@ -99,8 +100,17 @@ class IrcConnector(PersistentConnector):
                 self._sts = MemoryStsStore()
         return self._sts
 
+    # What each connection delivered, across its reconnects (chathistory gap recovery);
+    # emptied when one is closed for good (``IrcUpstream.close``), pruned here.
+    marks: dict[str, Marks]
+
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> IrcUpstream:
-        return IrcUpstream(spec, emit, self.settings, sts=self.sts)
+        if not hasattr(self, "marks"):
+            self.marks = {}
+        if len(self.marks) > 1000:
+            self.marks = {k: m for k, m in self.marks.items() if m.last or m.ids}
+        marks = self.marks.setdefault(spec.key, Marks())
+        return IrcUpstream(spec, emit, self.settings, sts=self.sts, marks=marks)
 
     def _up(self, job: Job) -> IrcUpstream:
         up = self.runtime.upstream(job)

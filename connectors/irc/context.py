@@ -46,6 +46,7 @@ class IrcContext:
     watched: dict[str, str] = field(default_factory=dict)
     # RPL_ISUPPORT MONITOR: None when the server has no MONITOR, 0 when it names no limit.
     monitor: int | None = None
+    chathistory: int = 0  # RPL_ISUPPORT CHATHISTORY=<n>: most messages per request (0: any)
     # Most people whose away state is remembered (oldest forgotten first).
     people_limit: int = 20000
 
@@ -101,6 +102,8 @@ class IrcContext:
                 self.casemapping = value
             elif key == "MONITOR":  # IRCv3 Monitor: MONITOR[=<limit>]
                 self.monitor = int(value) if value.isdigit() else 0
+            elif key == "CHATHISTORY":  # IRCv3 chathistory: CHATHISTORY=<max per request>
+                self.chathistory = int(value) if value.isdigit() else 0
             elif key == "CHANMODES" and value.count(",") >= 3:
                 a, b, c, d = value.split(",")[:4]
                 self.chanmodes = (a, b, c, d)
