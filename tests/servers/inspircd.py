@@ -15,10 +15,10 @@ of modern IRC: ``cap`` with ``ircv3`` (account-notify, away-notify, extended-joi
 Without ``cap`` the IRCv3 modules, which need it, are left out too: the server then
 ignores ``CAP LS`` without a word, as InspIRCd does when its CAP module is not loaded.
 
-It runs as whoever runs the tests: InspIRCd refuses to start as root unless given
-``--runasroot`` (it would otherwise exit at once), so as root that flag is passed and
-its files stay under ``tmp_path``. ``--nofork`` keeps it in the foreground, its console
-(module loading, config errors) goes to ``inspircd.log``.
+It runs as whoever runs the tests, except root: then as its own user (``irc``, as Debian's
+package runs it; InspIRCd refuses root anyway), in a fresh folder that user owns, with the
+TLS files copied there (pytest's folders are root's alone). ``--nofork`` keeps it in the
+foreground, its console (module loading, config errors) goes to ``inspircd.log``.
 
 When ``inspircd`` is not installed the test is skipped, or fails when ``CI`` is set.
 """
@@ -27,17 +27,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.servers.common import ServerProcess, find_binary, free_port, missing
+from tests.servers.common import ServerProcess, find_binary, free_port, missing, workdir
 
 __all__ = ["IRCV3_MODULES", "InspIrcd", "inspircd_binary", "run_inspircd"]
 
 SERVER_NAME = "irc.inspircd.test"
 START_TIMEOUT = 15.0
+RUN_AS = (
+    "irc"  # Debian's ircd user (ngircd runs as it too): the suite, as root, never runs it as root
+)
 
 # Module names as Debian's InspIRCd 3 ships them (/usr/lib/inspircd/modules/m_<name>.so).
 IRCV3_MODULES = (
@@ -105,12 +111,12 @@ class InspIrcd(ServerProcess):
 
     def start(self) -> None:
         argv = [self.binary, f"--config={self.config}", "--nofork"]
-        if os.geteuid() == 0:
-            argv.append("--runasroot")  # it refuses root otherwise; the tests run as root in CI
+        # As root (CI), it runs as its own user, as a packaged InspIRCd does, never as root.
+        user: dict[str, Any] = {"user": RUN_AS, "group": RUN_AS} if os.geteuid() == 0 else {}
         ports = [self.port, *([self.tls_port] if self.tls_port else [])]
         # Its own folder as working directory: a core dump (InspIRCd 3 with ssl_gnutls has
         # left one at exit) stays with its files, not in the checkout.
-        self._launch(argv, self.log_path, ports, cwd=self.config.parent)
+        self._launch(argv, self.log_path, ports, cwd=self.config.parent, **user)
 
 
 def _tls_config(cert: Path, key: Path, port: int, sts_duration: int | None) -> str:
@@ -145,8 +151,27 @@ def run_inspircd(
     ``tls`` (certificate, key) adds a TLS port (``tls_port``); ``sts_duration`` with it, an
     STS policy (``_tls_config``)."""
     binary = inspircd_binary()
-    directory = tmp_path / ("inspircd" if cap else "inspircd-nocap")
-    directory.mkdir(parents=True, exist_ok=True)
+    owner = RUN_AS if os.geteuid() == 0 else None
+    with workdir(tmp_path, "inspircd" if cap else "inspircd-nocap", owner) as directory:
+        if tls:  # where its user can read them (pytest's own folders are root's alone)
+            for path in tls:
+                shutil.copy(path, directory / path.name)
+            tls = (directory / tls[0].name, directory / tls[1].name)
+        with _running(binary, directory, cap, modules, extra, tls, sts_duration, owner) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def _running(
+    binary: str,
+    directory: Path,
+    cap: bool,
+    modules: tuple[str, ...],
+    extra: str,
+    tls: tuple[Path, Path] | None,
+    sts_duration: int | None,
+    owner: str | None,
+) -> Iterator[InspIrcd]:
     (directory / "motd.txt").write_text("Sockethub test server\n")
     loaded = ["cap", *IRCV3_MODULES] if cap else []
     loaded += [*OTHER_MODULES, *modules]
@@ -157,6 +182,10 @@ def run_inspircd(
     if tls:
         text += _tls_config(tls[0], tls[1], tls_port, sts_duration)
     config.write_text(text + extra)
+    if owner is not None:
+        entry = pwd.getpwnam(owner)
+        for path in [directory, *directory.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
     server = InspIrcd("127.0.0.1", port, config, directory / "inspircd.log", binary, cap)
     server.tls_port = tls_port
     server.start()
