@@ -36,7 +36,7 @@ import tempfile
 import time
 from typing import Any
 
-from common import Client, activity, bench_stack, latency, ms, pct, report, rss_kib
+from common import Client, activity, bench_stack, latency, report, rss_kib
 
 from envelopes import keys
 from tests.servers.ircclient import RawIrcClient
