@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify, request
 
+try:  # the gateway runs under gevent; the route's tests may not
+    import gevent
+except ImportError:  # pragma: no cover
+    gevent = None
+
 from envelopes.errors import (
     ClientError,
     PermanentError,
@@ -72,6 +77,26 @@ def _error(exc: SockethubError, status: int | None = None, reason: str = "") -> 
     if reason:
         body["reason"] = reason
     return jsonify(body), status or _status(exc)
+
+
+class _Stalled(Exception):
+    """The body's deadline passed while a read waited (gevent's timer ended it)."""
+
+
+def _read(stream: Any, until: float, timeout: float) -> bytes:
+    """The next piece of the body, or ``Refused`` once ``until`` has passed: also while a
+    read waits on a browser that stopped sending (under gevent, whose timer ends the wait;
+    without it, a check between reads)."""
+    left = until - time.monotonic()
+    if left > 0:
+        try:
+            if gevent is None:
+                return bytes(stream.read(_READ))
+            with gevent.Timeout(left, _Stalled):
+                return bytes(stream.read(_READ))
+        except _Stalled:
+            pass
+    raise Refused(f"the body took longer than {timeout:g} s to arrive (SOCKETHUB_UPLOAD_TIMEOUT)")
 
 
 def register(
@@ -130,15 +155,10 @@ def register(
                 )
             until = time.monotonic() + store.timeout  # not a body trickled in for ever
             while True:
-                data = request.stream.read(_READ)
+                data = _read(request.stream, until, store.timeout)
                 if not data:
                     break
                 receiver.feed(data)
-                if time.monotonic() > until:
-                    raise Refused(
-                        f"the body took longer than {store.timeout:g} s to arrive "
-                        "(SOCKETHUB_UPLOAD_TIMEOUT)"
-                    )
             receiver.close()
         except SockethubError as exc:
             store.discard(claimed)
