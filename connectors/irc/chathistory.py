@@ -22,7 +22,8 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from envelopes.errors import InvalidEnvelope, SockethubError
+from connectors.session.history import MAX_LIMIT, History, check_window
+from envelopes.errors import SockethubError
 
 from ..session.activity import activity
 from .ask import ask
@@ -39,16 +40,9 @@ __all__ = ["CAP", "History", "Marks", "MAX_LIMIT", "gap_event", "recover", "serv
 log = logging.getLogger("sockethub.irc")
 
 CAP = "draft/chathistory"
-MAX_LIMIT = 500  # the history query's cap (docs/protocol.md)
 TAKEOVER_SECONDS = 60  # after a takeover nobody knows when the old connection died
 MAX_CHANNELS = 1000  # channels whose last time a connection's marks keep
 MAX_IDS = 5000  # ids of recently delivered messages kept (late ones are skipped by them)
-
-
-class History(list[dict[str, Any]]):
-    """A page of ``send`` activities, oldest first; ``more`` as in the history query."""
-
-    more: dict[str, bool]
 
 
 def iso(at: float | None = None) -> str:
@@ -154,10 +148,7 @@ async def server_history(
     around: str | None = None,
     limit: int,
 ) -> History | None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidEnvelope(f"limit must be 1..{MAX_LIMIT}", path="object.limit")
-    if sum(c is not None for c in (before, after, around)) > 1:
-        raise InvalidEnvelope("give one of before, after and around", path="object")
+    check_window(limit, before, after, around)
     if not offered(up):
         return None
     head, at, _host = conversation.rpartition("@")

@@ -18,7 +18,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from envelopes.errors import InvalidEnvelope, SockethubError, UpstreamUnavailable
+from connectors.session.history import MAX_LIMIT, History, check_window
+from envelopes.errors import SockethubError, UpstreamUnavailable
 
 from ..session.activity import activity
 from .archive import MAM, Fin, Result, archived_send, fin_of, query_element, result_of
@@ -33,17 +34,9 @@ __all__ = ["Archives", "History", "MAX_LIMIT", "gap_event", "recover"]
 
 log = logging.getLogger("sockethub.xmpp")
 
-MAX_LIMIT = 500  # the history query's cap (docs/protocol.md)
 TAKEOVER_SECONDS = 60  # after a takeover nobody knows when the old stream died
 EPOCH = "1970-01-01T00:00:00Z"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
-
-
-class History(list[dict[str, Any]]):
-    """A page of ``send`` activities, oldest first; ``more`` says whether the archive has
-    older (``before``) and newer (``after``) messages than the page."""
-
-    more: dict[str, bool]
 
 
 @dataclass
@@ -165,10 +158,7 @@ class Archives:
         around: str | None = None,
         limit: int,
     ) -> History | None:
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidEnvelope(f"limit must be 1..{MAX_LIMIT}", path="object.limit")
-        if sum(c is not None for c in (before, after, around)) > 1:
-            raise InvalidEnvelope("give one of before, after and around", path="object")
+        check_window(limit, before, after, around)
         up = self.up
         is_room = up.ctx.room(conversation) is not None or (await self._info(conversation))[0]
         archive = bare(conversation) if is_room else up.jid
