@@ -3,7 +3,6 @@ stores (Redis and its in-memory twin). The upgrade itself: tests/integration/tes
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +10,8 @@ import redis
 
 from connectors.irc.sts import MemoryStsStore, RedisStsStore, StsUpgrade, on_caps, parse
 from envelopes import keys
+
+from .test_client import run  # asyncio.run off the main thread (Playwright runs a loop there)
 
 
 def test_the_value_is_read_and_other_caps_ignored():
@@ -30,28 +31,28 @@ def up(secure: bool, verify: bool = True, store=None) -> SimpleNamespace:
 
 def test_plaintext_with_a_port_upgrades_and_without_one_does_not():
     with pytest.raises(StsUpgrade) as upgrade:
-        asyncio.run(on_caps(up(False), ["sts=port=7000"]))
+        run(on_caps(up(False), ["sts=port=7000"]))
     assert upgrade.value.port == 7000
-    asyncio.run(on_caps(up(False), ["sts=duration=300"]))  # no port: ignored (sts §2.1)
-    asyncio.run(on_caps(up(False), ["sts=port=99999"]))  # not a port: ignored
+    run(on_caps(up(False), ["sts=duration=300"]))  # no port: ignored (sts §2.1)
+    run(on_caps(up(False), ["sts=port=99999"]))  # not a port: ignored
 
 
 def test_tls_remembers_refreshes_and_a_zero_duration_removes():
     now = [0.0]
     store = MemoryStsStore(clock=lambda: now[0])
-    asyncio.run(on_caps(up(True, store=store), ["sts=duration=300"]))
+    run(on_caps(up(True, store=store), ["sts=duration=300"]))
     assert store.get("IRC.example.org") == 6697
     now[0] = 299.0
-    asyncio.run(on_caps(up(True, store=store), ["sts=duration=300"]))  # refreshed
+    run(on_caps(up(True, store=store), ["sts=duration=300"]))  # refreshed
     now[0] = 500.0
     assert store.get("irc.example.org") == 6697
-    asyncio.run(on_caps(up(True, store=store), ["sts=duration=0"]))
+    run(on_caps(up(True, store=store), ["sts=duration=0"]))
     assert store.get("irc.example.org") is None
 
 
 def test_an_unverified_tls_connection_stores_no_policy():
     store = MemoryStsStore()
-    asyncio.run(on_caps(up(True, verify=False, store=store), ["sts=duration=300"]))
+    run(on_caps(up(True, verify=False, store=store), ["sts=duration=300"]))
     assert store.get("irc.example.org") is None
 
 
