@@ -162,6 +162,8 @@ class Stack:
     def wait_worker(self, node: str, timeout: float = 30) -> None:
         """Until the worker's log says it is ready, or it answers a remote-control ping
         (Celery says " ready." only at INFO; it answers pings once its ready handlers ran)."""
+        import kombu.exceptions
+        import redis as redis_lib
         from celery import Celery
 
         control = None
@@ -180,8 +182,14 @@ class Stack:
                 celery = Celery(broker=broker)
                 celery.conf.broker_transport_options = options
                 control = celery.control
-            if control.ping(destination=[node], timeout=0.3):
-                return
+            try:
+                if control.ping(destination=[node], timeout=0.3):
+                    return
+            except (OSError, redis_lib.RedisError, kombu.exceptions.KombuError):
+                # The broker dropped the reply connection (seen once in CI): ask again on
+                # a new one; the deadline still applies.
+                control = None
+                time.sleep(0.2)
         raise RuntimeError(f"{name} not ready in {timeout} s: {self.log(name)[-2000:]}")
 
     def log(self, name: str) -> str:
