@@ -10,7 +10,12 @@ from gateway.cli import start_private_redis
 
 from .connectors.fixtureserver import FixtureServer
 from .servers.inspircd import InspIrcd, run_inspircd
-from .stack import Stack
+from .stack import Stack, reap_stopped
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Stacks end in the background (``Stack.stop``): none outlives the run.
+    reap_stopped()
 
 
 @pytest.fixture(scope="session")

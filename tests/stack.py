@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from envelopes.redisclient import redis_client
 from envelopes.redisurl import celery_broker
 from gateway.cli import start_private_redis
 
-__all__ = ["Stack", "free_port", "wait_port", "SECRET"]
+__all__ = ["Stack", "free_port", "reap_stopped", "wait_port", "SECRET"]
 
 SECRET = "test-secret-0123456789abcdef"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +48,19 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: f
     raise RuntimeError(f"port {port} did not open within {timeout} s")
 
 
+# Stacks told to stop whose processes are still ending: ``stop`` does not wait for them
+# (a gunicorn gevent worker notices SIGTERM only on its next 1 s tick), the next test runs
+# meanwhile; the session's end waits for all (``reap_stopped``, tests/conftest.py).
+_REAPERS: list[threading.Thread] = []
+
+
+def reap_stopped(timeout: float = 30) -> None:
+    """Wait until every stopped stack's processes and Redis have ended."""
+    deadline = time.monotonic() + timeout
+    while _REAPERS:
+        _REAPERS.pop().join(max(0.0, deadline - time.monotonic()))
+
+
 @dataclass
 class Stack:
     env_overrides: dict[str, str] = field(default_factory=dict)
@@ -59,6 +73,9 @@ class Stack:
     # Workers at the level asked, not INFO (benchmarks: Celery's per-task INFO lines would be
     # part of their figures); ``wait_worker`` then knows them ready by a ping.
     quiet_workers: bool = False
+    # More worker nodes started with the others, as (platform, name): a second node for
+    # the failover tests, no slower to start than one.
+    more_workers: tuple[tuple[str, str], ...] = ()
     _redis_proc: Any = None
     _redis_dir: str = ""
 
@@ -119,9 +136,14 @@ class Stack:
             self._redis_proc, self.redis_url, self._redis_dir = start_private_redis(
                 persist=self.redis_persist
             )
-        for platform in self.platforms:
-            self.start_worker(platform)
-        self.start_gateway()
+        # Every process at once, then each waited for: they start in parallel (most of a
+        # start is importing Celery or Flask), and a test finds them all ready either way.
+        nodes = [self._spawn_worker(p) for p in self.platforms]
+        nodes += [self._spawn_worker(p, name) for p, name in self.more_workers]
+        port = self._spawn_gateway()
+        for node in nodes:
+            self.wait_worker(node)
+        self._wait_gateway(port)
         return self
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None):
@@ -137,15 +159,27 @@ class Stack:
         return proc
 
     def start_gateway(self, **env: str) -> int:
+        port = self._spawn_gateway(**env)
+        self._wait_gateway(port)
+        return port
+
+    def _spawn_gateway(self, **env: str) -> int:
         port = free_port()
         e = self.env
         e.update(SOCKETHUB_PORT=str(port), **env)
-        proc = self._spawn(f"web{len(self.gateways)}", ["web"], e)
-        wait_port(port, proc)
+        self._spawn(f"web{len(self.gateways)}", ["web"], e)
         self.gateways.append(port)
         return port
 
+    def _wait_gateway(self, port: int) -> None:
+        wait_port(port, self.procs[f"web{self.gateways.index(port)}"])
+
     def start_worker(self, platform: str, name: str | None = None, **env: str) -> str:
+        node = self._spawn_worker(platform, name, **env)
+        self.wait_worker(node)
+        return node.split("@")[0]
+
+    def _spawn_worker(self, platform: str, name: str | None = None, **env: str) -> str:
         name = name or f"worker-{platform}"
         node = f"{name}@127.0.0.1"
         e = self.env
@@ -156,8 +190,7 @@ class Stack:
         if not self.quiet_workers and level not in ("DEBUG", "INFO"):
             e["SOCKETHUB_LOG_LEVEL"] = "INFO"
         self._spawn(name, ["worker", platform, "-c", "4", "-n", node], e)
-        self.wait_worker(node)
-        return name
+        return node
 
     def wait_worker(self, node: str, timeout: float = 30) -> None:
         """Until the worker's log says it is ready, or it answers a remote-control ping
@@ -215,16 +248,29 @@ class Stack:
             port, workdir=self._redis_dir, persist=self.redis_persist
         )
 
-    def stop(self) -> None:
-        for proc in self.procs.values():
+    def stop(self, wait: bool = False) -> None:
+        """SIGTERM to every process; they end (and then the private Redis) in the
+        background unless ``wait``: nothing a test asserts comes after its stack's stop."""
+        procs, self.procs = list(self.procs.values()), {}
+        redis_proc, self._redis_proc = self._redis_proc, None
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.procs.clear()
-        if self._redis_proc is not None:
-            self._redis_proc.terminate()
-            self._redis_proc.wait(timeout=10)
+
+        def reap() -> None:
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+            if redis_proc is not None:
+                redis_proc.terminate()
+                redis_proc.wait(timeout=10)
+
+        if wait:
+            reap()
+            return
+        reaper = threading.Thread(target=reap, name="stack-reaper", daemon=True)
+        reaper.start()
+        _REAPERS.append(reaper)
