@@ -98,6 +98,9 @@ def b_activity(b: Browser, verb: str, **parts):
     return activity("irc", verb, actor=b.actor, **parts)
 
 
+# The slow tier (about 17 s; .ci/run still runs it once per submission): the namespaced
+# fleet tests (tests/fleet/) cut a node off from Redis too.
+@pytest.mark.slow
 def test_a_worker_cut_off_from_redis_closes_its_connections_before_another_takes_them(
     ircd,  # noqa: F811
 ):

@@ -59,6 +59,9 @@ def test_a_sentinel_url_reaches_the_primary_for_our_clients_and_celery(tmp_path:
             stack.stop()
 
 
+# The slow tier (about 20 s; .ci/run still runs it once per submission): the namespaced
+# fleet tests (tests/fleet/) cover a primary change under load too.
+@pytest.mark.slow
 def test_the_fleet_follows_a_new_primary_under_load(tmp_path: Path):
     env = {"SOCKETHUB_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT), "SOCKETHUB_REDIS_TIMEOUT": "3"}
     with sentinel_group(tmp_path) as group:
