@@ -37,11 +37,19 @@ def connection_event(
     attempt: int | None = None,
     delay: float | None = None,
     reason: str | None = None,
+    condition: str | None = None,
 ) -> dict[str, Any]:
     """The event for ``state`` of the connection of ``nick`` to ``server`` (see above)."""
     target = person(nick, server) if nick is not None else None
     return _event(
-        "irc", state, service(server), target, attempt=attempt, delay=delay, reason=reason
+        "irc",
+        state,
+        service(server),
+        target,
+        attempt=attempt,
+        delay=delay,
+        reason=reason,
+        condition=condition,
     )
 
 
