@@ -10,7 +10,8 @@ only on failure; IRC sends nothing at all, sockethub weakness (b))::
                 "state": "connecting" | "connected" | "reconnecting" | "disconnected",
                 "attempt": 2,          # reconnecting: which try, from 1
                 "delay": 4.0,          # reconnecting: seconds until that try
-                "reason": "..."}}      # why: the server's ERROR text, a socket error
+                "reason": "...",       # why: the server's ERROR text, a socket error
+                "condition": "..."}}   # banned | throttled | too-many-connections | paced
 
 ``type`` is ``disconnect`` only for the final ``disconnected`` state; ``target`` is left
 out while our nick is not known; ``attempt``, ``delay`` and ``reason`` only when given.
