@@ -35,13 +35,21 @@ __all__ = [
     "PersistentConnector",
     "Emit",
     "Backoff",
+    "Refusal",
+    "REFUSALS",
 ]
 
 T = TypeVar("T")
 Emit = Callable[[dict[str, Any]], None]
 
 CONNECTION_STATES = ("connecting", "connected", "reconnecting", "disconnected")
-LOG_QUERIES = ("history", "search")  # ``query`` object types answered from the own log
+LOG_QUERIES = ("history", "search")
+# Why a server refused us, as connection events and failed connects name it (docs/protocol.md).
+REFUSALS = (
+    "banned",
+    "throttled",
+    "too-many-connections",
+)  # ``query`` object types answered from the own log
 
 
 def connection_event(
@@ -53,19 +61,23 @@ def connection_event(
     attempt: int | None = None,
     delay: float | None = None,
     reason: str | None = None,
+    condition: str | None = None,
 ) -> dict[str, Any]:
     """The event announcing a connection state, the same shape for every platform::
 
         {"@context": [... platform], "type": "connect" | "disconnect",
          "actor": <the service>, "target": <the account, when known>,
-         "object": {"type": "connection", "state": ..., "attempt"?, "delay"?, "reason"?}}
+         "object": {"type": "connection", "state": ..., "attempt"?, "delay"?, "reason"?,
+                    "condition"?}}
 
-    ``type`` is ``disconnect`` only for the final ``disconnected`` state.
+    ``type`` is ``disconnect`` only for the final ``disconnected`` state; ``condition``
+    says why a server refused us or why we wait (``REFUSALS``, ``paced``, ...).
     """
     if state not in CONNECTION_STATES:
         raise ValueError(f"unknown connection state {state!r}; one of {CONNECTION_STATES}")
     obj: dict[str, Any] = {"type": "connection", "state": state}
-    for key, value in (("attempt", attempt), ("delay", delay), ("reason", reason)):
+    named = (("attempt", attempt), ("delay", delay), ("reason", reason), ("condition", condition))
+    for key, value in named:
         if value is not None:
             obj[key] = value
     verb = "disconnect" if state == "disconnected" else "connect"
@@ -82,8 +94,23 @@ class ConnectionSpec:
     rooms: list[str] = field(default_factory=list)  # to rejoin after a reconnect
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A server refusing us in so many words: ``condition`` (one of ``REFUSALS``), its own
+    ``text``, and whether it refused an address of ours (``shared``: every connection from
+    it is concerned, so the whole fleet backs off) or a browser's own (WEBIRC)."""
+
+    condition: str
+    text: str
+    shared: bool = True
+
+
 class Upstream(abc.ABC):
     """One upstream connection, driven by the runtime's supervisor on the worker's loop."""
+
+    # Set by the upstream when the server said why it refuses or drops us (a K-line, a
+    # throttle): the runtime then backs off fleet-wide, or never retries (``banned``).
+    refusal: Refusal | None = None
 
     def __init__(self, spec: ConnectionSpec, emit: Emit):
         self.spec = spec
@@ -153,6 +180,11 @@ class PersistentConnector(Connector):
 
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
+
+    def upstream_server(self, spec: ConnectionSpec) -> tuple[str, int] | None:
+        """The server ``spec`` connects to, ``(host, port)``, for the fleet-wide governor
+        of connects (``tasks/governor.py``); None: not governed."""
+        return None
 
     @abc.abstractmethod
     def new_upstream(self, spec: ConnectionSpec, emit: Emit) -> Upstream:

@@ -59,6 +59,7 @@ __all__ = [
     "upload_done",
     "irc_list",
     "irc_sts",
+    "governor",
 ]
 
 PREFIX = "sh"
@@ -358,3 +359,13 @@ def worker_metrics(process: str) -> str:
 def worker_metrics_index() -> str:
     """Set: the processes with a ``worker_metrics`` hash; the gateway drops the lapsed."""
     return f"{PREFIX}:wm"
+
+
+def governor(server: str) -> str:
+    """Prefix of one upstream server's fleet-wide governor keys (``tasks/governor.py``):
+    ``:c`` sorted set of the live connections to it (connection keys, scored by when each
+    slot lapses), ``:src:<address>`` and ``:br:<address>`` the same per worker source
+    address and per browser address, ``:tb`` the time the connect pacing's next token is
+    due, ``:pause`` the server's own words while connects to it are paused, ``:strikes``
+    how many pauses in a row. ``server`` is ``host:port``, the host lower-cased."""
+    return f"{PREFIX}:gov:{server}"

@@ -84,7 +84,8 @@ class Platform:
     # must not wait behind another: platforms with an upstream leave this off.
     batchable: bool = False
     # The setting (a ``Settings`` attribute) that, when set, makes the gateway add the
-    # browser's address to this platform's credentials (``CLIENT_ADDRESS``); "": never.
+    # browser's address to this platform's credentials (``CLIENT_ADDRESS``), as does a cap
+    # per browser address (``SOCKETHUB_UPSTREAM_MAX_PER_BROWSER``); "": never.
     client_address: str = ""
 
     @property

@@ -318,6 +318,53 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "gateway, so the network sees each browser's own address (as the gateway saw it "
         "through `SOCKETHUB_TRUSTED_PROXIES`) instead of the gateway's. Empty: never.",
     ),
+    "SOCKETHUB_UPSTREAM_MAX_CONNECTIONS": (
+        "upstream_max_connections",
+        "5000",
+        "Live IRC connections to one server (`host:port`), across every worker node (a "
+        "slot in Redis, renewed with the connection's lease). Past it a connect is refused "
+        "(`too-many-connections`, naming this setting). 0: no limit.",
+    ),
+    "SOCKETHUB_UPSTREAM_MAX_PER_SOURCE": (
+        "upstream_max_per_source",
+        "1000",
+        "Live IRC connections to one server from one worker source address (the address "
+        "the server sees, without WEBIRC), across the fleet; as above. 0: no limit.",
+    ),
+    "SOCKETHUB_UPSTREAM_MAX_PER_BROWSER": (
+        "upstream_max_per_browser",
+        "10",
+        "Live IRC connections to one server on behalf of one browser address (as the "
+        "gateway saw it through `SOCKETHUB_TRUSTED_PROXIES`), across the fleet: one user "
+        "cannot hold hundreds of connections to one network. 0: no limit.",
+    ),
+    "SOCKETHUB_UPSTREAM_CONNECT_RATE": (
+        "upstream_connect_rate",
+        "5",
+        "New IRC connects per second to one server, across the fleet (first connects, "
+        "reconnects and takeovers alike: after a node dies its connections come back at "
+        "this pace). A browser's connect waits its turn for at most half its request "
+        "timeout, then is answered `upstream-error` naming this setting. At most 1000; 0: "
+        "no pacing.",
+    ),
+    "SOCKETHUB_UPSTREAM_CONNECT_BURST": (
+        "upstream_connect_burst",
+        "10",
+        "Connects to one server that may go at once before the rate applies (1 to 10000).",
+    ),
+    "SOCKETHUB_UPSTREAM_PAUSE": (
+        "upstream_pause",
+        "30",
+        "Seconds no worker connects to an IRC server after it answered `Throttled`, `Too "
+        "many connections` or a K-line to an address of ours (not to a browser's own, "
+        "through WEBIRC); doubled by each such answer in a row, up to "
+        "`SOCKETHUB_UPSTREAM_PAUSE_MAX`. At most 3600.",
+    ),
+    "SOCKETHUB_UPSTREAM_PAUSE_MAX": (
+        "upstream_pause_max",
+        "600",
+        "Longest such pause, in seconds (at most 3600).",
+    ),
     "SOCKETHUB_IRC_MAX_LINE_BYTES": (
         "irc_max_line_bytes",
         "512",
@@ -777,6 +824,13 @@ class Settings:
     lane_threads: int = 8
     lease_seconds: float = 15.0
     irc_webirc: tuple[str, ...] = ()
+    upstream_max_connections: int = 5000
+    upstream_max_per_source: int = 1000
+    upstream_max_per_browser: int = 10
+    upstream_connect_rate: float = 5.0
+    upstream_connect_burst: int = 10
+    upstream_pause: float = 30.0
+    upstream_pause_max: float = 600.0
     irc_max_line_bytes: int = 512
     irc_max_tag_bytes: int = 8191
     irc_line_rate: float = 100.0

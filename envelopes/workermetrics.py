@@ -39,13 +39,31 @@ WORKER_METRICS: dict[str, tuple[str, str]] = {
         "Seconds tasks waited between the gateway's enqueue and a worker starting them.",
     ),
     "sockethub_worker_queue_wait_seconds_count": ("counter", "Tasks started (queue wait's count)."),
+    "sockethub_worker_paced_connects_total": (
+        "counter",
+        "Upstream connects that waited for their turn (SOCKETHUB_UPSTREAM_CONNECT_RATE).",
+    ),
+    "sockethub_worker_paced_wait_seconds_sum": (
+        "counter",
+        "Seconds upstream connects waited for their turn, in total.",
+    ),
+    "sockethub_worker_connect_refusals_total": (
+        "counter",
+        "Upstream connects refused, by reason: our caps (too-many-connections), a pause "
+        "(throttled), a turn too far (paced), or the server's answer (banned, throttled, "
+        "too-many-connections).",
+    ),
     "sockethub_worker_redis_latency_seconds": (
         "gauge",
         "Round trip of a PING to Redis, last beat.",
     ),
 }
 _NODE_ONLY = {"sockethub_worker_redis_latency_seconds"}
-_SEP = "|"  # field: "<metric>|<platform>"; platform names are registry names (no "|")
+# Labelled {node, platform, reason} too; reasons are the fixed words of tasks/admission.py.
+_REASONED = {"sockethub_worker_connect_refusals_total"}
+# field: "<metric>|<platform>" or "<metric>|<platform>|<reason>"; platform names are
+# registry names (no "|").
+_SEP = "|"
 
 
 class WorkerStats:
@@ -62,7 +80,9 @@ class WorkerStats:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def inc(self, name: str, platform: str, amount: float = 1.0) -> None:
+    def inc(self, name: str, platform: str, amount: float = 1.0, reason: str = "") -> None:
+        if reason:
+            platform = f"{platform}{_SEP}{reason}"
         with self._lock:
             self._values[(name, platform)] = self._values.get((name, platform), 0.0) + amount
 
@@ -76,7 +96,9 @@ class WorkerStats:
         for name in ("sockethub_worker_reconnects_total", "sockethub_worker_takeovers_total"):
             self.inc(name, platform, 0)  # present from the start: rate() needs a first point
 
-    def value(self, name: str, platform: str = "") -> float:
+    def value(self, name: str, platform: str = "", reason: str = "") -> float:
+        if reason:
+            platform = f"{platform}{_SEP}{reason}"
         with self._lock:
             return self._values.get((name, platform), 0.0)
 
@@ -172,6 +194,9 @@ def render(rows: list[tuple[str, str, str, float]]) -> str:
                 continue
             labels = f'node="{_esc(node)}"'
             if name not in _NODE_ONLY:
+                platform, _, reason = platform.partition(_SEP)
                 labels += f',platform="{_esc(platform)}"'
+                if reason:
+                    labels += f',reason="{_esc(reason)}"'
             lines.append(f"{name}{{{labels}}} {value:g}")
     return "\n".join(lines) + "\n"

@@ -190,7 +190,11 @@ class Pipeline:
         if env.platform.connection_identity is not None:
             identity = env.platform.connection_identity(obj)
         wants = env.platform.client_address
-        if wants and self.address and getattr(self.hub.settings, wants, None):
+        # Also for the governor's cap per browser address (SOCKETHUB_UPSTREAM_MAX_PER_BROWSER).
+        needed = (
+            getattr(self.hub.settings, wants, None) or self.hub.settings.upstream_max_per_browser
+        )
+        if wants and self.address and needed:
             obj[CLIENT_ADDRESS] = self.address  # sealed with the rest; not in the identity
         key_sid = None
         if identity is not None and self.key_sid is not None:

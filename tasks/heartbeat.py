@@ -1,11 +1,13 @@
 """The manager's heartbeat and janitor, run every ``HEARTBEAT`` seconds on its own thread.
 
-The heartbeat renews this node's liveness key and its leases (and says when it did: the
-fence in ``Manager._fence_watch`` counts from there), and closes what it must not
-keep: a connection whose supervisor is gone (never renewed: nobody would reconnect it),
-whose lease another node took, or that has no session left (a session is left while its
-hash and credentials live: a kept one, ``gateway/kept.py``, keeps them for its whole keep,
-so its connections stay up with nobody attached; an ended one has none). The janitor
+The heartbeat renews this node's liveness key, its leases (and says when it did: the
+fence in ``tasks/fence.py`` counts from there) and the governor's slots of its
+connections (``tasks/governor.py``: a dead node's lapse with its leases), and closes
+what it must not keep: a connection whose supervisor is gone (never renewed: nobody
+would reconnect it), whose lease another node took, or that has no session left (a
+session is left while its hash and credentials live: a kept one, ``gateway/kept.py``,
+keeps them for its whole keep, so its connections stay up with nobody attached; an
+ended one has none). The janitor
 takes over every recorded connection without a lease, with what its dead owner left
 (``Manager.adopt``). Never on the loop. ``Ends`` wakes the heartbeat early when a browser
 ends a session, so its connections go at once rather than at the next beat.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from envelopes import keys
 from envelopes.errors import SockethubError
 
+from .governor import Slot
 from .records import text
 from .supervisor import connection_state
 
@@ -85,6 +88,7 @@ def heartbeat(m: Manager) -> None:
     name = m.platform.name
     with m._lock:
         held = list(m.sups.items())
+    slots: list[Slot] = []
     for key, sup in held:
         if sup.task is not None and sup.task.done() and not sup.closing:
             # Never renew the lease of a supervisor that is gone: nobody would ever
@@ -111,6 +115,9 @@ def heartbeat(m: Manager) -> None:
             m.records.reseal(key)  # a rotation in progress: under the new secret
         except SockethubError:
             log.warning("%s connection %s: its record opens under no secret", name, key[:8])
+        if (slot := sup.admission.slot) is not None:
+            slots.append(slot)
+    m.governor.renew(slots)
     m.renewed(started)
 
 

@@ -37,6 +37,8 @@ from envelopes.workermetrics import WorkerStats
 
 from .attention import Attention
 from .fanout import QUEUE_BYTES_CAP, QUEUE_MAX_CAP, Fanout
+from .fence import fence_watch
+from .governor import Governor, Limits
 from .heartbeat import ENDS_GAP, Ends, adopt_orphans, heartbeat
 from .history import answer_query
 from .holding import Holding
@@ -62,7 +64,6 @@ __all__ = [
 log = logging.getLogger("sockethub.manager")
 
 HEARTBEAT = 5.0  # a third of the default lease; ``Manager.heartbeat_s`` follows the setting
-FENCE_CHECK = 1.0  # seconds between two looks at the last renewal, at most
 # A verb waiting for its connection to be restored gives up this long before its deadline,
 # so that its answer (``reconnecting``), not the sweeper's bare ``timeout``, reaches the
 # browser.
@@ -138,13 +139,15 @@ class Manager(Runtime):
         # the close and the watchdog's period; the rest tolerates a stalled Redis.
         self.fence_s = lease - max(2.0, lease / 5)
         self.leases = Leases(platform.name, redis, node_queue, int(lease * 1000))
+        # Connects per upstream server, fleet-wide; slots last as long as leases.
+        self.governor = Governor(redis, Limits.from_settings(settings), int(lease * 1000))
         self.renewed_at = time.monotonic()
         self._fenced: set[str] = set()  # closed by the fence; released once Redis is back
         self._stop = threading.Event()
         self._ends = Ends(redis, self._stop)  # a session ended: the janitor looks at once
         self.leases.alive()
         connector.bind(self)
-        self.loop.submit(self._fence_watch())
+        self.loop.submit(fence_watch(self))
         threading.Thread(target=self._background, name="sockethub-janitor", daemon=True).start()
 
     # -- ordering, called by the runner before a verb runs ----------------------------------
@@ -457,35 +460,6 @@ class Manager(Runtime):
                 if self.local(key) is None:
                     self.leases.release(key)
             self.leases.hand_over(sorted(fenced))
-
-    async def _fence_watch(self) -> None:
-        """On the loop, which never waits on Redis: past ``fence_s`` without a renewal,
-        close every connection before its lease can lapse and another node claim it, so
-        that no connection ever has two live owners (docs/deployment.md, "Fencing")."""
-        while not self._stop.is_set():
-            await asyncio.sleep(min(FENCE_CHECK, (self.heartbeat_s * 3 - self.fence_s) / 4))
-            silent = time.monotonic() - self.renewed_at
-            if silent <= self.fence_s:
-                continue
-            with self._lock:
-                held = list(self.sups.items())
-                self.sups.clear()
-            if not held:
-                continue
-            log.error(
-                "no lease renewal for %.1f s (Redis unreachable?): closing %d %s connection(s) "
-                "before another node takes them over",
-                silent,
-                len(held),
-                self.platform.name,
-            )
-            for key, _sup in held:
-                self._fenced.add(key)
-                self.lanes.drop(key)
-            await asyncio.gather(
-                *(sup.stop("moving to another server", announce=None) for _k, sup in held),
-                return_exceptions=True,
-            )
 
     def _heartbeat(self) -> None:
         heartbeat(self)

@@ -22,15 +22,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from connectors.persistent import ConnectionSpec, Upstream, connection_event
-from envelopes.errors import (
-    NotConnected,
-    PermanentError,
-    SockethubError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    internal_error,
-    os_reason,
-)
+from envelopes.errors import NotConnected, PermanentError, SockethubError, internal_error
+
+from .admission import Admission
+from .admission import connect_error as _connect_error  # noqa: F401 (tests, tools)
 
 if TYPE_CHECKING:
     from .manager import Manager
@@ -57,17 +52,6 @@ def connection_state(sup: Supervisor, state: str, **fields: Any) -> dict[str, An
     return connection_event(name, state, service, sup.spec.actor or None, **fields)
 
 
-def _connect_error(exc: Exception, timeout: float, key: str) -> SockethubError:
-    """What a browser may read of a failed connect: ours, the OS's words, or a reference."""
-    if isinstance(exc, SockethubError):
-        return exc
-    if isinstance(exc, TimeoutError):
-        return UpstreamTimeout(f"could not connect within {timeout:g} s")
-    if isinstance(exc, OSError):
-        return UpstreamUnavailable(f"could not connect: {os_reason(exc)}")
-    return internal_error(log, f"connecting {key} raised", exc)
-
-
 class Supervisor:
     """Keeps one upstream connected. Lives on the loop."""
 
@@ -83,11 +67,13 @@ class Supervisor:
         self.ups = 0  # times it came up (connected, rooms rejoined)
         # Why verbs are waiting, for the error of one whose deadline comes first.
         self.restoring = "worker node lost" if takeover else ""
+        self.admission = Admission(self)  # its turn at the server (tasks/admission.py)
 
     def emit(self, activity: dict[str, Any]) -> None:
         self.manager.fanout(self.spec.key, activity)
 
     def announce(self, state: str, **fields: Any) -> None:
+        fields = {k: v for k, v in fields.items() if v is not None}
         up = self.up or self.manager.connector.new_upstream(self.spec, self.emit)
         event = up.state_event(state, **fields)
         if event is not None:
@@ -106,6 +92,12 @@ class Supervisor:
 
     async def run(self) -> None:
         """Keep the connection; on a failure of our own, retry, and in the end release."""
+        try:
+            await self._keep()
+        finally:
+            self.admission.release()
+
+    async def _keep(self) -> None:
         crashes, ups = 0, 0
         while True:
             try:
@@ -157,6 +149,12 @@ class Supervisor:
             attempt = 1
             self.announce("reconnecting", attempt=1, delay=0, reason="worker node lost")
         while not self.closing:
+            first = not self.takeover and not self.first.done()  # a browser waits for it
+            try:
+                await self.admission.turn(first)
+            except SockethubError as exc:  # refused by the governor: tell them, no retry
+                await self._give_up(exc, exc.message, exc.condition)
+                return
             up = connector.new_upstream(self.spec, self.emit)
             self.up = up
             self.announce("connecting", attempt=attempt)
@@ -164,20 +162,13 @@ class Supervisor:
                 await asyncio.wait_for(up.connect(), connector.connect_timeout)
             except asyncio.CancelledError:
                 raise
-            except PermanentError as exc:
-                self.announce("disconnected", reason=exc.message)
-                self._fail_first(exc)
-                await self.manager.forget(self.spec.key, self)
-                return
             except Exception as exc:
-                err = _connect_error(exc, connector.connect_timeout, self.spec.key)
-                if not self.takeover and not self.first.done():
-                    # Someone is waiting for this connect: tell them now, retry nothing.
-                    self.announce("disconnected", reason=err.message)
-                    self._fail_first(err)
-                    await self.manager.forget(self.spec.key, self)
+                fail = await self.admission.failed(up, exc)
+                if fail.permanent or first:
+                    # No retry; someone may be waiting for this connect: tell them now.
+                    assert fail.err is not None
+                    await self._give_up(fail.err, fail.reason, fail.condition)
                     return
-                reason = err.message
             else:
                 self.announce("connected")
                 if attempt or self.takeover:
@@ -203,12 +194,28 @@ class Supervisor:
                 self.ready.clear()
                 if self.closing:
                     break
+                fail = await self.admission.failed(up, None, reason)
+                if fail.permanent:  # e.g. K-lined while connected: never back
+                    self.announce("disconnected", reason=fail.reason, condition=fail.condition)
+                    await self.manager.forget(self.spec.key, self)
+                    return
             attempt += 1
-            self.restoring = reason
-            delay = connector.backoff.delay(attempt)
+            self.restoring = fail.reason
+            delay = max(connector.backoff.delay(attempt), fail.pause)
             self.manager.stats.inc("sockethub_worker_reconnects_total", self.manager.platform.name)
-            self.announce("reconnecting", attempt=attempt, delay=delay, reason=reason)
+            self.announce(
+                "reconnecting",
+                attempt=attempt,
+                delay=delay,
+                reason=fail.reason,
+                condition=fail.condition,
+            )
             await asyncio.sleep(delay)
+
+    async def _give_up(self, err: SockethubError, reason: str, condition: str | None) -> None:
+        self.announce("disconnected", reason=reason, condition=condition)
+        self._fail_first(err)
+        await self.manager.forget(self.spec.key, self)
 
     async def stop(self, reason: str, announce: str | None = "disconnected") -> None:
         """Close here. ``announce`` is the state the sessions hear: ``reconnecting`` when

@@ -91,6 +91,10 @@ class Stack:
             # sets them (tests/integration/test_rate_limits.py).
             SOCKETHUB_MAX_SOCKETS_PER_ADDRESS="0",
             SOCKETHUB_NEW_SESSIONS_PER_MINUTE="0",
+            # Likewise no connect governor unless a test sets one (tests/integration/
+            # test_governor.py): every test IRC connection shares one server and address.
+            SOCKETHUB_UPSTREAM_MAX_PER_BROWSER="0",
+            SOCKETHUB_UPSTREAM_CONNECT_RATE="0",
             # No balancer in front unless a test puts one (tests/integration/test_haproxy.py).
             SOCKETHUB_DRAIN_SECONDS="0",
             PYTHONUNBUFFERED="1",

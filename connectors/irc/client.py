@@ -46,6 +46,7 @@ from .lines import MalformedLine, Message, TokenBucket, is_pong, parse_line
 from .listing import Listing
 from .numerics import IrcError, failure
 from .reader import LineReader, LineTooLong
+from .refusals import refusal_of
 from .register import register
 from .states import connection_event, error_event
 from .sts import MemoryStsStore, StsStore, StsUpgrade, lookup
@@ -96,6 +97,7 @@ class IrcUpstream(LiveUpstream):
         self.verify = not c.get("allowInvalidCert", False)
         # The browser's address as the gateway saw it, for WEBIRC (``webirc.py``).
         self.client_address = str(c.get(CLIENT_ADDRESS) or "")
+        self.webirc = False  # a WEBIRC line went first: the server sees the browser's address
         self.sts: StsStore = sts or MemoryStsStore()  # IRCv3 sts policies (connectors/irc/sts.py)
         self.sts_port: int | None = None  # TLS required on this port by an STS policy
         self.ctx = IrcContext(
@@ -148,6 +150,8 @@ class IrcUpstream(LiveUpstream):
             except SockethubError as exc:  # a token we cannot echo (NUL, too long)
                 log.debug("no PONG to %s: %s", self.host, exc.message)
             return
+        if msg.command in ("ERROR", "465"):
+            self._refused(msg)
         if msg.command == "ERROR":
             self.close_reason = msg.params[-1] if msg.params else "closed by server"
         elif msg.command == "CAP":
@@ -191,6 +195,14 @@ class IrcUpstream(LiveUpstream):
             # a 332 waits for its 333; flush it once this batch of lines is done
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _refused(self, msg: Message) -> None:
+        """Keep why the server sends us away (``refusals``); a ban is never downgraded by
+        the ``ERROR`` that follows it."""
+        said = msg.params[-1] if msg.params else ""
+        refusal = refusal_of(msg.command, said, self.webirc)
+        if refusal is not None and (self.refusal is None or self.refusal.condition != "banned"):
+            self.refusal = refusal
 
     def _first_time(self, result: dict[str, Any]) -> bool:
         """Note a ``send`` delivered (gap recovery's marks); False when it was already."""

@@ -56,6 +56,14 @@ class IrcConnector(PersistentConnector):
         passwords(self.settings.irc_webirc)  # a bad entry stops the worker, named, at start
         super().bind(runtime)
 
+    def upstream_server(self, spec: ConnectionSpec) -> tuple[str, int] | None:
+        """The server's ``host:port`` for the governor, as ``IrcUpstream`` dials it."""
+        c = spec.credentials
+        secure = bool(c.get("secure", True))
+        return str(c["server"]).lower().rstrip("."), int(
+            c.get("port") or (6697 if secure else 6667)
+        )
+
     _rooms: RoomCache | None = None
     _rooms_lock = threading.Lock()  # task threads ask at once: build the cache once
 

@@ -84,6 +84,7 @@ async def register(up: IrcUpstream) -> None:
     line = webirc_line(up.settings.irc_webirc, up.host, up.port, up.client_address)
     if line is not None:  # before anything else, as the WEBIRC specification asks
         up.raw(line, "SOCKETHUB_IRC_WEBIRC")
+        up.webirc = True
     caps = await _cap_ls(up)
     await sts.on_caps(up, caps)  # IRCv3 sts: may end here, to reconnect with TLS
     up.caps = caps

@@ -10,7 +10,8 @@ only on failure; IRC sends nothing at all, sockethub weakness (b))::
                 "state": "connecting" | "connected" | "reconnecting" | "disconnected",
                 "attempt": 2,          # reconnecting: which try, from 1
                 "delay": 4.0,          # reconnecting: seconds until that try
-                "reason": "..."}}      # why: the server's ERROR text, a socket error
+                "reason": "...",       # why: the server's ERROR text, a socket error
+                "condition": "..."}}   # banned | throttled | too-many-connections | paced
 
 ``type`` is ``disconnect`` only for the final ``disconnected`` state; ``target`` is left
 out while our nick is not known; ``attempt``, ``delay`` and ``reason`` only when given.
@@ -37,11 +38,19 @@ def connection_event(
     attempt: int | None = None,
     delay: float | None = None,
     reason: str | None = None,
+    condition: str | None = None,
 ) -> dict[str, Any]:
     """The event for ``state`` of the connection of ``nick`` to ``server`` (see above)."""
     target = person(nick, server) if nick is not None else None
     return _event(
-        "irc", state, service(server), target, attempt=attempt, delay=delay, reason=reason
+        "irc",
+        state,
+        service(server),
+        target,
+        attempt=attempt,
+        delay=delay,
+        reason=reason,
+        condition=condition,
     )
 
 

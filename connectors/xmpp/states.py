@@ -30,6 +30,7 @@ def connection_event(
     attempt: int | None = None,
     delay: float | None = None,
     reason: str | None = None,
+    condition: str | None = None,
 ) -> dict[str, Any]:
     """The event for ``state`` of the connection of the account ``jid`` (see above)."""
     return _event(
@@ -40,4 +41,5 @@ def connection_event(
         attempt=attempt,
         delay=delay,
         reason=reason,
+        condition=condition,
     )

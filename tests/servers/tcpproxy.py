@@ -9,7 +9,9 @@ It forwards bytes both ways without looking at them (TLS passes through untouche
 a loop of its own in a thread, so it serves the worker processes of a ``Stack``. ``cut``
 closes both sides of every connection at once, as a network fault would look to the
 client (the server sees the close too); with ``hold`` the connections made afterwards are
-accepted but not forwarded until ``release``. ``accepted`` counts the connections made.
+accepted but not forwarded until ``release``. ``accepted`` counts the connections made;
+``accepted_at`` keeps when each was (``time.monotonic()``): in front of an IRC server, the
+pace at which clients come to it, as the server sees it (``paced``).
 """
 
 from __future__ import annotations
@@ -17,15 +19,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
-__all__ = ["TcpProxy"]
+__all__ = ["TcpProxy", "paced"]
+
+
+def paced(times: list[float], rate: float, burst: int, slack: float = 0.05) -> list[str]:
+    """What in ``times`` (sorted accept times) came faster than ``rate`` per second after a
+    burst of ``burst``: an empty list when the pace was kept."""
+    times = sorted(times)
+    return [
+        f"accept {i} at +{t - times[0]:.3f} s, before +{(i - burst + 1) / rate:.3f} s"
+        for i, t in enumerate(times)
+        if i >= burst and t - times[0] < (i - burst + 1) / rate - slack
+    ]
 
 
 class TcpProxy:
     def __init__(self, host: str, port: int):
         self.host, self.port_to = host, port
         self.accepted = 0
+        self.accepted_at: list[float] = []
         self._writers: set[asyncio.StreamWriter] = set()
         self._open = asyncio.Event()
         self._open.set()
@@ -42,6 +57,7 @@ class TcpProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        self.accepted_at.append(time.monotonic())
         self._writers.add(writer)
         try:
             await self._open.wait()
