@@ -14,7 +14,7 @@ from ..servers.tcpproxy import TcpProxy, paced
 from ..stack import Stack
 from ..wsclient import Client, activity
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N, RATE, BURST = 40, 10, 5
 
