@@ -76,7 +76,7 @@ class Fleet:
         haproxy: bool = True,
         env: dict[str, str] | None = None,
         drain: float = 3.0,
-        inter_ms: int = 300,
+        inter_ms: int = 1000,
         down_after_ms: int = 1000,
         concurrency: int = 4,
         lb_maxconn: int = 20000,
