@@ -88,10 +88,14 @@ class EchoSession:
         for rid in list(self.unanswered):
             self._send(rid)
 
+    def _tick(self) -> None:
+        """Called by ``run`` between reads, on its thread (a subclass sends more there)."""
+
     def run(self, until: threading.Event) -> None:
         try:
             next_send = time.monotonic()
             while not until.is_set():
+                self._tick()
                 if self.sending and time.monotonic() >= next_send:
                     rid = f"r{next(_rids)}"
                     self.unanswered.append(rid)

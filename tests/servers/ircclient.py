@@ -56,6 +56,7 @@ class RawIrcClient:
         self.nick = nick
         self.lines: list[str] = []  # everything received, in order, without CR LF
         self.arrived: dict[str, float] = {}  # line → time.monotonic() when it was read
+        self.times: list[float] = []  # when each of ``lines`` was read (monotonic)
         self._unread: list[str] = []  # received and not yet returned by wait_for
         self._cond = threading.Condition()
         self._closed = False
@@ -105,6 +106,7 @@ class RawIrcClient:
                     self.send("PONG " + " ".join(params))
                 with self._cond:
                     self.lines.append(line)
+                    self.times.append(now)
                     self.arrived.setdefault(line, now)
                     self._unread.append(line)
                     self._cond.notify_all()
