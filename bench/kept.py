@@ -104,10 +104,15 @@ def open_kept(url: str, ircd: Any, n: int) -> list[dict[str, Any]]:
 
 
 def logged(r: Any) -> int:
-    """Messages in every own log (each conversation's ``:m`` hash)."""
+    """Messages in every own log (each conversation's ``:h``: ``first``..``last``)."""
     total = 0
-    for key in r.scan_iter(match=f"{keys.PREFIX}:log:irc:*:m", count=1000):
-        total += r.hlen(key)
+    heads = list(r.scan_iter(match=f"{keys.PREFIX}:log:irc:*:h", count=1000))
+    pipe = r.pipeline(transaction=False)
+    for key in heads:
+        pipe.hmget(key, ["first", "last"])
+    for first, last in pipe.execute():
+        if last is not None:
+            total += int(last) - int(first or 1) + 1
     return total
 
 

@@ -24,6 +24,7 @@ from connectors.base import Job
 from envelopes.errors import InvalidEnvelope, NotConnected, NotFound, SockethubError
 
 from .logpages import DEFAULT_LIMIT, merge
+from .logsearch import search as search_log
 from .ownlog import OwnLog
 
 if TYPE_CHECKING:
@@ -164,7 +165,9 @@ def search(log: OwnLog, ckey: str, activity: dict[str, Any], own_id: str) -> dic
     if not str(obj.get("content") or "").strip():
         raise InvalidEnvelope("a search needs words in content", path="object.content")
     limit = int(obj.get("limit") or DEFAULT_LIMIT)
-    items, more = log.search(ckey, conv, str(obj["content"]), _cursor(obj.get("cursor")), limit)
+    items, more = search_log(
+        log, ckey, conv, str(obj["content"]), _cursor(obj.get("cursor")), limit
+    )
     collection = {
         "type": "collection",
         "items": items,

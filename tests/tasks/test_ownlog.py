@@ -3,6 +3,7 @@ blind search index, nothing readable at rest, and nothing left once the record i
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from envelopes import keys
 from envelopes.atrest import AtRest
 from envelopes.sealing import Keyring
 from envelopes.vault import Vault
+from tasks.logsearch import search as search_log
 from tasks.ownlog import Bounds, OwnLog
 from tasks.records import Records
 
@@ -37,6 +39,14 @@ def _msg(n: int, text: str = "", who: str = "bob", target: dict[str, Any] = ROOM
         "object": {"type": "message", "content": text or f"message {n}", "id": f"m{n}"},
         "published": f"2026-12-02T05:{n // 60:02d}:{n % 60:02d}.000Z",
     }
+
+
+def _stored(redis: Any, log: OwnLog, conv: str) -> int:
+    """Bytes of a conversation's chunks and indexes in Redis, measured, not as counted."""
+    key = log.log_key("ck")
+    assert key is not None
+    prefix = log.prefix("ck", log.conversation(key, conv))
+    return sum(len(v) for part in (":c", ":x") for v in redis.hvals(prefix + part))
 
 
 def _ids(items: list[dict[str, Any]]) -> list[str]:
@@ -82,11 +92,17 @@ def test_bounds_drop_the_oldest(redis_client: Any) -> None:
     ]
     with pytest.raises(KeyError):  # dropped: its id is gone from the index too
         log.page("ck", ROOM["id"], "after", "m3", 10)
-    # bytes: each sealed message is ~300 bytes here; 1000 keeps the newest three
-    small, _ = _log(redis_client, max_bytes=1000)
-    small.record([("ck", _msg(n, target={**ROOM, "id": "#b@irc.test"}), False) for n in range(10)])
-    kept = _ids(small.page("ck", "#b@irc.test", "latest", None, 100).items)
-    assert 1 <= len(kept) < 10 and kept == [f"m{n}" for n in range(10 - len(kept), 10)]
+    # bytes: chunks and their indexes of a conversation stay under max_bytes, whole
+    # chunks dropped oldest first, and a newest chunk alone over it loses its oldest
+    for name, text in (("#b@irc.test", ""), ("#r@irc.test", "x")):
+        small, _ = _log(redis_client, max_bytes=1000)
+        room = {**ROOM, "id": name}
+        for n in range(60):  # one at a time: each append re-seals the newest chunk
+            noise = secrets.token_hex(60) if text else ""  # incompressible
+            small.record([("ck", _msg(n, noise, target=room), False)])
+            assert _stored(redis_client, small, name) <= 1000
+        kept = _ids(small.page("ck", name, "latest", None, 100).items)
+        assert 1 <= len(kept) < 60 and kept == [f"m{n}" for n in range(60 - len(kept), 60)]
     # conversations: a third one drops the one quiet for longest
     log.record([("ck", _msg(100, target={**ROOM, "id": "#c2@irc.test"}), False)])
     log.record([("ck", _msg(101, target={**ROOM, "id": "#c3@irc.test"}), False)])
@@ -100,13 +116,13 @@ def test_search_needs_every_word_newest_first_by_cursor(redis_client: Any) -> No
     log.record([("ck", _msg(n, texts[n]), False) for n in range(30)])
     other = {**ROOM, "id": "#other@irc.test"}
     log.record([("ck", _msg(99, "noon lunch elsewhere", target=other), False)])
-    items, more = log.search("ck", ROOM["id"], "LUNCH noon", None, 4)
+    items, more = search_log(log, "ck", ROOM["id"], "LUNCH noon", None, 4)
     assert _ids(items) == ["m27", "m24", "m21", "m18"] and more is not None
-    rest, end = log.search("ck", ROOM["id"], "lunch noon", more, 100)
+    rest, end = search_log(log, "ck", ROOM["id"], "lunch noon", more, 100)
     assert _ids(rest) == ["m15", "m12", "m9", "m6", "m3", "m0"] and end is None
-    everywhere, _ = log.search("ck", None, "noon", None, 3)
+    everywhere, _ = search_log(log, "ck", None, "noon", None, 3)
     assert _ids(everywhere)[0] == "m99"  # the newest, of any conversation
-    assert log.search("ck", None, "dinner", None, 10) == ([], None)
+    assert search_log(log, "ck", None, "dinner", None, 10) == ([], None)
 
 
 def test_nothing_readable_at_rest_and_nothing_left_once_dropped(redis_client: Any) -> None:
@@ -129,4 +145,25 @@ def test_nothing_readable_at_rest_and_nothing_left_once_dropped(redis_client: An
     assert redis_client.keys("sh:log:*") == []
     assert log.page("ck", ROOM["id"], "latest", None, 10).items == []
     log.record([("ck", _msg(2), False)])  # after the drop: nothing is written
+    assert redis_client.keys("sh:log:*") == []
+
+
+def test_a_log_of_the_first_format_is_replaced_not_read(redis_client: Any) -> None:
+    """Pre-release logs stored a sealed message per hash field (``:m``, ``:i``, ``:t``):
+    the new code neither crashes on them nor reads them; the next message starts over."""
+    log, records = _log(redis_client)
+    key = log.log_key("ck", create=True)
+    assert key is not None
+    prefix = log.prefix("ck", log.conversation(key, ROOM["id"]))
+    redis_client.hset(prefix + ":h", mapping={"first": 1, "last": 2, "bytes": 600})
+    redis_client.hset(prefix + ":m", mapping={1: b"\0" * 300, 2: b"\1" * 300})
+    redis_client.hset(prefix + ":t", mapping={1: b"\0" * 16})
+    redis_client.zadd(keys.log_conversations("irc", "ck"), {prefix.rsplit(":", 1)[1]: 1})
+    assert log.page("ck", ROOM["id"], "latest", None, 10).items == []
+    assert search_log(log, "ck", None, "message", None, 10) == ([], None)
+    log.record([("ck", _msg(5), False)])
+    assert _ids(log.page("ck", ROOM["id"], "latest", None, 10).items) == ["m5"]
+    assert not redis_client.exists(prefix + ":m", prefix + ":t")
+    redis_client.hset(prefix + ":m", 9, b"left")  # as if written by an old worker since
+    records.drop("ck")
     assert redis_client.keys("sh:log:*") == []
